@@ -1,0 +1,219 @@
+"""The paper's networks (Appendix F) in ``flax.linen``: MLP, small VGGs and ResNet20.
+
+All models map images (N, H, W, C) to logits (N, 10) and take ``train: bool``; in train mode
+the BatchNorm layers are :class:`GhostBatchNorm` over fixed consecutive chunks of 1,024 examples,
+so a full-batch forward pass is a deterministic function of the parameters.
+
+Initialization follows PyTorch's defaults (the paper's parameter counts are PyTorch
+``state_dict`` counts, see :func:`count_params`): weights and biases of convolutions and linear
+layers ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), BatchNorm scale 1 and bias 0.
+
+Parameter counts against the paper (asserted in ``tests/test_models.py``):
+
+=========  ==========  =================  ==========================================
+model      trainable   PyTorch state_dict paper (Appendix F)
+=========  ==========  =================  ==========================================
+MLP        28,480      28,480             28,480 (4 x 32 hidden, no biases)
+ResNet20   269,722     271,117            271,117 (matches: the paper counts BatchNorm
+                                          running mean/var and ``num_batches_tracked``)
+VGG10      35,634      35,979             47,892 (see below)
+VGG19      7,872,858   7,878,924          335,277 (see below)
+=========  ==========  =================  ==========================================
+
+Deviations, with their reasons. The VGGs are built exactly as Appendix F describes them (blocks
+of 3 convolutions 3x3 without bias, each followed by GhostBatchNorm and ReLU, 2x2 max-pooling
+after each block while the feature map is larger than 1x1, then one linear classifier: 9 + 1 =
+10 and 18 + 1 = 19 weight layers). For VGG10 (widths 8/16/32) this gives 35,634 trainable
+parameters, not 47,892; no reading we tried (conv biases, running statistics, one or two hidden
+classifier layers of width 32-512, fewer pooling layers, global pooling) gives 47,892 exactly,
+so we keep the described architecture. For VGG19, 6 blocks of 3 convolutions of widths
+16, 32, ..., 512 hold 7.9 M parameters, which cannot be reconciled with 335,277 (a single 3x3
+convolution 256 -> 512 already has 1.2 M); we keep the described widths, which the user can
+change through :class:`VGG`'s ``widths``. A 32x32 input allows only 5 poolings, so the sixth
+block runs on 1x1 maps.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from functools import partial
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+GHOST_BATCH_SIZE = 1024
+
+# PyTorch's default initializer for Linear/Conv weights: kaiming_uniform(a=sqrt(5)) on fan_in.
+torch_kernel_init = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
+
+
+def _uniform(bound: float):
+    def init(key, shape, dtype=jnp.float32):
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return init
+
+
+class Linear(nn.Module):
+    """Dense layer with PyTorch's default initialization (bias bound 1/sqrt(fan_in))."""
+
+    features: int
+    use_bias: bool = True
+
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(self.features, use_bias=self.use_bias, kernel_init=torch_kernel_init,
+                        bias_init=_uniform(1.0 / math.sqrt(x.shape[-1])))(x)
+
+
+def _ghost_chunks(n: int, ghost_size: int) -> list[tuple[int, int]]:
+    """(start, size) of the consecutive ghost batches of a batch of n examples."""
+    full, rem = divmod(n, ghost_size)
+    return [(i * ghost_size, ghost_size) for i in range(full)] + ([(full * ghost_size, rem)] if rem else [])
+
+
+class GhostBatchNorm(nn.Module):
+    """BatchNorm with statistics over fixed consecutive chunks ("ghost batches") of the batch
+    (Hoffer et al., 2018), as in the paper's full-batch training (Section 4, Appendix F).
+
+    Train mode: each chunk of ``ghost_size`` consecutive examples (the last one may be smaller)
+    is normalized with its own mean and biased variance over (N, H, W); if the ``batch_stats``
+    collection is mutable, the running averages are updated once per call with the example-
+    weighted mean over chunks of the chunk means and unbiased variances (PyTorch momentum 0.1).
+    Eval mode: the running averages are used. Shapes: (N, ..., C) -> (N, ..., C).
+    """
+
+    ghost_size: int = GHOST_BATCH_SIZE
+    momentum: float = 0.1
+    epsilon: float = 1e-5
+
+    @nn.compact
+    def __call__(self, x, train: bool = True):
+        c = x.shape[-1]
+        scale = self.param("scale", nn.initializers.ones, (c,))
+        bias = self.param("bias", nn.initializers.zeros, (c,))
+        running_mean = self.variable("batch_stats", "mean", lambda: jnp.zeros((c,), jnp.float32))
+        running_var = self.variable("batch_stats", "var", lambda: jnp.ones((c,), jnp.float32))
+        if not train:
+            y = (x - running_mean.value) * jax.lax.rsqrt(running_var.value + self.epsilon)
+            return y * scale + bias
+        axes = tuple(range(x.ndim - 1))
+        outs, means, vars_ = [], [], []
+        per_example = math.prod(x.shape[1:-1])
+        for start, size in _ghost_chunks(x.shape[0], self.ghost_size):
+            xc = jax.lax.slice_in_dim(x, start, start + size, axis=0)
+            mean = jnp.mean(xc, axes)
+            var = jnp.mean(jnp.square(xc - mean), axes)
+            outs.append((xc - mean) * jax.lax.rsqrt(var + self.epsilon))
+            count = size * per_example
+            means.append(mean * size)
+            vars_.append(var * count / max(count - 1, 1) * size)
+        if self.is_mutable_collection("batch_stats") and not self.is_initializing():
+            n, m = x.shape[0], self.momentum
+            running_mean.value = (1 - m) * running_mean.value + m * sum(means) / n
+            running_var.value = (1 - m) * running_var.value + m * sum(vars_) / n
+        y = outs[0] if len(outs) == 1 else jnp.concatenate(outs, axis=0)
+        return y * scale + bias
+
+
+class MLP(nn.Module):
+    """Appendix F: 4 hidden ReLU layers of width 32 without biases; 784 -> 10 gives 28,480
+    parameters. Input (N, ...) is flattened per example."""
+
+    hidden: Sequence[int] = (32, 32, 32, 32)
+    num_classes: int = 10
+    use_bias: bool = False
+
+    @nn.compact
+    def __call__(self, x, train: bool = True):
+        x = x.reshape(x.shape[0], -1)
+        for width in self.hidden:
+            x = nn.relu(Linear(width, use_bias=self.use_bias)(x))
+        return Linear(self.num_classes, use_bias=self.use_bias)(x)
+
+
+def _conv(features: int, stride: int = 1):
+    return nn.Conv(features, (3, 3), strides=(stride, stride), padding=((1, 1), (1, 1)),
+                   use_bias=False, kernel_init=torch_kernel_init)
+
+
+class VGG(nn.Module):
+    """Small VGG: blocks of ``convs_per_block`` [conv 3x3 -> GhostBatchNorm -> ReLU], 2x2
+    max-pooling after each block while the map is larger than 1x1, flatten, linear classifier."""
+
+    widths: Sequence[int] = (8, 16, 32)
+    convs_per_block: int = 3
+    num_classes: int = 10
+    ghost_size: int = GHOST_BATCH_SIZE
+
+    @nn.compact
+    def __call__(self, x, train: bool = True):
+        for width in self.widths:
+            for _ in range(self.convs_per_block):
+                x = _conv(width)(x)
+                x = nn.relu(GhostBatchNorm(self.ghost_size)(x, train))
+            if x.shape[1] > 1:
+                x = nn.max_pool(x, (2, 2), strides=(2, 2))
+        return Linear(self.num_classes)(x.reshape(x.shape[0], -1))
+
+
+VGG10 = partial(VGG, widths=(8, 16, 32), convs_per_block=3)
+VGG19 = partial(VGG, widths=(16, 32, 64, 128, 256, 512), convs_per_block=3)
+
+
+class BasicBlock(nn.Module):
+    """He et al. (2015) CIFAR block: two 3x3 convs with GhostBatchNorm; identity shortcut,
+    subsampled and zero-padded in channels when the shape changes ("option A")."""
+
+    features: int
+    stride: int = 1
+    ghost_size: int = GHOST_BATCH_SIZE
+
+    @nn.compact
+    def __call__(self, x, train: bool = True):
+        y = nn.relu(GhostBatchNorm(self.ghost_size)(_conv(self.features, self.stride)(x), train))
+        y = GhostBatchNorm(self.ghost_size)(_conv(self.features)(y), train)
+        shortcut = x
+        if self.stride != 1 or x.shape[-1] != self.features:
+            shortcut = x[:, :: self.stride, :: self.stride, :]
+            extra = self.features - x.shape[-1]
+            shortcut = jnp.pad(shortcut, ((0, 0), (0, 0), (0, 0), (extra // 2, extra - extra // 2)))
+        return nn.relu(y + shortcut)
+
+
+class ResNet20(nn.Module):
+    """ResNet20 for CIFAR (He et al., 2015, Section 4.2): conv 16, then 3 stages of 3 basic
+    blocks with 16, 32, 64 channels (stride 2 at the start of stages 2 and 3), global average
+    pooling, linear classifier. 269,722 trainable parameters; 271,117 as a PyTorch state_dict."""
+
+    num_classes: int = 10
+    blocks_per_stage: int = 3
+    widths: Sequence[int] = (16, 32, 64)
+    ghost_size: int = GHOST_BATCH_SIZE
+
+    @nn.compact
+    def __call__(self, x, train: bool = True):
+        x = nn.relu(GhostBatchNorm(self.ghost_size)(_conv(self.widths[0])(x), train))
+        for stage, width in enumerate(self.widths):
+            for block in range(self.blocks_per_stage):
+                stride = 2 if stage > 0 and block == 0 else 1
+                x = BasicBlock(width, stride, self.ghost_size)(x, train)
+        return Linear(self.num_classes)(jnp.mean(x, axis=(1, 2)))
+
+
+def init_variables(model: nn.Module, key: jax.Array, input_shape: Sequence[int]) -> dict:
+    """Variables ``{"params": ..., ["batch_stats": ...]}`` for inputs of shape (N, *input_shape)."""
+    return dict(model.init(key, jnp.zeros((1, *input_shape), jnp.float32), train=False))
+
+
+def count_params(variables: dict, *, torch_state_dict: bool = False) -> int:
+    """Number of trainable parameters; with ``torch_state_dict`` also BatchNorm running mean
+    and variance and one ``num_batches_tracked`` per BatchNorm layer, as PyTorch counts
+    ``sum(t.numel() for t in model.state_dict().values())``."""
+    n = sum(leaf.size for leaf in jax.tree.leaves(variables["params"]))
+    if torch_state_dict and "batch_stats" in variables:
+        stats = jax.tree.leaves(variables["batch_stats"])
+        n += sum(leaf.size for leaf in stats) + len(stats) // 2
+    return n

@@ -1,0 +1,56 @@
+"""Where and with what a result was computed: device, library versions, git commit."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+
+import jax
+
+import eoslib
+
+_REPO = Path(__file__).resolve().parent.parent
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def device_description() -> str:
+    """``"<count> x <name>"`` of the default JAX backend, e.g. ``"1 x NVIDIA H100 80GB HBM3"``
+    or, on CPU, the CPU model from ``/proc/cpuinfo`` with the visible JAX device count."""
+    devices = jax.devices()
+    if devices[0].platform == "cpu":
+        return f"{len(devices)} x CPU device ({_cpu_model()})"
+    return f"{len(devices)} x {devices[0].device_kind}"
+
+
+@lru_cache(maxsize=1)
+def git_commit() -> str:
+    """The commit of the repository eoslib is imported from, or ``"unknown"``."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=_REPO, capture_output=True,
+                             text=True, timeout=10, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def provenance() -> dict:
+    """Device, versions and git commit, as a JSON-ready dict of strings."""
+    return {
+        "device": device_description(),
+        "backend": jax.default_backend(),
+        "eoslib_version": eoslib.__version__,
+        "jax_version": jax.__version__,
+        "python_version": platform.python_version(),
+        "git_commit": git_commit(),
+    }
