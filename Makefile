@@ -1,0 +1,37 @@
+# make book   : set up .venv (Python 3.11) and build the book into _build/html (index.html)
+# make test   : set up .venv and run every test (library, nbval, smoke runs, pairing, book build, browser)
+# make execute: re-execute every chapter's golden notebook (default profile) after editing its .md
+# make bench  : run the library benchmarks (results in benchmarks/results/)
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+CHAPTERS := $(sort $(wildcard book/[0-9]*.md))
+NOTEBOOKS := $(CHAPTERS:.md=.ipynb)
+
+.PHONY: setup book test execute bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: set PYTHON=/path/to/python3.11"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	touch $@
+
+book: setup
+	$(BIN)/python tools/status_page.py
+	$(BIN)/jupyter-book build . -W --keep-going
+	@echo "open _build/html/index.html"
+
+test: setup
+	$(BIN)/python -m pytest -p no:cacheprovider tests $(NOTEBOOKS) --nbval --nbval-current-env
+
+execute: setup
+	for ch in $(CHAPTERS); do $(BIN)/python tools/execute.py $$ch || exit 1; done
+
+bench: setup
+	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf _build book/status.md

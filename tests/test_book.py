@@ -1,0 +1,132 @@
+"""The book: paired notebooks in sync, every chapter runs with overrides, the book builds and renders.
+
+nbval itself (re-execution of the committed notebooks against their outputs) runs in the same
+pytest call: see the README's test command.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jupytext
+import nbformat
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+
+import execute  # noqa: E402
+import status_page  # noqa: E402
+
+CHAPTERS = sorted((ROOT / "book").glob("[0-9]*.md"))
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--virtual-time-budget=20000"]
+
+
+def test_every_chapter_is_paired_and_in_the_toc():
+    assert CHAPTERS, "no chapters found"
+    notebooks = [p.resolve() for p in status_page.chapter_notebooks(ROOT)]
+    for md in CHAPTERS:
+        assert md.with_suffix(".ipynb").exists(), f"{md.name} has no executed .ipynb"
+        assert md.with_suffix(".ipynb").resolve() in notebooks, f"{md.name} is not in _toc.yml"
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.stem)
+def test_text_and_notebook_have_identical_inputs(md):
+    text, ipynb = jupytext.read(md), nbformat.read(md.with_suffix(".ipynb"), as_version=4)
+    assert len(text.cells) == len(ipynb.cells), f"{md.name}: cell count differs; run tools/execute.py {md}"
+    for i, (a, b) in enumerate(zip(text.cells, ipynb.cells)):
+        assert (a.cell_type, a.source) == (b.cell_type, b.source), f"{md.name} cell {i} drifted from its .ipynb"
+        if a.cell_type == "code":
+            assert a.metadata.get("tags", []) == b.metadata.get("tags", []), f"{md.name} cell {i}: tags differ"
+            assert b.outputs or not b.source.strip(), f"{md.name} cell {i} was never executed"
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.stem)
+def test_golden_notebook_has_run_metadata_and_no_volatile_fields(md):
+    nb = nbformat.read(md.with_suffix(".ipynb"), as_version=4)
+    meta = nb.metadata["eoslib"]
+    assert meta["profile"] == "ci" and meta["overrides"] == {}
+    assert meta["claims_passed"] == meta["claims_total"] == len(meta["claims"])
+    assert "papermill" not in nb.metadata
+    for cell in nb.cells:
+        assert not {"papermill", "execution"} & set(cell.metadata)
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.stem)
+def test_papermill_smoke_run_with_tiny_profile(md, tmp_path):
+    record = execute.execute(md, tmp_path / "out.ipynb", "tiny", {"seed": 1})
+    assert record["profile"] == "tiny" and record["parameters"]["seed"] == 1
+    assert record["claims_total"] > 0
+
+
+def test_overrides_reach_the_claims_table(tmp_path):
+    """A new initialization and eta list rerun the DLN chapter and its claims reflect them."""
+    record = execute.execute(ROOT / "book" / "01_dln.md", tmp_path / "out.ipynb", "tiny",
+                             {"theta0": [0.2, -5.0], "etas": [0.01, 0.05]})
+    assert record["parameters"]["theta0"] == [0.2, -5.0]
+    assert "eta=0.05" in record["claims"][1]["measured"] and "eta=0.01" in record["claims"][0]["measured"]
+
+
+def test_invalid_parameter_fails_at_once(tmp_path):
+    with pytest.raises(Exception, match="theta_1 must be the sharper parameter"):
+        execute.execute(ROOT / "book" / "01_dln.md", tmp_path / "out.ipynb", "tiny", {"theta0": [10.0, 0.1]})
+
+
+@pytest.fixture(scope="module")
+def built_book(tmp_path_factory):
+    out = tmp_path_factory.mktemp("book")
+    status = ROOT / "book" / "status.md"
+    status.write_text(status_page.render(ROOT))
+    jb = Path(sys.executable).parent / "jupyter-book"
+    proc = subprocess.run([str(jb), "build", str(ROOT), "--path-output", str(out), "-W", "--keep-going"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    return out / "_build" / "html"
+
+
+def test_status_page_lists_every_chapter(built_book):
+    page = (built_book / "book" / "status.html").read_text()
+    for md in CHAPTERS:
+        assert md.stem in page
+    assert "claims" in page.lower() and "PASS" in page
+
+
+def _chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing: .ci/run installs Debian's chromium")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    return path
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_renders_in_a_real_browser(built_book, md, tmp_path):
+    from PIL import Image
+
+    page = built_book / "book" / f"{md.stem}.html"
+    browser = _chromium()
+    common = [browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([*common, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    assert dom.count("<mjx-container") > 5, "MathJax did not typeset the equations"
+    assert "merror" not in dom and "Traceback" not in dom, "math or code error text on the page"
+    assert "eoslib-claims" in dom, "the claims table is missing"
+    images = [line for line in dom.split("<img")[1:] if "_images/" in line]
+    assert len(images) >= 1, "no rendered figures"
+    for img in images:
+        src = img.split('src="')[1].split('"')[0]
+        assert (page.parent / src).resolve().exists(), f"figure file {src} missing"
+    shot = tmp_path / "shot.png"
+    subprocess.run([*common, f"--screenshot={shot}", "--window-size=1280,12000", page.as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=float)
+    saturation = pixels.max(axis=2) - pixels.min(axis=2)
+    colored_rows = (saturation > 80).sum(axis=1) > 50  # rows crossing coloured plot lines/markers
+    assert colored_rows.sum() > 100, "the screenshot shows no coloured figure content"

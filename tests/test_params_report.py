@@ -1,0 +1,50 @@
+"""Chapter parameters (eoslib.params) and claims/run records (eoslib.report)."""
+
+import json
+
+import pytest
+
+from eoslib.params import ParameterError, resolve
+from eoslib.report import Claim, ClaimsTable, record_run
+
+PRESETS = {"ci": {"eta": 0.1, "seeds": [0], "name": "a", "flag": False},
+           "paper": {"eta": 0.2, "seeds": [0, 1, 2], "name": "a", "flag": False}}
+
+
+def test_profile_values_and_overrides():
+    assert resolve(PRESETS, "paper") == PRESETS["paper"]
+    out = resolve(PRESETS, "ci", eta=3, seeds=(4, 5), name=None)
+    assert out == {"eta": 3, "seeds": [4, 5], "name": "a", "flag": False}
+    assert PRESETS["ci"]["eta"] == 0.1  # presets are not mutated
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"profile": "gpu"}, "unknown profile 'gpu'"),
+    ({"lr": 0.1}, "unknown parameter 'lr'"),
+    ({"eta": "big"}, "parameter 'eta' must be like"),
+    ({"seeds": 3}, "parameter 'seeds' must be like"),
+    ({"flag": 1}, "parameter 'flag' must be like"),
+])
+def test_invalid_parameters_fail_with_the_name(kwargs, match):
+    profile = kwargs.pop("profile", "ci")
+    with pytest.raises(ParameterError, match=match):
+        resolve(PRESETS, profile, **kwargs)
+
+
+def test_validators_run_on_final_values():
+    with pytest.raises(ParameterError, match="'eta' = -1: must be positive"):
+        resolve(PRESETS, "ci", {"eta": lambda v: None if v > 0 else "must be positive"}, eta=-1)
+
+
+def test_claims_table_and_run_record(tmp_path, monkeypatch):
+    table = ClaimsTable([Claim("x grows", "1.5", "> 1", True), Claim("y <falls>", "2", "< 1", False)])
+    assert table.num_passed == 1
+    assert table.summary() == "1/2 claims PASS\n  (1) PASS\n  (2) FAIL"
+    assert "&lt;falls&gt;" in table._repr_html_() and "[FAIL] y <falls>" in repr(table)
+    record_run("ch", "ci", {"eta": 0.1}, table)  # no record requested: nothing written, no error
+    path = tmp_path / "run.json"
+    monkeypatch.setenv("EOSLIB_RUN_RECORD", str(path))
+    record_run("ch", "ci", {"eta": 0.1}, table)
+    rec = json.loads(path.read_text())
+    assert rec["claims_passed"] == 1 and rec["claims_total"] == 2 and rec["parameters"] == {"eta": 0.1}
+    assert {"device", "eoslib_version", "git_commit"} <= set(rec["provenance"])
