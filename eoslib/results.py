@@ -1,0 +1,165 @@
+"""A results store: one JSON record per finished run, keyed by the hash of its config.
+
+Layout: ``<root>/<key>.json`` with ``key = RunConfig.key()`` (SHA-256 of the canonical JSON of
+the config), plus ``<root>/<key>.npz`` for large arrays (Hessian eigenvectors, only when the
+config asks to keep them). Files are written atomically (temporary file, then ``os.replace``;
+the ``.npz`` before the ``.json``), so a run killed at any moment leaves either a complete
+record or none. A record holds: ``key``, ``config``, ``history`` (per-epoch metrics, lists),
+``eigen`` (recorded Hessian eigenvalues, residuals, HVP counts per recorded epoch), ``final``
+(last metrics, epochs, completion, sharpness), ``diverged``, ``wall_time_s``, ``provenance``
+(device, versions, git commit) and free-form ``extra`` fields.
+
+:func:`summary_table` and :func:`history_table` flatten records into tidy rows (one per run,
+or one per run and epoch); :func:`columns` turns rows into numpy columns for plotting.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from eoslib.provenance import provenance
+from eoslib.train import RunConfig, RunResult, train
+
+_REPO = Path(__file__).resolve().parent.parent
+
+
+def default_root() -> Path:
+    """``results/`` at the repository root (git-ignored), else in the working directory."""
+    return (_REPO if (_REPO / ".git").exists() else Path.cwd()) / "results"
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+class ResultsStore:
+    """A folder of records keyed by config hash (see the module docstring)."""
+
+    def __init__(self, root: str | os.PathLike | None = None):
+        self.root = Path(root) if root is not None else default_root()
+
+    def path(self, key: str) -> Path:
+        return self.root / f"{key}.json"
+
+    def __contains__(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def keys(self) -> list[str]:
+        return sorted(p.stem for p in self.root.glob("*.json")) if self.root.is_dir() else []
+
+    def get(self, key: str, *, arrays: bool = False) -> dict:
+        """The record ``key``; with ``arrays`` also its ``.npz`` arrays under ``"arrays"``."""
+        record = json.loads(self.path(key).read_text())
+        if arrays and record.get("arrays_file"):
+            with np.load(self.root / record["arrays_file"]) as npz:
+                record["arrays"] = {name: npz[name] for name in npz.files}
+        return record
+
+    def records(self) -> Iterator[dict]:
+        """All records, in key order (without their ``.npz`` arrays)."""
+        return (self.get(key) for key in self.keys())
+
+    def put(self, record: dict, arrays: dict[str, np.ndarray] | None = None) -> Path:
+        """Write ``record`` (and ``arrays`` to ``<key>.npz``) atomically; returns the path."""
+        key = record["key"]
+        if arrays:
+            record = {**record, "arrays_file": f"{key}.npz"}
+            _atomic_write(self.root / f"{key}.npz", lambda f: np.savez(f, **arrays))
+        text = json.dumps(_jsonable(record), sort_keys=True, indent=1)
+        _atomic_write(self.path(key), lambda f: f.write(text.encode()))
+        return self.path(key)
+
+
+def make_record(config: RunConfig, history: dict, eigen: dict, final: dict, diverged: bool,
+                wall_time_s: float, **extra) -> dict:
+    """A JSON-ready record of one finished run (eigenvectors excluded: see :func:`save_run`)."""
+    return _jsonable({
+        "key": config.key(),
+        "config": config.to_dict(),
+        "history": history,
+        "eigen": {k: v for k, v in eigen.items() if k != "vectors"},
+        "final": final,
+        "diverged": bool(diverged),
+        "wall_time_s": float(wall_time_s),
+        "provenance": provenance(),
+        "extra": extra,
+    })
+
+
+def save_run(store: ResultsStore, result: RunResult, **extra) -> dict:
+    """Write a :class:`~eoslib.train.RunResult` to ``store`` (eigenvectors, if kept, to .npz)."""
+    record = make_record(result.config, result.history, result.eigen, result.final,
+                         result.diverged, result.wall_time_s, **extra)
+    vectors = result.eigen.get("vectors")
+    store.put(record, {"eigen_vectors": vectors} if vectors is not None else None)
+    return record
+
+
+def run_or_load(config: RunConfig, store: ResultsStore | None = None, **train_kwargs) -> dict:
+    """The stored record of ``config``, training (and storing) it first if absent."""
+    store = ResultsStore() if store is None else store
+    if config.key() in store:
+        return store.get(config.key())
+    return save_run(store, train(config, **train_kwargs))
+
+
+def _flat(prefix: str, d: dict) -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(f"{prefix}{k}_", v))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def summary_table(records: Iterable[dict]) -> list[dict]:
+    """One row per run: ``key``, config fields (``schedule_lr``, ...), ``final_*`` metrics,
+    ``diverged`` and ``wall_time_s``."""
+    return [{"key": r["key"], **_flat("", r["config"]), **_flat("final_", r["final"]),
+             "diverged": r["diverged"], "wall_time_s": r["wall_time_s"]} for r in records]
+
+
+def history_table(records: Iterable[dict], config_fields=("model", "seed", "schedule_lr")) -> list[dict]:
+    """One row per run and epoch: ``key``, the chosen config fields, ``epoch`` and metrics."""
+    rows = []
+    for r in records:
+        cfg = _flat("", r["config"])
+        head = {"key": r["key"], **{f: cfg[f] for f in config_fields}}
+        names = list(r["history"])
+        for epoch, values in enumerate(zip(*(r["history"][n] for n in names))):
+            rows.append({**head, "epoch": epoch, **dict(zip(names, values))})
+    return rows
+
+
+def columns(rows: list[dict]) -> dict[str, np.ndarray]:
+    """Tidy rows -> ``{column: array}`` (numpy infers each column's dtype)."""
+    return {name: np.asarray([row.get(name) for row in rows]) for name in (rows[0] if rows else {})}
