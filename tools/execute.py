@@ -30,6 +30,8 @@ import nbformat
 import papermill
 import yaml
 
+from eoslib.report import RUN_RECORD_ENV
+
 VOLATILE_CELL_KEYS = ("papermill", "execution", "ExecuteTime")
 
 
@@ -52,12 +54,19 @@ def execute(source: Path, output: Path, profile: str | None, overrides: dict) ->
         record_path = Path(tmp) / "run.json"
         executed_path = Path(tmp) / "executed.ipynb"
         nbformat.write(nb, Path(tmp) / "input.ipynb")
-        os.environ["EOSLIB_RUN_RECORD"] = str(record_path)
+        previous = os.environ.get(RUN_RECORD_ENV)
+        os.environ[RUN_RECORD_ENV] = str(record_path)  # inherited by the kernel only for this run
         start = time.perf_counter()
-        papermill.execute_notebook(
-            str(Path(tmp) / "input.ipynb"), str(executed_path), parameters=parameters,
-            kernel_name="python3", cwd=str(source.parent), progress_bar=False, log_output=False,
-        )
+        try:
+            papermill.execute_notebook(
+                str(Path(tmp) / "input.ipynb"), str(executed_path), parameters=parameters,
+                kernel_name="python3", cwd=str(source.parent), progress_bar=False, log_output=False,
+            )
+        finally:
+            if previous is None:
+                os.environ.pop(RUN_RECORD_ENV)
+            else:
+                os.environ[RUN_RECORD_ENV] = previous
         duration = time.perf_counter() - start
         if not record_path.exists():
             raise RuntimeError(f"{source} did not call eoslib.report.record_run: no run record")
