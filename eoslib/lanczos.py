@@ -243,8 +243,10 @@ def _solve(
         converged=jnp.array(False),
         key=key,
     )
-    state = _append(state, start, matvec)
-    state = _rayleigh_ritz(state, k, which, tol)
+    # The start block enters the basis `block_size` columns per iteration
+    # through the same loop body as the expansions (one compiled HVP site).
+    num_start_steps = -(-num_start // block_size)
+    start = jnp.pad(start, ((0, 0), (0, num_start_steps * block_size - num_start)))
 
     def cond(s: _State):
         return (~s.converged) & (s.size + block_size <= max_basis)
@@ -253,7 +255,11 @@ def _solve(
         # Residuals of not-yet-available pairs (size < num_wanted) are zero and
         # lead to random restarts in `_append`, which is what is wanted then.
         _, chosen = jax.lax.top_k(s.residual_norms, block_size)
-        s = _append(s, s.residual_vectors[:, chosen], matvec)
+        in_start = s.size < num_start
+        offset = jnp.minimum(s.size, start.shape[1] - block_size)
+        start_cols = jax.lax.dynamic_slice(start, (0, offset), (dim, block_size))
+        candidates = jnp.where(in_start, start_cols, s.residual_vectors[:, chosen])
+        s = _append(s, candidates, matvec)
         return _rayleigh_ritz(s, k, which, tol)
 
     state = jax.lax.while_loop(cond, body, state)

@@ -69,7 +69,7 @@ def _bn_setup(n=23):
 
 def _dense_hessian(loss, params):
     flat, unravel = ravel_pytree(params)
-    return jax.hessian(lambda f: loss(unravel(f)))(flat)
+    return jax.jit(jax.hessian(lambda f: loss(unravel(f))))(flat)
 
 
 def test_hvp_matches_dense_hessian_on_pytrees():
