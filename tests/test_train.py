@@ -1,0 +1,183 @@
+"""The full-batch GD trainer: objective numerics (float64), schedules, stopping rules,
+eigen-recording, determinism."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.flatten_util import ravel_pytree
+
+from eoslib import data, models, schedules
+from eoslib.train import (Batch, Objective, RunConfig, hessian_matvec, init_state, top_eigenpairs,
+                          train)
+
+jax.config.update("jax_enable_x64", True)
+
+
+@pytest.fixture(scope="module")
+def small_split():
+    try:
+        return data.fashion_mnist(128, 32)
+    except data.DataNotFoundError as e:
+        pytest.skip(f"Fashion-MNIST not available (set {data.ENV_VAR}): {e}")
+
+
+def _f64(tree):
+    return jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), tree)
+
+
+def _dense_hessian(loss, params):
+    flat, unravel = ravel_pytree(params)
+    return jax.jit(jax.hessian(lambda v: loss(unravel(v))))(flat)
+
+
+@pytest.mark.parametrize("loss_name", ["xent", "mse"])
+def test_chunked_objective_is_the_exact_full_batch_mean(loss_name):
+    model = models.MLP(hidden=(6, 5))
+    x = jax.random.normal(jax.random.key(0), (50, 3, 3, 1), jnp.float64)
+    y = jax.random.randint(jax.random.key(1), (50,), 0, 10)
+    params = _f64(models.init_variables(model, jax.random.key(2), (3, 3, 1))["params"])
+    batch = Batch(x, y)
+    whole, chunked = Objective(model, loss_name, 50), Objective(model, loss_name, 16)  # 3 x 16 + 2
+
+    def reference(p):
+        logits = model.apply({"params": p}, x)
+        per = {"xent": lambda: -jax.nn.log_softmax(logits)[jnp.arange(50), y],
+               "mse": lambda: 0.5 * jnp.sum((logits - jax.nn.one_hot(y, 10)) ** 2, -1)}[loss_name]()
+        return jnp.mean(per)
+
+    loss, acc, _, grad = jax.jit(chunked.loss_and_grad)(params, {}, batch)
+    np.testing.assert_allclose(loss, reference(params), rtol=1e-13)
+    np.testing.assert_allclose(ravel_pytree(grad)[0], ravel_pytree(jax.grad(reference)(params))[0],
+                               rtol=1e-11, atol=1e-14)
+    np.testing.assert_allclose(jax.jit(whole.loss_fn({}, batch))(params), reference(params),
+                               rtol=1e-13)
+    expected_acc = np.mean(np.argmax(model.apply({"params": params}, x), -1) == y)
+    np.testing.assert_allclose(acc, expected_acc)
+
+    dense = _dense_hessian(reference, params)
+    matvec = hessian_matvec(chunked, params, {}, batch)
+    v = jax.random.normal(jax.random.key(3), (dense.shape[0],), jnp.float64)
+    np.testing.assert_allclose(jax.jit(matvec)(v), dense @ v, rtol=1e-10, atol=1e-12)
+
+
+def test_ghost_batchnorm_objective_and_hessian_are_those_of_the_ghost_batch_loss():
+    model = models.VGG(widths=(3,), convs_per_block=1, ghost_size=8)
+    x = jax.random.normal(jax.random.key(0), (20, 4, 4, 2), jnp.float64)
+    y = jax.random.randint(jax.random.key(1), (20,), 0, 10)
+    variables = models.init_variables(model, jax.random.key(2), (4, 4, 2))
+    params, stats = _f64(variables["params"]), _f64(variables["batch_stats"])
+    objective = Objective(model, "xent", 8)  # chunks 8, 8, 4 = the ghost batches
+
+    def reference(p):  # the model splits the batch into the same ghost batches itself
+        logits = model.apply({"params": p, "batch_stats": stats}, x, train=True)
+        return jnp.mean(-jax.nn.log_softmax(logits)[jnp.arange(20), y])
+
+    loss, _, new_stats, _ = jax.jit(objective.loss_and_grad)(params, stats, Batch(x, y))
+    np.testing.assert_allclose(loss, reference(params), rtol=1e-13)
+    _, updated = model.apply({"params": params, "batch_stats": stats}, x, train=True,
+                             mutable=["batch_stats"])
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-12), new_stats,
+                 updated["batch_stats"])
+    dense = _dense_hessian(reference, params)
+    v = jax.random.normal(jax.random.key(3), (dense.shape[0],), jnp.float64)
+    np.testing.assert_allclose(jax.jit(hessian_matvec(objective, params, stats, Batch(x, y)))(v),
+                               dense @ v,
+                               rtol=1e-9, atol=1e-11)
+
+
+def test_top_eigenpairs_match_dense_eigh():
+    model = models.MLP(hidden=(6, 5))
+    x = jax.random.normal(jax.random.key(0), (40, 3, 3, 1), jnp.float64)
+    y = jax.random.randint(jax.random.key(1), (40,), 0, 10)
+    state = init_state(model, jax.random.key(2), (3, 3, 1), 2)
+    state = state._replace(params=_f64(state.params))
+    objective = Objective(model, "xent", 16)
+    pairs = top_eigenpairs(objective, state, Batch(x, y), 3, 1e-8)
+    dense = _dense_hessian(objective.loss_fn({}, Batch(x, y)), state.params)
+    top = np.sort(np.linalg.eigvalsh(np.asarray(dense)))[::-1][:3]
+    np.testing.assert_allclose(pairs.values, top, rtol=1e-6)
+
+
+def test_schedules_are_pure_functions_of_epoch_and_state():
+    lr = lambda s, t, r: float(schedules.learning_rate(schedules.as_arrays(s), t, r))  # noqa: E731
+    warm = schedules.warmup(1.0, 100)
+    assert [lr(warm, t, False) for t in (0, 49, 99, 500)] == pytest.approx([0.01, 0.5, 1.0, 1.0])
+    assert lr(schedules.constant(0.3), 7, False) == pytest.approx(0.3)
+    at_epoch = schedules.as_arrays(schedules.reduce_at_epoch(1.0, 0.02, 10))
+    assert not schedules.update_reduced(at_epoch, 9, False, 1.0)
+    assert schedules.update_reduced(at_epoch, 10, False, 0.0)
+    at_acc = schedules.as_arrays(schedules.reduce_at_accuracy(1.0, 0.02, 0.9))
+    assert not schedules.update_reduced(at_acc, 3, False, 0.89)
+    reduced = schedules.update_reduced(at_acc, 4, False, 0.9)
+    assert reduced and schedules.update_reduced(at_acc, 5, reduced, 0.1)  # latched
+    assert lr(schedules.reduce_at_accuracy(1.0, 0.02, 0.9), 5, True) == pytest.approx(0.02)
+
+
+def test_training_records_and_reduces_at_accuracy(small_split):
+    config = RunConfig(n_train=128, n_eval=32, max_epochs=400, mean_window=4,
+                       schedule=schedules.reduce_at_accuracy(0.2, 0.1, 0.9))
+    run = train(config, small_split)
+    h = run.history
+    assert run.final["completed"] and not run.diverged
+    t = run.final["epochs"]
+    assert all(len(v) == t + 1 for v in h.values())
+    assert h["train_acc"][-1] > 0.9999 and (h["train_acc"][:-1] <= 0.9999).all()
+    first = int(np.argmax(h["train_acc"] >= 0.9))
+    assert (h["lr"][:first] == np.float32(0.2)).all() and (h["lr"][first:] == np.float32(0.1)).all()
+    assert h["dist_to_mean"][0] == 0.0 and (h["dist_to_mean"][1:] > 0).all()
+    assert run.final["sharpness"] > 0
+    flat = ravel_pytree(run.state.params)[0]
+    assert float(jnp.linalg.norm(flat)) == pytest.approx(h["param_norm"][-1], rel=1e-6)
+
+
+def test_one_epoch_is_one_gd_step(small_split):
+    config = RunConfig(n_train=128, n_eval=32, max_epochs=1, schedule=schedules.constant(0.2),
+                       sharpness_at_end=False)
+    run = train(config, small_split)
+    state0 = init_state(models.MLP(), jax.random.key(0), (28, 28, 1), 10)
+    objective = Objective(models.MLP(), "xent", 128)
+    batch = Batch(jnp.asarray(small_split.x_train), jnp.asarray(small_split.y_train))
+    grad = jax.grad(objective.loss_fn({}, batch))(state0.params)
+    expected = jax.tree.map(lambda p, g: p - 0.2 * g, state0.params, grad)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
+                 run.state.params, expected)
+    assert len(run.history["train_loss"]) == 2 and run.final["epochs"] == 1
+
+
+def test_divergence_is_flagged_not_raised(small_split):
+    run = train(RunConfig(n_train=128, n_eval=32, max_epochs=50, schedule=schedules.constant(1e4)),
+                small_split)
+    assert run.diverged and not run.final["completed"]
+    assert run.final["epochs"] < 50 and "sharpness" not in run.final
+
+
+def test_same_seed_is_bitwise_identical_and_seeds_differ(small_split):
+    config = RunConfig(n_train=128, n_eval=32, max_epochs=30, schedule=schedules.constant(0.3),
+                       sharpness_at_end=False)
+    a, b = train(config, small_split), train(config, small_split)
+    for name in a.history:
+        np.testing.assert_array_equal(a.history[name], b.history[name])
+    jax.tree.map(np.testing.assert_array_equal, a.state.params, b.state.params)
+    c = train(RunConfig(**{**config.__dict__, "seed": 1}), small_split)
+    assert not np.array_equal(a.history["train_loss"], c.history["train_loss"])
+
+
+def test_eigenpairs_are_recorded_with_warm_starts(small_split):
+    config = RunConfig(n_train=128, n_eval=32, max_epochs=20, schedule=schedules.constant(0.1),
+                       eig_every=5, eig_k=2, eig_tol=1e-4, keep_eigenvectors=True)
+    run = train(config, small_split)
+    e = run.eigen
+    assert e["epoch"].tolist() == [0, 5, 10, 15, 20]
+    assert e["values"].shape == e["residuals"].shape == (5, 2)
+    assert e["vectors"].shape == (5, 28_480, 2)
+    assert (e["values"][:, 0] >= e["values"][:, 1]).all()
+    assert (e["residuals"] <= 1e-4 * e["values"][:, :1] * 1.01).all()
+    assert (e["num_matvecs"] >= 2).all()
+    # the last record (warm-started) agrees with a cold solve at the final parameters
+    assert e["values"][-1, 0] == pytest.approx(run.final["sharpness"], rel=1e-3)
+
+
+def test_progress_bar_is_silent_when_not_interactive(small_split, capsys):
+    train(RunConfig(n_train=128, n_eval=32, max_epochs=3, sharpness_at_end=False), small_split)
+    assert capsys.readouterr().err == ""
