@@ -115,12 +115,13 @@ def make_record(config: RunConfig, history: dict, eigen: dict, final: dict, dive
 
 
 def save_run(store: ResultsStore, result: RunResult, **extra) -> dict:
-    """Write a :class:`~eoslib.train.RunResult` to ``store`` (eigenvectors, if kept, to .npz)."""
+    """Write a :class:`~eoslib.train.RunResult` to ``store`` (eigenvectors, if kept, to .npz);
+    returns the record as stored."""
     record = make_record(result.config, result.history, result.eigen, result.final,
                          result.diverged, result.wall_time_s, **extra)
     vectors = result.eigen.get("vectors")
     store.put(record, {"eigen_vectors": vectors} if vectors is not None else None)
-    return record
+    return store.get(record["key"])
 
 
 def run_or_load(config: RunConfig, store: ResultsStore | None = None, **train_kwargs) -> dict:

@@ -1,6 +1,24 @@
+"""Results store (atomic records keyed by config hash), tidy tables, provenance."""
+
+import json
 import re
 
+import numpy as np
+import pytest
+
+from eoslib import data, schedules
 from eoslib.provenance import provenance
+from eoslib.results import (ResultsStore, columns, history_table, make_record, run_or_load,
+                            save_run, summary_table)
+from eoslib.train import RunConfig, train
+
+
+@pytest.fixture(scope="module")
+def small_split():
+    try:
+        return data.fashion_mnist(64, 16)
+    except data.DataNotFoundError as e:
+        pytest.skip(f"Fashion-MNIST not available (set {data.ENV_VAR}): {e}")
 
 
 def test_provenance_describes_device_version_and_commit():
@@ -8,3 +26,55 @@ def test_provenance_describes_device_version_and_commit():
     assert p["device"] and p["backend"] in {"cpu", "gpu", "tpu", "cuda", "rocm"}
     assert p["eoslib_version"] and p["jax_version"]
     assert p["git_commit"] == "unknown" or re.fullmatch(r"[0-9a-f]{40}", p["git_commit"])
+
+
+def test_config_key_is_a_hash_of_the_canonical_config():
+    a = RunConfig(schedule=schedules.constant(0.1))
+    assert a.key() == RunConfig(schedule=schedules.Schedule(0.1)).key()
+    assert re.fullmatch(r"[0-9a-f]{64}", a.key())
+    assert a.key() != RunConfig(schedule=schedules.constant(0.1), seed=1).key()
+    assert RunConfig.from_dict(json.loads(json.dumps(a.to_dict()))) == a
+
+
+def test_store_roundtrip_is_atomic_and_keyed(tmp_path):
+    store = ResultsStore(tmp_path / "r")
+    config = RunConfig(schedule=schedules.reduce_at_epoch(0.1, 0.01, 5))
+    history = {"train_loss": np.array([2.3, np.float32(1.5)], np.float32), "lr": [0.1, 0.1]}
+    record = make_record(config, history, {}, {"epochs": 1, "completed": False}, False, 1.25,
+                         batch_size=1)
+    vectors = np.arange(6.0).reshape(1, 3, 2)
+    store.put(record, {"eigen_vectors": vectors})
+    assert config.key() in store and store.keys() == [config.key()]
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == sorted(
+        [f"{config.key()}.json", f"{config.key()}.npz"])
+    loaded = store.get(config.key(), arrays=True)
+    np.testing.assert_array_equal(loaded.pop("arrays")["eigen_vectors"], vectors)
+    assert loaded == {**record, "arrays_file": f"{config.key()}.npz"}
+    assert loaded["history"]["train_loss"] == [float(np.float32(2.3)), 1.5]  # float32 exact
+    assert loaded["config"]["schedule"]["reduce_accuracy"] == float("inf")
+
+
+def test_run_or_load_trains_once_and_tables_are_tidy(small_split, tmp_path, monkeypatch):
+    store = ResultsStore(tmp_path)
+    configs = [RunConfig(n_train=64, n_eval=16, max_epochs=4, schedule=schedules.constant(lr),
+                         eig_every=2, keep_eigenvectors=True) for lr in (0.05, 0.1)]
+    records = [run_or_load(c, store, split=small_split) for c in configs]
+    assert store.get(configs[0].key(), arrays=True)["arrays"]["eigen_vectors"].shape == (3, 28_480, 1)
+    monkeypatch.setattr("eoslib.results.train", lambda *a, **k: pytest.fail("retrained"))
+    assert run_or_load(configs[0], store) == records[0]
+
+    summary = summary_table(store.records())
+    assert len(summary) == 2 and {"schedule_lr", "final_eval_acc", "diverged"} <= set(summary[0])
+    rows = history_table(store.records())
+    assert len(rows) == 2 * 5 and rows[0]["epoch"] == 0
+    cols = columns(rows)
+    assert cols["train_loss"].dtype == np.float64 and cols["epoch"].tolist()[:5] == [0, 1, 2, 3, 4]
+    assert sorted(set(cols["schedule_lr"].tolist())) == [0.05, 0.1]
+
+
+def test_save_run_keeps_eigenvectors_out_of_the_json(small_split, tmp_path):
+    run = train(RunConfig(n_train=64, n_eval=16, max_epochs=2, eig_every=1,
+                          keep_eigenvectors=True), small_split)
+    record = save_run(ResultsStore(tmp_path), run)
+    assert "vectors" not in record["eigen"] and record["eigen"]["epoch"] == [0, 1, 2]
+    assert (tmp_path / f"{run.config.key()}.json").stat().st_size < 100_000
