@@ -1,24 +1,25 @@
 """Warm-started tracking of the top Hessian eigenpairs along training.
 
 Between two GD epochs the Hessian changes by ``O(η ‖∇L‖)``, so the previous
-epoch's top-k eigenvectors ``X`` (``(d, k')``) already span a subspace close to
-the new top-k eigenspace. :func:`track_eigh` starts the Krylov–Rayleigh–Ritz
-solver of :mod:`eoslib.lanczos` from that block:
+epoch's top-k eigenvectors ``X = [x_1 … x_k']`` span a subspace close to the
+new top-k eigenspace. :func:`track_eigh` runs the Lanczos solver of
+:mod:`eoslib.lanczos` (full re-orthogonalization, same stopping test) from the
+single start vector
 
-* the first ``k'`` HVPs give ``H X`` and the Rayleigh–Ritz pairs of
-  ``span(X)``; if the previous vectors are still accurate to the tolerance,
-  that is all it costs;
-* otherwise it appends, one at a time (``block_size=1``), the residual of the
-  least converged Ritz pair, orthogonalized against the basis. This is
-  Davidson's method without preconditioner, i.e. a block Krylov method in
-  ``K(H, X)`` that spends HVPs only on the pairs that moved.
+    v0 = Σ_i x_i / ‖x_i‖,
 
-Why not the alternatives: block Lanczos seeded with ``X`` costs ``k'`` HVPs per
-step even when one pair is unconverged; LOBPCG would also need ``3k'``-sized
-Rayleigh–Ritz problems and per-step products for every column; subspace
-(power) iteration converges with ratio ``λ_{k+1}/λ_k`` per ``k'`` HVPs, slow
-for the clustered top of a Hessian spectrum. The same early-stopping test as a
-cold solve is used, so warm and cold results agree to the tolerance.
+whose components outside the old top-k subspace are only as large as the
+rotation of that subspace. Then ``K_k'(H, v0)`` already approximates the
+top-k' eigenspace (exactly, in ``k'`` HVPs, if the Hessian did not change), and
+each further HVP raises the degree of the Lanczos polynomial filter for *all*
+pairs at once. Seeding the Krylov space with the whole block ``X`` instead
+(block Lanczos, or Davidson expanding by the residual of the worst pair,
+both available with ``block_size > 1``) raises the degree only once per
+``k'`` HVPs: in our measurements along GD (``tests/test_tracking.py``,
+``benchmarks/bench_hessian.py``) it needed more HVPs than a cold start,
+while the summed seed needed fewer. (LOBPCG would likewise spend ``k'`` HVPs
+per iteration.) As with any single-vector Krylov method, eigenvalues of exact
+multiplicity are found once; use ``block_size`` for those.
 """
 
 from __future__ import annotations
@@ -56,20 +57,25 @@ def track_eigh(
         precision.
       k: number of pairs wanted, ``<= k'`` is typical; default ``k'``.
       tol: relative residual tolerance, as in :func:`eoslib.lanczos.lanczos_eigh`.
-      max_iters: maximal basis size (= maximal HVPs); default
-        ``k' + max(60, 6k)``, capped at ``d``.
+      max_iters: maximal basis size (= maximal HVPs); default as in
+        :func:`eoslib.lanczos.default_max_iters`.
       which: ``"LA"`` or ``"SA"``.
-      block_size: residuals appended per iteration after the start block.
+      block_size: 1 (default) seeds Lanczos with ``Σ_i x_i/‖x_i‖``; ``b > 1``
+        seeds a block Krylov method with the block ``X`` itself and appends
+        ``b`` residuals per iteration (resolves multiplicities up to ``b``).
       key: PRNG key for breakdown restarts.
 
     Returns:
-      :class:`~eoslib.lanczos.Eigenpairs`; ``num_matvecs`` counts the ``k'``
-      products with the start block.
+      :class:`~eoslib.lanczos.Eigenpairs`; ``num_matvecs`` counts every HVP.
     """
     prev_vectors = jnp.asarray(prev_vectors)
     if prev_vectors.ndim == 1:
         prev_vectors = prev_vectors[:, None]
     dim, num_prev = prev_vectors.shape
+    if block_size == 1:
+        start = jnp.sum(prev_vectors / jnp.linalg.norm(prev_vectors, axis=0), axis=1)
+    else:
+        start = prev_vectors
     return lanczos_eigh(
         matvec,
         dim,
@@ -78,7 +84,7 @@ def track_eigh(
         tol=tol,
         max_iters=max_iters,
         key=key,
-        v0=prev_vectors,
+        v0=start,
         dtype=prev_vectors.dtype,
         block_size=block_size,
     )
