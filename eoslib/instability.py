@@ -1,0 +1,112 @@
+"""Instabilities of gradient descent at the edge of stability, and eigenvector rotations through them.
+
+Section 3.2 and Appendix D of the paper: while the training loss spikes, the sharpest Hessian
+eigenvectors rotate away from their orientation at the start of the spike (the *baseline*).
+
+Detection rule (:func:`detect_instabilities`). At the edge of stability the loss oscillates with
+period 2, so spikes are found on the 2-epoch moving average ``m_t = (L_t + L_{t+1}) / 2``:
+
+* a *peak* is a local maximum of ``log m`` whose topographic prominence (``scipy.signal.find_peaks``)
+  is at least ``log(min_rise)``, i.e. the loss rises by a factor ``min_rise`` above the higher of
+  the two surrounding valleys;
+* its *start* (the baseline epoch) is the last epoch before the peak from which ``m`` increases
+  at every epoch up to the peak (the bottom of the rise);
+* its *end* (resolution) is the first epoch after the peak at which ``m`` is back at or below its
+  value at the start (or the last epoch, if it never is).
+
+Comparisons at period ``T`` (Appendix D): eigenvectors at epochs ``start + jT`` are compared with
+those at ``start``. Under period-2 oscillations only even ``T`` compare parameters on the same
+side of the valley, so only even periods show smooth rotations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+from scipy.signal import find_peaks
+
+from eoslib import similarity
+
+
+class Instability(NamedTuple):
+    """Epoch indices of one loss spike and its rise factor ``m_peak / m_start``."""
+
+    start: int
+    peak: int
+    end: int
+    rise: float
+
+
+def smoothed_loss(loss: np.ndarray) -> np.ndarray:
+    """2-epoch moving average ``m_t = (L_t + L_{t+1}) / 2``; (T,) -> (T - 1,)."""
+    loss = np.asarray(loss, dtype=float)
+    return 0.5 * (loss[1:] + loss[:-1])
+
+
+def detect_instabilities(loss: np.ndarray, *, min_rise: float = 1.1, first_epoch: int = 0) -> list[Instability]:
+    """Loss spikes of a training run (the rule of the module docstring), in time order.
+
+    ``loss``: (T,) training loss per epoch; peaks before ``first_epoch`` are ignored.
+    """
+    m = smoothed_loss(loss)
+    log_m = np.log(m)
+    peaks, _ = find_peaks(log_m, prominence=np.log(min_rise))
+    found = []
+    for peak in peaks[peaks >= first_epoch]:
+        start = int(peak)
+        while start > 0 and m[start - 1] < m[start]:
+            start -= 1
+        after = np.nonzero(m[peak:] <= m[start])[0]
+        end = int(peak + after[0]) if after.size else m.size - 1
+        found.append(Instability(start, int(peak), end, float(m[peak] / m[start])))
+    return found
+
+
+def largest(instabilities: Sequence[Instability], count: int) -> list[Instability]:
+    """The ``count`` instabilities with the largest rise, back in time order."""
+    chosen = sorted(instabilities, key=lambda s: s.rise, reverse=True)[:count]
+    return sorted(chosen, key=lambda s: s.start)
+
+
+class SimilarityToBaseline(NamedTuple):
+    """Similarity of eigenvectors at ``epochs`` (J,) to those at ``epochs[0]``.
+
+    ``cosines`` (J, k): index-wise ``|cos|`` of the k-th eigenvector; ``matched`` (J, k): after
+    matching eigenvectors across epochs (:func:`eoslib.similarity.matched_cosines`);
+    ``subspace`` (J,): cosine-Grassmannian similarity of the top ``subspace_k`` subspaces.
+    """
+
+    epochs: np.ndarray
+    cosines: np.ndarray
+    matched: np.ndarray
+    subspace: np.ndarray
+
+
+def similarity_to_baseline(vectors: np.ndarray, epochs: Sequence[int], baseline: np.ndarray | None = None,
+                           subspace_k: int = 3) -> SimilarityToBaseline:
+    """Compare ``vectors[i]`` (d, k) for ``i`` in ``epochs`` with ``baseline`` (d, k).
+
+    ``vectors``: (E, d, k) eigenvectors indexed by epoch; ``baseline`` defaults to
+    ``vectors[epochs[0]]``.
+    """
+    epochs = np.asarray(epochs)
+    base = vectors[epochs[0]] if baseline is None else baseline
+    cos = np.stack([np.asarray(similarity.eigvec_cosines(base, vectors[e])) for e in epochs])
+    matched = np.stack([np.asarray(similarity.matched_cosines(base, vectors[e])[0]) for e in epochs])
+    sub = np.array([float(similarity.cosine_grassmann_similarity(base[:, :subspace_k], vectors[e][:, :subspace_k]))
+                    for e in epochs])
+    return SimilarityToBaseline(epochs, cos, matched, sub)
+
+
+def comparison_epochs(start: int, stop: int, period: int) -> np.ndarray:
+    """``start, start + T, ...`` up to ``stop`` inclusive (Appendix D's comparison period ``T``)."""
+    return np.arange(start, stop + 1, period)
+
+
+def sign_change_fraction(series: np.ndarray) -> float:
+    """Fraction of consecutive steps of ``series`` whose direction flips (0: monotone, 1: zigzag)."""
+    steps = np.sign(np.diff(np.asarray(series, dtype=float)))
+    steps = steps[steps != 0]
+    return float(np.mean(steps[1:] != steps[:-1])) if steps.size > 1 else 0.0
