@@ -64,8 +64,8 @@ class RunConfig:
     ``dataset``: ``"fmnist"``, ``"cifar10"`` or ``"cifar10-aug"`` (``n_train`` a multiple of
     50,000: 500,000 is the paper's CIFAR-10-500k). ``chunk_size``: examples per chunk of the
     full-batch sums; default the whole set, or the ghost batch (1,024) for BatchNorm models.
-    ``eig_every`` > 0 records the top ``eig_k`` Hessian eigenpairs every that many epochs;
-    ``sharpness_at_end`` records the top eigenvalue at the last parameters.
+    ``eig_every`` > 0 records the top ``eig_k`` Hessian eigenpairs every that many epochs from
+    epoch ``eig_start`` on (``eig_start + j * eig_every``); ``sharpness_at_end`` records the top eigenvalue at the last parameters.
     """
 
     model: str = "mlp"
@@ -81,6 +81,7 @@ class RunConfig:
     divergence_factor: float = 1000.0
     mean_window: int = 10
     eig_every: int = 0
+    eig_start: int = 0
     eig_k: int = 1
     eig_tol: float = 1e-3
     keep_eigenvectors: bool = False
@@ -401,6 +402,11 @@ def train(config: RunConfig, split: datasets.Split | None = None, *, data_dir=No
     chunks, eig = [], {"epoch": [], "values": [], "residuals": [], "num_matvecs": [], "vectors": []}
     vectors = None
     bar = tqdm(total=config.max_epochs + 1, disable=not progress_enabled(progress), unit="epoch")
+    if config.eig_every > 0 and config.eig_start > 0:  # run up to the first recorded epoch
+        state, metrics = run_block_jit(objective, config.eig_start, train_data, eval_data, limits,
+                                       schedule, state)
+        chunks.append(jax.device_get(metrics))
+        bar.update(int(np.sum(chunks[-1]["active"])))
     while not bool(state.stopped):
         if config.eig_every > 0:
             pairs = top_eigenpairs(objective, state, train_data, config.eig_k, config.eig_tol,
