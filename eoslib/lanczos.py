@@ -109,16 +109,16 @@ def default_max_iters(dim: int, k: int, start_size: int = 1) -> int:
 def _orthogonalize(basis: Array, p: Array) -> tuple[Array, Array]:
     """Orthogonalize ``p`` against the columns of ``basis`` ("twice is enough").
 
-    ``basis`` is ``(d, m)`` with orthonormal or zero columns. Returns
+    ``basis`` is ``(m, d)`` with orthonormal or zero rows. Returns
     ``(p_perp, dependent)`` where ``dependent`` is True when ``p`` lies in the
     span of ``basis`` to working precision (including ``p == 0``).
     """
     norm0 = jnp.linalg.norm(p)
-    p1 = p - basis @ (basis.T @ p)
+    p1 = p - (basis @ p) @ basis
     norm1 = jnp.linalg.norm(p1)
 
     def second_pass(x):
-        x2 = x - basis @ (basis.T @ x)
+        x2 = x - (basis @ x) @ basis
         return x2, jnp.linalg.norm(x2) < jnp.linalg.norm(x) / _KAPPA
 
     p2, lost_again = jax.lax.cond(
@@ -131,45 +131,46 @@ def _orthogonalize(basis: Array, p: Array) -> tuple[Array, Array]:
 
 def _random_orthogonal(basis: Array, key: Array) -> Array:
     """A unit Gaussian vector orthogonalized twice against ``basis``."""
-    p = jax.random.normal(key, (basis.shape[0],), basis.dtype)
+    p = jax.random.normal(key, (basis.shape[1],), basis.dtype)
     for _ in range(2):
-        p = p - basis @ (basis.T @ p)
+        p = p - (basis @ p) @ basis
     return p / jnp.linalg.norm(p)
 
 
 class _State(NamedTuple):
-    basis: Array  # (d, m) orthonormal columns, zero beyond `size`
-    products: Array  # (d, m) H @ basis
+    # Vectors are stored as rows (row-major: appending one is a contiguous write).
+    basis: Array  # (m, d) orthonormal rows, zero beyond `size`
+    products: Array  # (m, d) rows H q_i
     projected: Array  # (m, m) basis.T @ H @ basis, zero outside [:size, :size]
     size: Array  # () int, number of basis vectors
     num_matvecs: Array  # () int
     values: Array  # (p,) wanted Ritz values
     coeffs: Array  # (m, p) Ritz vectors in the basis
-    residual_vectors: Array  # (d, p)
+    residual_vectors: Array  # (p, d)
     residual_norms: Array  # (p,)
     converged: Array  # () bool
     key: Array
 
 
 def _append(state: _State, candidates: Array, matvec: Partial) -> _State:
-    """Orthonormalize the ``(d, b)`` candidates into the basis and apply H."""
-    b = candidates.shape[1]
+    """Orthonormalize the ``(b, d)`` candidates into the basis and apply H."""
+    b = candidates.shape[0]
     basis, size, key = state.basis, state.size, state.key
     new_cols = []
     for j in range(b):  # b is small and static
         key, sub = jax.random.split(key)
-        p, dependent = _orthogonalize(basis, candidates[:, j])
+        p, dependent = _orthogonalize(basis, candidates[j])
         p = jax.lax.cond(
             dependent,
             lambda: _random_orthogonal(basis, sub),
             lambda: p / jnp.linalg.norm(p),
         )
-        basis = jax.lax.dynamic_update_slice(basis, p[:, None], (0, size + j))
+        basis = jax.lax.dynamic_update_slice(basis, p[None, :], (size + j, 0))
         new_cols.append(p)
-    block = jnp.stack(new_cols, axis=1)
-    new_products = jax.vmap(matvec, in_axes=1, out_axes=1)(block).astype(basis.dtype)
-    products = jax.lax.dynamic_update_slice(state.products, new_products, (0, size))
-    cross = basis.T @ new_products  # (m, b): rows >= size + b are zero
+    block = jnp.stack(new_cols)
+    new_products = jax.vmap(matvec)(block).astype(basis.dtype)
+    products = jax.lax.dynamic_update_slice(state.products, new_products, (size, 0))
+    cross = basis @ new_products.T  # (m, b): rows >= size + b are zero
     inner = jax.lax.dynamic_slice(cross, (size, 0), (b, b))
     cross = jax.lax.dynamic_update_slice(cross, 0.5 * (inner + inner.T), (size, 0))
     projected = jax.lax.dynamic_update_slice(state.projected, cross, (0, size))
@@ -202,8 +203,8 @@ def _rayleigh_ritz(state: _State, k: int, which: str, tol: Array) -> _State:
     coeffs = evecs[:, :num_wanted]
     # The sentinels sort last in both cases, so the first `size` are active.
     norm_estimate = jnp.max(jnp.where(active, jnp.abs(evals), 0.0))
-    residual_vectors = state.products @ coeffs - (state.basis @ coeffs) * values
-    residual_norms = jnp.linalg.norm(residual_vectors, axis=0)
+    residual_vectors = coeffs.T @ state.products - values[:, None] * (coeffs.T @ state.basis)
+    residual_norms = jnp.linalg.norm(residual_vectors, axis=1)
     wanted_ok = residual_norms[:k] <= tol * norm_estimate
     converged = (state.size >= k) & jnp.all(wanted_ok)
     return state._replace(
@@ -229,16 +230,16 @@ def _solve(
     dim, num_start = start.shape
     dtype = start.dtype
     num_wanted = max(k, block_size)
-    zeros_dm = jnp.zeros((dim, max_basis), dtype)
+    zeros_md = jnp.zeros((max_basis, dim), dtype)
     state = _State(
-        basis=zeros_dm,
-        products=zeros_dm,
+        basis=zeros_md,
+        products=zeros_md,
         projected=jnp.zeros((max_basis, max_basis), dtype),
         size=jnp.array(0, int),
         num_matvecs=jnp.array(0, int),
         values=jnp.zeros((num_wanted,), dtype),
         coeffs=jnp.zeros((max_basis, num_wanted), dtype),
-        residual_vectors=jnp.zeros((dim, num_wanted), dtype),
+        residual_vectors=jnp.zeros((num_wanted, dim), dtype),
         residual_norms=jnp.zeros((num_wanted,), dtype),
         converged=jnp.array(False),
         key=key,
@@ -246,7 +247,7 @@ def _solve(
     # The start block enters the basis `block_size` columns per iteration
     # through the same loop body as the expansions (one compiled HVP site).
     num_start_steps = -(-num_start // block_size)
-    start = jnp.pad(start, ((0, 0), (0, num_start_steps * block_size - num_start)))
+    start = jnp.pad(start.T, ((0, num_start_steps * block_size - num_start), (0, 0)))
 
     def cond(s: _State):
         return (~s.converged) & (s.size + block_size <= max_basis)
@@ -256,14 +257,14 @@ def _solve(
         # lead to random restarts in `_append`, which is what is wanted then.
         _, chosen = jax.lax.top_k(s.residual_norms, block_size)
         in_start = s.size < num_start
-        offset = jnp.minimum(s.size, start.shape[1] - block_size)
-        start_cols = jax.lax.dynamic_slice(start, (0, offset), (dim, block_size))
-        candidates = jnp.where(in_start, start_cols, s.residual_vectors[:, chosen])
+        offset = jnp.minimum(s.size, start.shape[0] - block_size)
+        start_rows = jax.lax.dynamic_slice(start, (offset, 0), (block_size, dim))
+        candidates = jnp.where(in_start, start_rows, s.residual_vectors[chosen])
         s = _append(s, candidates, matvec)
         return _rayleigh_ritz(s, k, which, tol)
 
     state = jax.lax.while_loop(cond, body, state)
-    vectors = state.basis @ state.coeffs[:, :k]
+    vectors = state.basis.T @ state.coeffs[:, :k]
     return Eigenpairs(
         values=state.values[:k],
         vectors=vectors,
