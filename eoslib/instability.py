@@ -21,7 +21,7 @@ side of the valley, so only even periods show smooth rotations.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -84,12 +84,12 @@ class SimilarityToBaseline(NamedTuple):
     subspace: np.ndarray
 
 
-def similarity_to_baseline(vectors: np.ndarray, epochs: Sequence[int], baseline: np.ndarray | None = None,
-                           subspace_k: int = 3) -> SimilarityToBaseline:
-    """Compare ``vectors[i]`` (d, k) for ``i`` in ``epochs`` with ``baseline`` (d, k).
+def similarity_to_baseline(vectors: np.ndarray | Mapping[int, np.ndarray], epochs: Sequence[int],
+                           baseline: np.ndarray | None = None, subspace_k: int = 3) -> SimilarityToBaseline:
+    """Compare ``vectors[e]`` (d, k) for ``e`` in ``epochs`` with ``baseline`` (d, k).
 
-    ``vectors``: (E, d, k) eigenvectors indexed by epoch; ``baseline`` defaults to
-    ``vectors[epochs[0]]``.
+    ``vectors``: eigenvectors indexed by epoch, an array (E, d, k) or a mapping
+    ``epoch -> (d, k)``; ``baseline`` defaults to ``vectors[epochs[0]]``.
     """
     epochs = np.asarray(epochs)
     base = vectors[epochs[0]] if baseline is None else baseline
@@ -110,3 +110,15 @@ def sign_change_fraction(series: np.ndarray) -> float:
     steps = np.sign(np.diff(np.asarray(series, dtype=float)))
     steps = steps[steps != 0]
     return float(np.mean(steps[1:] != steps[:-1])) if steps.size > 1 else 0.0
+
+
+def parity_dips(series: np.ndarray) -> np.ndarray:
+    """``(s_{j-1} + s_{j+1}) / 2 - s_j`` at the odd offsets ``j`` of a period-1 series (J,).
+
+    Positive values mean the epochs an odd number of steps from the baseline are less similar
+    to it than their even neighbours: the period-2 structure behind Appendix D's observation
+    that only even comparison periods give smooth curves.
+    """
+    s = np.asarray(series, dtype=float)
+    odd = np.arange(1, s.size - 1, 2)
+    return 0.5 * (s[odd - 1] + s[odd + 1]) - s[odd]

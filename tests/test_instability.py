@@ -60,3 +60,11 @@ def test_comparison_epochs_and_sign_changes():
     np.testing.assert_array_equal(instability.comparison_epochs(10, 17, 3), [10, 13, 16])
     assert instability.sign_change_fraction([1, 0.9, 0.7, 0.4]) == 0.0
     assert instability.sign_change_fraction([1, 0.2, 0.9, 0.1, 0.8]) == 1.0
+
+
+def test_parity_dips_measure_period_two_zigzag():
+    smooth = np.linspace(1.0, 0.2, 9)
+    np.testing.assert_allclose(instability.parity_dips(smooth), 0.0, atol=1e-12)
+    zigzag = smooth - 0.3 * (np.arange(9) % 2)
+    np.testing.assert_allclose(instability.parity_dips(zigzag), 0.3, atol=1e-12)
+    assert instability.parity_dips(zigzag).shape == (4,)
