@@ -18,7 +18,7 @@ loss or parameter norm, or a loss above ``divergence_factor`` times the initial 
 run is flagged, never raised.
 
 The epoch is a pure function :func:`epoch_step` of a :class:`TrainState`; :func:`run_block`
-scans it over a block of epochs (models that stopped are frozen by a mask), so the single-run
+loops it over a block of epochs (models that stopped are frozen by a mask), so the single-run
 trainer :func:`train` and the vmapped sweeps of :mod:`eoslib.sweep` run the same code.
 """
 
@@ -39,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 from jax.tree_util import Partial
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bar: tqdm.auto warns in notebooks without ipywidgets
 
 from eoslib import data as datasets
 from eoslib import losses, models
@@ -329,9 +329,23 @@ def epoch_step(objective: Objective, train_data: Batch, eval_data: Batch, limits
 
 def run_block(objective: Objective, num_epochs: int, train_data: Batch, eval_data: Batch,
               limits: Limits, schedule: Schedule, state: TrainState):
-    """``num_epochs`` calls of :func:`epoch_step` in one ``lax.scan``: metrics (num_epochs,)."""
+    """Up to ``num_epochs`` calls of :func:`epoch_step` in one ``lax.while_loop``, leaving early
+    once the run has stopped (under ``vmap``: once every model has). Returns the state and the
+    metrics, arrays (num_epochs,) whose entries with ``active`` False are unused."""
     step = partial(epoch_step, objective, train_data, eval_data, limits, schedule)
-    return jax.lax.scan(lambda s, _: step(s), state, None, length=num_epochs)
+    shapes = jax.eval_shape(step, state)[1]
+    metrics = {k: jnp.zeros((num_epochs,), s.dtype) for k, s in shapes.items()}
+
+    def body(carry):
+        i, s, m = carry
+        s, new = step(s)
+        return i + 1, s, {k: m[k].at[i].set(new[k]) for k in m}
+
+    def cond(carry):
+        return (carry[0] < num_epochs) & ~carry[1].stopped
+
+    _, state, metrics = jax.lax.while_loop(cond, body, (0, state, metrics))
+    return state, metrics
 
 
 run_block_jit = jax.jit(run_block, static_argnums=(0, 1))
