@@ -2,55 +2,58 @@
 
 :func:`lanczos_eigh` computes the top-k (or bottom-k) eigenpairs of a symmetric
 ``d x d`` operator ``H`` (in this project a loss Hessian, through
-:func:`eoslib.hvp.flat_hvp`) by Rayleigh–Ritz on a Krylov subspace with full
-re-orthogonalization, entirely inside ``jit`` (one ``lax.while_loop``).
+:func:`eoslib.hvp.flat_hvp`) by the (block) Lanczos method with full
+re-orthogonalization and Rayleigh–Ritz, entirely inside ``jit`` (one
+``lax.while_loop``).
 
-Algorithm. The method keeps an orthonormal basis ``Q = [q_1 .. q_n]`` of the
-search space, the products ``W = H Q`` (one HVP per basis vector, never
-recomputed) and the projected matrix ``T = Qᵀ H Q``. Each iteration
+Algorithm. The method keeps an orthonormal basis ``Q`` (rows ``q_1 … q_n``) of
+the Krylov space ``K_n(H, V0) = span(V0, H V0, H² V0, …)`` of a start block
+``V0`` of ``b`` vectors (``b = 1``: classical Lanczos), the products
+``W = H Q`` (one HVP per basis vector, never recomputed) and the projected
+matrix ``T = Q H Qᵀ``. Each iteration
 
-1. Rayleigh–Ritz: ``T = Y Θ Yᵀ``; the wanted Ritz pairs are ``(θ_i, Q y_i)``
-   and their residuals ``r_i = W y_i − θ_i Q y_i = H v_i − θ_i v_i`` are exact
-   up to rounding (no extra HVP);
-2. stops when every wanted pair has ``‖r_i‖ ≤ tol · max_j |θ_j|``;
-3. otherwise appends to the basis the residual(s) of the wanted pair(s) with
-   the largest residual norm, orthogonalized against ``Q``, and applies ``H``
-   to the new basis vector(s).
+1. appends the pending block ``Q_new`` to the basis, computes ``H Q_new``
+   (``b`` HVPs, batched with ``vmap``) and the new rows/columns of ``T``;
+2. Rayleigh–Ritz: ``T = Y Θ Yᵀ``; the wanted Ritz pairs are ``(θ_i, Qᵀ y_i)``;
+3. forms the next block by orthogonalizing ``H Q_new`` against the whole basis
+   (full re-orthogonalization). Writing ``F = (I − QᵀQ) (H Q_new)ᵀ =
+   Q_nextᵀ R``, the Lanczos relation ``H Qᵀ = Qᵀ T + F E_lastᵀ`` gives the
+   residual of pair i as ``F y_i,last``, so ``‖H v_i − θ_i v_i‖ = ‖R y_i,last‖``
+   (``y_i,last``: the last ``b`` coefficients of ``y_i``) at the cost of a
+   ``b x b`` product, before spending any further HVP;
+4. stops when every wanted pair has ``‖r_i‖ ≤ tol · max_j |θ_j|``.
 
-Because ``r_i ∈ span(Q, HQ)``, starting from one vector ``v0`` the basis after
-``n`` steps spans the Krylov space ``K_n(H, v0) = span(v0, Hv0, …, H^{n−1}v0)``
-whichever residual is appended: the Ritz pairs are exactly those of the
-Lanczos method with full re-orthogonalization, with the same number of HVPs.
-Starting from a block ``V0`` of ``s`` vectors and appending ``b`` residuals per
-step, it is a block Krylov method (block Lanczos for ``b = s``; with ``b <
-s`` it is Davidson's method without preconditioner, which spends HVPs only on
-the least converged pairs). :mod:`eoslib.tracking` uses this to warm-start
-from the previous epoch's eigenvectors.
+The returned residuals are recomputed explicitly at the end from the stored
+products, ``‖W y_i − θ_i Q y_i‖`` (exact up to rounding, not an estimate). The
+coefficients of step 3's first Gram–Schmidt pass are the new column of ``T``,
+so that pass is shared with step 1.
 
 Orthogonalization ("twice is enough"). A new vector ``p`` is orthogonalized
-against the whole basis by classical Gram–Schmidt, ``p' = p − Q Qᵀ p``. Following
-the Parlett–Kahan criterion as modified by Hegedüs (Abaffy & Fodor, 2015;
-the paper cites it), if ``‖p'‖ ≥ ‖p‖/κ`` (κ = √2 here) ``p'`` is accepted;
-otherwise digits were lost to cancellation and a second pass
-``p'' = p' − Q Qᵀ p'`` is made; if ``‖p''‖ ≥ ‖p'‖/κ`` it is accepted, else ``p``
-lies in ``span(Q)`` to working precision. That last case is a *breakdown*:
-the search space is (numerically) invariant. It happens when the wanted pairs
-have converged to rounding level or when ``H`` has fewer distinct eigenvalues
-than the basis size (low rank, repeated eigenvalues). The solver then restarts
-in a fresh direction: a Gaussian random vector orthogonalized twice against
-``Q``. As every basis vector is orthonormal to working precision, the
+against the whole basis by classical Gram–Schmidt, ``p' = p − Q Qᵀ p``, with
+the Parlett–Kahan criterion (the paper cites its modified form, Abaffy & Fodor
+2015, after Hegedüs, which refines how the two tests below are thresholded; we
+use the classical thresholds): if ``‖p'‖ ≥ ‖p‖/κ`` (κ = √2) ``p'`` is
+accepted; otherwise digits were lost to cancellation and a second pass
+``p'' = p' − Q Qᵀ p'`` is made; if ``‖p''‖ ≥ ‖p'‖/κ`` it is accepted, else
+(or if a norm underflows) ``p`` lies in ``span(Q)`` to working precision.
+That last case is a *breakdown*: the Krylov space is (numerically) an
+invariant subspace of ``H``, which happens when the start block has components
+along fewer distinct eigenvalues than the basis size (low rank, repeated
+eigenvalues, small ``d``). The residuals of all current Ritz pairs are then
+zero; if fewer than ``k`` pairs exist yet, the solver continues in a fresh
+direction: a Gaussian random vector orthogonalized twice against ``Q``. As every basis vector is orthonormal to working precision, the
 Rayleigh–Ritz values are those of a well-conditioned projection: no spurious
 copies ("ghosts") of converged eigenvalues appear, and distinct Ritz vectors
 are orthogonal.
 
-Repeated eigenvalues. A Krylov space started from ``s`` vectors contains at
-most ``s`` independent vectors of any eigenspace before a breakdown. With the
+Repeated eigenvalues. A Krylov space started from ``b`` vectors contains at
+most ``b`` independent vectors of any eigenspace before a breakdown. With the
 default single start vector, an eigenvalue of multiplicity ``m > 1`` is
 therefore returned ONCE (and the next eigenvalue takes the following slot)
-unless a breakdown happens first; pass ``block_size >= m`` (and
-``v0=None``) to resolve multiplicities up to ``block_size``. Clusters of
-distinct but close eigenvalues are resolved with any block size (they only
-need more iterations).
+unless a breakdown happens first; pass ``block_size >= m`` to resolve
+multiplicities up to ``block_size``. Clusters of distinct but close
+eigenvalues are resolved with any block size (they only need more
+iterations).
 
 Tolerance. ``tol`` is relative: a pair is converged when
 ``‖H v − θ v‖₂ ≤ tol · max_j |θ_j|``, the max over all current Ritz values
@@ -59,9 +62,11 @@ positive outlier this is ``|λ_max|``). For a simple eigenvalue with gap δ to
 the rest of the spectrum, the eigenvalue error is at most ``‖r‖²/δ`` and the
 angle to the eigenvector at most ``‖r‖/δ``.
 
-Cost per iteration besides the HVP(s): an ``m x m`` ``eigh`` and ``O(d m k)``
-flops for the residuals, where ``m = max_iters`` is the static maximal basis
-size; memory ``2 d m`` for ``Q`` and ``W``.
+Cost per iteration besides the ``b`` HVPs: an ``m x m`` ``eigh`` (``m =
+max_iters``, the static maximal basis size) and two to four passes over the
+``n`` current basis vectors (``O(d n b)`` flops); memory ``2 d m`` for ``Q``
+and ``W``. There is no restart: if ``max_iters`` is reached first, the best
+pairs are returned with their (too large) residuals.
 """
 
 from __future__ import annotations
@@ -101,24 +106,72 @@ class Eigenpairs(NamedTuple):
     num_matvecs: Array
 
 
-def default_max_iters(dim: int, k: int, start_size: int = 1) -> int:
-    """Default maximal basis size: ``min(dim, start_size + max(60, 6 k))``."""
-    return min(dim, start_size + max(60, 6 * k))
+def default_max_iters(dim: int, k: int, block_size: int = 1) -> int:
+    """Default maximal basis size: ``min(dim, max(60, 6 k) + block_size)``."""
+    return min(dim, max(60, 6 * k) + block_size)
 
 
-def _orthogonalize(basis: Array, p: Array) -> tuple[Array, Array]:
-    """Orthogonalize ``p`` against the columns of ``basis`` ("twice is enough").
+# Basis rows are processed in chunks of this many, and only the chunks that
+# hold basis vectors: the work per iteration scales with the current basis
+# size, not with the static maximal size.
+_CHUNK = 16
 
-    ``basis`` is ``(m, d)`` with orthonormal or zero rows. Returns
-    ``(p_perp, dependent)`` where ``dependent`` is True when ``p`` lies in the
-    span of ``basis`` to working precision (including ``p == 0``).
+
+def _num_chunks(size: Array) -> Array:
+    return (size + _CHUNK - 1) // _CHUNK
+
+
+def _combine_rows(mat: Array, coeffs: Array, size: Array) -> Array:
+    """``coeffs[:size].T @ mat[:size]``: ``(p, d)`` for ``mat`` (m, d), ``coeffs`` (m, p).
+
+    Rows of ``mat`` beyond ``size`` must be zero (whole chunks are used).
+    """
+    d, p = mat.shape[1], coeffs.shape[1]
+
+    def body(c, acc):
+        rows = jax.lax.dynamic_slice_in_dim(mat, c * _CHUNK, _CHUNK)
+        weights = jax.lax.dynamic_slice_in_dim(coeffs, c * _CHUNK, _CHUNK)
+        return acc + weights.T @ rows
+
+    return jax.lax.fori_loop(0, _num_chunks(size), body, jnp.zeros((p, d), mat.dtype))
+
+
+def _project_rows(mat: Array, vecs: Array, size: Array) -> Array:
+    """``mat[:size] @ vecs.T``: ``(m, p)`` for ``vecs`` (p, d), zero beyond the used chunks."""
+    m, p = mat.shape[0], vecs.shape[0]
+
+    def body(c, out):
+        rows = jax.lax.dynamic_slice_in_dim(mat, c * _CHUNK, _CHUNK)
+        return jax.lax.dynamic_update_slice_in_dim(out, rows @ vecs.T, c * _CHUNK, 0)
+
+    return jax.lax.fori_loop(0, _num_chunks(size), body, jnp.zeros((m, p), mat.dtype))
+
+
+def _project_out(basis: Array, p: Array, size: Array) -> Array:
+    """``p − Qᵀ Q p`` for the first ``size`` rows ``Q`` of ``basis``."""
+    return p - _combine_rows(basis, _project_rows(basis, p[None, :], size), size)[0]
+
+
+def _orthogonalize(
+    basis: Array, p: Array, size: Array, within=lambda x: x, coeffs: Array | None = None
+) -> tuple[Array, Array]:
+    """Orthogonalize ``p`` against the first ``size`` rows of ``basis`` ("twice is enough").
+
+    ``basis`` is ``(m, d)`` with orthonormal rows up to ``size`` and zero rows
+    after; ``within`` projects out further (already orthonormal) vectors.
+    Returns ``(p_perp, dependent)`` where ``dependent`` is True when ``p``
+    lies in the span of those rows to working precision (or ``p == 0``).
+    ``coeffs``, if given, are the precomputed ``(m,)`` products ``basis @ p``.
     """
     norm0 = jnp.linalg.norm(p)
-    p1 = p - (basis @ p) @ basis
+    if coeffs is None:
+        p1 = within(_project_out(basis, p, size))
+    else:
+        p1 = within(p - _combine_rows(basis, coeffs[:, None], size)[0])
     norm1 = jnp.linalg.norm(p1)
 
     def second_pass(x):
-        x2 = x - (basis @ x) @ basis
+        x2 = within(_project_out(basis, x, size))
         return x2, jnp.linalg.norm(x2) < jnp.linalg.norm(x) / _KAPPA
 
     p2, lost_again = jax.lax.cond(
@@ -129,91 +182,77 @@ def _orthogonalize(basis: Array, p: Array) -> tuple[Array, Array]:
     return p2, dependent
 
 
-def _random_orthogonal(basis: Array, key: Array) -> Array:
-    """A unit Gaussian vector orthogonalized twice against ``basis``."""
+def _random_orthogonal(basis: Array, key: Array, size: Array, within=lambda x: x) -> Array:
+    """A unit Gaussian vector orthogonalized twice against the first ``size`` rows."""
     p = jax.random.normal(key, (basis.shape[1],), basis.dtype)
     for _ in range(2):
-        p = p - (basis @ p) @ basis
+        p = within(_project_out(basis, p, size))
     return p / jnp.linalg.norm(p)
 
 
 class _State(NamedTuple):
     # Vectors are stored as rows (row-major: appending one is a contiguous write).
-    basis: Array  # (m, d) orthonormal rows, zero beyond `size`
+    basis: Array  # (m, d) orthonormal rows q_i, zero beyond `size`
     products: Array  # (m, d) rows H q_i
-    projected: Array  # (m, m) basis.T @ H @ basis, zero outside [:size, :size]
+    projected: Array  # (m, m) T = Q H Qᵀ, zero outside [:size, :size]
     size: Array  # () int, number of basis vectors
     num_matvecs: Array  # () int
-    values: Array  # (p,) wanted Ritz values
-    coeffs: Array  # (m, p) Ritz vectors in the basis
-    residual_vectors: Array  # (p, d)
-    residual_norms: Array  # (p,)
+    values: Array  # (k,) wanted Ritz values
+    coeffs: Array  # (m, k) their Ritz vectors in the basis
+    norm_estimate: Array  # () max |Ritz value|
+    residual_norms: Array  # (k,)
     converged: Array  # () bool
+    pending: Array  # (b, d) next block, orthonormal to the basis
     key: Array
 
 
-def _append(state: _State, candidates: Array, matvec: Partial) -> _State:
-    """Orthonormalize the ``(b, d)`` candidates into the basis and apply H."""
-    b = candidates.shape[0]
-    basis, size, key = state.basis, state.size, state.key
-    new_cols = []
-    for j in range(b):  # b is small and static
+def _orthonormalize_block(
+    basis: Array, size: Array, candidates: Array, key: Array, coeffs: Array | None = None
+):
+    """Orthonormalize the ``(b, d)`` candidates against the basis and each other.
+
+    ``coeffs`` optionally holds the precomputed ``(m, b)`` ``basis @ candidates.T``.
+
+    Returns the new rows ``(b, d)`` (not yet written into ``basis``) and the
+    key. A candidate dependent on the basis (breakdown) is replaced by a random
+    direction orthogonal to it.
+    """
+    rows = []
+    for j in range(candidates.shape[0]):  # b is small and static
         key, sub = jax.random.split(key)
-        p, dependent = _orthogonalize(basis, candidates[j])
+        if rows:  # against the rows of this block found so far, then the basis
+            block = jnp.stack(rows)
+            within = lambda x, block=block: x - (block @ x) @ block  # noqa: E731
+        else:
+            within = lambda x: x  # noqa: E731
+        if coeffs is None or rows:
+            p, dependent = _orthogonalize(basis, within(candidates[j]), size, within)
+        else:
+            p, dependent = _orthogonalize(basis, candidates[j], size, within, coeffs[:, j])
         p = jax.lax.cond(
             dependent,
-            lambda: _random_orthogonal(basis, sub),
+            lambda: _random_orthogonal(basis, sub, size, within),
             lambda: p / jnp.linalg.norm(p),
         )
-        basis = jax.lax.dynamic_update_slice(basis, p[None, :], (size + j, 0))
-        new_cols.append(p)
-    block = jnp.stack(new_cols)
-    new_products = jax.vmap(matvec)(block).astype(basis.dtype)
-    products = jax.lax.dynamic_update_slice(state.products, new_products, (size, 0))
-    cross = basis @ new_products.T  # (m, b): rows >= size + b are zero
-    inner = jax.lax.dynamic_slice(cross, (size, 0), (b, b))
-    cross = jax.lax.dynamic_update_slice(cross, 0.5 * (inner + inner.T), (size, 0))
-    projected = jax.lax.dynamic_update_slice(state.projected, cross, (0, size))
-    projected = jax.lax.dynamic_update_slice(projected, cross.T, (size, 0))
-    return state._replace(
-        basis=basis,
-        products=products,
-        projected=projected,
-        size=size + b,
-        num_matvecs=state.num_matvecs + b,
-        key=key,
-    )
+        rows.append(p)
+    return jnp.stack(rows), key
 
 
-def _rayleigh_ritz(state: _State, k: int, which: str, tol: Array) -> _State:
-    """Wanted Ritz pairs of the current basis, their residuals, convergence."""
-    m = state.projected.shape[0]
-    num_wanted = state.values.shape[0]
-    active = jnp.arange(m) < state.size
-    scale = jnp.sqrt(jnp.sum(state.projected**2))
-    tiny = jnp.finfo(state.basis.dtype).tiny
+def _rayleigh_ritz(projected: Array, size: Array, k: int, which: str):
+    """Wanted Ritz values, their coefficient vectors and ``max |θ|``."""
+    m = projected.shape[0]
+    active = jnp.arange(m) < size
+    scale = jnp.sqrt(jnp.sum(projected**2))
+    tiny = jnp.finfo(projected.dtype).tiny
     # Inactive rows are decoupled and put beyond the wanted end of the
     # spectrum at a distance ~ ||T||, so eigh's accuracy is not harmed.
     sentinel = -(3 * scale + tiny) if which == "LA" else 3 * scale + tiny
-    shifted = state.projected + jnp.diag(jnp.where(active, 0.0, sentinel))
-    evals, evecs = jnp.linalg.eigh(shifted)
+    evals, evecs = jnp.linalg.eigh(projected + jnp.diag(jnp.where(active, 0.0, sentinel)))
     if which == "LA":
         evals, evecs = evals[::-1], evecs[:, ::-1]
-    values = evals[:num_wanted]
-    coeffs = evecs[:, :num_wanted]
     # The sentinels sort last in both cases, so the first `size` are active.
     norm_estimate = jnp.max(jnp.where(active, jnp.abs(evals), 0.0))
-    residual_vectors = coeffs.T @ state.products - values[:, None] * (coeffs.T @ state.basis)
-    residual_norms = jnp.linalg.norm(residual_vectors, axis=1)
-    wanted_ok = residual_norms[:k] <= tol * norm_estimate
-    converged = (state.size >= k) & jnp.all(wanted_ok)
-    return state._replace(
-        values=values,
-        coeffs=coeffs,
-        residual_vectors=residual_vectors,
-        residual_norms=residual_norms,
-        converged=converged,
-    )
+    return evals[:k], evecs[:, :k], norm_estimate
 
 
 def _solve(
@@ -225,55 +264,74 @@ def _solve(
     k: int,
     which: str,
     max_basis: int,
-    block_size: int,
 ) -> Eigenpairs:
-    dim, num_start = start.shape
+    block_size, dim = start.shape
     dtype = start.dtype
-    num_wanted = max(k, block_size)
-    zeros_md = jnp.zeros((max_basis, dim), dtype)
+    # storage rounded up to whole chunks; the loop never fills more than max_basis
+    padded = -(-max_basis // _CHUNK) * _CHUNK
+    zeros_md = jnp.zeros((padded, dim), dtype)
+    zero = jnp.array(0, int)
+    pending, key = _orthonormalize_block(zeros_md, zero, start, key)
     state = _State(
         basis=zeros_md,
         products=zeros_md,
-        projected=jnp.zeros((max_basis, max_basis), dtype),
-        size=jnp.array(0, int),
-        num_matvecs=jnp.array(0, int),
-        values=jnp.zeros((num_wanted,), dtype),
-        coeffs=jnp.zeros((max_basis, num_wanted), dtype),
-        residual_vectors=jnp.zeros((num_wanted, dim), dtype),
-        residual_norms=jnp.zeros((num_wanted,), dtype),
+        projected=jnp.zeros((padded, padded), dtype),
+        size=zero,
+        num_matvecs=zero,
+        values=jnp.zeros((k,), dtype),
+        coeffs=jnp.zeros((padded, k), dtype),
+        norm_estimate=jnp.zeros((), dtype),
+        residual_norms=jnp.full((k,), jnp.inf, dtype),
         converged=jnp.array(False),
+        pending=pending,
         key=key,
     )
-    # The start block enters the basis `block_size` columns per iteration
-    # through the same loop body as the expansions (one compiled HVP site).
-    num_start_steps = -(-num_start // block_size)
-    start = jnp.pad(start.T, ((0, num_start_steps * block_size - num_start), (0, 0)))
 
     def cond(s: _State):
         return (~s.converged) & (s.size + block_size <= max_basis)
 
     def body(s: _State):
-        # Residuals of not-yet-available pairs (size < num_wanted) are zero and
-        # lead to random restarts in `_append`, which is what is wanted then.
-        _, chosen = jax.lax.top_k(s.residual_norms, block_size)
-        in_start = s.size < num_start
-        offset = jnp.minimum(s.size, start.shape[0] - block_size)
-        start_rows = jax.lax.dynamic_slice(start, (offset, 0), (block_size, dim))
-        candidates = jnp.where(in_start, start_rows, s.residual_vectors[chosen])
-        s = _append(s, candidates, matvec)
-        return _rayleigh_ritz(s, k, which, tol)
+        # 1. Append the pending block, apply H, Rayleigh–Ritz.
+        basis = jax.lax.dynamic_update_slice_in_dim(s.basis, s.pending, s.size, 0)
+        new_products = jax.vmap(matvec)(s.pending).astype(dtype)
+        products = jax.lax.dynamic_update_slice_in_dim(s.products, new_products, s.size, 0)
+        size = s.size + block_size
+        cross = _project_rows(basis, new_products, size)  # (m, b) = Q (H Q_new)ᵀ
+        inner = jax.lax.dynamic_slice_in_dim(cross, s.size, block_size)
+        cross = jax.lax.dynamic_update_slice_in_dim(cross, 0.5 * (inner + inner.T), s.size, 0)
+        projected = jax.lax.dynamic_update_slice(s.projected, cross, (0, s.size))
+        projected = jax.lax.dynamic_update_slice(projected, cross.T, (s.size, 0))
+        values, coeffs, norm_estimate = _rayleigh_ritz(projected, size, k, which)
+        # 2. Block Lanczos: the next block is H Q_last orthogonalized against
+        # the basis, F = (I − QᵀQ) H Q_lastᵀ = Q_nextᵀ R. The residual of a
+        # Ritz pair (θ, Qᵀy) is F y_last, so ‖r‖ = ‖R y_last‖ with
+        # R = Q_next (H Q_last)ᵀ (b x b): convergence is known before the next HVP.
+        pending, key = _orthonormalize_block(basis, size, new_products, s.key, cross)
+        coupling = pending @ new_products.T
+        y_last = jax.lax.dynamic_slice_in_dim(coeffs, s.size, block_size)  # (b, k)
+        residual_norms = jnp.linalg.norm(coupling @ y_last, axis=0)
+        converged = (size >= k) & jnp.all(residual_norms <= tol * norm_estimate)
+        return _State(
+            basis=basis, products=products, projected=projected, size=size,
+            num_matvecs=s.num_matvecs + block_size, values=values, coeffs=coeffs,
+            norm_estimate=norm_estimate, residual_norms=residual_norms,
+            converged=converged, pending=pending, key=key,
+        )  # fmt: skip
 
     state = jax.lax.while_loop(cond, body, state)
-    vectors = state.basis.T @ state.coeffs[:, :k]
+    # Final pairs with their residuals computed explicitly from the stored products.
+    ritz_rows = _combine_rows(state.basis, state.coeffs, state.size)  # (k, d)
+    product_rows = _combine_rows(state.products, state.coeffs, state.size)
+    residuals = jnp.linalg.norm(product_rows - state.values[:, None] * ritz_rows, axis=1)
     return Eigenpairs(
-        values=state.values[:k],
-        vectors=vectors,
-        residuals=state.residual_norms[:k],
+        values=state.values,
+        vectors=ritz_rows.T,
+        residuals=residuals,
         num_matvecs=state.num_matvecs,
     )
 
 
-_solve_jit = jax.jit(_solve, static_argnames=("k", "which", "max_basis", "block_size"))
+_solve_jit = jax.jit(_solve, static_argnames=("k", "which", "max_basis"))
 
 
 def lanczos_eigh(
@@ -287,12 +345,12 @@ def lanczos_eigh(
     key: Array | None = None,
     v0: Array | None = None,
     dtype=jnp.float32,
-    block_size: int = 1,
+    block_size: int | None = None,
 ) -> Eigenpairs:
     """Top-k (``which="LA"``) or bottom-k (``"SA"``) eigenpairs of a symmetric operator.
 
-    Krylov–Rayleigh–Ritz with full re-orthogonalization (see the module
-    docstring for the algorithm, the breakdown handling and the exact
+    (Block) Lanczos with full re-orthogonalization and Rayleigh–Ritz (see the
+    module docstring for the algorithm, the breakdown handling and the exact
     convergence test), compiled as one ``lax.while_loop``.
 
     Args:
@@ -311,14 +369,15 @@ def lanczos_eigh(
         stops there if not converged; check ``residuals``.
       key: PRNG key for the start block and breakdown restarts
         (default ``PRNGKey(0)``).
-      v0: optional start vector ``(d,)`` or start block ``(d, s)`` (need not
+      v0: optional start vector ``(d,)`` or start block ``(d, b)`` (need not
         be orthonormal; dependent columns are replaced by random ones).
       dtype: working precision of the basis and Ritz computations
         (``jnp.float64`` needs x64 enabled; evaluate the HVP in the same
         precision, e.g. ``flat_hvp(..., dtype=jnp.float64)``).
-      block_size: number of basis vectors (HVPs) added per iteration; when
-        ``v0`` is None also the number of random start vectors. Use
-        ``block_size >= m`` to resolve eigenvalues of multiplicity ``m``.
+      block_size: ``b``, the number of basis vectors (HVPs) added per
+        iteration. Default: the number of columns of ``v0``, or 1. With
+        ``v0=None`` the start block is ``b`` random vectors. Eigenvalues of
+        multiplicity up to ``b`` are resolved.
 
     Returns:
       :class:`Eigenpairs` with ``k`` pairs.
@@ -330,22 +389,18 @@ def lanczos_eigh(
     key = jax.random.PRNGKey(0) if key is None else key
     key, start_key = jax.random.split(key)
     if v0 is None:
-        start = jax.random.normal(start_key, (dim, block_size), dtype)
+        start = jax.random.normal(start_key, (dim, block_size or 1), dtype)
     else:
         start = jnp.asarray(v0, dtype)
         start = start[:, None] if start.ndim == 1 else start
-    num_start = start.shape[1]
-    max_basis = default_max_iters(dim, k, num_start) if max_iters is None else min(max_iters, dim)
-    block_size = min(block_size, max(1, max_basis - num_start))
-    if num_start > max_basis:
-        raise ValueError("max_iters is smaller than the number of start vectors")
+        if block_size not in (None, start.shape[1]):
+            raise ValueError("block_size must equal the number of columns of v0")
+    block_size = start.shape[1]
+    max_basis = default_max_iters(dim, k, block_size) if max_iters is None else min(max_iters, dim)
+    max_basis -= max_basis % block_size  # whole blocks
+    if max_basis < max(block_size, k):
+        raise ValueError("max_iters must be at least max(k, block_size)")
     return _solve_jit(
-        as_partial(matvec),
-        start,
-        key,
-        jnp.asarray(tol, dtype),
-        k=k,
-        which=which,
+        as_partial(matvec), start.T, key, jnp.asarray(tol, dtype), k=k, which=which,
         max_basis=max_basis,
-        block_size=block_size,
-    )
+    )  # fmt: skip

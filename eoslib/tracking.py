@@ -12,14 +12,14 @@ whose components outside the old top-k subspace are only as large as the
 rotation of that subspace. Then ``K_k'(H, v0)`` already approximates the
 top-k' eigenspace (exactly, in ``k'`` HVPs, if the Hessian did not change), and
 each further HVP raises the degree of the Lanczos polynomial filter for *all*
-pairs at once. Seeding the Krylov space with the whole block ``X`` instead
-(block Lanczos, or Davidson expanding by the residual of the worst pair,
-both available with ``block_size > 1``) raises the degree only once per
-``k'`` HVPs: in our measurements along GD (``tests/test_tracking.py``,
-``benchmarks/bench_hessian.py``) it needed more HVPs than a cold start,
-while the summed seed needed fewer. (LOBPCG would likewise spend ``k'`` HVPs
-per iteration.) As with any single-vector Krylov method, eigenvalues of exact
-multiplicity are found once; use ``block_size`` for those.
+pairs at once. Seeding with the whole block ``X`` instead (block Lanczos,
+``block_size = k'``) raises the degree only once per ``k'`` HVPs; in our
+measurements along GD (``tests/test_tracking.py``,
+``benchmarks/bench_hessian.py``) a block seed, and Davidson's method expanding
+by the residual of the least converged pair, needed more HVPs than a cold
+start, while the summed seed needed fewer. (LOBPCG would likewise spend
+``k'`` HVPs per iteration.) As with any single-vector Krylov method,
+eigenvalues of exact multiplicity are found once; use ``block_size`` for those.
 """
 
 from __future__ import annotations
@@ -60,9 +60,10 @@ def track_eigh(
       max_iters: maximal basis size (= maximal HVPs); default as in
         :func:`eoslib.lanczos.default_max_iters`.
       which: ``"LA"`` or ``"SA"``.
-      block_size: 1 (default) seeds Lanczos with ``Σ_i x_i/‖x_i‖``; ``b > 1``
-        seeds a block Krylov method with the block ``X`` itself and appends
-        ``b`` residuals per iteration (resolves multiplicities up to ``b``).
+      block_size: ``b``; 1 (default) seeds Lanczos with ``Σ_i x_i/‖x_i‖``;
+        ``b > 1`` runs block Lanczos from the ``b`` seeds
+        ``Σ_{i ≡ j (mod b)} x_i/‖x_i‖`` (``b = k'``: the block ``X`` itself),
+        which resolves multiplicities up to ``b``.
       key: PRNG key for breakdown restarts.
 
     Returns:
@@ -72,10 +73,10 @@ def track_eigh(
     if prev_vectors.ndim == 1:
         prev_vectors = prev_vectors[:, None]
     dim, num_prev = prev_vectors.shape
-    if block_size == 1:
-        start = jnp.sum(prev_vectors / jnp.linalg.norm(prev_vectors, axis=0), axis=1)
-    else:
-        start = prev_vectors
+    # seed j = sum of the previous vectors i with i = j (mod block_size)
+    unit = prev_vectors / jnp.linalg.norm(prev_vectors, axis=0)
+    groups = jax.nn.one_hot(jnp.arange(num_prev) % block_size, block_size, dtype=unit.dtype)
+    start = unit @ groups
     return lanczos_eigh(
         matvec,
         dim,
