@@ -47,11 +47,37 @@ def _chapter_rows(root: Path) -> list[str]:
     return rows + ["", "Parameters of each run:", "", *details]
 
 
+def _flatten(value, prefix: str = ""):
+    """``(dotted.key, scalar)`` pairs of a JSON value; lists of numbers are summarized."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _flatten(item, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(value, list):
+        if all(isinstance(v, (int, float)) for v in value):
+            if len(value) <= 4:
+                yield prefix, ", ".join(_fmt(v) for v in value)
+        else:
+            label = lambda i, item: item.get("k", item.get("epoch", i)) if isinstance(item, dict) else i  # noqa: E731
+            for i, item in enumerate(value):
+                yield from _flatten(item, f"{prefix}[{label(i, item)}]")
+    else:
+        yield prefix, _fmt(value)
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
 def _benchmark_sections(root: Path) -> list[str]:
     out = []
     for path in sorted((root / "benchmarks" / "results").glob("*.json")):
         data = json.loads(path.read_text())
-        out += [f"### `{path.relative_to(root)}`", "", "```json", json.dumps(data, indent=1)[:6000], "```", ""]
+        out += [f"### `{path.relative_to(root)}`", "", f"Made by `benchmarks/bench_{path.stem}.py`.", "",
+                "| measurement | value |", "| --- | --- |"]
+        out += [f"| `{key}` | {val} |" for key, val in _flatten(data)]
+        out.append("")
     return out or ["No benchmark results are stored yet."]
 
 
