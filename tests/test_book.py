@@ -131,3 +131,15 @@ def test_chapter_renders_in_a_real_browser(built_book, md, tmp_path):
     saturation = pixels.max(axis=2) - pixels.min(axis=2)
     colored_rows = (saturation > 80).sum(axis=1) > 50  # rows crossing coloured plot lines/markers
     assert colored_rows.sum() > 100, "the screenshot shows no coloured figure content"
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.stem)
+def test_papermill_reads_every_parameter(md):
+    """papermill infers the parameters (for `papermill --help-notebook`) without parse errors."""
+    import papermill
+
+    names = list(papermill.inspect_notebook(str(md.with_suffix(".ipynb"))))
+    nb = jupytext.read(md)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    assigned = [line.split("=")[0].strip() for line in cell.source.splitlines() if "=" in line.split("#")[0]]
+    assert names == assigned and "profile" in names
