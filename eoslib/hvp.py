@@ -128,8 +128,7 @@ class _ChunkedMean:
         def body(carry, chunk):
             return carry + self.per_chunk_loss(params, chunk), None
 
-        if jax.tree_util.tree_leaves(full_chunks)[0].shape[0] > 0:
-            total, _ = jax.lax.scan(body, total, full_chunks)
+        total, _ = jax.lax.scan(body, total, full_chunks)  # at least one full chunk
         if remainder is not None:
             total = total + self.per_chunk_loss(params, remainder)
         return total / self.num_examples
