@@ -6,6 +6,9 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 CHAPTERS := $(sort $(wildcard book/[0-9]*.md))
+# Small dense eigensolves (numpy/scipy) are 10-100x slower with OpenBLAS threads on a busy 2-core machine;
+# JAX has its own thread pool. Tests, chapter execution and benchmarks run with the same setting.
+export OPENBLAS_NUM_THREADS ?= 1
 NOTEBOOKS := $(CHAPTERS:.md=.ipynb)
 
 .PHONY: setup book test execute bench clean
