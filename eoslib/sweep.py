@@ -2,7 +2,7 @@
 
 Runs that differ only in ``schedule`` and ``seed`` form a group; a group is cut, in the given
 order, into batches of ``batch_size`` models. A batch is one ``jit(vmap(run_block))`` program
-(:func:`eoslib.train.run_block`) over a model axis: each model has its own parameters, schedule
+(:func:`eoslib.train.run_epochs`) over a model axis: each model has its own parameters, schedule
 and stopping state, and a model that completed, diverged or reached ``max_epochs`` is frozen by
 its mask while the others go on. The model axis is sharded over all visible devices with
 ``jax.sharding`` (a 1-D mesh named ``"models"``; the data are replicated), so the same code runs
@@ -35,7 +35,7 @@ from eoslib import data as datasets
 from eoslib.results import ResultsStore, make_record
 from eoslib.schedules import Schedule
 from eoslib.train import (METRICS, Batch, Limits, RunConfig, TrainState, init_state, load_split,
-                          make_objective, progress_enabled, run_block, top_eigenpairs)
+                          make_objective, progress_enabled, run_epochs, top_eigenpairs)
 
 
 def group_key(config: RunConfig) -> str:
@@ -78,12 +78,6 @@ def _get(tree):
     return jax.device_get(tree)
 
 
-@partial(jax.jit, static_argnums=(0, 1))
-def _sweep_block(objective, num_epochs, train_data, eval_data, limits, schedule, state):
-    one = partial(run_block, objective, num_epochs, train_data, eval_data)
-    return jax.vmap(one)(limits, schedule, state)
-
-
 @partial(jax.jit, static_argnums=(0, 2, 3))
 def _init_states(model, keys, input_shape, mean_window):
     return jax.vmap(lambda k: init_state(model, k, input_shape, mean_window))(keys)
@@ -107,7 +101,7 @@ def run_batch(batch: Sequence[RunConfig], split: datasets.Split, store: ResultsS
     padded = list(batch) + [batch[-1]] * (-len(batch) % num_devices)
     lanes, replicated = NamedSharding(mesh, P("models")), NamedSharding(mesh, P())
 
-    objective = make_objective(first, len(split.y_train))
+    objective = make_objective(first, len(split.y_train), split.x_train.shape[1:])
     train_data = _put(Batch(split.x_train, split.y_train), replicated)
     eval_data = _put(Batch(split.x_eval, split.y_eval), replicated)
     schedule = Schedule(*(np.asarray([c.schedule[i] for c in padded], np.float32)
@@ -124,8 +118,8 @@ def run_batch(batch: Sequence[RunConfig], split: datasets.Split, store: ResultsS
     chunks, records, written = [], [None] * len(batch), set()
     bar = tqdm(total=len(batch), disable=not progress_enabled(progress), unit="model")
     while len(written) < len(batch):
-        state, metrics = _sweep_block(objective, block, train_data, eval_data, limits, schedule,
-                                      state)
+        state, metrics = run_epochs(objective, block, train_data, eval_data, limits, schedule,
+                                    state, batched=True)
         chunks.append(_get(metrics))
         flags = _get((state.stopped, state.completed, state.diverged, state.epoch))
         for i, config in enumerate(batch):

@@ -65,7 +65,8 @@ class RunConfig:
     50,000: 500,000 is the paper's CIFAR-10-500k). ``chunk_size``: examples per chunk of the
     full-batch sums; default the whole set, or the ghost batch (1,024) for BatchNorm models.
     ``eig_every`` > 0 records the top ``eig_k`` Hessian eigenpairs every that many epochs from
-    epoch ``eig_start`` on (``eig_start + j * eig_every``); ``sharpness_at_end`` records the top eigenvalue at the last parameters.
+    epoch ``eig_start`` on (``eig_start + j * eig_every``); ``sharpness_at_end`` records the
+    top eigenvalue at the last parameters.
     """
 
     model: str = "mlp"
@@ -128,15 +129,18 @@ def _tree_add(a, b):
     return jax.tree.map(jnp.add, a, b)
 
 
-def sum_over_chunks(fn, batch: Batch, chunk_size: int):
+def sum_over_chunks(fn, batch: Batch, chunk_size: int, unroll: bool = False):
     """Σ_chunks fn(chunk) over consecutive chunks of ``chunk_size`` examples: a ``lax.scan``
-    over the full chunks plus one call on the remainder. ``fn`` returns a pytree of sums."""
+    over the full chunks (a Python loop if ``unroll``) plus one call on the remainder. ``fn``
+    returns a pytree of sums."""
     n = batch.y.shape[0]
     size = min(chunk_size, n)
     num_full, rem = divmod(n, size)
     full = jax.tree.map(lambda a: a[: num_full * size].reshape(num_full, size, *a.shape[1:]), batch)
-    if num_full == 1:
+    if num_full == 1 or unroll:
         total = fn(jax.tree.map(lambda a: a[0], full))
+        for i in range(1, num_full):
+            total = _tree_add(total, fn(jax.tree.map(lambda a: a[i], full)))
     else:
         first = jax.eval_shape(fn, jax.tree.map(lambda a: a[0], full))
         zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), first)
@@ -148,11 +152,18 @@ def sum_over_chunks(fn, batch: Batch, chunk_size: int):
 
 @dataclass(frozen=True)
 class Objective:
-    """Static description of the training objective (hashable, so ``jit`` caches on it)."""
+    """Static description of the training objective (hashable, so ``jit`` caches on it).
+
+    ``compiled_loops=False`` runs the loops over chunks and epochs in Python (unrolled or
+    epoch by epoch) instead of ``lax.scan``/``lax.while_loop``: on XLA:CPU the backward pass of
+    a convolution inside a compiled loop is about 30x slower than outside one (measured with
+    jax 0.10.2), so :func:`make_objective` turns it off for convolutional models on CPU.
+    """
 
     model: nn.Module
     loss: str = "xent"
     chunk_size: int = 1024
+    compiled_loops: bool = True
 
     def _apply(self, params, stats, x, train: bool, update_stats: bool):
         variables = {"params": params, **({"batch_stats": stats} if stats else {})}
@@ -183,7 +194,8 @@ class Objective:
             return loss, hits, new_stats, grad
 
         n = batch.y.shape[0]
-        loss, hits, new_stats, grad = sum_over_chunks(one, batch, self.chunk_size)
+        loss, hits, new_stats, grad = sum_over_chunks(one, batch, self.chunk_size,
+                                                     not self.compiled_loops)
         scale = lambda t: jax.tree.map(lambda a: a / n, t)  # noqa: E731
         return loss / n, hits / n, scale(new_stats), scale(grad)
 
@@ -195,7 +207,7 @@ class Objective:
             return (jnp.sum(losses.LOSSES[self.loss](logits, chunk.y)),
                     jnp.sum(losses.correct(logits, chunk.y)))
 
-        loss, hits = sum_over_chunks(one, batch, self.chunk_size)
+        loss, hits = sum_over_chunks(one, batch, self.chunk_size, not self.compiled_loops)
         return loss / batch.y.shape[0], hits / batch.y.shape[0]
 
     def loss_fn(self, stats, batch: Batch) -> Partial:
@@ -210,8 +222,9 @@ class _BoundLoss:
     objective: Objective
 
     def __call__(self, stats, batch, params):
-        return sum_over_chunks(partial(self.objective.chunk_loss, params, stats), batch,
-                               self.objective.chunk_size) / batch.y.shape[0]
+        obj = self.objective
+        return sum_over_chunks(partial(obj.chunk_loss, params, stats), batch, obj.chunk_size,
+                               not obj.compiled_loops) / batch.y.shape[0]
 
 
 @dataclass(frozen=True)
@@ -229,7 +242,9 @@ class _ChunkedFlatHVP:
             grad = lambda p: jax.grad(chunk_loss)(p, stats, chunk)  # noqa: E731
             return ravel_pytree(jax.jvp(grad, (params,), (tangent,))[1])[0]
 
-        return sum_over_chunks(one, batch, self.objective.chunk_size) / batch.y.shape[0]
+        obj = self.objective
+        return sum_over_chunks(one, batch, obj.chunk_size,
+                               not obj.compiled_loops) / batch.y.shape[0]
 
 
 def hessian_matvec(objective: Objective, params, stats, batch: Batch) -> Partial:
@@ -300,7 +315,8 @@ def epoch_step(objective: Objective, train_data: Batch, eval_data: Batch, limits
     w = state.window.shape[0]
     window = state.window.at[state.epoch % w].set(flat)
     center = jnp.sum(window, axis=0) / jnp.minimum(state.epoch + 1, w)
-    initial_loss = jnp.where(state.epoch == 0, loss, state.initial_loss)
+    initial_loss = jnp.where(state.epoch == 0, loss.astype(state.initial_loss.dtype),
+                             state.initial_loss)
     param_norm = jnp.linalg.norm(flat)
     diverged = ~jnp.isfinite(loss) | ~jnp.isfinite(param_norm) | (
         loss > limits.divergence_factor * initial_loss)
@@ -351,6 +367,39 @@ def run_block(objective: Objective, num_epochs: int, train_data: Batch, eval_dat
 run_block_jit = jax.jit(run_block, static_argnums=(0, 1))
 
 
+def _vmapped_block(objective, num_epochs, train_data, eval_data, limits, schedule, state):
+    one = partial(run_block, objective, num_epochs, train_data, eval_data)
+    return jax.vmap(one)(limits, schedule, state)
+
+
+def _vmapped_epoch(objective, train_data, eval_data, limits, schedule, state):
+    return jax.vmap(partial(epoch_step, objective, train_data, eval_data))(limits, schedule, state)
+
+
+_block_jit = {False: run_block_jit, True: jax.jit(_vmapped_block, static_argnums=(0, 1))}
+_epoch_jit = {False: jax.jit(epoch_step, static_argnums=0),
+              True: jax.jit(_vmapped_epoch, static_argnums=0)}
+
+
+def run_epochs(objective: Objective, num_epochs: int, train_data: Batch, eval_data: Batch,
+               limits: Limits, schedule: Schedule, state: TrainState, *, batched: bool = False):
+    """Up to ``num_epochs`` epochs: one compiled :func:`run_block`, or, without
+    ``objective.compiled_loops``, a Python loop over the jitted :func:`epoch_step` that stops
+    once every model has stopped. ``batched``: state, schedule and limits carry a leading model
+    axis (M,), the epoch is ``vmap``ped. Returns the state and metrics (num_epochs',) or
+    (M, num_epochs'), ``num_epochs' <= num_epochs``."""
+    args = (train_data, eval_data, limits, schedule)
+    if objective.compiled_loops:
+        return _block_jit[batched](objective, num_epochs, *args, state)
+    collected = []
+    for _ in range(num_epochs):
+        state, metrics = _epoch_jit[batched](objective, *args, state)
+        collected.append(metrics)
+        if bool(jnp.all(state.stopped)):
+            break
+    return state, {k: jnp.stack([m[k] for m in collected], axis=-1) for k in collected[0]}
+
+
 # --------------------------------------------------------------------------- single runs
 
 
@@ -390,9 +439,19 @@ def _final_metrics(history: dict, state: TrainState) -> dict:
     return {"epochs": int(state.epoch), "completed": bool(state.completed), **last}
 
 
-def make_objective(config: RunConfig, n_train: int) -> Objective:
+def uses_convolution(model: nn.Module, input_shape) -> bool:
+    """Whether the forward pass of ``model`` on inputs (N, *input_shape) has a convolution."""
+    x = jax.ShapeDtypeStruct((1, *input_shape), jnp.float32)
+    jaxpr = jax.make_jaxpr(partial(model.init, train=False))(jax.random.key(0), x)
+    return "conv_general_dilated" in str(jaxpr)
+
+
+def make_objective(config: RunConfig, n_train: int, input_shape) -> Objective:
+    """The :class:`Objective` of ``config`` for ``n_train`` inputs of shape ``input_shape``."""
     model = MODELS[config.model]()
-    return Objective(model, config.loss, default_chunk_size(model, n_train, config.chunk_size))
+    compiled = jax.default_backend() != "cpu" or not uses_convolution(model, tuple(input_shape))
+    return Objective(model, config.loss, default_chunk_size(model, n_train, config.chunk_size),
+                     compiled)
 
 
 def train(config: RunConfig, split: datasets.Split | None = None, *, data_dir=None,
@@ -406,7 +465,7 @@ def train(config: RunConfig, split: datasets.Split | None = None, *, data_dir=No
     split = load_split(config, data_dir) if split is None else split
     train_data = Batch(jnp.asarray(split.x_train), jnp.asarray(split.y_train))
     eval_data = Batch(jnp.asarray(split.x_eval), jnp.asarray(split.y_eval))
-    objective = make_objective(config, len(split.y_train))
+    objective = make_objective(config, len(split.y_train), split.x_train.shape[1:])
     state = init_state(objective.model, jax.random.key(config.seed), split.x_train.shape[1:],
                        config.mean_window)
     limits = Limits(jnp.int32(config.max_epochs), jnp.float32(config.completion_accuracy),
@@ -417,8 +476,8 @@ def train(config: RunConfig, split: datasets.Split | None = None, *, data_dir=No
     vectors = None
     bar = tqdm(total=config.max_epochs + 1, disable=not progress_enabled(progress), unit="epoch")
     if config.eig_every > 0 and config.eig_start > 0:  # run up to the first recorded epoch
-        state, metrics = run_block_jit(objective, config.eig_start, train_data, eval_data, limits,
-                                       schedule, state)
+        state, metrics = run_epochs(objective, config.eig_start, train_data, eval_data, limits,
+                                    schedule, state)
         chunks.append(jax.device_get(metrics))
         bar.update(int(np.sum(chunks[-1]["active"])))
     while not bool(state.stopped):
@@ -427,8 +486,8 @@ def train(config: RunConfig, split: datasets.Split | None = None, *, data_dir=No
                                    vectors)
             vectors = pairs.vectors
             _append_eigen(eig, int(state.epoch), pairs, config.keep_eigenvectors)
-        state, metrics = run_block_jit(objective, block, train_data, eval_data, limits, schedule,
-                                       state)
+        state, metrics = run_epochs(objective, block, train_data, eval_data, limits, schedule,
+                                    state)
         metrics = jax.device_get(metrics)
         chunks.append(metrics)
         bar.update(int(np.sum(metrics["active"])))

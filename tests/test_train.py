@@ -181,3 +181,24 @@ def test_eigenpairs_are_recorded_with_warm_starts(small_split):
 def test_progress_bar_is_silent_when_not_interactive(small_split, capsys):
     train(RunConfig(n_train=128, n_eval=32, max_epochs=3, sharpness_at_end=False), small_split)
     assert capsys.readouterr().err == ""
+
+
+def test_python_epoch_loop_matches_the_compiled_loop():
+    """Convolutional models on CPU run epochs from Python (compiled_loops=False): same results."""
+    from eoslib.schedules import as_arrays
+    from eoslib.train import Limits, run_epochs, uses_convolution
+
+    model = models.VGG(widths=(2,), convs_per_block=1, ghost_size=8)
+    assert uses_convolution(model, (4, 4, 1)) and not uses_convolution(models.MLP(), (4, 4, 1))
+    x = jax.random.normal(jax.random.key(0), (20, 4, 4, 1), jnp.float32)
+    y = jax.random.randint(jax.random.key(1), (20,), 0, 10)
+    state = init_state(model, jax.random.key(2), (4, 4, 1), 3)
+    limits = Limits(jnp.int32(6), jnp.float32(2.0), jnp.float32(1e3))
+    args = (Batch(x, y), Batch(x[:8], y[:8]), limits, as_arrays(schedules.constant(0.5)), state)
+    compiled = run_epochs(Objective(model, "xent", 8, True), 10, *args)
+    python = run_epochs(Objective(model, "xent", 8, False), 10, *args)
+    assert python[1]["active"].shape == (7,) and compiled[1]["active"].shape == (10,)
+    for name in ("train_loss", "eval_acc", "param_norm", "lr"):
+        np.testing.assert_allclose(python[1][name], compiled[1][name][:7], rtol=1e-5)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+                 python[0].params, compiled[0].params)

@@ -1,0 +1,132 @@
+"""Trainer speed: epoch time against the matmul roofline, vmapped vs sequential sweeps, VGG10.
+
+Run: ``python benchmarks/bench_trainer.py [--quick]`` (needs ``EOSLIB_DATA_DIR``). Writes
+``benchmarks/results/trainer.json`` and prints a table. All timings exclude compilation (each
+program is run once first) and are medians over repeats, measured in one process, so the ratios
+are comparable even on a busy machine.
+
+1. fMNIST MLP (1,000 examples, 200 evaluation): seconds per GD epoch, against its matmul
+   roofline = FLOPs of one epoch / GEMM throughput measured now (float32 1024^3, jitted).
+   FLOPs of one epoch: forward + backward on the training set (3 x 2 N P for P = 28,480 weights,
+   all in matmuls) plus a forward pass on the evaluation set (2 N_eval P).
+2. A sweep of 24 MLPs (8 learning rates x 3 seeds) run as one vmapped program
+   (:func:`eoslib.sweep.run_batch`) against the same 24 runs one after another
+   (:func:`eoslib.train.train`), same number of epochs each.
+3. VGG10 on CIFAR-10-5k (5 ghost batches of 1,024 + 1,000 evaluation images): seconds per
+   epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from eoslib import data, schedules, sweep
+from eoslib.provenance import provenance
+from eoslib.train import Batch, Limits, RunConfig, init_state, make_objective, run_epochs, train
+
+OUT = Path(__file__).resolve().parent / "results" / "trainer.json"
+
+
+def median_time(fn, repeats: int) -> float:
+    fn()  # compile / warm up
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def gemm_flops_per_s(n: int = 1024, repeats: int = 20) -> float:
+    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+    b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
+    mm = jax.jit(jnp.matmul)
+    return 2 * n**3 / median_time(lambda: mm(a, b).block_until_ready(), repeats)
+
+
+def epoch_seconds(config: RunConfig, split: data.Split, epochs: int, repeats: int) -> float:
+    """Median seconds per epoch of ``epochs`` GD epochs (:func:`eoslib.train.run_epochs`)."""
+    objective = make_objective(config, len(split.y_train), split.x_train.shape[1:])
+    train_data = Batch(jnp.asarray(split.x_train), jnp.asarray(split.y_train))
+    eval_data = Batch(jnp.asarray(split.x_eval), jnp.asarray(split.y_eval))
+    state = init_state(objective.model, jax.random.key(0), split.x_train.shape[1:],
+                       config.mean_window)
+    limits = Limits(jnp.int32(10**9), jnp.float32(2.0), jnp.float32(1e30))
+    schedule = schedules.as_arrays(config.schedule)
+
+    def run():
+        out_state, _ = run_epochs(objective, epochs, train_data, eval_data, limits, schedule,
+                                  state)
+        jax.block_until_ready(out_state)
+
+    return median_time(run, repeats) / epochs
+
+
+def bench_mlp_roofline(fmnist: data.Split, repeats: int) -> dict:
+    config = RunConfig(schedule=schedules.constant(0.01))
+    weights = 28_480
+    flops = 3 * 2 * len(fmnist.y_train) * weights + 2 * len(fmnist.y_eval) * weights
+    gemm = gemm_flops_per_s()
+    seconds = epoch_seconds(config, fmnist, 200, repeats)
+    roofline = flops / gemm
+    return {"epoch_s": seconds, "flops_per_epoch": flops, "gemm_flops_per_s": gemm,
+            "roofline_s": roofline, "ratio_to_roofline": seconds / roofline}
+
+
+def bench_sweep(fmnist: data.Split, epochs: int, repeats: int) -> dict:
+    base = RunConfig(max_epochs=epochs, schedule=schedules.constant(0.01), sharpness_at_end=False,
+                     completion_accuracy=2.0)  # never completes: every run does `epochs` epochs
+    lrs = np.geomspace(0.01, 0.2, 8)
+    configs = sweep.lr_seed_grid(base, lrs, [0, 1, 2])
+    vmapped = median_time(lambda: sweep.run_batch(configs, fmnist, progress=False), repeats)
+    sequential = median_time(lambda: [train(c, fmnist, progress=False) for c in configs], repeats)
+    return {"models": len(configs), "epochs": epochs, "vmapped_s": vmapped,
+            "sequential_s": sequential, "speedup": sequential / vmapped}
+
+
+def bench_vgg10(cifar: data.Split, repeats: int) -> dict:
+    config = RunConfig(model="vgg10", dataset="cifar10", n_train=5000, n_eval=1000,
+                       schedule=schedules.warmup(0.01))
+    return {"epoch_s": epoch_seconds(config, cifar, 2, repeats), "n_train": 5000, "n_eval": 1000}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and epochs")
+    args = parser.parse_args()
+    repeats = 2 if args.quick else 5
+    fmnist = data.fashion_mnist()
+    results = {
+        "provenance": provenance(),
+        "mlp_roofline": bench_mlp_roofline(fmnist, repeats),
+        "mlp_sweep_24": bench_sweep(fmnist, 100 if args.quick else 300, 1 if args.quick else 3),
+        "vgg10_cifar5k": bench_vgg10(data.cifar10(), 1 if args.quick else 2),
+    }
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(results, indent=1) + "\n")
+
+    r, s, v = results["mlp_roofline"], results["mlp_sweep_24"], results["vgg10_cifar5k"]
+    print(f"device: {results['provenance']['device']}")
+    print(f"{'benchmark':<44}{'value':>14}")
+    print(f"{'GEMM throughput (1024^3, float32)':<44}{r['gemm_flops_per_s'] / 1e9:>10.1f} GF/s")
+    print(f"{'MLP epoch (fMNIST 1k/200)':<44}{r['epoch_s'] * 1e3:>11.2f} ms")
+    print(f"{'MLP epoch matmul roofline':<44}{r['roofline_s'] * 1e3:>11.2f} ms")
+    print(f"{'  epoch / roofline (target <= 2)':<44}{r['ratio_to_roofline']:>14.2f}")
+    runs = f"24 MLPs x {s['epochs']} epochs"
+    print(f"{runs + ', sequential':<44}{s['sequential_s']:>12.2f} s")
+    print(f"{runs + ', one vmapped program':<44}{s['vmapped_s']:>12.2f} s")
+    print(f"{'  speed-up (target >= 1.5)':<44}{s['speedup']:>14.2f}")
+    print(f"{'VGG10 epoch (CIFAR-10 5k/1k)':<44}{v['epoch_s']:>12.2f} s")
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()
