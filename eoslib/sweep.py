@@ -115,13 +115,14 @@ def run_batch(batch: Sequence[RunConfig], split: datasets.Split, store: ResultsS
     schedule, limits = _put(schedule, lanes), _put(limits, lanes)
     block = min(block_epochs, first.max_epochs + 1)
 
-    chunks, records, written = [], [None] * len(batch), set()
+    chunks, records, written, epoch = [], [None] * len(batch), set(), 0
     bar = tqdm(total=len(batch), disable=not progress_enabled(progress), unit="model")
     while len(written) < len(batch):
         state, metrics = run_epochs(objective, block, train_data, eval_data, limits, schedule,
-                                    state, batched=True)
+                                    state, epoch, batched=True)
         chunks.append(_get(metrics))
         flags = _get((state.stopped, state.completed, state.diverged, state.epoch))
+        epoch = int(np.max(flags[3]))  # the epoch of the models still active
         for i, config in enumerate(batch):
             if i in written or not flags[0][i]:
                 continue

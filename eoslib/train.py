@@ -302,10 +302,16 @@ def init_state(model: nn.Module, key: jax.Array, input_shape, mean_window: int) 
         window=jnp.zeros((mean_window, flat.size), flat.dtype))
 
 
+_init_state_jit = jax.jit(init_state, static_argnums=(0, 2, 3))
+
+
 def epoch_step(objective: Objective, train_data: Batch, eval_data: Batch, limits: Limits,
-               schedule: Schedule, state: TrainState) -> tuple[TrainState, dict]:
+               schedule: Schedule, state: TrainState, slot: jax.Array) -> tuple[TrainState, dict]:
     """Record the metrics at θ_t and take one GD step unless the run stops at θ_t.
 
+    ``slot`` () int is the row of ``state.window`` that θ_t replaces, ``t mod W``; it is an
+    argument rather than computed from ``state.epoch`` so that a vmapped sweep, whose active
+    models all share t, writes one row for all (a dynamic slice, not a per-model scatter).
     Returns the new state and the epoch's metrics (scalars; ``active`` is False for a run that
     had already stopped, whose state is returned unchanged)."""
     active = ~state.stopped
@@ -313,8 +319,8 @@ def epoch_step(objective: Objective, train_data: Batch, eval_data: Batch, limits
     eval_loss, eval_acc = objective.evaluate(state.params, state.batch_stats, eval_data)
     flat, _ = ravel_pytree(state.params)
     w = state.window.shape[0]
-    window = state.window.at[state.epoch % w].set(flat)
-    center = jnp.sum(window, axis=0) / jnp.minimum(state.epoch + 1, w)
+    window = state.window.at[slot].set(jnp.where(active, flat, state.window[slot]))
+    center = jnp.ones((w,), window.dtype) @ window / jnp.minimum(state.epoch + 1, w)
     initial_loss = jnp.where(state.epoch == 0, loss.astype(state.initial_loss.dtype),
                              state.initial_loss)
     param_norm = jnp.linalg.norm(flat)
@@ -336,64 +342,65 @@ def epoch_step(objective: Objective, train_data: Batch, eval_data: Batch, limits
         completed=jnp.where(active, completed, state.completed),
         diverged=jnp.where(active, diverged, state.diverged),
         initial_loss=jnp.where(active, initial_loss, state.initial_loss),
-        window=jnp.where(active, window, state.window))
+        window=window)
     metrics = dict(train_loss=loss, train_acc=acc, eval_loss=eval_loss, eval_acc=eval_acc,
                    param_norm=param_norm, dist_to_mean=jnp.linalg.norm(flat - center), lr=lr,
                    active=active)
     return new_state, metrics
 
 
-def run_block(objective: Objective, num_epochs: int, train_data: Batch, eval_data: Batch,
-              limits: Limits, schedule: Schedule, state: TrainState):
+def _stepper(objective: Objective, train_data: Batch, eval_data: Batch, batched: bool):
+    step = partial(epoch_step, objective, train_data, eval_data)
+    return jax.vmap(step, in_axes=(0, 0, 0, None)) if batched else step
+
+
+def run_block(objective: Objective, num_epochs: int, batched: bool, train_data: Batch,
+              eval_data: Batch, limits: Limits, schedule: Schedule, state: TrainState,
+              start_epoch: jax.Array):
     """Up to ``num_epochs`` calls of :func:`epoch_step` in one ``lax.while_loop``, leaving early
-    once the run has stopped (under ``vmap``: once every model has). Returns the state and the
-    metrics, arrays (num_epochs,) whose entries with ``active`` False are unused."""
-    step = partial(epoch_step, objective, train_data, eval_data, limits, schedule)
-    shapes = jax.eval_shape(step, state)[1]
-    metrics = {k: jnp.zeros((num_epochs,), s.dtype) for k, s in shapes.items()}
+    once every model has stopped. ``batched``: state, schedule and limits carry a leading model
+    axis (M,) and the epoch is ``vmap``ped. ``start_epoch``: the epoch t of the active models.
+    Returns the state and the metrics, arrays (num_epochs,) or (M, num_epochs) whose entries
+    with ``active`` False are unused."""
+    step = _stepper(objective, train_data, eval_data, batched)
+    window = state.window.shape[-2]
+    shapes = jax.eval_shape(step, limits, schedule, state, start_epoch)[1]
+    metrics = {k: jnp.zeros((*s.shape, num_epochs), s.dtype) for k, s in shapes.items()}
 
     def body(carry):
         i, s, m = carry
-        s, new = step(s)
-        return i + 1, s, {k: m[k].at[i].set(new[k]) for k in m}
+        s, new = step(limits, schedule, s, (start_epoch + i) % window)
+        return i + 1, s, {k: m[k].at[..., i].set(new[k]) for k in m}
 
     def cond(carry):
-        return (carry[0] < num_epochs) & ~carry[1].stopped
+        return (carry[0] < num_epochs) & ~jnp.all(carry[1].stopped)
 
     _, state, metrics = jax.lax.while_loop(cond, body, (0, state, metrics))
     return state, metrics
 
 
-run_block_jit = jax.jit(run_block, static_argnums=(0, 1))
+run_block_jit = jax.jit(run_block, static_argnums=(0, 1, 2))
 
 
-def _vmapped_block(objective, num_epochs, train_data, eval_data, limits, schedule, state):
-    one = partial(run_block, objective, num_epochs, train_data, eval_data)
-    return jax.vmap(one)(limits, schedule, state)
-
-
-def _vmapped_epoch(objective, train_data, eval_data, limits, schedule, state):
-    return jax.vmap(partial(epoch_step, objective, train_data, eval_data))(limits, schedule, state)
-
-
-_block_jit = {False: run_block_jit, True: jax.jit(_vmapped_block, static_argnums=(0, 1))}
-_epoch_jit = {False: jax.jit(epoch_step, static_argnums=0),
-              True: jax.jit(_vmapped_epoch, static_argnums=0)}
+@partial(jax.jit, static_argnums=(0, 1))
+def _epoch_jit(objective, batched, train_data, eval_data, limits, schedule, state, slot):
+    return _stepper(objective, train_data, eval_data, batched)(limits, schedule, state, slot)
 
 
 def run_epochs(objective: Objective, num_epochs: int, train_data: Batch, eval_data: Batch,
-               limits: Limits, schedule: Schedule, state: TrainState, *, batched: bool = False):
-    """Up to ``num_epochs`` epochs: one compiled :func:`run_block`, or, without
-    ``objective.compiled_loops``, a Python loop over the jitted :func:`epoch_step` that stops
-    once every model has stopped. ``batched``: state, schedule and limits carry a leading model
-    axis (M,), the epoch is ``vmap``ped. Returns the state and metrics (num_epochs',) or
-    (M, num_epochs'), ``num_epochs' <= num_epochs``."""
+               limits: Limits, schedule: Schedule, state: TrainState, start_epoch: int, *,
+               batched: bool = False):
+    """Up to ``num_epochs`` epochs from epoch ``start_epoch`` (that of the active models): one
+    compiled :func:`run_block`, or, without ``objective.compiled_loops``, a Python loop over the
+    jitted :func:`epoch_step` that stops once every model has stopped. Returns the state and
+    metrics (num_epochs',) or, ``batched``, (M, num_epochs'), ``num_epochs' <= num_epochs``."""
     args = (train_data, eval_data, limits, schedule)
     if objective.compiled_loops:
-        return _block_jit[batched](objective, num_epochs, *args, state)
-    collected = []
-    for _ in range(num_epochs):
-        state, metrics = _epoch_jit[batched](objective, *args, state)
+        return run_block_jit(objective, num_epochs, batched, *args, state, jnp.int32(start_epoch))
+    collected, window = [], state.window.shape[-2]
+    for i in range(num_epochs):
+        slot = jnp.int32((start_epoch + i) % window)
+        state, metrics = _epoch_jit(objective, batched, *args, state, slot)
         collected.append(metrics)
         if bool(jnp.all(state.stopped)):
             break
@@ -466,8 +473,8 @@ def train(config: RunConfig, split: datasets.Split | None = None, *, data_dir=No
     train_data = Batch(jnp.asarray(split.x_train), jnp.asarray(split.y_train))
     eval_data = Batch(jnp.asarray(split.x_eval), jnp.asarray(split.y_eval))
     objective = make_objective(config, len(split.y_train), split.x_train.shape[1:])
-    state = init_state(objective.model, jax.random.key(config.seed), split.x_train.shape[1:],
-                       config.mean_window)
+    state = _init_state_jit(objective.model, jax.random.key(config.seed),
+                            tuple(split.x_train.shape[1:]), config.mean_window)
     limits = Limits(jnp.int32(config.max_epochs), jnp.float32(config.completion_accuracy),
                     jnp.float32(config.divergence_factor))
     schedule = as_arrays(config.schedule)
@@ -477,7 +484,7 @@ def train(config: RunConfig, split: datasets.Split | None = None, *, data_dir=No
     bar = tqdm(total=config.max_epochs + 1, disable=not progress_enabled(progress), unit="epoch")
     if config.eig_every > 0 and config.eig_start > 0:  # run up to the first recorded epoch
         state, metrics = run_epochs(objective, config.eig_start, train_data, eval_data, limits,
-                                    schedule, state)
+                                    schedule, state, 0)
         chunks.append(jax.device_get(metrics))
         bar.update(int(np.sum(chunks[-1]["active"])))
     while not bool(state.stopped):
@@ -487,7 +494,7 @@ def train(config: RunConfig, split: datasets.Split | None = None, *, data_dir=No
             vectors = pairs.vectors
             _append_eigen(eig, int(state.epoch), pairs, config.keep_eigenvectors)
         state, metrics = run_epochs(objective, block, train_data, eval_data, limits, schedule,
-                                    state)
+                                    state, int(state.epoch))
         metrics = jax.device_get(metrics)
         chunks.append(metrics)
         bar.update(int(np.sum(metrics["active"])))

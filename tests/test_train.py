@@ -194,7 +194,7 @@ def test_python_epoch_loop_matches_the_compiled_loop():
     y = jax.random.randint(jax.random.key(1), (20,), 0, 10)
     state = init_state(model, jax.random.key(2), (4, 4, 1), 3)
     limits = Limits(jnp.int32(6), jnp.float32(2.0), jnp.float32(1e3))
-    args = (Batch(x, y), Batch(x[:8], y[:8]), limits, as_arrays(schedules.constant(0.5)), state)
+    args = (Batch(x, y), Batch(x[:8], y[:8]), limits, as_arrays(schedules.constant(0.5)), state, 0)
     compiled = run_epochs(Objective(model, "xent", 8, True), 10, *args)
     python = run_epochs(Objective(model, "xent", 8, False), 10, *args)
     assert python[1]["active"].shape == (7,) and compiled[1]["active"].shape == (10,)
