@@ -235,7 +235,8 @@ def load_fashion_mnist(data_dir=None, *, download: bool = False) -> Split:
 def _check_md5(path: Path, md5: str) -> None:
     got = _digest(path, "md5")
     if got != md5:
-        raise ChecksumError(f"{path} has MD5 {got}, the official file has {md5}; refusing to use it")
+        raise ChecksumError(f"{path} has MD5 {got}, the official file has {md5}; "
+                            "refusing to use it")
 
 
 def _cifar_records_bin(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -258,7 +259,10 @@ def _cifar_records_py(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 @lru_cache(maxsize=2)
 def _cifar10_from(folder: Path, binary: bool) -> Split:
-    files, read = (CIFAR10_BIN_FILES, _cifar_records_bin) if binary else (CIFAR10_PY_FILES, _cifar_records_py)
+    if binary:
+        files, read = CIFAR10_BIN_FILES, _cifar_records_bin
+    else:
+        files, read = CIFAR10_PY_FILES, _cifar_records_py
     for name, md5 in files.items():
         _check_md5(folder / name, md5)
     names = list(files)

@@ -71,7 +71,8 @@ class Linear(nn.Module):
 def _ghost_chunks(n: int, ghost_size: int) -> list[tuple[int, int]]:
     """(start, size) of the consecutive ghost batches of a batch of n examples."""
     full, rem = divmod(n, ghost_size)
-    return [(i * ghost_size, ghost_size) for i in range(full)] + ([(full * ghost_size, rem)] if rem else [])
+    chunks = [(i * ghost_size, ghost_size) for i in range(full)]
+    return chunks + ([(full * ghost_size, rem)] if rem else [])
 
 
 class GhostBatchNorm(nn.Module):

@@ -45,7 +45,8 @@ def group_key(config: RunConfig) -> str:
     return repr(sorted(d.items()))
 
 
-def plan_batches(configs: Sequence[RunConfig], batch_size: int | None = None) -> list[list[RunConfig]]:
+def plan_batches(configs: Sequence[RunConfig],
+                 batch_size: int | None = None) -> list[list[RunConfig]]:
     """Groups in first-appearance order, each cut into consecutive batches of ``batch_size``
     (default: the whole group). Depends only on ``configs``, never on what is stored."""
     groups: dict[str, list[RunConfig]] = {}

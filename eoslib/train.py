@@ -2,9 +2,10 @@
 
 One objective serves training, evaluation and the Hessian: :class:`Objective` sums per-example
 losses over consecutive chunks of the data (``lax.scan`` over full chunks plus one remainder
-chunk) and divides by the number of examples, so the loss is the exact full-batch mean whatever
-the chunk size. For GhostBatchNorm models the chunks are the ghost batches (1,024 examples, or a
-multiple), run in train mode: that is the function GD minimizes, and the one whose Hessian
+chunk; gradients and HVPs are summed chunk by chunk, so memory is that of one chunk) and divides
+by the number of examples, so the loss is the exact full-batch mean whatever the chunk size.
+For GhostBatchNorm models the chunks are the ghost batches (1,024 examples, or a multiple), run
+in train mode: that is the function GD minimizes, and the one whose Hessian
 :func:`hessian_matvec` multiplies by (derivatives through the batch statistics included).
 
 One epoch = one GD step θ_{t+1} = θ_t − η_t ∇L(θ_t). The record of epoch t holds the metrics at
@@ -19,7 +20,13 @@ run is flagged, never raised.
 
 The epoch is a pure function :func:`epoch_step` of a :class:`TrainState`; :func:`run_block`
 loops it over a block of epochs (models that stopped are frozen by a mask), so the single-run
-trainer :func:`train` and the vmapped sweeps of :mod:`eoslib.sweep` run the same code.
+trainer :func:`train` and the vmapped sweeps of :mod:`eoslib.sweep` run the same code. On CPU,
+convolutional models loop over epochs and chunks in Python instead (see :class:`Objective`).
+
+Reproducibility: the same config on the same machine gives bitwise identical results. A model
+trained inside a vmapped sweep follows the same arithmetic but XLA's batched kernels round
+differently, so it agrees with :func:`train` only up to float rounding, which the edge of
+stability amplifies over long runs.
 """
 
 from __future__ import annotations
@@ -315,7 +322,8 @@ def epoch_step(objective: Objective, train_data: Batch, eval_data: Batch, limits
     Returns the new state and the epoch's metrics (scalars; ``active`` is False for a run that
     had already stopped, whose state is returned unchanged)."""
     active = ~state.stopped
-    loss, acc, new_stats, grad = objective.loss_and_grad(state.params, state.batch_stats, train_data)
+    loss, acc, new_stats, grad = objective.loss_and_grad(state.params, state.batch_stats,
+                                                         train_data)
     eval_loss, eval_acc = objective.evaluate(state.params, state.batch_stats, eval_data)
     flat, _ = ravel_pytree(state.params)
     w = state.window.shape[0]
