@@ -14,7 +14,7 @@ import pytest
 
 from eoslib import data, schedules, sweep
 from eoslib.results import ResultsStore
-from eoslib.train import RunConfig, train
+from eoslib.train import RunConfig, make_objective, train
 
 WORKER = Path(__file__).with_name("sweep_worker.py")
 VOLATILE = ("wall_time_s", "provenance")
@@ -108,3 +108,20 @@ def test_killed_sweep_resumes_without_loss_or_duplicates(tmp_path):
         assert (killed / name).read_bytes() == content
     for key in ref.keys():
         assert _stable(store.get(key)) == _stable(ref.get(key))
+
+
+def test_conv_sweep_on_cpu_runs_epoch_by_epoch_and_agrees_with_single_runs(tmp_path):
+    try:
+        split = data.cifar10(48, 16)
+    except data.DataNotFoundError as e:
+        pytest.skip(f"CIFAR-10 not available (set {data.ENV_VAR}): {e}")
+    base = RunConfig(model="vgg10", dataset="cifar10", n_train=48, n_eval=16, max_epochs=2,
+                     schedule=schedules.warmup(0.1, 2), sharpness_at_end=False)
+    assert not make_objective(base, 48, (32, 32, 3)).compiled_loops  # CPU: Python epoch loop
+    configs = sweep.lr_seed_grid(base, [0.05, 0.1], [0])
+    records = sweep.sweep(configs, ResultsStore(tmp_path), split=split)
+    for config, record in zip(configs, records):
+        single = train(config, split)
+        assert record["final"]["epochs"] == single.final["epochs"] == 2
+        for name, values in single.history.items():
+            np.testing.assert_allclose(record["history"][name], values, rtol=1e-4, atol=1e-6)
