@@ -86,17 +86,23 @@ def test_ghost_batchnorm_objective_and_hessian_are_those_of_the_ghost_batch_loss
                                rtol=1e-9, atol=1e-11)
 
 
-def test_top_eigenpairs_match_dense_eigh():
+@pytest.mark.parametrize("compiled_loops", [True, False])
+def test_top_eigenpairs_match_dense_eigh(compiled_loops):
+    """Compiled solver (eoslib.lanczos) and the Python-driven one (conv models on CPU)."""
     model = models.MLP(hidden=(6, 5))
-    x = jax.random.normal(jax.random.key(0), (40, 3, 3, 1), jnp.float64)
+    x = jax.random.normal(jax.random.key(0), (40, 3, 3, 1), jnp.float32)
     y = jax.random.randint(jax.random.key(1), (40,), 0, 10)
     state = init_state(model, jax.random.key(2), (3, 3, 1), 2)
-    state = state._replace(params=_f64(state.params))
-    objective = Objective(model, "xent", 16)
-    pairs = top_eigenpairs(objective, state, Batch(x, y), 3, 1e-8)
-    dense = _dense_hessian(objective.loss_fn({}, Batch(x, y)), state.params)
-    top = np.sort(np.linalg.eigvalsh(np.asarray(dense)))[::-1][:3]
-    np.testing.assert_allclose(pairs.values, top, rtol=1e-6)
+    objective = Objective(model, "xent", 16, compiled_loops)
+    pairs = top_eigenpairs(objective, state, Batch(x, y), 3, 1e-5)
+    dense = _dense_hessian(objective.loss_fn({}, Batch(x, y)), _f64(state.params))
+    evals, evecs = np.linalg.eigh(np.asarray(dense))
+    np.testing.assert_allclose(pairs.values, evals[::-1][:3], rtol=1e-4)
+    overlaps = np.abs(np.sum(np.asarray(pairs.vectors) * evecs[:, ::-1][:, :3], axis=0))
+    np.testing.assert_allclose(overlaps, 1.0, atol=1e-3)
+    assert pairs.residuals.shape == (3,) and int(pairs.num_matvecs) >= 3
+    warm = top_eigenpairs(objective, state, Batch(x, y), 3, 1e-5, prev_vectors=pairs.vectors)
+    np.testing.assert_allclose(warm.values, pairs.values, rtol=1e-4)
 
 
 def test_schedules_are_pure_functions_of_epoch_and_state():
