@@ -64,7 +64,7 @@ def test_sweep_agrees_with_single_runs_and_masks_diverged_models(small_split, tm
     assert all(len(r["history"]["train_loss"]) < 25 for r in records[4:])
 
 
-def test_sharded_sweep_matches_unsharded(tmp_path):
+def test_sharded_sweep_matches_unsharded(small_split, tmp_path):  # small_split: skip w/o data
     outs = {}
     for devices in (2, 1):
         out = tmp_path / f"out{devices}.json"
@@ -84,7 +84,7 @@ def test_sharded_sweep_matches_unsharded(tmp_path):
                                            rtol=1e-4, atol=1e-6)
 
 
-def test_killed_sweep_resumes_without_loss_or_duplicates(tmp_path):
+def test_killed_sweep_resumes_without_loss_or_duplicates(small_split, tmp_path):
     from sweep_worker import configs
 
     killed = tmp_path / "killed"
