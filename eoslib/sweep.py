@@ -1,8 +1,9 @@
 """Sweeps over learning rates × seeds (× reduction times) as one compiled, vmapped program.
 
 Runs that differ only in ``schedule`` and ``seed`` form a group; a group is cut, in the given
-order, into batches of ``batch_size`` models. A batch is one ``jit(vmap(run_block))`` program
-(:func:`eoslib.train.run_epochs`) over a model axis: each model has its own parameters, schedule
+order, into batches of ``batch_size`` models. A batch is one compiled program, a loop over a
+``vmap``ped epoch (:func:`eoslib.train.run_epochs` with ``batched=True``; on CPU, models with
+convolutions loop over epochs in Python): each model has its own parameters, schedule
 and stopping state, and a model that completed, diverged or reached ``max_epochs`` is frozen by
 its mask while the others go on. The model axis is sharded over all visible devices with
 ``jax.sharding`` (a 1-D mesh named ``"models"``; the data are replicated), so the same code runs
