@@ -10,19 +10,13 @@ from eoslib import data
 
 
 @pytest.fixture(scope="module")
-def fmnist():
-    try:
-        return data.load_fashion_mnist()
-    except data.DataNotFoundError as e:
-        pytest.skip(f"Fashion-MNIST not available (set {data.ENV_VAR}): {e}")
+def fmnist(load_or_skip):
+    return load_or_skip("Fashion-MNIST", data.load_fashion_mnist)
 
 
 @pytest.fixture(scope="module")
-def cifar():
-    try:
-        return data.load_cifar10()
-    except data.DataNotFoundError as e:
-        pytest.skip(f"CIFAR-10 not available (set {data.ENV_VAR}): {e}")
+def cifar(load_or_skip):
+    return load_or_skip("CIFAR-10", data.load_cifar10)
 
 
 @pytest.fixture

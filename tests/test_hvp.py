@@ -1,51 +1,27 @@
 """Hessian-vector products against dense autodiff Hessians (float64)."""
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
+from tiny import TinyBNNet, TinyMLP, tiny_data, xent_sum
 
 from eoslib.hvp import chunked_mean_loss, flat_hvp, hvp
 
 
-class TinyMLP(nn.Module):
-    @nn.compact
-    def __call__(self, x):
-        x = jnp.tanh(nn.Dense(6)(x))
-        return nn.Dense(3)(x)
-
-
-class TinyBNNet(nn.Module):
-    """Dense -> BatchNorm (batch statistics) -> ReLU -> Dense."""
-
-    @nn.compact
-    def __call__(self, x):
-        x = nn.Dense(5)(x)
-        x = nn.BatchNorm(use_running_average=False)(x)
-        return nn.Dense(3)(nn.relu(x))
-
-
 def _data(n, dtype):
-    rng = np.random.default_rng(0)
-    x = jnp.asarray(rng.normal(size=(n, 4)), dtype)
-    y = jnp.asarray(rng.integers(0, 3, size=n))
-    return x, y
-
-
-def _xent_sum(logits, y):
-    return -jnp.sum(jnp.take_along_axis(jax.nn.log_softmax(logits), y[:, None], axis=1))
+    return tiny_data(n, features=4, classes=3, dtype=dtype)
 
 
 def _mlp_setup(n=23, dtype=jnp.float64):
-    model = TinyMLP()
+    model = TinyMLP(widths=(6,), classes=3)
     x, y = _data(n, dtype)
     params = model.init(jax.random.PRNGKey(1), x[:1])
 
     def per_chunk(p, chunk):
         cx, cy = chunk
-        return _xent_sum(model.apply(p, cx), cy)
+        return xent_sum(model.apply(p, cx), cy)
 
     def full_loss(p):
         return per_chunk(p, (x, y)) / n
@@ -54,7 +30,7 @@ def _mlp_setup(n=23, dtype=jnp.float64):
 
 
 def _bn_setup(n=23):
-    model = TinyBNNet()
+    model = TinyBNNet(width=5, classes=3)
     x, y = _data(n, jnp.float64)
     variables = model.init(jax.random.PRNGKey(2), x[:8])
     params, stats = variables["params"], variables["batch_stats"]
@@ -62,7 +38,7 @@ def _bn_setup(n=23):
     def per_chunk(p, chunk):
         cx, cy = chunk
         logits, _ = model.apply({"params": p, "batch_stats": stats}, cx, mutable=["batch_stats"])
-        return _xent_sum(logits, cy)
+        return xent_sum(logits, cy)
 
     return params, per_chunk, (x, y)
 

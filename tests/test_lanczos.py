@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
+from tiny import TinyBNNet, TinyMLP, xent_sum
 
 from eoslib.hvp import chunked_mean_loss, flat_hvp
 from eoslib.lanczos import lanczos_eigh
@@ -13,32 +14,12 @@ from eoslib.similarity import cosine_grassmann_similarity
 
 
 # ---------------------------------------------------------------- tiny models
-class TinyMLP(nn.Module):
-    @nn.compact
-    def __call__(self, x):
-        x = jnp.tanh(nn.Dense(10)(x))
-        x = jnp.tanh(nn.Dense(10)(x))
-        return nn.Dense(3)(x)
-
-
-class TinyBNNet(nn.Module):
-    @nn.compact
-    def __call__(self, x):
-        x = nn.Dense(10)(x)
-        x = nn.relu(nn.BatchNorm(use_running_average=False)(x))
-        return nn.Dense(3)(x)
-
-
 class TinyConvNet(nn.Module):
     @nn.compact
     def __call__(self, x):
         x = jnp.tanh(nn.Conv(4, (3, 3))(x))
         x = nn.avg_pool(x, (2, 2), strides=(2, 2))
         return nn.Dense(3)(x.reshape(x.shape[0], -1))
-
-
-def _xent_sum(logits, y):
-    return -jnp.sum(jnp.take_along_axis(jax.nn.log_softmax(logits), y[:, None], axis=1))
 
 
 def _loss_and_params(name, dtype=jnp.float64):
@@ -49,7 +30,7 @@ def _loss_and_params(name, dtype=jnp.float64):
     if name == "conv":
         model, x = TinyConvNet(), jnp.asarray(rng.normal(size=(n, 6, 6, 1)), dtype)
     else:
-        model = TinyMLP() if name == "mlp" else TinyBNNet()
+        model = TinyMLP(widths=(10, 10)) if name == "mlp" else TinyBNNet(width=10)  # 3 classes
         x = jnp.asarray(rng.normal(size=(n, 5)), dtype)
     variables = model.init(jax.random.PRNGKey(3), x[:8])
     params = jax.tree_util.tree_map(lambda a: a.astype(dtype), variables["params"])
@@ -62,7 +43,7 @@ def _loss_and_params(name, dtype=jnp.float64):
             )
         else:
             logits = model.apply({"params": p}, cx)
-        return _xent_sum(logits, cy)
+        return xent_sum(logits, cy)
 
     return chunked_mean_loss(per_chunk, (x, y), 16), params
 

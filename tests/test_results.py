@@ -14,11 +14,8 @@ from eoslib.train import RunConfig, train
 
 
 @pytest.fixture(scope="module")
-def small_split():
-    try:
-        return data.fashion_mnist(64, 16)
-    except data.DataNotFoundError as e:
-        pytest.skip(f"Fashion-MNIST not available (set {data.ENV_VAR}): {e}")
+def small_split(load_or_skip):  # overrides conftest.py's: 64 training, 16 evaluation examples
+    return load_or_skip("Fashion-MNIST", data.fashion_mnist, 64, 16)
 
 
 def test_provenance_describes_device_version_and_commit():

@@ -1,34 +1,16 @@
 """Progressive-sharpening factor against finite differences of the sharpness."""
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
+from tiny import mlp_problem
 
 from eoslib.sharpening import sharpening_factor, sharpness_gradient
 
 
-class TinyMLP(nn.Module):
-    @nn.compact
-    def __call__(self, x):
-        return nn.Dense(3)(jnp.tanh(nn.Dense(6)(x)))
-
-
-def _problem():
-    rng = np.random.default_rng(0)
-    x = jnp.asarray(rng.normal(size=(16, 4)))
-    y = jnp.asarray(rng.integers(0, 3, size=16))
-    model = TinyMLP()
-    params = jax.tree_util.tree_map(
-        lambda a: a.astype(jnp.float64), model.init(jax.random.PRNGKey(0), x)
-    )
-
-    def loss(p):
-        logp = jax.nn.log_softmax(model.apply(p, x))
-        return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
-
-    return loss, params
+def _problem():  # 4 -> 6 -> 3, 16 examples
+    return mlp_problem((6,), 3, n=16, features=4, head_first=True)
 
 
 def test_alpha_matches_finite_difference_of_sharpness():

@@ -21,14 +21,6 @@ WORKER = Path(__file__).with_name("sweep_worker.py")
 VOLATILE = ("wall_time_s", "provenance")
 
 
-@pytest.fixture(scope="module")
-def small_split():
-    try:
-        return data.fashion_mnist(128, 32)
-    except data.DataNotFoundError as e:
-        pytest.skip(f"Fashion-MNIST not available (set {data.ENV_VAR}): {e}")
-
-
 def _stable(record):
     return {k: v for k, v in record.items() if k not in VOLATILE}
 
@@ -111,11 +103,8 @@ def test_killed_sweep_resumes_without_loss_or_duplicates(small_split, tmp_path):
         assert _stable(store.get(key)) == _stable(ref.get(key))
 
 
-def test_conv_sweep_on_cpu_runs_epoch_by_epoch_and_agrees_with_single_runs(tmp_path):
-    try:
-        split = data.cifar10(48, 16)
-    except data.DataNotFoundError as e:
-        pytest.skip(f"CIFAR-10 not available (set {data.ENV_VAR}): {e}")
+def test_conv_sweep_on_cpu_runs_epoch_by_epoch_and_agrees_with_single_runs(tmp_path, load_or_skip):
+    split = load_or_skip("CIFAR-10", data.cifar10, 48, 16)
     base = RunConfig(model="vgg10", dataset="cifar10", n_train=48, n_eval=16, max_epochs=2,
                      schedule=schedules.warmup(0.1, 2), sharpness_at_end=False)
     on_cpu = jax.default_backend() == "cpu"  # CPU: Python epoch loop for convolutions

@@ -1,10 +1,10 @@
 """Warm-started tracking equals cold solves, with fewer Hessian-vector products."""
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
+from tiny import mlp_problem
 
 from eoslib.hvp import flat_hvp
 from eoslib.lanczos import lanczos_eigh
@@ -12,27 +12,8 @@ from eoslib.similarity import cosine_grassmann_similarity, eigvec_cosines
 from eoslib.tracking import track_eigh
 
 
-class TinyMLP(nn.Module):
-    @nn.compact
-    def __call__(self, x):
-        x = jnp.tanh(nn.Dense(12)(x))
-        return nn.Dense(4)(jnp.tanh(nn.Dense(12)(x)))
-
-
-def _problem():
-    rng = np.random.default_rng(0)
-    x = jnp.asarray(rng.normal(size=(32, 6)))
-    y = jnp.asarray(rng.integers(0, 4, size=32))
-    model = TinyMLP()
-    params = jax.tree_util.tree_map(
-        lambda a: a.astype(jnp.float64), model.init(jax.random.PRNGKey(0), x)
-    )
-
-    def loss(p):
-        logp = jax.nn.log_softmax(model.apply(p, x))
-        return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
-
-    return loss, params
+def _problem():  # 6 -> 12 -> 12 -> 4, 32 examples
+    return mlp_problem((12, 12), 4, n=32, features=6, head_first=True)
 
 
 def test_tracking_along_gd_matches_cold_solves():

@@ -7,19 +7,11 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
-from eoslib import data, models, schedules
+from eoslib import models, schedules
 from eoslib.train import (Batch, Objective, RunConfig, hessian_matvec, init_state, top_eigenpairs,
                           train)
 
 jax.config.update("jax_enable_x64", True)
-
-
-@pytest.fixture(scope="module")
-def small_split():
-    try:
-        return data.fashion_mnist(128, 32)
-    except data.DataNotFoundError as e:
-        pytest.skip(f"Fashion-MNIST not available (set {data.ENV_VAR}): {e}")
 
 
 def _f64(tree):

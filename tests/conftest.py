@@ -1,0 +1,26 @@
+"""Shared fixtures: data sets that skip a test cleanly where they are not installed."""
+
+import pytest
+
+from eoslib import data
+
+
+@pytest.fixture(scope="session")
+def load_or_skip():
+    """``load_or_skip(what, loader, *args)``: ``loader(*args)``, or skip the test when the data
+    set `what` is not found (see ``data.ENV_VAR``)."""
+
+    def load(what, loader, *args):
+        try:
+            return loader(*args)
+        except data.DataNotFoundError as e:
+            pytest.skip(f"{what} not available (set {data.ENV_VAR}): {e}")
+
+    return load
+
+
+@pytest.fixture(scope="module")
+def small_split(load_or_skip):
+    """The first 128 training and 32 evaluation Fashion-MNIST examples, standardized (a module
+    may override it with another size)."""
+    return load_or_skip("Fashion-MNIST", data.fashion_mnist, 128, 32)
