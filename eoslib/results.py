@@ -69,6 +69,14 @@ class ResultsStore:
     def path(self, key: str) -> Path:
         return self.root / f"{key}.json"
 
+    def remove_partial_writes(self) -> int:
+        """Delete temporary files left by a writer killed mid-write (never a finished record);
+        call when (re)starting the only writer of the store. Returns how many were removed."""
+        stale = list(self.root.glob(".*.tmp")) if self.root.is_dir() else []
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return len(stale)
+
     def __contains__(self, key: str) -> bool:
         return self.path(key).is_file()
 

@@ -155,6 +155,8 @@ def sweep(configs: Sequence[RunConfig], store: ResultsStore | None = None, *,
     """Run every config not yet stored, batch by batch (see the module docstring); return all
     records in the order of ``configs``. ``split`` overrides the data set of the configs."""
     store = ResultsStore() if store is None else store
+    if jax.process_index() == 0:  # the only writer: a killed predecessor may have left a partial file
+        store.remove_partial_writes()
     out: dict[str, dict] = {}
     for batch in plan_batches(configs, batch_size):
         if all(c.key() in store for c in batch):

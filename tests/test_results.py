@@ -75,3 +75,12 @@ def test_save_run_keeps_eigenvectors_out_of_the_json(small_split, tmp_path):
     record = save_run(ResultsStore(tmp_path), run)
     assert "vectors" not in record["eigen"] and record["eigen"]["epoch"] == [0, 1, 2]
     assert (tmp_path / f"{run.config.key()}.json").stat().st_size < 100_000
+
+
+def test_partial_writes_of_a_killed_writer_are_removed(tmp_path):
+    store = ResultsStore(tmp_path)
+    (tmp_path / "abc.json").write_text("{}")
+    (tmp_path / ".def.json.x1y2.tmp").write_text("{partial")
+    assert store.remove_partial_writes() == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["abc.json"]
+    assert ResultsStore(tmp_path / "missing").remove_partial_writes() == 0
