@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import jupytext
@@ -99,6 +100,34 @@ def test_status_page_lists_every_chapter(built_book):
     assert "claims" in page.lower() and "PASS" in page
 
 
+class _OutputText(HTMLParser):
+    """Text inside the rendered cell outputs (``div.cell_output``) of a page."""
+
+    def __init__(self):
+        super().__init__()
+        self.depth, self.parts = 0, []
+
+    def handle_starttag(self, tag, attrs):
+        if self.depth:
+            self.depth += tag == "div"
+        elif tag == "div" and "cell_output" in (dict(attrs).get("class") or ""):
+            self.depth = 1
+
+    def handle_endtag(self, tag):
+        if self.depth and tag == "div":
+            self.depth -= 1
+
+    def handle_data(self, data):
+        if self.depth:
+            self.parts.append(data)
+
+
+def _output_text(dom: str) -> str:
+    parser = _OutputText()
+    parser.feed(dom)
+    return " ".join(parser.parts)
+
+
 def _chromium() -> str:
     path = shutil.which("chromium") or shutil.which("chromium-browser")
     if path is None:
@@ -119,6 +148,8 @@ def test_chapter_renders_in_a_real_browser(built_book, md, tmp_path):
     assert dom.count("<mjx-container") > 5, "MathJax did not typeset the equations"
     assert "<mjx-merror" not in dom and "Traceback" not in dom, "math or code error text on the page"
     assert "eoslib-claims" in dom, "the claims table is missing"
+    outputs = _output_text(dom)
+    assert "Figure" in outputs and "$" not in outputs, "untypeset $math$ in the cell outputs (captions)"
     images = [line for line in dom.split("<img")[1:] if "_images/" in line]
     assert len(images) >= 1, "no rendered figures"
     for img in images:
