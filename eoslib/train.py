@@ -50,7 +50,7 @@ from tqdm import tqdm  # text bar: tqdm.auto warns in notebooks without ipywidge
 
 from eoslib import data as datasets
 from eoslib import losses, models
-from eoslib.lanczos import Eigenpairs, lanczos_eigh
+from eoslib.lanczos import Eigenpairs, host_lanczos, lanczos_eigh
 from eoslib.schedules import Schedule, as_arrays, learning_rate, update_reduced
 from eoslib.tracking import track_eigh
 
@@ -458,36 +458,6 @@ def top_eigenpairs(objective: Objective, state: TrainState, train_data: Batch, k
 @jax.jit
 def _apply_jit(matvec, vector):
     return matvec(vector)
-
-
-def host_lanczos(matvec, v0: np.ndarray, k: int, tol: float, max_iters: int = 100) -> Eigenpairs:
-    """Top-k eigenpairs of a symmetric operator by Lanczos with full re-orthogonalization,
-    driven from Python (one call of ``matvec`` per iteration, float32 basis (m, d)).
-
-    Stops when every wanted Ritz pair has ``‖H v − θ v‖ = β_m |y_m| ≤ tol · max|θ|`` (the same
-    relative test as :func:`eoslib.lanczos.lanczos_eigh`), or after ``max_iters`` products.
-    """
-    dim = v0.size
-    basis = np.zeros((min(max_iters, dim) + 1, dim), np.float32)
-    basis[0] = v0 / np.linalg.norm(v0)
-    alphas, betas = [], []
-    for m in range(1, basis.shape[0]):
-        w = np.asarray(matvec(jnp.asarray(basis[m - 1])), np.float64)
-        alphas.append(float(basis[m - 1] @ w))
-        for _ in range(2):  # classical Gram-Schmidt against the whole basis, twice
-            w -= basis[:m].T.astype(np.float64) @ (basis[:m].astype(np.float64) @ w)
-        betas.append(float(np.linalg.norm(w)))
-        tri = np.diag(alphas) + np.diag(betas[:-1], 1) + np.diag(betas[:-1], -1)
-        theta, y = np.linalg.eigh(tri)
-        top = np.argsort(theta)[::-1][: min(k, m)]
-        residuals = betas[-1] * np.abs(y[-1, top])
-        done = m >= k and np.all(residuals <= tol * np.max(np.abs(theta)))
-        if done or betas[-1] <= 1e-12 * np.max(np.abs(theta)) or m == basis.shape[0] - 1:
-            break
-        basis[m] = w / betas[-1]
-    vectors = basis[:m].T @ y[:, top].astype(np.float32)
-    return Eigenpairs(jnp.asarray(theta[top], jnp.float32), jnp.asarray(vectors),
-                      jnp.asarray(residuals, jnp.float32), jnp.asarray(m))
 
 
 def _final_metrics(history: dict, state: TrainState) -> dict:
