@@ -28,9 +28,16 @@ matrix ``T = Q H Qᵀ``. Each iteration
 4. stops when every wanted pair has ``‖r_i‖ ≤ tol · max_j |θ_j|``.
 
 The returned residuals are recomputed explicitly at the end from the stored
-products, ``‖W y_i − θ_i Q y_i‖`` (exact up to rounding, not an estimate). The
-coefficients of step 3's first Gram–Schmidt pass are the new column of ``T``,
-so that pass is shared with step 1.
+products, ``‖W y_i − θ_i Q y_i‖`` (exact up to rounding, not an estimate).
+Step 3 first subtracts the three-term part, the components of ``H Q_new``
+along ``Q_new`` and the block before it (in exact arithmetic the only
+nonzero ones), and then orthogonalizes the remainder against the whole
+basis; the coefficients of both steps together are the new column of ``T``,
+so step 1 costs no extra pass over the basis. As the remainder is already
+nearly orthogonal to the basis, the first full pass almost always passes the
+test below, so an iteration reads the basis twice (one projection and one
+combination), not four times: these passes are memory-bound and cost more
+than the ``eigh`` of step 2 (``benchmarks/bench_hessian.py``).
 
 Orthogonalization ("twice is enough"). A new vector ``p`` is orthogonalized
 against the whole basis by classical Gram–Schmidt, ``p' = p − Q Qᵀ p``, with
@@ -67,9 +74,9 @@ the rest of the spectrum, the eigenvalue error is at most ``‖r‖²/δ`` and t
 angle to the eigenvector at most ``‖r‖/δ``.
 
 Cost per iteration besides the ``b`` HVPs: an ``m x m`` ``eigh`` (``m =
-max_iters``, the static maximal basis size) and two to four passes over the
-``n`` current basis vectors (``O(d n b)`` flops); memory ``2 d m`` for ``Q``
-and ``W``. There is no restart: if ``max_iters`` is reached first, the best
+max_iters``, the static maximal basis size) and usually two (at most four)
+dense passes over the ``m x d`` basis storage (``O(d m b)`` flops; unused rows
+are zero); memory ``2 d m`` for ``Q`` and ``W``. There is no restart: if ``max_iters`` is reached first, the best
 pairs are returned with their (too large) residuals.
 """
 
@@ -116,67 +123,44 @@ def default_max_iters(dim: int, k: int, block_size: int = 1) -> int:
     return min(dim, max(60, 6 * k) + block_size)
 
 
-# Basis rows are processed in chunks of this many, and only the chunks that
-# hold basis vectors: the work per iteration scales with the current basis
-# size, not with the static maximal size.
-_CHUNK = 16
+# Basis products run over all m stored rows (rows beyond the current size are
+# zero): dense matrix-vector products over the whole padded basis are ~4x
+# faster on CPU than a loop over only the occupied row chunks.
+def _combine_rows(mat: Array, coeffs: Array) -> Array:
+    """``coeffs.T @ mat``: ``(p, d)`` for ``mat`` (m, d) and ``coeffs`` (m, p)."""
+    return coeffs.T @ mat
 
 
-def _num_chunks(size: Array) -> Array:
-    return (size + _CHUNK - 1) // _CHUNK
+def _project_rows(mat: Array, vecs: Array) -> Array:
+    """``mat @ vecs.T``: ``(m, p)`` for ``mat`` (m, d) and ``vecs`` (p, d)."""
+    return mat @ vecs.T
 
 
-def _combine_rows(mat: Array, coeffs: Array, size: Array) -> Array:
-    """``coeffs[:size].T @ mat[:size]``: ``(p, d)`` for ``mat`` (m, d), ``coeffs`` (m, p).
-
-    Rows of ``mat`` beyond ``size`` must be zero (whole chunks are used).
-    """
-    d, p = mat.shape[1], coeffs.shape[1]
-
-    def body(c, acc):
-        rows = jax.lax.dynamic_slice_in_dim(mat, c * _CHUNK, _CHUNK)
-        weights = jax.lax.dynamic_slice_in_dim(coeffs, c * _CHUNK, _CHUNK)
-        return acc + weights.T @ rows
-
-    return jax.lax.fori_loop(0, _num_chunks(size), body, jnp.zeros((p, d), mat.dtype))
-
-
-def _project_rows(mat: Array, vecs: Array, size: Array) -> Array:
-    """``mat[:size] @ vecs.T``: ``(m, p)`` for ``vecs`` (p, d), zero beyond the used chunks."""
-    m, p = mat.shape[0], vecs.shape[0]
-
-    def body(c, out):
-        rows = jax.lax.dynamic_slice_in_dim(mat, c * _CHUNK, _CHUNK)
-        return jax.lax.dynamic_update_slice_in_dim(out, rows @ vecs.T, c * _CHUNK, 0)
-
-    return jax.lax.fori_loop(0, _num_chunks(size), body, jnp.zeros((m, p), mat.dtype))
-
-
-def _project_out(basis: Array, p: Array, size: Array) -> Array:
-    """``p − Qᵀ Q p`` for the first ``size`` rows ``Q`` of ``basis``."""
-    return p - _combine_rows(basis, _project_rows(basis, p[None, :], size), size)[0]
+def _project_out(basis: Array, p: Array) -> Array:
+    """``p − Qᵀ Q p`` for the rows ``Q`` of ``basis`` (orthonormal or zero)."""
+    return p - _combine_rows(basis, _project_rows(basis, p[None, :]))[0]
 
 
 def _orthogonalize(
-    basis: Array, p: Array, size: Array, within=lambda x: x, coeffs: Array | None = None
+    basis: Array, p: Array, within=lambda x: x, coeffs: Array | None = None
 ) -> tuple[Array, Array]:
-    """Orthogonalize ``p`` against the first ``size`` rows of ``basis`` ("twice is enough").
+    """Orthogonalize ``p`` against the rows of ``basis`` ("twice is enough").
 
-    ``basis`` is ``(m, d)`` with orthonormal rows up to ``size`` and zero rows
-    after; ``within`` projects out further (already orthonormal) vectors.
+    ``basis`` is ``(m, d)`` with orthonormal rows up to the current size and
+    zero rows after; ``within`` projects out further (already orthonormal) vectors.
     Returns ``(p_perp, dependent)`` where ``dependent`` is True when ``p``
     lies in the span of those rows to working precision (or ``p == 0``).
     ``coeffs``, if given, are the precomputed ``(m,)`` products ``basis @ p``.
     """
     norm0 = jnp.linalg.norm(p)
     if coeffs is None:
-        p1 = within(_project_out(basis, p, size))
+        p1 = within(_project_out(basis, p))
     else:
-        p1 = within(p - _combine_rows(basis, coeffs[:, None], size)[0])
+        p1 = within(p - _combine_rows(basis, coeffs[:, None])[0])
     norm1 = jnp.linalg.norm(p1)
 
     def second_pass(x):
-        x2 = within(_project_out(basis, x, size))
+        x2 = within(_project_out(basis, x))
         return x2, jnp.linalg.norm(x2) < jnp.linalg.norm(x) / _KAPPA
 
     p2, lost_again = jax.lax.cond(
@@ -187,11 +171,11 @@ def _orthogonalize(
     return p2, dependent
 
 
-def _random_orthogonal(basis: Array, key: Array, size: Array, within=lambda x: x) -> Array:
-    """A unit Gaussian vector orthogonalized twice against the first ``size`` rows."""
+def _random_orthogonal(basis: Array, key: Array, within=lambda x: x) -> Array:
+    """A unit Gaussian vector orthogonalized twice against the rows of ``basis``."""
     p = jax.random.normal(key, (basis.shape[1],), basis.dtype)
     for _ in range(2):
-        p = within(_project_out(basis, p, size))
+        p = within(_project_out(basis, p))
     return p / jnp.linalg.norm(p)
 
 
@@ -212,7 +196,7 @@ class _State(NamedTuple):
 
 
 def _orthonormalize_block(
-    basis: Array, size: Array, candidates: Array, key: Array, coeffs: Array | None = None
+    basis: Array, candidates: Array, key: Array, coeffs: Array | None = None
 ):
     """Orthonormalize the ``(b, d)`` candidates against the basis and each other.
 
@@ -231,12 +215,12 @@ def _orthonormalize_block(
         else:
             within = lambda x: x  # noqa: E731
         if coeffs is None or rows:
-            p, dependent = _orthogonalize(basis, within(candidates[j]), size, within)
+            p, dependent = _orthogonalize(basis, within(candidates[j]), within)
         else:
-            p, dependent = _orthogonalize(basis, candidates[j], size, within, coeffs[:, j])
+            p, dependent = _orthogonalize(basis, candidates[j], within, coeffs[:, j])
         p = jax.lax.cond(
             dependent,
-            lambda: _random_orthogonal(basis, sub, size, within),
+            lambda: _random_orthogonal(basis, sub, within),
             lambda: p / jnp.linalg.norm(p),
         )
         rows.append(p)
@@ -272,19 +256,17 @@ def _solve(
 ) -> Eigenpairs:
     block_size, dim = start.shape
     dtype = start.dtype
-    # storage rounded up to whole chunks; the loop never fills more than max_basis
-    padded = -(-max_basis // _CHUNK) * _CHUNK
-    zeros_md = jnp.zeros((padded, dim), dtype)
+    zeros_md = jnp.zeros((max_basis, dim), dtype)
     zero = jnp.array(0, int)
-    pending, key = _orthonormalize_block(zeros_md, zero, start, key)
+    pending, key = _orthonormalize_block(zeros_md, start, key)
     state = _State(
         basis=zeros_md,
         products=zeros_md,
-        projected=jnp.zeros((padded, padded), dtype),
+        projected=jnp.zeros((max_basis, max_basis), dtype),
         size=zero,
         num_matvecs=zero,
         values=jnp.zeros((k,), dtype),
-        coeffs=jnp.zeros((padded, k), dtype),
+        coeffs=jnp.zeros((max_basis, k), dtype),
         norm_estimate=jnp.zeros((), dtype),
         residual_norms=jnp.full((k,), jnp.inf, dtype),
         converged=jnp.array(False),
@@ -301,8 +283,23 @@ def _solve(
         new_products = jax.vmap(matvec)(s.pending).astype(dtype)
         products = jax.lax.dynamic_update_slice_in_dim(s.products, new_products, s.size, 0)
         size = s.size + block_size
-        cross = _project_rows(basis, new_products, size)  # (m, b) = Q (H Q_new)ᵀ
-        inner = jax.lax.dynamic_slice_in_dim(cross, s.size, block_size)
+        # Q (H Q_new)ᵀ, the new columns of T, in two steps. (a) The three-term
+        # part: in exact arithmetic H Q_new only has components along Q_new and
+        # the block before it; subtracting them first (reading 2b rows) leaves
+        # a vector nearly orthogonal to the basis, so that the full pass (b)
+        # usually satisfies the Parlett–Kahan test at once: one pass over the
+        # basis instead of two (the passes are memory-bound).
+        prev_start = jnp.maximum(s.size - block_size, 0)
+        previous = jax.lax.dynamic_slice_in_dim(basis, prev_start, block_size)
+        previous = previous * (s.size > 0).astype(dtype)  # no block before the first
+        local_cur = s.pending @ new_products.T  # (b, b)
+        local_prev = previous @ new_products.T
+        reduced = new_products - local_cur.T @ s.pending - local_prev.T @ previous
+        # (b) the full pass: coefficients of the reduced vectors on the whole basis.
+        full = _project_rows(basis, reduced)  # (m, b)
+        cross = full + jax.lax.dynamic_update_slice_in_dim(
+            jnp.zeros_like(full), local_prev, prev_start, 0)
+        inner = jax.lax.dynamic_slice_in_dim(cross, s.size, block_size) + local_cur
         cross = jax.lax.dynamic_update_slice_in_dim(cross, 0.5 * (inner + inner.T), s.size, 0)
         projected = jax.lax.dynamic_update_slice(s.projected, cross, (0, s.size))
         projected = jax.lax.dynamic_update_slice(projected, cross.T, (s.size, 0))
@@ -311,7 +308,7 @@ def _solve(
         # the basis, F = (I − QᵀQ) H Q_lastᵀ = Q_nextᵀ R. The residual of a
         # Ritz pair (θ, Qᵀy) is F y_last, so ‖r‖ = ‖R y_last‖ with
         # R = Q_next (H Q_last)ᵀ (b x b): convergence is known before the next HVP.
-        pending, key = _orthonormalize_block(basis, size, new_products, s.key, cross)
+        pending, key = _orthonormalize_block(basis, reduced, s.key, full)
         coupling = pending @ new_products.T
         y_last = jax.lax.dynamic_slice_in_dim(coeffs, s.size, block_size)  # (b, k)
         residual_norms = jnp.linalg.norm(coupling @ y_last, axis=0)
@@ -325,8 +322,8 @@ def _solve(
 
     state = jax.lax.while_loop(cond, body, state)
     # Final pairs with their residuals computed explicitly from the stored products.
-    ritz_rows = _combine_rows(state.basis, state.coeffs, state.size)  # (k, d)
-    product_rows = _combine_rows(state.products, state.coeffs, state.size)
+    ritz_rows = _combine_rows(state.basis, state.coeffs)  # (k, d)
+    product_rows = _combine_rows(state.products, state.coeffs)
     residuals = jnp.linalg.norm(product_rows - state.values[:, None] * ritz_rows, axis=1)
     return Eigenpairs(
         values=state.values,
