@@ -284,7 +284,8 @@ class Limits(NamedTuple):
 
 
 class TrainState(NamedTuple):
-    """State of one run between epochs; ``window`` (W, d) holds the last W flat parameters."""
+    """State of one run between epochs; ``window`` (W, d) holds the last W flat parameters and
+    ``window_rest`` (d,) the sum of its rows except the one the next epoch overwrites."""
 
     params: PyTree
     batch_stats: PyTree
@@ -295,6 +296,7 @@ class TrainState(NamedTuple):
     diverged: jax.Array  # () bool
     initial_loss: jax.Array  # () float
     window: jax.Array  # (W, d)
+    window_rest: jax.Array  # (d,)
 
 
 def init_state(model: nn.Module, key: jax.Array, input_shape, mean_window: int) -> TrainState:
@@ -306,10 +308,24 @@ def init_state(model: nn.Module, key: jax.Array, input_shape, mean_window: int) 
         epoch=jnp.zeros((), jnp.int32), reduced=jnp.zeros((), bool), stopped=jnp.zeros((), bool),
         completed=jnp.zeros((), bool), diverged=jnp.zeros((), bool),
         initial_loss=jnp.full((), jnp.nan, flat.dtype),
-        window=jnp.zeros((mean_window, flat.size), flat.dtype))
+        window=jnp.zeros((mean_window, flat.size), flat.dtype),
+        window_rest=jnp.zeros((flat.size,), flat.dtype))
 
 
 _init_state_jit = jax.jit(init_state, static_argnums=(0, 2, 3))
+
+
+def _window_sums(window: jax.Array, rest: jax.Array, row: jax.Array,
+                 slot: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Σ of the rows of ``window`` (W, d) just after ``row`` (d,) was written at row ``slot``, and
+    that sum less the row the next epoch overwrites (``slot + 1`` mod W), both (d,). ``rest``:
+    the latter as the previous epoch returned it (the sum without row ``slot``). The sum is taken
+    afresh when ``slot`` is 0, i.e. every W epochs, and is ``rest + row`` otherwise, so rounding
+    accumulates over fewer than W epochs while an epoch reads two rows, not all W (a vmapped
+    sweep's windows are far too large to stream through every epoch). The rows are read after
+    the write: reading the overwritten row before it would make XLA copy the whole window."""
+    total = jax.lax.cond(slot == 0, lambda: sum(window[1:], window[0]), lambda: rest + row)
+    return total, total - window[(slot + 1) % window.shape[0]]
 
 
 def epoch_step(objective: Objective, train_data: Batch, eval_data: Batch, limits: Limits,
@@ -327,8 +343,10 @@ def epoch_step(objective: Objective, train_data: Batch, eval_data: Batch, limits
     eval_loss, eval_acc = objective.evaluate(state.params, state.batch_stats, eval_data)
     flat, _ = ravel_pytree(state.params)
     w = state.window.shape[0]
-    window = state.window.at[slot].set(jnp.where(active, flat, state.window[slot]))
-    center = jnp.ones((w,), window.dtype) @ window / jnp.minimum(state.epoch + 1, w)
+    row = jnp.where(active, flat, state.window[slot])
+    window = state.window.at[slot].set(row)
+    window_sum, window_rest = _window_sums(window, state.window_rest, row, slot)
+    center = window_sum / jnp.minimum(state.epoch + 1, w)
     initial_loss = jnp.where(state.epoch == 0, loss.astype(state.initial_loss.dtype),
                              state.initial_loss)
     param_norm = jnp.linalg.norm(flat)
@@ -350,7 +368,7 @@ def epoch_step(objective: Objective, train_data: Batch, eval_data: Batch, limits
         completed=jnp.where(active, completed, state.completed),
         diverged=jnp.where(active, diverged, state.diverged),
         initial_loss=jnp.where(active, initial_loss, state.initial_loss),
-        window=window)
+        window=window, window_rest=window_rest)
     metrics = dict(train_loss=loss, train_acc=acc, eval_loss=eval_loss, eval_acc=eval_acc,
                    param_norm=param_norm, dist_to_mean=jnp.linalg.norm(flat - center), lr=lr,
                    active=active)
