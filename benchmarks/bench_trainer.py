@@ -11,7 +11,8 @@ are comparable even on a busy machine.
    layer): forward (2 N P), weight gradients (2 N P) and activation gradients (2 N (P - P_1), none
    for the input) on the N training examples, plus a forward pass on the evaluation set
    (2 N_eval P). Also reported: the throughput of the first layer's own GEMM shape
-   (1000 x 784 @ 784 x 32), which dominates the epoch and runs far below the square peak.
+   (1000 x 784 @ 784 x 32), which dominates the epoch and runs far below the square peak, and of
+   its weight gradient X^T G (X stored 1000 x 784, so the GEMM contracts X's leading axis).
 2. A sweep of 24 MLPs (8 learning rates x 3 seeds) run as one vmapped program
    (:func:`eoslib.sweep.run_batch`) against the same 24 runs one after another
    (:func:`eoslib.train.train`), same number of epochs each; once with the one default CPU
@@ -57,10 +58,13 @@ def median_time(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def gemm_flops_per_s(m: int = 1024, k: int = 1024, n: int = 1024, repeats: int = 20) -> float:
-    a = jax.random.normal(jax.random.key(0), (m, k), jnp.float32)
+def gemm_flops_per_s(m: int = 1024, k: int = 1024, n: int = 1024, repeats: int = 20,
+                     lhs_transposed: bool = False) -> float:
+    """FLOP/s of a jitted float32 (m, k) @ (k, n); ``lhs_transposed``: the left factor is
+    stored (k, m), as the inputs are in a weight gradient X^T G."""
+    a = jax.random.normal(jax.random.key(0), (k, m) if lhs_transposed else (m, k), jnp.float32)
     b = jax.random.normal(jax.random.key(1), (k, n), jnp.float32)
-    mm = jax.jit(jnp.matmul)
+    mm = jax.jit((lambda x, y: x.T @ y) if lhs_transposed else jnp.matmul)
     return 2 * m * k * n / median_time(lambda: mm(a, b).block_until_ready(), repeats)
 
 
@@ -89,11 +93,13 @@ def bench_mlp_roofline(fmnist: data.Split, repeats: int) -> dict:
     flops = 2 * n * (3 * weights - first_layer) + 2 * n_eval * weights
     gemm = gemm_flops_per_s()
     gemm_shape = gemm_flops_per_s(n, 784, 32, repeats=50)
+    gemm_weight_grad = gemm_flops_per_s(784, n, 32, repeats=50, lhs_transposed=True)
     seconds = epoch_seconds(config, fmnist, 200, repeats)
     roofline = flops / gemm
     return {"epoch_s": seconds, "flops_per_epoch": flops, "gemm_flops_per_s": gemm,
             "roofline_s": roofline, "ratio_to_roofline": seconds / roofline,
             "gemm_first_layer_shape_flops_per_s": gemm_shape,
+            "gemm_first_layer_weight_grad_flops_per_s": gemm_weight_grad,
             "ratio_to_first_layer_shape_roofline": seconds / (flops / gemm_shape)}
 
 
@@ -155,6 +161,8 @@ def main() -> None:
           f"{r['gemm_first_layer_shape_flops_per_s'] / 1e9:>10.1f} GF/s")
     print(f"{'  epoch / roofline at that throughput':<44}"
           f"{r['ratio_to_first_layer_shape_roofline']:>14.2f}")
+    print(f"{'GEMM throughput (X^T G, 784x1000 @ 1000x32)':<44}"
+          f"{r['gemm_first_layer_weight_grad_flops_per_s'] / 1e9:>10.1f} GF/s")
     for s in (results["mlp_sweep_24"], results["mlp_sweep_24_2_host_devices"]):
         runs = f"24 MLPs x {s['epochs']} epochs"
         vmapped = f"{runs}, vmapped on {s['devices']} device(s)"
