@@ -6,6 +6,7 @@ pytest call: see the README's test command.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -98,6 +99,20 @@ def test_status_page_lists_every_chapter(built_book):
     for md in CHAPTERS:
         assert md.stem in page
     assert "claims" in page.lower() and "PASS" in page
+
+
+def test_status_page_shows_benchmark_targets(tmp_path):
+    results = tmp_path / "benchmarks" / "results"
+    results.mkdir(parents=True)
+    (tmp_path / "_toc.yml").write_text("root: book/intro\nchapters: []\n")
+    (results / "demo.json").write_text(json.dumps({
+        "targets": [{"what": "top-8 vs eigsh", "target": ">= 3x", "measured": 2.04, "met": False},
+                    {"what": "HVP / grad", "target": "<= 2", "measured": 1.4, "met": True}],
+        "solvers": [{"k": 8, "ours": {"time_s": 0.05}}]}))
+    page = status_page.render(tmp_path)
+    assert "| top-8 vs eigsh | >= 3x | 2.04 | **no** |" in page
+    assert "| HVP / grad | <= 2 | 1.4 | yes |" in page
+    assert "| `solvers[8].ours.time_s` | 0.05 |" in page
 
 
 class _OutputText(HTMLParser):

@@ -74,8 +74,15 @@ def _benchmark_sections(root: Path) -> list[str]:
     out = []
     for path in sorted((root / "benchmarks" / "results").glob("*.json")):
         data = json.loads(path.read_text())
-        out += [f"### `{path.relative_to(root)}`", "", f"Made by `benchmarks/bench_{path.stem}.py`.", "",
-                "| measurement | value |", "| --- | --- |"]
+        out += [f"### `{path.relative_to(root)}`", "", f"Made by `benchmarks/bench_{path.stem}.py`.", ""]
+        targets = data.pop("targets", [])
+        if targets:
+            out += ["| target | required | measured | met |", "| --- | --- | --- | --- |"]
+            out += [f"| {t['what']} | {t['target']} | {_fmt(t['measured'])} | "
+                    f"{'yes' if t['met'] else '**no**'} |" for t in targets]
+            out += ["", "| measurement | value |", "| --- | --- |"]
+        else:
+            out += ["| measurement | value |", "| --- | --- |"]
         out += [f"| `{key}` | {val} |" for key, val in _flatten(data)]
         out.append("")
     return out or ["No benchmark results are stored yet."]
