@@ -143,6 +143,26 @@ def test_one_epoch_is_one_gd_step(small_split):
     assert len(run.history["train_loss"]) == 2 and run.final["epochs"] == 1
 
 
+def test_distance_to_running_mean_matches_explicit_trajectory(small_split):
+    """|θ_t − θ*_t| with θ*_t the mean of the last W = 4 iterates (fewer at the start), against
+    GD steps taken by hand; 11 epochs cross the window's periodic re-summation twice."""
+    epochs, window, lr = 11, 4, 0.2
+    config = RunConfig(n_train=128, n_eval=32, max_epochs=epochs, mean_window=window,
+                       schedule=schedules.constant(lr), sharpness_at_end=False)
+    run = train(config, small_split)
+    objective = Objective(models.MLP(), "xent", 128)
+    batch = Batch(jnp.asarray(small_split.x_train), jnp.asarray(small_split.y_train))
+    grad_fn = jax.jit(jax.grad(lambda p: objective.loss_fn({}, batch)(p)))
+    params = init_state(models.MLP(), jax.random.key(0), (28, 28, 1), window).params
+    trajectory = []
+    for _ in range(epochs + 1):
+        trajectory.append(np.asarray(ravel_pytree(params)[0], np.float64))
+        params = jax.tree.map(lambda p, g: p - lr * g, params, grad_fn(params))
+    expected = [np.linalg.norm(trajectory[t] - np.mean(trajectory[max(0, t - window + 1):t + 1], 0))
+                for t in range(epochs + 1)]
+    np.testing.assert_allclose(run.history["dist_to_mean"], expected, rtol=2e-4, atol=1e-6)
+
+
 def test_divergence_is_flagged_not_raised(small_split):
     run = train(RunConfig(n_train=128, n_eval=32, max_epochs=50, schedule=schedules.constant(1e4)),
                 small_split)
