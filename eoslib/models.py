@@ -56,59 +56,16 @@ def _uniform(bound: float):
     return init
 
 
-@jax.custom_jvp
-def input_matmul(x: jax.Array, w: jax.Array) -> jax.Array:
-    """``x @ w`` for ``x`` (N, d_in), ``w`` (d_in, d_out), differentiated through ``x.T``.
-
-    Same value and derivatives as ``x @ w``; only the layout of the weight gradient changes.
-    Reverse mode transposes the tangent map ``ẇ -> x ẇ``; written as plain ``x @ ẇ`` that
-    gives ``xᵀ G`` as a GEMM contracting ``x``'s leading axis, which XLA:CPU runs ~1.5x slower
-    than the same product with ``x.T`` stored (the first layer's weight gradient of the paper's
-    MLP, 1000 x 784 inputs). The JVP below writes the tangent as a contraction over the leading
-    axis of ``x.T``, whose transpose is the plain GEMM ``x.T @ G``; when ``x`` is the data, XLA
-    hoists ``x.T`` out of compiled epoch and Lanczos loops. GD epoch -18 %, HVP -15 % for the
-    MLP on CPU (``benchmarks/bench_trainer.py``, ``benchmarks/bench_hessian.py``).
-    """
-    return x @ w
-
-
-@partial(input_matmul.defjvp, symbolic_zeros=True)
-def _input_matmul_jvp(primals, tangents):
-    x, w = primals
-    x_dot, w_dot = tangents
-    out = x @ w
-    parts = []
-    if not isinstance(w_dot, jax.custom_derivatives.SymbolicZero):
-        parts.append(jax.lax.dot_general(x.T, w_dot, (((0,), (0,)), ((), ()))))
-    if not isinstance(x_dot, jax.custom_derivatives.SymbolicZero):
-        parts.append(x_dot @ w)
-    return out, sum(parts[1:], parts[0]) if parts else jnp.zeros_like(out)
-
-
-def _input_dot_general(lhs, rhs, dimension_numbers, precision=None, preferred_element_type=None):
-    """``lax.dot_general`` for :class:`flax.linen.Dense`, through :func:`input_matmul` for the
-    plain 2-D matmul (other cases unchanged)."""
-    if lhs.ndim == 2 and rhs.ndim == 2 and dimension_numbers == (((1,), (0,)), ((), ())):
-        return input_matmul(lhs, rhs)
-    return jax.lax.dot_general(lhs, rhs, dimension_numbers, precision=precision,
-                               preferred_element_type=preferred_element_type)
-
-
 class Linear(nn.Module):
-    """Dense layer with PyTorch's default initialization (bias bound 1/sqrt(fan_in)).
-
-    ``input_layer``: the layer reads the data, whose weight gradient
-    :func:`input_matmul` lays out for a faster GEMM (same math)."""
+    """Dense layer with PyTorch's default initialization (bias bound 1/sqrt(fan_in))."""
 
     features: int
     use_bias: bool = True
-    input_layer: bool = False
 
     @nn.compact
     def __call__(self, x):
         return nn.Dense(self.features, use_bias=self.use_bias, kernel_init=torch_kernel_init,
-                        bias_init=_uniform(1.0 / math.sqrt(x.shape[-1])),
-                        dot_general=_input_dot_general if self.input_layer else None)(x)
+                        bias_init=_uniform(1.0 / math.sqrt(x.shape[-1])))(x)
 
 
 def _ghost_chunks(n: int, ghost_size: int) -> list[tuple[int, int]]:
@@ -173,8 +130,8 @@ class MLP(nn.Module):
     @nn.compact
     def __call__(self, x, train: bool = True):
         x = x.reshape(x.shape[0], -1)
-        for i, width in enumerate(self.hidden):
-            x = nn.relu(Linear(width, use_bias=self.use_bias, input_layer=i == 0)(x))
+        for width in self.hidden:
+            x = nn.relu(Linear(width, use_bias=self.use_bias)(x))
         return Linear(self.num_classes, use_bias=self.use_bias)(x)
 
 

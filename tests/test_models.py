@@ -74,26 +74,3 @@ def test_ghost_batchnorm_running_stats_and_eval_mode():
     y_eval = bn.apply({"params": variables["params"], **updated}, x, train=False)
     expected = (x - stats["mean"]) / np.sqrt(stats["var"] + 1e-5)
     np.testing.assert_allclose(y_eval, expected, rtol=1e-5)
-
-
-def test_input_matmul_has_the_derivatives_of_a_matmul():
-    """The re-laid-out first layer: value, Hessians in both arguments (also mixed), a third
-    derivative, forward mode in x alone and vmap over weights equal those of ``x @ w``."""
-    with jax.enable_x64(True):
-        x = jax.random.normal(jax.random.key(0), (50, 7), jnp.float64)
-        w = jax.random.normal(jax.random.key(1), (7, 3), jnp.float64)
-        ours = lambda x, w: jnp.sum(jnp.tanh(models.input_matmul(x, w)) ** 2)  # noqa: E731
-        plain = lambda x, w: jnp.sum(jnp.tanh(x @ w) ** 2)  # noqa: E731
-        close = lambda a, b: jax.tree.map(  # noqa: E731
-            lambda p, q: np.testing.assert_allclose(p, q, rtol=1e-12, atol=1e-12), a, b)
-        close(models.input_matmul(x, w), x @ w)
-        close(jax.hessian(ours, argnums=(0, 1))(x, w), jax.hessian(plain, argnums=(0, 1))(x, w))
-        third = lambda f: jax.jacfwd(jax.hessian(f, argnums=1), argnums=1)(x, w)  # noqa: E731
-        close(third(ours), third(plain))
-        x_dot = jax.random.normal(jax.random.key(2), x.shape, jnp.float64)
-        close(jax.jvp(lambda x: ours(x, w), (x,), (x_dot,)),
-              jax.jvp(lambda x: plain(x, w), (x,), (x_dot,)))
-        ws = jnp.stack([w, -2 * w])
-        close(jax.vmap(models.input_matmul, (None, 0))(x, ws), jnp.stack([x @ w, -2 * x @ w]))
-        close(jax.vmap(jax.grad(ours, argnums=1), (None, 0))(x, ws),
-              jax.vmap(jax.grad(plain, argnums=1), (None, 0))(x, ws))
