@@ -76,8 +76,9 @@ angle to the eigenvector at most ``‖r‖/δ``.
 Cost per iteration besides the ``b`` HVPs: an ``m x m`` ``eigh`` (``m =
 max_iters``, the static maximal basis size) and usually two (at most four)
 dense passes over the ``m x d`` basis storage (``O(d m b)`` flops; unused rows
-are zero); memory ``2 d m`` for ``Q`` and ``W``. There is no restart: if ``max_iters`` is reached first, the best
-pairs are returned with their (too large) residuals.
+are zero); memory ``2 d m`` for ``Q`` and ``W``. There is no restart: if
+``max_iters`` is reached first, the best pairs are returned with their (too
+large) residuals.
 """
 
 from __future__ import annotations
