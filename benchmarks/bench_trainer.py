@@ -72,18 +72,22 @@ def gemm_in_loop_seconds(lhs_shape, rhs_shape, contract: tuple[int, int], repeat
                          calls: int = 200) -> float:
     """Seconds of one float32 ``dot_general`` contracting ``lhs`` axis ``contract[0]`` with
     ``rhs`` axis ``contract[1]``, timed inside a compiled loop of ``calls`` dependent calls (the
-    way the epoch runs it: no dispatch overhead, operands in their stored layout)."""
+    way the epoch runs it: no dispatch overhead, operands in their stored layout). Each call
+    depends on the previous one through a scalar added to the smaller operand (so that XLA
+    cannot hoist the product out of the loop), which costs one pass over that operand."""
     a = jax.random.normal(jax.random.key(0), lhs_shape, jnp.float32)
     b = jax.random.normal(jax.random.key(1), rhs_shape, jnp.float32)
     dims = (((contract[0],), (contract[1],)), ((), ()))
+    perturb_lhs = a.size <= b.size
 
     def body(_, carry):
-        a, acc = carry
+        a, b, acc = carry
         out = jax.lax.dot_general(a, b, dims)
-        return a + 1e-12 * out[0, 0], acc + out[0, 0]
+        eps = 1e-12 * out[0, 0]
+        return (a + eps, b, acc + out[0, 0]) if perturb_lhs else (a, b + eps, acc + out[0, 0])
 
-    loop = jax.jit(lambda a: jax.lax.fori_loop(0, calls, body, (a, jnp.float32(0))))
-    return median_time(lambda: jax.block_until_ready(loop(a)), repeats) / calls
+    loop = jax.jit(lambda a, b: jax.lax.fori_loop(0, calls, body, (a, b, jnp.float32(0))))
+    return median_time(lambda: jax.block_until_ready(loop(a, b)), repeats) / calls
 
 
 def mlp_epoch_gemms(n: int, n_eval: int, widths=(784, 32, 32, 32, 32, 10)) -> list[tuple]:
