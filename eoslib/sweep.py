@@ -25,6 +25,7 @@ identical to those an uninterrupted sweep writes, and stored records are not rew
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from functools import partial
@@ -93,11 +94,22 @@ def _lane(tree, i: int):
     return jax.tree.map(lambda a: jnp.asarray(a[i]), tree)
 
 
+def default_lane_groups(mesh: Mesh, num_models: int) -> int:
+    """Lane groups for :func:`eoslib.train.run_block`: on a single CPU device, one per core (at
+    most one per model), so the cores run models side by side; 1 otherwise (a GPU, or a CPU
+    whose cores are exposed as devices, already runs the model axis in parallel)."""
+    device = mesh.devices.flat[0]
+    if mesh.devices.size > 1 or device.platform != "cpu":
+        return 1
+    return max(1, min(os.cpu_count() or 1, num_models))
+
+
 def run_batch(batch: Sequence[RunConfig], split: datasets.Split, store: ResultsStore | None = None,
               *, mesh: Mesh | None = None, block_epochs: int = 100,
-              progress: bool | None = None) -> list[dict]:
+              lane_groups: int | None = None, progress: bool | None = None) -> list[dict]:
     """Train ``batch`` (configs of one group) as one vmapped, sharded program; returns their
-    records in order and writes those not yet in ``store`` as each model stops."""
+    records in order and writes those not yet in ``store`` as each model stops. ``lane_groups``:
+    lane groups of the vmapped epoch (default :func:`default_lane_groups`; only on one device)."""
     start = time.perf_counter()
     first = batch[0]
     if first.eig_every > 0:
@@ -105,6 +117,10 @@ def run_batch(batch: Sequence[RunConfig], split: datasets.Split, store: ResultsS
     mesh = model_mesh() if mesh is None else mesh
     num_devices = mesh.devices.size
     padded = list(batch) + [batch[-1]] * (-len(batch) % num_devices)
+    groups = default_lane_groups(mesh, len(padded)) if lane_groups is None else lane_groups
+    if groups > 1 and num_devices > 1:
+        raise ValueError(f"lane_groups={groups} needs a single-device mesh (this one has "
+                         f"{num_devices}): the devices already run the model axis in parallel")
     lanes, replicated = NamedSharding(mesh, P("models")), NamedSharding(mesh, P())
 
     objective = make_objective(first, len(split.y_train), split.x_train.shape[1:])
@@ -125,7 +141,7 @@ def run_batch(batch: Sequence[RunConfig], split: datasets.Split, store: ResultsS
     bar = tqdm(total=len(batch), disable=not progress_enabled(progress), unit="model")
     while len(written) < len(batch):
         state, metrics = run_epochs(objective, block, train_data, eval_data, limits, schedule,
-                                    state, epoch, batched=True)
+                                    state, epoch, batched=True, lane_groups=groups)
         chunks.append(_get(metrics))
         flags = _get((state.stopped, state.completed, state.diverged, state.epoch))
         epoch = int(np.max(flags[3]))  # the epoch of the models still active
@@ -155,7 +171,7 @@ def run_batch(batch: Sequence[RunConfig], split: datasets.Split, store: ResultsS
 def sweep(configs: Sequence[RunConfig], store: ResultsStore | None = None, *,
           split: datasets.Split | None = None, data_dir=None, batch_size: int | None = None,
           mesh: Mesh | None = None, block_epochs: int = 100,
-          progress: bool | None = None) -> list[dict]:
+          lane_groups: int | None = None, progress: bool | None = None) -> list[dict]:
     """Run every config not yet stored, batch by batch (see the module docstring); return all
     records in the order of ``configs``. ``split`` overrides the data set of the configs."""
     store = ResultsStore() if store is None else store
@@ -167,8 +183,9 @@ def sweep(configs: Sequence[RunConfig], store: ResultsStore | None = None, *,
             out.update((c.key(), store.get(c.key())) for c in batch)
             continue
         data = load_split(batch[0], data_dir) if split is None else split
-        for c, rec in zip(batch, run_batch(batch, data, store, mesh=mesh,
-                                           block_epochs=block_epochs, progress=progress)):
+        records = run_batch(batch, data, store, mesh=mesh, block_epochs=block_epochs,
+                            lane_groups=lane_groups, progress=progress)
+        for c, rec in zip(batch, records):
             out[c.key()] = store.get(c.key()) if c.key() in store else rec
     return [out[c.key()] for c in configs]
 

@@ -37,7 +37,7 @@ import json
 import sys
 import time
 from dataclasses import dataclass, field
-from functools import partial
+from functools import partial, reduce
 from typing import Any, NamedTuple
 
 import flax.linen as nn
@@ -380,53 +380,95 @@ def _stepper(objective: Objective, train_data: Batch, eval_data: Batch, batched:
     return jax.vmap(step, in_axes=(0, 0, 0, None)) if batched else step
 
 
-def run_block(objective: Objective, num_epochs: int, batched: bool, train_data: Batch,
-              eval_data: Batch, limits: Limits, schedule: Schedule, state: TrainState,
-              start_epoch: jax.Array):
+def split_lanes(tree, groups: int) -> tuple:
+    """``groups`` consecutive slices of the leading (model) axis of every leaf, sizes differing
+    by at most one (``np.array_split``); ``(tree,)`` for one group."""
+    if groups == 1:
+        return (tree,)
+    size = jax.tree.leaves(tree)[0].shape[0]
+    cuts = np.linspace(0, size, groups + 1).round().astype(int)
+    return tuple(jax.tree.map(lambda a, lo=lo, hi=hi: a[lo:hi], tree)
+                 for lo, hi in zip(cuts[:-1], cuts[1:]))
+
+
+def join_lanes(trees: tuple):
+    """Inverse of :func:`split_lanes`: concatenate along the leading axis."""
+    return trees[0] if len(trees) == 1 else jax.tree.map(lambda *a: jnp.concatenate(a), *trees)
+
+
+def _grouped_epoch(step, lanes: tuple, states: tuple, slot: jax.Array) -> tuple[tuple, tuple]:
+    """One epoch of every lane group: independent computations in one program, which XLA:CPU's
+    executor runs concurrently on the cores (the small per-model GEMMs of a vmapped MLP epoch
+    do not use two cores by themselves)."""
+    out = [step(limits, schedule, state, slot) for (limits, schedule), state in zip(lanes, states)]
+    return tuple(o[0] for o in out), tuple(o[1] for o in out)
+
+
+def run_block(objective: Objective, num_epochs: int, batched: bool, groups: int,
+              train_data: Batch, eval_data: Batch, limits: Limits, schedule: Schedule,
+              state: TrainState, start_epoch: jax.Array):
     """Up to ``num_epochs`` calls of :func:`epoch_step` in one ``lax.while_loop``, leaving early
     once every model has stopped. ``batched``: state, schedule and limits carry a leading model
-    axis (M,) and the epoch is ``vmap``ped. ``start_epoch``: the epoch t of the active models.
-    Returns the state and the metrics, arrays (num_epochs,) or (M, num_epochs) whose entries
-    with ``active`` False are unused."""
+    axis (M,) and the epoch is ``vmap``ped, separately over ``groups`` consecutive lane groups
+    (:func:`split_lanes`; the loop carries them apart, so they are split and joined once per
+    block). ``start_epoch``: the epoch t of the active models. Returns the state and the
+    metrics, arrays (num_epochs,) or (M, num_epochs) whose entries with ``active`` False are
+    unused."""
     step = _stepper(objective, train_data, eval_data, batched)
     window = state.window.shape[-2]
-    shapes = jax.eval_shape(step, limits, schedule, state, start_epoch)[1]
-    metrics = {k: jnp.zeros((*s.shape, num_epochs), s.dtype) for k, s in shapes.items()}
+    lanes = split_lanes((limits, schedule), groups)
+    states = split_lanes(state, groups)
+    metrics = tuple(
+        {k: jnp.zeros((*s.shape, num_epochs), s.dtype)
+         for k, s in jax.eval_shape(step, *lane, st, start_epoch)[1].items()}
+        for lane, st in zip(lanes, states))
 
     def body(carry):
-        i, s, m = carry
-        s, new = step(limits, schedule, s, (start_epoch + i) % window)
-        return i + 1, s, {k: m[k].at[..., i].set(new[k]) for k in m}
+        i, sts, ms = carry
+        sts, new = _grouped_epoch(step, lanes, sts, (start_epoch + i) % window)
+        return i + 1, sts, tuple({k: m[k].at[..., i].set(n[k]) for k in m}
+                                 for m, n in zip(ms, new))
 
     def cond(carry):
-        return (carry[0] < num_epochs) & ~jnp.all(carry[1].stopped)
+        running = [~jnp.all(st.stopped) for st in carry[1]]
+        return (carry[0] < num_epochs) & reduce(jnp.logical_or, running)
 
-    _, state, metrics = jax.lax.while_loop(cond, body, (0, state, metrics))
-    return state, metrics
-
-
-run_block_jit = jax.jit(run_block, static_argnums=(0, 1, 2))
+    _, states, metrics = jax.lax.while_loop(cond, body, (0, states, metrics))
+    return join_lanes(states), join_lanes(metrics)
 
 
-@partial(jax.jit, static_argnums=(0, 1))
-def _epoch_jit(objective, batched, train_data, eval_data, limits, schedule, state, slot):
-    return _stepper(objective, train_data, eval_data, batched)(limits, schedule, state, slot)
+run_block_jit = jax.jit(run_block, static_argnums=(0, 1, 2, 3))
+
+
+@partial(jax.jit, static_argnums=(0, 1, 2))
+def _epoch_jit(objective, batched, groups, train_data, eval_data, limits, schedule, state, slot):
+    step = _stepper(objective, train_data, eval_data, batched)
+    states, metrics = _grouped_epoch(step, split_lanes((limits, schedule), groups),
+                                     split_lanes(state, groups), slot)
+    return join_lanes(states), join_lanes(metrics)
 
 
 def run_epochs(objective: Objective, num_epochs: int, train_data: Batch, eval_data: Batch,
                limits: Limits, schedule: Schedule, state: TrainState, start_epoch: int, *,
-               batched: bool = False):
+               batched: bool = False, lane_groups: int = 1):
     """Up to ``num_epochs`` epochs from epoch ``start_epoch`` (that of the active models): one
     compiled :func:`run_block`, or, without ``objective.compiled_loops``, a Python loop over the
-    jitted :func:`epoch_step` that stops once every model has stopped. Returns the state and
-    metrics (num_epochs',) or, ``batched``, (M, num_epochs'), ``num_epochs' <= num_epochs``."""
+    jitted :func:`epoch_step` that stops once every model has stopped. ``lane_groups``
+    (``batched`` only): lane groups run side by side (:func:`run_block`). Returns the state
+    and metrics (num_epochs',) or, ``batched``, (M, num_epochs'), ``num_epochs' <=
+    num_epochs``."""
+    models = state.epoch.shape[0] if batched else 1
+    if not 1 <= lane_groups <= models:
+        raise ValueError(f"lane_groups={lane_groups}: need 1 <= lane_groups <= {models} "
+                         "(the number of models)")
     args = (train_data, eval_data, limits, schedule)
     if objective.compiled_loops:
-        return run_block_jit(objective, num_epochs, batched, *args, state, jnp.int32(start_epoch))
+        return run_block_jit(objective, num_epochs, batched, lane_groups, *args, state,
+                             jnp.int32(start_epoch))
     collected, window = [], state.window.shape[-2]
     for i in range(num_epochs):
         slot = jnp.int32((start_epoch + i) % window)
-        state, metrics = _epoch_jit(objective, batched, *args, state, slot)
+        state, metrics = _epoch_jit(objective, batched, lane_groups, *args, state, slot)
         collected.append(metrics)
         if bool(jnp.all(state.stopped)):
             break

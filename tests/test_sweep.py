@@ -116,3 +116,31 @@ def test_conv_sweep_on_cpu_runs_epoch_by_epoch_and_agrees_with_single_runs(tmp_p
         assert record["final"]["epochs"] == single.final["epochs"] == 2
         for name, values in single.history.items():
             np.testing.assert_allclose(record["history"][name], values, rtol=1e-4, atol=1e-6)
+
+
+def test_split_lanes_cuts_the_model_axis_into_near_equal_groups():
+    from eoslib.train import join_lanes, split_lanes
+
+    tree = {"a": np.arange(14).reshape(7, 2), "b": np.arange(7)}
+    parts = split_lanes(tree, 3)
+    assert [len(p["b"]) for p in parts] == [2, 3, 2]
+    assert split_lanes(tree, 1) == (tree,)
+    joined = join_lanes(parts)
+    np.testing.assert_array_equal(joined["a"], tree["a"])
+    np.testing.assert_array_equal(joined["b"], tree["b"])
+
+
+def test_lane_groups_agree_with_one_vmapped_group(small_split):
+    """Lane groups run side by side in one program: same runs, masks and stopping epochs as one
+    vmapped group (values equal up to the rounding of a different batch size)."""
+    base = RunConfig(n_train=128, n_eval=32, max_epochs=30, schedule=schedules.constant(0.05),
+                     sharpness_at_end=False)
+    configs = sweep.lr_seed_grid(base, [0.02, 0.05, 1e4], [0, 1])
+    one = sweep.run_batch(configs, small_split, lane_groups=1, block_epochs=8)
+    four = sweep.run_batch(configs, small_split, lane_groups=4, block_epochs=8)
+    for a, b in zip(one, four):
+        assert a["diverged"] == b["diverged"] and a["final"]["epochs"] == b["final"]["epochs"]
+        for name, values in a["history"].items():
+            np.testing.assert_allclose(b["history"][name], values, rtol=2e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="lane_groups=7"):
+        sweep.run_batch(configs, small_split, lane_groups=7)
