@@ -35,6 +35,8 @@ block runs on 1x1 maps.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 from collections.abc import Sequence
 from functools import partial
@@ -56,49 +58,66 @@ def _uniform(bound: float):
     return init
 
 
-@jax.custom_jvp
+_STORED_TRANSPOSE = contextvars.ContextVar("stored_transpose_weight_gradients", default=False)
+
+
+@contextlib.contextmanager
+def stored_transpose_weight_gradients():
+    """While tracing under this context, :class:`Linear` layers compute ``x @ w`` through
+    :func:`matmul_stored_transpose` (reverse mode only). :class:`eoslib.train.Objective` traces
+    its training gradient so; Hessian-vector products (forward over reverse) trace the plain
+    matmul, whose tangents keep the fast layout."""
+    token = _STORED_TRANSPOSE.set(True)
+    try:
+        yield
+    finally:
+        _STORED_TRANSPOSE.reset(token)
+
+
+@jax.custom_vjp
 def matmul_stored_transpose(x: jax.Array, w: jax.Array) -> jax.Array:
     """``x @ w`` for ``x`` (N, a), ``w`` (a, b), whose weight gradient reads a stored ``x.T``.
 
-    Same value and derivatives (of every order) as ``x @ w``; only the layout of the weight
-    gradient changes. Reverse mode transposes the tangent map ``ẇ -> x ẇ``; written plainly that
-    gives ``xᵀ G``, a GEMM contracting the leading (example) axis of both operands, which XLA
-    folds any transpose back into and XLA:CPU runs ~1.5x slower than the same product with
-    ``x.T`` in memory (fMNIST MLP: first-layer weight gradient, 1000 x 784 inputs). Here the
-    tangent reads ``x.T`` through ``optimization_barrier``, so the transpose is materialized (and
-    hoisted out of compiled loops when ``x`` is the data) and the weight gradient is the plain
-    GEMM ``x.T @ G``: GD epoch of the MLP -15 % on CPU (``benchmarks/bench_trainer.py``).
+    Same value and gradient as ``x @ w``; only the layout of the weight gradient changes.
+    Written plainly, reverse mode computes it as ``xᵀ G``, a GEMM contracting the leading
+    (example) axis of both operands, into which XLA folds any transpose and which XLA:CPU runs
+    ~1.5x slower than the same product with ``x.T`` in memory (fMNIST MLP: first-layer weight
+    gradient, 1000 x 784 inputs). Here ``x.T`` passes an ``optimization_barrier``, so it is
+    materialized and the weight gradient is the plain GEMM ``x.T @ G``: GD epoch of the MLP
+    0.70 -> 0.61 ms on CPU (``benchmarks/bench_trainer.py``). Reverse mode only (a
+    ``custom_vjp``): Hessian-vector products use the plain matmul, for which this layout is
+    slower (1.16 -> 1.48 ms per HVP measured with a ``custom_jvp`` version).
     """
     return x @ w
 
 
-@partial(matmul_stored_transpose.defjvp, symbolic_zeros=True)
-def _matmul_stored_transpose_jvp(primals, tangents):
-    x, w = primals
-    x_dot, w_dot = tangents
-    out = x @ w
-    parts = []
-    if not isinstance(w_dot, jax.custom_derivatives.SymbolicZero):
-        x_t = jax.lax.optimization_barrier(x.T)
-        parts.append(jax.lax.dot_general(x_t, w_dot, (((0,), (0,)), ((), ()))))
-    if not isinstance(x_dot, jax.custom_derivatives.SymbolicZero):
-        parts.append(x_dot @ w)
-    return out, sum(parts[1:], parts[0]) if parts else jnp.zeros_like(out)
+def _matmul_stored_transpose_fwd(x, w):
+    return x @ w, (x, w)
+
+
+def _matmul_stored_transpose_bwd(residuals, g):
+    x, w = residuals
+    return g @ w.T, jax.lax.optimization_barrier(x.T) @ g
+
+
+matmul_stored_transpose.defvjp(_matmul_stored_transpose_fwd, _matmul_stored_transpose_bwd)
 
 
 def _dense_dot_general(lhs, rhs, dimension_numbers, precision=None,
                        preferred_element_type=None):
-    """``lax.dot_general`` for :class:`flax.linen.Dense`: the plain 2-D matmul through
-    :func:`matmul_stored_transpose`, other cases unchanged."""
-    if lhs.ndim == 2 and rhs.ndim == 2 and dimension_numbers == (((1,), (0,)), ((), ())):
+    """``lax.dot_general`` for :class:`flax.linen.Dense`: under
+    :func:`stored_transpose_weight_gradients`, the plain 2-D matmul goes through
+    :func:`matmul_stored_transpose`; otherwise unchanged."""
+    if (_STORED_TRANSPOSE.get() and lhs.ndim == 2 and rhs.ndim == 2
+            and dimension_numbers == (((1,), (0,)), ((), ()))):
         return matmul_stored_transpose(lhs, rhs)
     return jax.lax.dot_general(lhs, rhs, dimension_numbers, precision=precision,
                                preferred_element_type=preferred_element_type)
 
 
 class Linear(nn.Module):
-    """Dense layer with PyTorch's default initialization (bias bound 1/sqrt(fan_in)); the
-    weight gradient goes through :func:`matmul_stored_transpose`."""
+    """Dense layer with PyTorch's default initialization (bias bound 1/sqrt(fan_in)); its weight
+    gradient can read a stored input transpose (:func:`stored_transpose_weight_gradients`)."""
 
     features: int
     use_bias: bool = True

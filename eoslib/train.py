@@ -196,8 +196,9 @@ class Objective:
         chunk by chunk (memory of one chunk)."""
 
         def one(chunk):
-            (loss, (hits, new_stats)), grad = jax.value_and_grad(
-                self.chunk_train_sums, has_aux=True)(params, stats, chunk)
+            with models.stored_transpose_weight_gradients():  # GD's gradient only, not HVPs
+                (loss, (hits, new_stats)), grad = jax.value_and_grad(
+                    self.chunk_train_sums, has_aux=True)(params, stats, chunk)
             return loss, hits, new_stats, grad
 
         n = batch.y.shape[0]
