@@ -63,8 +63,8 @@ _STORED_TRANSPOSE = contextvars.ContextVar("stored_transpose_weight_gradients", 
 
 @contextlib.contextmanager
 def stored_transpose_weight_gradients():
-    """While tracing under this context, :class:`Linear` layers compute ``x @ w`` through
-    :func:`matmul_stored_transpose` (reverse mode only). :class:`eoslib.train.Objective` traces
+    """While tracing under this context, :class:`Linear` layers with ``input_layer`` compute
+    ``x @ w`` through :func:`matmul_stored_transpose` (reverse mode only). :class:`eoslib.train.Objective` traces
     its training gradient so; Hessian-vector products (forward over reverse) trace the plain
     matmul, whose tangents keep the fast layout."""
     token = _STORED_TRANSPOSE.set(True)
@@ -84,7 +84,7 @@ def matmul_stored_transpose(x: jax.Array, w: jax.Array) -> jax.Array:
     ~1.5x slower than the same product with ``x.T`` in memory (fMNIST MLP: first-layer weight
     gradient, 1000 x 784 inputs). Here ``x.T`` passes an ``optimization_barrier``, so it is
     materialized and the weight gradient is the plain GEMM ``x.T @ G``: GD epoch of the MLP
-    0.70 -> 0.61 ms on CPU (``benchmarks/bench_trainer.py``). Reverse mode only (a
+    0.67 -> 0.58 ms on CPU (A/B, same process). Reverse mode only (a
     ``custom_vjp``): Hessian-vector products use the plain matmul, for which this layout is
     slower (1.16 -> 1.48 ms per HVP measured with a ``custom_jvp`` version).
     """
@@ -116,17 +116,21 @@ def _dense_dot_general(lhs, rhs, dimension_numbers, precision=None,
 
 
 class Linear(nn.Module):
-    """Dense layer with PyTorch's default initialization (bias bound 1/sqrt(fan_in)); its weight
-    gradient can read a stored input transpose (:func:`stored_transpose_weight_gradients`)."""
+    """Dense layer with PyTorch's default initialization (bias bound 1/sqrt(fan_in)).
+
+    ``input_layer``: the layer reads the data, so under :func:`stored_transpose_weight_gradients`
+    its weight gradient reads a stored ``x.T`` (computed once per compiled loop, as the data do
+    not change; for a hidden layer the transpose of the activations would be paid every step)."""
 
     features: int
     use_bias: bool = True
+    input_layer: bool = False
 
     @nn.compact
     def __call__(self, x):
         return nn.Dense(self.features, use_bias=self.use_bias, kernel_init=torch_kernel_init,
                         bias_init=_uniform(1.0 / math.sqrt(x.shape[-1])),
-                        dot_general=_dense_dot_general)(x)
+                        dot_general=_dense_dot_general if self.input_layer else None)(x)
 
 
 def _ghost_chunks(n: int, ghost_size: int) -> list[tuple[int, int]]:
@@ -191,8 +195,8 @@ class MLP(nn.Module):
     @nn.compact
     def __call__(self, x, train: bool = True):
         x = x.reshape(x.shape[0], -1)
-        for width in self.hidden:
-            x = nn.relu(Linear(width, use_bias=self.use_bias)(x))
+        for i, width in enumerate(self.hidden):
+            x = nn.relu(Linear(width, use_bias=self.use_bias, input_layer=i == 0)(x))
         return Linear(self.num_classes, use_bias=self.use_bias)(x)
 
 
