@@ -2,24 +2,29 @@
 
 Run: ``python benchmarks/bench_trainer.py [--quick]`` (needs ``EOSLIB_DATA_DIR``). Writes
 ``benchmarks/results/trainer.json`` and prints a table. All timings exclude compilation (each
-program is run once first) and are medians over repeats, measured in one process, so the ratios
-are comparable even on a busy machine.
+program is run once first) and are medians over repeats, measured in one process; the sweep's
+two programs run in interleaved rounds and its speed-up is the median of the per-round ratios,
+so the ratios are comparable even on a busy machine.
 
 1. fMNIST MLP (1,000 examples, 200 evaluation): seconds per GD epoch, against its matmul
-   roofline = FLOPs of one epoch / GEMM throughput measured now (float32 1024^3, jitted).
+   roofline = FLOPs of one epoch / peak GEMM throughput measured now (float32 1024^3, jitted,
+   fastest of 20 calls); peak and epoch are measured in interleaved rounds and the ratio is the
+   median of the per-round ratios.
    FLOPs of one epoch, all in matmuls (P = 28,480 weights, P_1 = 784 x 32 of them in the first
    layer): forward (2 N P), weight gradients (2 N P) and activation gradients (2 N (P - P_1), none
    for the input) on the N training examples, plus a forward pass on the evaluation set
    (2 N_eval P). Also reported: the time of the epoch's GEMMs alone, each timed at its own
    shape and operand layout inside a compiled loop and summed (no elementwise work, no
    dispatch): a floor for the epoch under XLA:CPU's kernels, which run these skinny shapes
-   (first layer 1000 x 784 @ 784 x 32, its weight gradient X^T G, 32 x 1000 @ 1000 x 32 for
-   the hidden weight gradients) far below the square-GEMM peak.
+   (first layer 1000 x 784 @ 784 x 32, its weight gradient X^T G from the stored X^T,
+   32 x 1000 @ 1000 x 32 for the hidden weight gradients) below the square-GEMM peak.
 2. A sweep of 24 MLPs (8 learning rates x 3 seeds) run as one vmapped program
    (:func:`eoslib.sweep.run_batch`) against the same 24 runs one after another
    (:func:`eoslib.train.train`), same number of epochs each; once with the one default CPU
-   device and once, in a subprocess, with the CPU exposed as 2 JAX devices
-   (``--xla_force_host_platform_device_count=2``) over which the sweep shards its model axis.
+   device (the vmapped epoch then runs one lane group per core,
+   :func:`eoslib.sweep.default_lane_groups`) and once, in a subprocess, with the CPU exposed as
+   2 JAX devices (``--xla_force_host_platform_device_count=2``) over which the sweep shards its
+   model axis.
 3. VGG10 on CIFAR-10-5k (5 ghost batches of 1,024 + 1,000 evaluation images): seconds per
    epoch.
 """
@@ -99,15 +104,17 @@ def gemm_in_loop_seconds(lhs_shape, rhs_shape, contract: tuple[int, int], repeat
 
 def mlp_epoch_gemms(n: int, n_eval: int, widths=(784, 32, 32, 32, 32, 10)) -> list[tuple]:
     """Every matmul of one GD epoch of the bias-free MLP as (name, lhs shape, rhs shape,
-    contracted axes):
-    forward on the training and evaluation sets, weight gradients A^T G (A, G stored examples x
-    features, so the GEMM contracts their leading axes), activation gradients G W^T (none for the
+    contracted axes), in the layouts the trainer uses: forward on the training and evaluation
+    sets; weight gradients A^T G, for the input layer from the stored X^T (features x examples,
+    :func:`eoslib.models.matmul_stored_transpose`), for the others with A, G stored examples x
+    features (the GEMM contracts their leading axes); activation gradients G W^T (none for the
     input)."""
     out = []
     for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        wgrad = ((a, n), (n, b), (1, 0)) if i == 0 else ((n, a), (n, b), (0, 0))
         out += [(f"layer {i} forward {a}->{b}", (n, a), (a, b), (1, 0)),
                 (f"layer {i} eval forward {a}->{b}", (n_eval, a), (a, b), (1, 0)),
-                (f"layer {i} weight gradient {a}x{b}", (n, a), (n, b), (0, 0))]
+                (f"layer {i} weight gradient {a}x{b}", *wgrad)]
         if i > 0:
             out.append((f"layer {i} activation gradient {b}->{a}", (n, b), (a, b), (1, 1)))
     return out
@@ -136,14 +143,19 @@ def bench_mlp_roofline(fmnist: data.Split, repeats: int) -> dict:
     weights, first_layer = 28_480, 784 * 32
     n, n_eval = len(fmnist.y_train), len(fmnist.y_eval)
     flops = 2 * n * (3 * weights - first_layer) + 2 * n_eval * weights
-    gemm = gemm_flops_per_s()
-    seconds = epoch_seconds(config, fmnist, 200, repeats)
+    gemms, epochs, ratios = [], [], []
+    for _ in range(repeats):  # interleaved rounds: peak and epoch measured under the same load
+        gemms.append(gemm_flops_per_s())
+        epochs.append(epoch_seconds(config, fmnist, 200, 1))
+        ratios.append(epochs[-1] * gemms[-1] / flops)
+    gemm, seconds = statistics.median(gemms), statistics.median(epochs)
     roofline = flops / gemm
     kernels = {name: gemm_in_loop_seconds(lhs, rhs, contract, repeats)
                for name, lhs, rhs, contract in mlp_epoch_gemms(n, n_eval)}
     kernel_total = sum(kernels.values())
     return {"epoch_s": seconds, "flops_per_epoch": flops, "gemm_flops_per_s": gemm,
-            "roofline_s": roofline, "ratio_to_roofline": seconds / roofline,
+            "roofline_s": roofline, "ratio_to_roofline": statistics.median(ratios),
+            "ratio_to_roofline_per_round": ratios,
             "gemm_kernels_s": kernel_total, "ratio_gemm_kernels_to_roofline": kernel_total / roofline,
             "gemm_kernel_s": kernels}
 
@@ -153,10 +165,22 @@ def bench_sweep(fmnist: data.Split, epochs: int, repeats: int) -> dict:
                      completion_accuracy=2.0)  # never completes: every run does `epochs` epochs
     lrs = np.geomspace(0.01, 0.2, 8)
     configs = sweep.lr_seed_grid(base, lrs, [0, 1, 2])
-    vmapped = median_time(lambda: sweep.run_batch(configs, fmnist, progress=False), repeats)
-    sequential = median_time(lambda: [train(c, fmnist, progress=False) for c in configs], repeats)
+    runs = {"vmapped": lambda: sweep.run_batch(configs, fmnist, progress=False),
+            "sequential": lambda: [train(c, fmnist, progress=False) for c in configs]}
+    times = {name: [] for name in runs}
+    for name, run in runs.items():
+        run()  # compile / warm up
+    for _ in range(repeats):  # interleaved rounds: the VM's load drifts by 10-20 % over minutes
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    ratios = [s / v for s, v in zip(times["sequential"], times["vmapped"])]
     return {"models": len(configs), "epochs": epochs, "devices": len(jax.devices()),
-            "vmapped_s": vmapped, "sequential_s": sequential, "speedup": sequential / vmapped}
+            "lane_groups": sweep.default_lane_groups(sweep.model_mesh(), len(configs)),
+            "vmapped_s": statistics.median(times["vmapped"]),
+            "sequential_s": statistics.median(times["sequential"]),
+            "speedup": statistics.median(ratios), "speedup_per_round": ratios}
 
 
 def bench_sweep_on_host_devices(devices: int, quick: bool) -> dict:
@@ -192,8 +216,8 @@ def main() -> None:
     parser.add_argument("--sweep-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--host-devices", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    repeats = 2 if args.quick else 5
-    sweep_args = (100 if args.quick else 300, 1 if args.quick else 3)
+    repeats = 2 if args.quick else 7
+    sweep_args = (100 if args.quick else 300, 1 if args.quick else 5)
     fmnist = data.fashion_mnist()
     if args.sweep_only:
         print(json.dumps(bench_sweep(fmnist, *sweep_args)))

@@ -11,10 +11,15 @@ on a laptop, on several GPUs, or across hosts after ``jax.distributed.initialize
 are assembled with ``jax.make_array_from_callback`` and gathered with
 ``multihost_utils.process_allgather``; only process 0 writes records). The batch is padded
 to a multiple of the device count by repeating its last model (padding is discarded). On a
-multi-core CPU, exposing the cores as JAX devices (``XLA_FLAGS=
---xla_force_host_platform_device_count=N`` set before jax is imported) lets the sweep shard over
-them: for 24 fMNIST MLPs on 2 cores the vmapped sweep is 1.53x faster than 24 sequential runs
-with 2 devices and 1.34x with one (``benchmarks/results/trainer.json``).
+multi-core CPU the model axis is run in parallel in one of two ways. On one device, the vmapped
+epoch is split into lane groups, one per core (:func:`default_lane_groups`), independent
+computations in one program that XLA:CPU's executor runs side by side: the per-model GEMMs of a
+small MLP are too small to use two cores by themselves. Or the cores are exposed as JAX devices
+(``XLA_FLAGS=--xla_force_host_platform_device_count=N`` set before jax is imported) and the sweep
+shards over them. For 24 fMNIST MLPs on a 2-core VM the vmapped sweep is 1.3-1.4x faster than
+the 24 runs one after another with lane groups on one device, and 1.4-1.7x with
+2 devices (``benchmarks/results/trainer.json``; the ratio is bounded on CPU because batching
+does not make the 32 x 32 layers' GEMMs any faster per model).
 
 Resumability. Each model's record is written to the :class:`~eoslib.results.ResultsStore` as
 soon as it stops. A batch whose records are all stored is skipped. A batch with some records
