@@ -55,14 +55,19 @@ from eoslib.train import Batch, Limits, RunConfig, init_state, make_objective, r
 OUT = Path(__file__).resolve().parent / "results" / "trainer.json"
 
 
-def median_time(fn, repeats: int) -> float:
-    fn()  # compile / warm up
+def run_times(fn, repeats: int) -> list[float]:
+    """Seconds of ``repeats`` calls of ``fn`` after one warm-up call (compilation)."""
+    fn()
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return times
+
+
+def median_time(fn, repeats: int) -> float:
+    return statistics.median(run_times(fn, repeats))
 
 
 def gemm_flops_per_s(m: int = 1024, k: int = 1024, n: int = 1024, repeats: int = 20) -> float:
@@ -71,13 +76,7 @@ def gemm_flops_per_s(m: int = 1024, k: int = 1024, n: int = 1024, repeats: int =
     a = jax.random.normal(jax.random.key(0), (m, k), jnp.float32)
     b = jax.random.normal(jax.random.key(1), (k, n), jnp.float32)
     mm = jax.jit(jnp.matmul)
-    mm(a, b).block_until_ready()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        mm(a, b).block_until_ready()
-        times.append(time.perf_counter() - start)
-    return 2 * m * k * n / min(times)
+    return 2 * m * k * n / min(run_times(lambda: mm(a, b).block_until_ready(), repeats))
 
 
 def gemm_in_loop_seconds(lhs_shape, rhs_shape, contract: tuple[int, int], repeats: int,

@@ -64,9 +64,9 @@ _STORED_TRANSPOSE = contextvars.ContextVar("stored_transpose_weight_gradients", 
 @contextlib.contextmanager
 def stored_transpose_weight_gradients():
     """While tracing under this context, :class:`Linear` layers with ``input_layer`` compute
-    ``x @ w`` through :func:`matmul_stored_transpose` (reverse mode only). :class:`eoslib.train.Objective` traces
-    its training gradient so; Hessian-vector products (forward over reverse) trace the plain
-    matmul, whose tangents keep the fast layout."""
+    ``x @ w`` through :func:`matmul_stored_transpose` (reverse mode only).
+    :class:`eoslib.train.Objective` traces GD's gradient so; Hessian-vector products (forward
+    over reverse) trace the plain matmul, whose tangents keep the fast layout."""
     token = _STORED_TRANSPOSE.set(True)
     try:
         yield

@@ -458,9 +458,9 @@ def run_epochs(objective: Objective, num_epochs: int, train_data: Batch, eval_da
     (``batched`` only): lane groups run side by side (:func:`run_block`). Returns the state
     and metrics (num_epochs',) or, ``batched``, (M, num_epochs'), ``num_epochs' <=
     num_epochs``."""
-    models = state.epoch.shape[0] if batched else 1
-    if not 1 <= lane_groups <= models:
-        raise ValueError(f"lane_groups={lane_groups}: need 1 <= lane_groups <= {models} "
+    num_models = state.epoch.shape[0] if batched else 1
+    if not 1 <= lane_groups <= num_models:
+        raise ValueError(f"lane_groups={lane_groups}: need 1 <= lane_groups <= {num_models} "
                          "(the number of models)")
     args = (train_data, eval_data, limits, schedule)
     if objective.compiled_loops:

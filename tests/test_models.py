@@ -82,11 +82,12 @@ def test_matmul_stored_transpose_has_the_gradient_of_a_matmul():
     with jax.enable_x64(True):
         x = jax.random.normal(jax.random.key(0), (50, 7), jnp.float64)
         w = jax.random.normal(jax.random.key(1), (7, 3), jnp.float64)
-        ours = lambda x, w: jnp.sum(jnp.tanh(models.matmul_stored_transpose(x, w)) ** 2)  # noqa: E731
+        matmul = models.matmul_stored_transpose
+        ours = lambda x, w: jnp.sum(jnp.tanh(matmul(x, w)) ** 2)  # noqa: E731
         plain = lambda x, w: jnp.sum(jnp.tanh(x @ w) ** 2)  # noqa: E731
         close = lambda a, b: jax.tree.map(  # noqa: E731
             lambda p, q: np.testing.assert_allclose(p, q, rtol=1e-12, atol=1e-12), a, b)
-        close(models.matmul_stored_transpose(x, w), x @ w)
+        close(matmul(x, w), x @ w)
         close(jax.grad(ours, argnums=(0, 1))(x, w), jax.grad(plain, argnums=(0, 1))(x, w))
         ws = jnp.stack([w, -2 * w])
         close(jax.vmap(jax.grad(ours, argnums=1), (None, 0))(x, ws),
@@ -106,8 +107,8 @@ def test_matmul_stored_transpose_has_the_gradient_of_a_matmul():
 
 
 def test_mlp_loss_hessian_matches_the_dense_hessian_of_plain_matmuls():
-    """The trainer's HVP through the MLP's re-laid-out layers (float64) equals the dense
-    Hessian of the same loss written with plain ``@``."""
+    """The trainer's HVP of the MLP (float64; only GD's gradient traces the stored-transpose
+    input layer) equals the dense Hessian of the same loss written with plain ``@``."""
     from jax.flatten_util import ravel_pytree
 
     from eoslib import losses
