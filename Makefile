@@ -1,7 +1,8 @@
 # make book   : set up .venv (Python 3.11) and build the book into _build/html (index.html)
-# make test   : set up .venv and run every test (library, nbval, smoke runs, pairing, book build, browser)
-# make execute: re-execute every chapter's golden notebook (default profile) after editing its .md
-# make bench  : run the library benchmarks (results in benchmarks/results/)
+# make data   : find Fashion-MNIST or fetch it into the user cache, verified (DATASETS="fmnist cifar10": and CIFAR-10)
+# make test   : set up .venv, make data, and run every test (library, nbval, smoke runs, pairing, book build, browser)
+# make execute: make data, then re-execute every chapter's golden notebook (default profile) after editing its .md
+# make bench  : make data (both sets), then run the library benchmarks (results in benchmarks/results/)
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -10,8 +11,9 @@ CHAPTERS := $(sort $(wildcard book/[0-9]*.md))
 # JAX has its own thread pool. Tests, chapter execution and benchmarks run with the same setting.
 export OPENBLAS_NUM_THREADS ?= 1
 NOTEBOOKS := $(CHAPTERS:.md=.ipynb)
+DATASETS ?= fmnist
 
-.PHONY: setup book test execute bench clean
+.PHONY: setup data book test execute bench clean
 
 setup: $(VENV)/.installed
 
@@ -22,18 +24,22 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/python -m pip install -q -r requirements.txt
 	touch $@
 
+data: setup
+	$(BIN)/python tools/fetch_data.py $(DATASETS)
+
 book: setup
 	$(BIN)/python tools/status_page.py
 	$(BIN)/jupyter-book build . -W --keep-going
 	@echo "open _build/html/index.html"
 
-test: setup
+test: setup data
 	$(BIN)/python -m pytest -p no:cacheprovider tests $(NOTEBOOKS) --nbval --nbval-current-env
 
-execute: setup
+execute: setup data
 	for ch in $(CHAPTERS); do $(BIN)/python tools/execute.py $$ch || exit 1; done
 
-bench: setup
+bench: DATASETS = fmnist cifar10
+bench: setup data
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:

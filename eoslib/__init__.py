@@ -1,21 +1,61 @@
 """eoslib: gradient descent at the edge of stability.
 
-A small functional JAX library behind the book reproducing Wang & Roberts,
-*Can Stability Be Detrimental? Better Generalization through Gradient Descent
-Instabilities*. Import the modules you need; each has one job:
+A small functional JAX library behind the book reproducing Wang & Roberts, *Can Stability Be
+Detrimental? Better Generalization through Gradient Descent Instabilities*. The names chapters
+use are re-exported here (``from eoslib import RunConfig, train, ...``); each module has one job.
 
-- theory: :mod:`eoslib.dln` (diagonal linear networks, Sections 3.1-3.2, Appendices B-C);
-- Hessian spectra: :mod:`eoslib.hvp` (Hessian-vector products), :mod:`eoslib.lanczos`
-  (top-k eigenpairs), :mod:`eoslib.tracking` (warm-started tracking),
-  :mod:`eoslib.similarity` (eigenvector and subspace similarity),
-  :mod:`eoslib.sharpening` (progressive-sharpening factor, Appendix G);
-- training: :mod:`eoslib.data`, :mod:`eoslib.models`, :mod:`eoslib.losses`,
-  :mod:`eoslib.schedules`, :mod:`eoslib.train` (full-batch GD), :mod:`eoslib.sweep`
-  (vmapped, sharded sweeps), :mod:`eoslib.results` (resumable results store),
-  :mod:`eoslib.provenance`;
-- analysis and reporting: :mod:`eoslib.instability` (spikes, rotations through them),
-  :mod:`eoslib.params` (chapter presets), :mod:`eoslib.report` (claims tables),
-  :mod:`eoslib.figures` (the paper's figures).
+Map of modules:
+
+- :mod:`eoslib.dln`: diagonal linear networks, closed-form theory (Sections 3.1-3.2, App. B-C).
+- :mod:`eoslib.objective`: the chunked full-batch loss, its gradient and its HVPs (one of each).
+- :mod:`eoslib.lanczos`: the Lanczos iteration (init/step/extract), its compiled and host
+  drivers, guard pairs and the missed-eigenvalue check (certified top-k eigenpairs).
+- :mod:`eoslib.tracking`: warm-started tracking of the top eigenpairs along training.
+- :mod:`eoslib.similarity`: eigenvector and subspace similarity (Ye & Lim).
+- :mod:`eoslib.sharpening`: progressive-sharpening factor α = −∇L·∇S (Appendix G).
+- :mod:`eoslib.execution`: every CPU/GPU decision (compiled loops, lane groups, stored
+  transposes), from the device and what the model declares.
+- :mod:`eoslib.data`: Fashion-MNIST and CIFAR-10, verified, fetched, subset, standardized.
+- :mod:`eoslib.models`: the paper's networks (Appendix F) and the model table.
+- :mod:`eoslib.losses`: per-example losses; :mod:`eoslib.schedules`: learning-rate schedules.
+- :mod:`eoslib.gd`: GD state, the epoch step and its loops (single and vmapped).
+- :mod:`eoslib.runs`: ``RunConfig``, setup and collection shared with sweeps, ``train``,
+  ``run_or_load``.
+- :mod:`eoslib.sweep`: vmapped, sharded, resumable sweeps; :mod:`eoslib.results`: the store.
+- :mod:`eoslib.provenance`: device, versions, commit.
+- :mod:`eoslib.instability`: loss spikes and rotations through them (Section 3.2, App. D).
+- :mod:`eoslib.params`: chapter presets; :mod:`eoslib.report`: claims tables;
+  :mod:`eoslib.figures`: the paper's figures.
+
+Path of data from a chapter to a stored record: the chapter's ``parameters`` cell →
+:func:`eoslib.params.resolve` (preset + validated overrides) → a :class:`RunConfig` →
+:func:`train` (or :func:`sweep`): :func:`eoslib.runs.prepare` builds the :class:`Objective` and
+the :class:`ExecutionPlan`, :mod:`eoslib.data` loads the split, :func:`eoslib.gd.run_epochs`
+trains, :func:`eoslib.tracking.top_eigenpairs` records certified eigenpairs,
+:func:`eoslib.runs.collect` makes the history → :func:`eoslib.results.make_record` (config,
+history, eigen, final metrics, provenance with the execution plan) → :class:`ResultsStore`
+under :meth:`RunConfig.key`; the chapter's claims go to :func:`eoslib.report.record_run`, which
+``tools/execute.py`` stores in the notebook's metadata.
 """
 
 __version__ = "0.1.0"
+
+from eoslib import data, dln, instability, schedules, similarity  # noqa: E402
+from eoslib.execution import ExecutionPlan, plan  # noqa: E402
+from eoslib.lanczos import Eigenpairs, lanczos_eigh  # noqa: E402
+from eoslib.objective import Batch, Objective, flat_hvp, hvp  # noqa: E402
+from eoslib.params import ParameterError, resolve  # noqa: E402
+from eoslib.report import Claim, ClaimsTable, record_run  # noqa: E402
+from eoslib.results import ResultsStore  # noqa: E402
+from eoslib.runs import RunConfig, RunResult, run_or_load, train  # noqa: E402
+from eoslib.schedules import Schedule  # noqa: E402
+from eoslib.sweep import lr_seed_grid, sweep  # noqa: E402
+from eoslib.tracking import top_eigenpairs, track_eigh  # noqa: E402
+
+__all__ = [
+    "__version__", "data", "dln", "instability", "schedules", "similarity",
+    "ExecutionPlan", "plan", "Eigenpairs", "lanczos_eigh", "Batch", "Objective", "flat_hvp",
+    "hvp", "ParameterError", "resolve", "Claim", "ClaimsTable", "record_run", "ResultsStore",
+    "RunConfig", "RunResult", "run_or_load", "train", "Schedule", "lr_seed_grid", "sweep",
+    "top_eigenpairs", "track_eigh",
+]

@@ -20,27 +20,52 @@ Fashion-MNIST ``.gz`` files (or the SHA-256 of their decompressed IDX payload, w
 Debian's recompressed copies keep identical) and the MD5 of the official CIFAR-10 member files.
 A file that fails its check is never used: loading raises :class:`ChecksumError`. When nothing is
 found and ``download=True``, the official archives are fetched into the cache folder, checked,
-and unpacked; otherwise :class:`DataNotFoundError` says where we looked and how to fix it.
+and unpacked; otherwise :class:`DataNotFoundError` says, in one paragraph, where we looked, why
+nothing was downloaded and how to fix it.
+
+:func:`ensure` is that step alone (find, or fetch, and verify); :func:`load` is the standardized
+split of a data set by name. On the command line, ``python tools/fetch_data.py fmnist [cifar10]``
+(what ``make data`` runs; see :func:`main`) ensures each data set and prints where it is, or exits
+with status 1 and the paragraph.
 
 Arrays: images are NHWC (``uint8`` raw, ``float32`` after :func:`standardize`), labels ``int32``.
 """
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import hashlib
+import http.client
 import os
 import pickle
 import shutil
+import sys
 import tarfile
 import tempfile
+import urllib.error
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import platformdirs
+
+__all__ = [
+    "CIFAR10_BIN_FILES", "CIFAR10_BIN_TAR_MD5", "CIFAR10_BIN_URL", "CIFAR10_CLASSES",
+    "CIFAR10_PY_FILES", "CIFAR10_PY_TAR_MD5", "CIFAR10_PY_URL", "DATASETS", "ENV_VAR",
+    "FASHION_MNIST_CLASSES", "FASHION_MNIST_FILES", "FASHION_MNIST_URL", "NETWORK_TIMEOUT_S",
+    "SPLITS", "SYSTEM_DIRS", "ChecksumError", "DataNotFoundError", "Split", "augment_static",
+    "cache_dir", "channel_stats", "cifar10", "cifar10_augmented", "ensure", "fashion_mnist",
+    "load", "load_cifar10", "load_fashion_mnist", "main", "parse_cifar_python_batch",
+    "search_dirs", "standardize", "subset",
+]
+
+DATASETS = ("fmnist", "cifar10")                   # what ensure() finds or fetches
+SPLITS = ("fmnist", "cifar10", "cifar10-aug")      # what load() returns
+NETWORK_TIMEOUT_S = 5                              # to connect, and for each read of a download
 
 ENV_VAR = "EOSLIB_DATA_DIR"
 SYSTEM_DIRS = (Path("/usr/share/datasets"), Path("/usr/local/share/datasets"))
@@ -139,69 +164,184 @@ def _has_all(folder: Path, names) -> bool:
     return all((folder / n).is_file() for n in names)
 
 
-def _locate(subdir: str, names, data_dir) -> Path | None:
-    for d in search_dirs(data_dir):
-        if _has_all(d / subdir, names):
-            return d / subdir
-    return None
+# --------------------------------------------------------------------------- checksums
 
 
-def _not_found(what: str, subdir: str, names, data_dir) -> DataNotFoundError:
-    looked = "\n".join(f"  {d / subdir}" for d in search_dirs(data_dir))
-    return DataNotFoundError(
-        f"{what} not found. Looked for {sorted(names)} in:\n{looked}\n"
-        f"Fix: pass data_dir=..., or set {ENV_VAR} to a folder containing {subdir}/, "
-        f"or call with download=True to fetch the official files into {cache_dir()}."
-    )
+def _check_md5(path: Path, md5: str) -> None:
+    got = _digest(path, "md5")
+    if got != md5:
+        raise ChecksumError(f"{path} has MD5 {got}, the official file has {md5}; "
+                            "refusing to use it")
+
+
+def _payload_sha256(path: Path) -> str | None:
+    """SHA-256 of the decompressed content of a ``.gz`` file; None when it is not gzip."""
+    try:
+        return hashlib.sha256(gzip.decompress(path.read_bytes())).hexdigest()
+    except (OSError, EOFError, zlib.error):
+        return None
+
+
+def _check_idx_gz(path: Path, checksums: tuple[str, str]) -> None:
+    """An IDX ``.gz`` passes with the official MD5, or with the SHA-256 of its payload."""
+    md5, payload_sha256 = checksums
+    if _digest(path, "md5") != md5 and _payload_sha256(path) != payload_sha256:
+        raise ChecksumError(f"{path} matches neither the official MD5 {md5} nor the official "
+                            f"IDX payload SHA-256 {payload_sha256}; refusing to use it")
+
+
+# data set -> its layouts, preferred first: (subfolder, file name -> checksums, check)
+_LAYOUTS = {
+    "fmnist": (("fashion-mnist", FASHION_MNIST_FILES, _check_idx_gz),),
+    "cifar10": (("cifar-10-batches-bin", CIFAR10_BIN_FILES, _check_md5),
+                ("cifar-10-batches-py", CIFAR10_PY_FILES, _check_md5)),
+}
+# data set -> (name in messages, what a searched folder must hold, what to point EOSLIB_DATA_DIR at)
+_WANTED = {
+    "fmnist": ("Fashion-MNIST", "fashion-mnist/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz",
+               "fashion-mnist/*.gz"),
+    "cifar10": ("CIFAR-10", "cifar-10-batches-bin/{data_batch_1..5,test_batch}.bin "
+                "(or cifar-10-batches-py/{data_batch_1..5,test_batch})",
+                "cifar-10-batches-bin/*.bin"),
+}
+# (resolved path, checksums) -> (size, mtime in ns) of the file when this process verified it
+_verified: dict[tuple[Path, object], tuple[int, int]] = {}
+
+
+def _verify(path: Path, check, checksums) -> None:
+    """``check(path, checksums)``, which raises :class:`ChecksumError`; skipped for a file this
+    process has verified already and that has not changed since (same size and mtime)."""
+    st = path.stat()
+    key, stamp = (path.resolve(), checksums), (st.st_size, st.st_mtime_ns)
+    if _verified.get(key) != stamp:
+        check(path, checksums)
+        _verified[key] = stamp
 
 
 # --------------------------------------------------------------------------- downloads
 
 
+class _DownloadFailed(Exception):
+    """A download that did not complete; the message is one clause: what failed and why."""
+
+    def __init__(self, url: str, dest: Path, cause: BaseException):
+        reason = str(cause.reason if type(cause) is urllib.error.URLError else cause)
+        super().__init__(f"downloading {url} into {dest.parent} failed "
+                         f"({reason or type(cause).__name__})")
+
+
 def _download(url: str, dest: Path, md5: str) -> Path:
-    """Fetch ``url`` to ``dest`` atomically, raising :class:`ChecksumError` on a bad MD5."""
+    """Fetch ``url`` to ``dest`` atomically, with ``NETWORK_TIMEOUT_S`` to connect and per read.
+
+    Raises :class:`_DownloadFailed` when the transfer fails and :class:`ChecksumError` on a bad
+    MD5; either way nothing is left behind.
+    """
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=dest.parent, delete=False) as tmp:
-        with urllib.request.urlopen(url, timeout=60) as r:
-            shutil.copyfileobj(r, tmp)
-    got = _digest(Path(tmp.name), "md5")
-    if got != md5:
-        os.unlink(tmp.name)
-        raise ChecksumError(f"download of {url} has MD5 {got}, expected {md5}; discarded")
-    os.replace(tmp.name, dest)
+    fd, name = tempfile.mkstemp(dir=dest.parent)
+    tmp = Path(name)
+    try:
+        try:
+            with open(fd, "wb") as f, urllib.request.urlopen(url, timeout=NETWORK_TIMEOUT_S) as r:
+                shutil.copyfileobj(r, f)
+        except (OSError, http.client.HTTPException) as e:
+            raise _DownloadFailed(url, dest, e) from e
+        got = _digest(tmp, "md5")
+        if got != md5:
+            raise ChecksumError(f"download of {url} has MD5 {got}, expected {md5}; discarded")
+        tmp.replace(dest)
+    except BaseException:
+        tmp.unlink()
+        raise
     return dest
 
 
-def _download_fashion_mnist() -> Path:
+def _download_fashion_mnist() -> None:
+    """The official files missing from ``cache_dir()/fashion-mnist``, one by one."""
     folder = cache_dir() / "fashion-mnist"
     for name, (md5, _) in FASHION_MNIST_FILES.items():
         if not (folder / name).is_file():
             _download(FASHION_MNIST_URL + name, folder / name, md5)
-    return folder
 
 
-def _download_cifar10(url: str, tar_md5: str, subdir: str, names) -> Path:
-    root = cache_dir()
-    archive = _download(url, root / url.rsplit("/", 1)[1], tar_md5)
+def _download_cifar10() -> None:
+    """The official binary archive, unpacked into ``cache_dir()/cifar-10-batches-bin``."""
+    root, subdir = cache_dir(), "cifar-10-batches-bin"
+    archive = _download(CIFAR10_BIN_URL, root / CIFAR10_BIN_URL.rsplit("/", 1)[1],
+                        CIFAR10_BIN_TAR_MD5)
     with tarfile.open(archive) as tar:
-        for name in names:
+        for name in CIFAR10_BIN_FILES:
             member = tar.getmember(f"{subdir}/{name}")
             (root / subdir).mkdir(parents=True, exist_ok=True)
             with tar.extractfile(member) as src, open(root / subdir / name, "wb") as dst:
                 shutil.copyfileobj(src, dst)
     archive.unlink()
-    return root / subdir
+
+
+_FETCH = {"fmnist": _download_fashion_mnist, "cifar10": _download_cifar10}
+
+
+# --------------------------------------------------------------------------- ensure
+
+
+def _find(name: str, data_dir) -> tuple[Path, dict, object] | None:
+    """The first complete copy of ``name`` in :func:`search_dirs`: (folder, files, check)."""
+    for d in search_dirs(data_dir):
+        for subdir, files, check in _LAYOUTS[name]:
+            if _has_all(d / subdir, files):
+                return d / subdir, files, check
+    return None
+
+
+def _not_found(name: str, data_dir, failure: str | None = None) -> DataNotFoundError:
+    """One paragraph: the folders searched in order, why nothing was fetched, how to fix it."""
+    title, wanted, pattern = _WANTED[name]
+    env = os.environ.get(ENV_VAR)
+    env_note = f"{ENV_VAR}={env}" if env else f"{ENV_VAR} is not set"
+    looked = ", ".join(str(d) for d in search_dirs(data_dir))
+    target = cache_dir() / _LAYOUTS[name][0][0]
+    if failure is None:
+        why, rerun = ("downloads are off (download=False)",
+                      f"or fetch them with `python tools/fetch_data.py {name}` (what `make data` "
+                      "runs) or download=True")
+    else:
+        why, rerun = f"then {failure}", "or rerun with internet access"
+    return DataNotFoundError(
+        f"{title} not found: looked for {wanted} in {looked} (in this order; {env_note}); "
+        f"{why}. To fix it, set {ENV_VAR} to a folder holding {pattern} (or pass data_dir= or "
+        f"--data-dir), copy the official files into {target}, {rerun}.")
+
+
+def ensure(name: str, data_dir=None, *, download: bool = True) -> Path:
+    """The folder holding a verified copy of data set ``name`` (``"fmnist"`` or ``"cifar10"``).
+
+    The first complete copy in :func:`search_dirs` wins; when there is none and ``download``,
+    the missing official files are fetched into :func:`cache_dir`, their checksums verified.
+    Raises :class:`DataNotFoundError` (one paragraph: where we looked, why nothing was fetched,
+    how to fix it) and :class:`ChecksumError` for a file that fails its check.
+    """
+    if name not in _LAYOUTS:
+        raise ValueError(f"unknown data set {name!r}; ensure() knows {', '.join(DATASETS)}")
+    found = _find(name, data_dir)
+    if found is None:
+        if not download:
+            raise _not_found(name, data_dir)
+        try:
+            _FETCH[name]()
+        except _DownloadFailed as e:
+            raise _not_found(name, data_dir, str(e)) from e
+        found = _find(name, data_dir)
+    folder, files, check = found
+    for file, checksums in files.items():
+        _verify(folder / file, check, checksums)
+    return folder
 
 
 # --------------------------------------------------------------------------- Fashion-MNIST
 
 
-def _read_idx_gz(path: Path, md5: str, payload_sha256: str) -> np.ndarray:
-    """Decode one IDX ``.gz`` after checking it (official MD5, or SHA-256 of the payload)."""
+def _read_idx_gz(path: Path) -> np.ndarray:
+    """Decode one IDX ``.gz`` (checked by :func:`ensure` first)."""
     raw = gzip.decompress(path.read_bytes())
-    if _digest(path, "md5") != md5 and hashlib.sha256(raw).hexdigest() != payload_sha256:
-        raise ChecksumError(f"{path} matches neither the official MD5 {md5} nor the official "
-                            f"IDX payload SHA-256 {payload_sha256}; refusing to use it")
     ndim = raw[3]
     shape = tuple(int(s) for s in np.frombuffer(raw, ">u4", count=ndim, offset=4))
     return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(shape)
@@ -209,7 +349,7 @@ def _read_idx_gz(path: Path, md5: str, payload_sha256: str) -> np.ndarray:
 
 @lru_cache(maxsize=4)
 def _fashion_mnist_from(folder: Path) -> Split:
-    arr = {n: _read_idx_gz(folder / n, *c) for n, c in FASHION_MNIST_FILES.items()}
+    arr = {n: _read_idx_gz(folder / n) for n in FASHION_MNIST_FILES}
     return Split(
         x_train=arr["train-images-idx3-ubyte.gz"][..., None],
         y_train=arr["train-labels-idx1-ubyte.gz"].astype(np.int32),
@@ -220,23 +360,10 @@ def _fashion_mnist_from(folder: Path) -> Split:
 
 def load_fashion_mnist(data_dir=None, *, download: bool = False) -> Split:
     """All of Fashion-MNIST, raw: train (60000, 28, 28, 1) uint8, test (10000, 28, 28, 1)."""
-    names = FASHION_MNIST_FILES.keys()
-    folder = _locate("fashion-mnist", names, data_dir)
-    if folder is None:
-        if not download:
-            raise _not_found("Fashion-MNIST", "fashion-mnist", names, data_dir)
-        folder = _download_fashion_mnist()
-    return _fashion_mnist_from(folder.resolve())
+    return _fashion_mnist_from(ensure("fmnist", data_dir, download=download).resolve())
 
 
 # --------------------------------------------------------------------------- CIFAR-10
-
-
-def _check_md5(path: Path, md5: str) -> None:
-    got = _digest(path, "md5")
-    if got != md5:
-        raise ChecksumError(f"{path} has MD5 {got}, the official file has {md5}; "
-                            "refusing to use it")
 
 
 def _cifar_records_bin(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -258,14 +385,11 @@ def _cifar_records_py(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 @lru_cache(maxsize=2)
-def _cifar10_from(folder: Path, binary: bool) -> Split:
-    if binary:
-        files, read = CIFAR10_BIN_FILES, _cifar_records_bin
+def _cifar10_from(folder: Path) -> Split:
+    if folder.name == "cifar-10-batches-bin":
+        names, read = list(CIFAR10_BIN_FILES), _cifar_records_bin
     else:
-        files, read = CIFAR10_PY_FILES, _cifar_records_py
-    for name, md5 in files.items():
-        _check_md5(folder / name, md5)
-    names = list(files)
+        names, read = list(CIFAR10_PY_FILES), _cifar_records_py
     train = [read(folder / n) for n in names[:5]]
     x_test, y_test = read(folder / names[5])
     return Split(
@@ -282,17 +406,7 @@ def load_cifar10(data_dir=None, *, download: bool = False) -> Split:
     In each searched folder the binary version is preferred to the python version.
     ``download=True`` fetches the binary version when neither is found.
     """
-    for d in search_dirs(data_dir):
-        if _has_all(d / "cifar-10-batches-bin", CIFAR10_BIN_FILES):
-            return _cifar10_from((d / "cifar-10-batches-bin").resolve(), True)
-        if _has_all(d / "cifar-10-batches-py", CIFAR10_PY_FILES):
-            return _cifar10_from((d / "cifar-10-batches-py").resolve(), False)
-    if not download:
-        raise _not_found("CIFAR-10", "cifar-10-batches-bin (or cifar-10-batches-py)",
-                         CIFAR10_BIN_FILES, data_dir)
-    folder = _download_cifar10(CIFAR10_BIN_URL, CIFAR10_BIN_TAR_MD5, "cifar-10-batches-bin",
-                               CIFAR10_BIN_FILES)
-    return _cifar10_from(folder.resolve(), True)
+    return _cifar10_from(ensure("cifar10", data_dir, download=download).resolve())
 
 
 # --------------------------------------------------------------------------- preprocessing
@@ -388,3 +502,48 @@ def cifar10_augmented(copies: int = 10, n_eval: int = 10_000, data_dir=None, *, 
     x = augment_static(raw.x_train, copies, seed=seed)
     x_train, x_eval = standardize(x, raw.x_eval[:n_eval])
     return Split(x_train, np.tile(raw.y_train, copies), x_eval, raw.y_eval[:n_eval])
+
+
+def load(name: str, n_train: int, n_eval: int, data_dir=None) -> Split:
+    """The first ``n_train`` / ``n_eval`` examples of data set ``name``, standardized.
+
+    ``"fmnist"``: :func:`fashion_mnist`, (n_train, 28, 28, 1) / (n_eval, 28, 28, 1);
+    ``"cifar10"``: :func:`cifar10`, (n_train, 32, 32, 3) / (n_eval, 32, 32, 3);
+    ``"cifar10-aug"``: :func:`cifar10_augmented` with ``n_train // 50000`` copies (``n_train`` a
+    positive multiple of 50,000), (n_train, 32, 32, 3) / (n_eval, 32, 32, 3).
+    """
+    if name == "fmnist":
+        return fashion_mnist(n_train, n_eval, data_dir)
+    if name == "cifar10":
+        return cifar10(n_train, n_eval, data_dir)
+    if name == "cifar10-aug":
+        copies, rest = divmod(n_train, 50_000)
+        if rest or copies < 1:
+            raise ValueError(f"cifar10-aug needs n_train a positive multiple of 50,000, "
+                             f"got {n_train}")
+        return cifar10_augmented(copies=copies, n_eval=n_eval, data_dir=data_dir)
+    raise ValueError(f"unknown data set {name!r}; valid: {', '.join(SPLITS)}")
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``tools/fetch_data.py fmnist [cifar10] [--data-dir DIR]``: :func:`ensure` each data set and
+    print where it was found or fetched to; on failure print why (one paragraph) and return 1."""
+    parser = argparse.ArgumentParser(
+        prog="fetch_data.py", description="Find each data set, or fetch its official files into "
+        f"{cache_dir()}, and verify their checksums.")
+    parser.add_argument("names", nargs="+", choices=DATASETS, metavar="NAME",
+                        help=f"data sets: {', '.join(DATASETS)}")
+    parser.add_argument("--data-dir", help="a folder searched first (see search_dirs)")
+    args = parser.parse_args(argv)
+    for name in args.names:
+        found = _find(name, args.data_dir)
+        try:
+            folder = ensure(name, args.data_dir)
+        except (OSError, ChecksumError) as e:
+            print(e, file=sys.stderr)
+            return 1
+        print(f"{_WANTED[name][0]}: {'found in' if found else 'fetched into'} {folder} (verified)")
+    return 0

@@ -1,84 +1,84 @@
-"""Extreme eigenpairs of a symmetric operator given only as a matvec.
+"""Extreme eigenpairs of a symmetric operator given only as a matvec, with a certified top-k set.
 
-:func:`host_lanczos` (end of the module) is the same Lanczos iteration driven from Python,
-one jitted HVP per step: XLA:CPU runs convolution backprop ~30x slower inside compiled
-loops, so :mod:`eoslib.train` uses it for convolutional models on CPU.
+:func:`lanczos_eigh` computes the top-k (or bottom-k) eigenpairs of a symmetric ``d x d``
+operator ``H`` (in this project a loss Hessian, through
+:meth:`eoslib.objective.Objective.hessian_matvec`) by the (block) Lanczos method with full
+re-orthogonalization and Rayleigh–Ritz, and checks that no wanted eigenvalue was missed.
 
-:func:`lanczos_eigh` computes the top-k (or bottom-k) eigenpairs of a symmetric
-``d x d`` operator ``H`` (in this project a loss Hessian, through
-:func:`eoslib.hvp.flat_hvp`) by the (block) Lanczos method with full
-re-orthogonalization and Rayleigh–Ritz, entirely inside ``jit`` (one
-``lax.while_loop``).
+Structure (after ``matfree``): the iteration is written once as three pure functions,
+:func:`lanczos_init`, :func:`lanczos_step` (everything after the HVPs of one iteration) and
+:func:`lanczos_extract`, and one of two drivers loops over it:
 
-Algorithm. The method keeps an orthonormal basis ``Q`` (rows ``q_1 … q_n``) of
-the Krylov space ``K_n(H, V0) = span(V0, H V0, H² V0, …)`` of a start block
-``V0`` of ``b`` vectors (``b = 1``: classical Lanczos), the products
-``W = H Q`` (one HVP per basis vector, never recomputed) and the projected
-matrix ``T = Q H Qᵀ``. Each iteration
+* compiled: one ``lax.while_loop`` with the HVPs inside (the default; also works inside a
+  user's ``jit``);
+* host: a Python loop calling a jitted HVP block and the jitted step (``compiled=False``), for
+  models whose HVPs are slow inside compiled loops (convolutions on XLA:CPU, see
+  :mod:`eoslib.execution`).
 
-1. appends the pending block ``Q_new`` to the basis, computes ``H Q_new``
-   (``b`` HVPs, batched with ``vmap``) and the new rows/columns of ``T``;
+Both drivers run the same step, so breakdown restarts, normalization, residual certification
+and the missed-eigenvalue check below are shared, and the tests run both against dense
+``eigh`` in float64.
+
+Algorithm. The method keeps an orthonormal basis ``Q`` (rows ``q_1 … q_n``) of the Krylov
+space ``K_n(H, V0) = span(V0, H V0, H² V0, …)`` of a start block ``V0`` of ``b`` vectors
+(``b = 1``: classical Lanczos), the products ``W = H Q`` (one HVP per basis vector, never
+recomputed) and the projected matrix ``T = Q H Qᵀ``. Each iteration
+
+1. appends the pending block ``Q_new`` to the basis, computes ``H Q_new`` (``b`` HVPs,
+   batched with ``vmap``) and the new rows/columns of ``T``;
 2. Rayleigh–Ritz: ``T = Y Θ Yᵀ``; the wanted Ritz pairs are ``(θ_i, Qᵀ y_i)``;
-3. forms the next block by orthogonalizing ``H Q_new`` against the whole basis
-   (full re-orthogonalization). Writing ``F = (I − QᵀQ) (H Q_new)ᵀ =
-   Q_nextᵀ R``, the Lanczos relation ``H Qᵀ = Qᵀ T + F E_lastᵀ`` gives the
-   residual of pair i as ``F y_i,last``, so ``‖H v_i − θ_i v_i‖ = ‖R y_i,last‖``
-   (``y_i,last``: the last ``b`` coefficients of ``y_i``) at the cost of a
-   ``b x b`` product, before spending any further HVP;
+3. forms the next block by orthogonalizing ``H Q_new`` against the whole basis (full
+   re-orthogonalization). Writing ``F = (I − QᵀQ) (H Q_new)ᵀ = Q_nextᵀ R``, the Lanczos
+   relation ``H Qᵀ = Qᵀ T + F E_lastᵀ`` gives the residual of pair i as ``F y_i,last``, so
+   ``‖H v_i − θ_i v_i‖ = ‖R y_i,last‖`` at the cost of a ``b x b`` product;
 4. stops when every wanted pair has ``‖r_i‖ ≤ tol · max_j |θ_j|``.
 
-The returned residuals are recomputed explicitly at the end from the stored
-products, ``‖W y_i − θ_i Q y_i‖`` (exact up to rounding, not an estimate).
-Step 3 first subtracts the three-term part, the components of ``H Q_new``
-along ``Q_new`` and the block before it (in exact arithmetic the only
-nonzero ones), and then orthogonalizes the remainder against the whole
-basis; the coefficients of both steps together are the new column of ``T``,
-so step 1 costs no extra pass over the basis. As the remainder is already
-nearly orthogonal to the basis, the first full pass almost always passes the
-test below, so an iteration reads the basis twice (one projection and one
-combination), not four times: these passes are memory-bound and cost more
-than the ``eigh`` of step 2 (``benchmarks/bench_hessian.py``).
+Step 3 first subtracts the three-term part (the components of ``H Q_new`` along ``Q_new`` and
+the block before it, in exact arithmetic the only nonzero ones) and then orthogonalizes the
+remainder against the whole basis by classical Gram–Schmidt with the Parlett–Kahan "twice is
+enough" test (κ = √2): a second pass only when the first lost digits to cancellation. A vector
+that lies in ``span(Q)`` to working precision is a *breakdown* (an invariant subspace: low rank,
+repeated eigenvalues, small ``d``); the solver then continues from a Gaussian random vector
+orthogonalized twice against ``Q``. As the basis is orthonormal to working precision, no
+spurious copies ("ghosts") of converged eigenvalues appear. The returned residuals are
+recomputed explicitly from the stored products, ``‖W y_i − θ_i Q y_i‖`` (not an estimate).
 
-Orthogonalization ("twice is enough"). A new vector ``p`` is orthogonalized
-against the whole basis by classical Gram–Schmidt, ``p' = p − Q Qᵀ p``, with
-the Parlett–Kahan criterion (the paper cites its modified form, Abaffy & Fodor
-2015, after Hegedüs, which refines how the two tests below are thresholded; we
-use the classical thresholds): if ``‖p'‖ ≥ ‖p‖/κ`` (κ = √2) ``p'`` is
-accepted; otherwise digits were lost to cancellation and a second pass
-``p'' = p' − Q Qᵀ p'`` is made; if ``‖p''‖ ≥ ‖p'‖/κ`` it is accepted, else
-(or if a norm underflows) ``p`` lies in ``span(Q)`` to working precision.
-That last case is a *breakdown*: the Krylov space is (numerically) an
-invariant subspace of ``H``, which happens when the start block has components
-along fewer distinct eigenvalues than the basis size (low rank, repeated
-eigenvalues, small ``d``). The residuals of all current Ritz pairs are then
-zero; if fewer than ``k`` pairs exist yet, the solver continues in a fresh
-direction: a Gaussian random vector orthogonalized twice against ``Q``. As every basis vector is orthonormal to working precision, the
-Rayleigh–Ritz values are those of a well-conditioned projection: no spurious
-copies ("ghosts") of converged eigenvalues appear, and distinct Ritz vectors
-are orthogonal.
+Certified top-k (missed eigenvalues). A converged Ritz pair is an eigenpair, but the residual
+test alone cannot tell that no wanted eigenvalue is missing: an eigenvector with almost no
+weight in the start vector (typical of warm starts at the edge of stability, where an
+eigenvalue from below the tracked set rises into it) is simply absent from the Krylov space.
+Two defences, both measured in ``benchmarks/bench_hessian.py``:
 
-Repeated eigenvalues. A Krylov space started from ``b`` vectors contains at
-most ``b`` independent vectors of any eigenspace before a breakdown. With the
-default single start vector, an eigenvalue of multiplicity ``m > 1`` is
-therefore returned ONCE (and the next eigenvalue takes the following slot)
-unless a breakdown happens first; pass ``block_size >= m`` to resolve
-multiplicities up to ``block_size``. Clusters of distinct but close
-eigenvalues are resolved with any block size (they only need more
-iterations).
+* guard pairs: the solve runs until ``k + guards`` pairs converge and returns the top ``k``,
+  so the Krylov space has resolved ``guards`` further eigenvalues below ``λ_k``;
+* a check: ``check_steps`` Lanczos steps from a fresh Gaussian vector on the deflated operator
+  ``P H P + c (I − P)`` with ``P = I − V Vᵀ`` (``V``: the ``k + guards`` found vectors; the
+  shift ``c`` lies below ``θ_k``, so ``span V`` cannot trigger it). Its Ritz values are lower
+  bounds on the eigenvalues of ``H`` outside ``span V`` (Courant–Fischer), so a Ritz value above
+  ``θ_k + tol · max|θ|`` proves that an eigenvalue is missing; the solve then starts again from
+  ``Σ V + u`` (``u``: the check's Ritz vector), for at most ``rounds`` solves.
 
-Tolerance. ``tol`` is relative: a pair is converged when
-``‖H v − θ v‖₂ ≤ tol · max_j |θ_j|``, the max over all current Ritz values
-(a lower bound on ‖H‖₂ that converges to it; for a Hessian with a dominant
-positive outlier this is ``|λ_max|``). For a simple eigenvalue with gap δ to
-the rest of the spectrum, the eigenvalue error is at most ``‖r‖²/δ`` and the
-angle to the eigenvector at most ``‖r‖/δ``.
+``Eigenpairs.certified`` is True when the last solve converged and its check found nothing.
+Like any Krylov method from a random vector this is a probabilistic certificate: a missed
+eigenvalue ``μ`` escapes the check only if the random vector has a tiny component along it or
+``μ`` is within a small relative gap of the rest of the deflated spectrum (Kuczyński &
+Woźniakowski 1992: the chance of a relative error ε after ``j`` steps is at most about
+``√d e^{−√ε (2j − 1)}``); such near-ties are what the guards cover.
 
-Cost per iteration besides the ``b`` HVPs: an ``m x m`` ``eigh`` (``m =
-max_iters``, the static maximal basis size) and usually two (at most four)
-dense passes over the ``m x d`` basis storage (``O(d m b)`` flops; unused rows
-are zero); memory ``2 d m`` for ``Q`` and ``W``. There is no restart: if
-``max_iters`` is reached first, the best pairs are returned with their (too
-large) residuals.
+Repeated eigenvalues. A Krylov space started from ``b`` vectors contains at most ``b``
+independent vectors of any eigenspace before a breakdown: with one start vector an eigenvalue
+of multiplicity ``m > 1`` is returned once unless a breakdown happens first; pass
+``block_size >= m`` to resolve it. Clusters of distinct close eigenvalues need only more
+iterations.
+
+Tolerance. A pair is converged when ``‖H v − θ v‖₂ ≤ tol · max_j |θ_j|``. For a simple
+eigenvalue with gap δ to the rest of the spectrum, the eigenvalue error is at most ``‖r‖²/δ``
+and the angle to the eigenvector at most ``‖r‖/δ``.
+
+Cost per iteration besides the ``b`` HVPs: an ``m x m`` ``eigh`` (``m = max_iters``, the static
+maximal basis size) and usually two dense passes over the ``m x d`` basis; memory ``2 d m``.
+There is no restart within a solve: if ``max_iters`` is reached first, the best pairs are
+returned with their (too large) residuals and ``certified`` False.
 """
 
 from __future__ import annotations
@@ -88,35 +88,43 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.tree_util import Partial
 
-from eoslib.hvp import as_partial
+from eoslib.objective import as_partial
 
 Array = jax.Array
 
-__all__ = ["Eigenpairs", "lanczos_eigh", "default_max_iters"]
+__all__ = ["Eigenpairs", "LanczosState", "default_max_iters", "lanczos_eigh", "lanczos_init",
+           "lanczos_step", "lanczos_extract", "DEFAULT_GUARDS", "DEFAULT_CHECK_STEPS",
+           "DEFAULT_ROUNDS"]
 
 _KAPPA = math.sqrt(2.0)
+DEFAULT_GUARDS = 0
+DEFAULT_CHECK_STEPS = 8
+DEFAULT_ROUNDS = 3
 
 
 class Eigenpairs(NamedTuple):
     """Ritz approximations of ``k`` eigenpairs of a symmetric operator.
 
     Attributes:
-      values: ``(k,)`` eigenvalues, sorted descending for ``which="LA"`` and
-        ascending (most negative first) for ``which="SA"``.
-      vectors: ``(d, k)`` orthonormal eigenvectors, column ``i`` for
-        ``values[i]`` (sign arbitrary).
-      residuals: ``(k,)`` ``‖H v_i − λ_i v_i‖₂``, computed from the stored
-        products (exact up to rounding, not an estimate).
-      num_matvecs: ``()`` int, number of operator applications (HVPs) used.
+      values: ``(k,)`` eigenvalues, sorted descending for ``which="LA"`` and ascending (most
+        negative first) for ``which="SA"``.
+      vectors: ``(d, k)`` orthonormal eigenvectors, column ``i`` for ``values[i]`` (sign
+        arbitrary).
+      residuals: ``(k,)`` ``‖H v_i − λ_i v_i‖₂``, computed from the stored products (exact up
+        to rounding, not an estimate).
+      num_matvecs: ``()`` int, operator applications (HVPs) used, checks and re-solves
+        included.
+      certified: ``()`` bool, the pairs converged and the missed-eigenvalue check found no
+        eigenvalue beyond ``values[-1]`` outside their span (see the module docstring).
     """
 
     values: Array
     vectors: Array
     residuals: Array
     num_matvecs: Array
+    certified: Array
 
 
 def default_max_iters(dim: int, k: int, block_size: int = 1) -> int:
@@ -180,20 +188,6 @@ def _random_orthogonal(basis: Array, key: Array, within=lambda x: x) -> Array:
     return p / jnp.linalg.norm(p)
 
 
-class _State(NamedTuple):
-    # Vectors are stored as rows (row-major: appending one is a contiguous write).
-    basis: Array  # (m, d) orthonormal rows q_i, zero beyond `size`
-    products: Array  # (m, d) rows H q_i
-    projected: Array  # (m, m) T = Q H Qᵀ, zero outside [:size, :size]
-    size: Array  # () int, number of basis vectors
-    num_matvecs: Array  # () int
-    values: Array  # (k,) wanted Ritz values
-    coeffs: Array  # (m, k) their Ritz vectors in the basis
-    norm_estimate: Array  # () max |Ritz value|
-    residual_norms: Array  # (k,)
-    converged: Array  # () bool
-    pending: Array  # (b, d) next block, orthonormal to the basis
-    key: Array
 
 
 def _orthonormalize_block(
@@ -245,96 +239,190 @@ def _rayleigh_ritz(projected: Array, size: Array, k: int, which: str):
     return evals[:k], evecs[:, :k], norm_estimate
 
 
-def _solve(
-    matvec: Partial,
-    start: Array,
-    key: Array,
-    tol: Array,
-    *,
-    k: int,
-    which: str,
-    max_basis: int,
-) -> Eigenpairs:
+
+
+class LanczosState(NamedTuple):
+    """State of one Lanczos solve between iterations (vectors stored as rows)."""
+
+    basis: Array  # (m, d) orthonormal rows q_i, zero beyond `size`
+    products: Array  # (m, d) rows H q_i
+    projected: Array  # (m, m) T = Q H Qᵀ, zero outside [:size, :size]
+    size: Array  # () int, number of basis vectors
+    num_matvecs: Array  # () int
+    values: Array  # (w,) wanted Ritz values
+    coeffs: Array  # (m, w) their Ritz vectors in the basis
+    norm_estimate: Array  # () max |Ritz value|
+    residual_norms: Array  # (w,)
+    converged: Array  # () bool
+    pending: Array  # (b, d) next block, orthonormal to the basis
+    key: Array
+
+
+def lanczos_init(start: Array, key: Array, *, wanted: int, max_basis: int) -> LanczosState:
+    """The state before the first iteration: ``start`` (b, d) orthonormalized as the pending
+    block; ``wanted`` Ritz pairs are tracked in a basis of at most ``max_basis`` rows."""
     block_size, dim = start.shape
     dtype = start.dtype
     zeros_md = jnp.zeros((max_basis, dim), dtype)
     zero = jnp.array(0, int)
     pending, key = _orthonormalize_block(zeros_md, start, key)
-    state = _State(
-        basis=zeros_md,
-        products=zeros_md,
-        projected=jnp.zeros((max_basis, max_basis), dtype),
-        size=zero,
-        num_matvecs=zero,
-        values=jnp.zeros((k,), dtype),
-        coeffs=jnp.zeros((max_basis, k), dtype),
-        norm_estimate=jnp.zeros((), dtype),
-        residual_norms=jnp.full((k,), jnp.inf, dtype),
-        converged=jnp.array(False),
-        pending=pending,
-        key=key,
-    )
-
-    def cond(s: _State):
-        return (~s.converged) & (s.size + block_size <= max_basis)
-
-    def body(s: _State):
-        # 1. Append the pending block, apply H, Rayleigh–Ritz.
-        basis = jax.lax.dynamic_update_slice_in_dim(s.basis, s.pending, s.size, 0)
-        new_products = jax.vmap(matvec)(s.pending).astype(dtype)
-        products = jax.lax.dynamic_update_slice_in_dim(s.products, new_products, s.size, 0)
-        size = s.size + block_size
-        # Q (H Q_new)ᵀ, the new columns of T, in two steps. (a) The three-term
-        # part: in exact arithmetic H Q_new only has components along Q_new and
-        # the block before it; subtracting them first (reading 2b rows) leaves
-        # a vector nearly orthogonal to the basis, so that the full pass (b)
-        # usually satisfies the Parlett–Kahan test at once: one pass over the
-        # basis instead of two (the passes are memory-bound).
-        prev_start = jnp.maximum(s.size - block_size, 0)
-        previous = jax.lax.dynamic_slice_in_dim(basis, prev_start, block_size)
-        previous = previous * (s.size > 0).astype(dtype)  # no block before the first
-        local_cur = s.pending @ new_products.T  # (b, b)
-        local_prev = previous @ new_products.T
-        reduced = new_products - local_cur.T @ s.pending - local_prev.T @ previous
-        # (b) the full pass: coefficients of the reduced vectors on the whole basis.
-        full = _project_rows(basis, reduced)  # (m, b)
-        cross = full + jax.lax.dynamic_update_slice_in_dim(
-            jnp.zeros_like(full), local_prev, prev_start, 0)
-        inner = jax.lax.dynamic_slice_in_dim(cross, s.size, block_size) + local_cur
-        cross = jax.lax.dynamic_update_slice_in_dim(cross, 0.5 * (inner + inner.T), s.size, 0)
-        projected = jax.lax.dynamic_update_slice(s.projected, cross, (0, s.size))
-        projected = jax.lax.dynamic_update_slice(projected, cross.T, (s.size, 0))
-        values, coeffs, norm_estimate = _rayleigh_ritz(projected, size, k, which)
-        # 2. Block Lanczos: the next block is H Q_last orthogonalized against
-        # the basis, F = (I − QᵀQ) H Q_lastᵀ = Q_nextᵀ R. The residual of a
-        # Ritz pair (θ, Qᵀy) is F y_last, so ‖r‖ = ‖R y_last‖ with
-        # R = Q_next (H Q_last)ᵀ (b x b): convergence is known before the next HVP.
-        pending, key = _orthonormalize_block(basis, reduced, s.key, full)
-        coupling = pending @ new_products.T
-        y_last = jax.lax.dynamic_slice_in_dim(coeffs, s.size, block_size)  # (b, k)
-        residual_norms = jnp.linalg.norm(coupling @ y_last, axis=0)
-        converged = (size >= k) & jnp.all(residual_norms <= tol * norm_estimate)
-        return _State(
-            basis=basis, products=products, projected=projected, size=size,
-            num_matvecs=s.num_matvecs + block_size, values=values, coeffs=coeffs,
-            norm_estimate=norm_estimate, residual_norms=residual_norms,
-            converged=converged, pending=pending, key=key,
-        )  # fmt: skip
-
-    state = jax.lax.while_loop(cond, body, state)
-    # Final pairs with their residuals computed explicitly from the stored products.
-    ritz_rows = _combine_rows(state.basis, state.coeffs)  # (k, d)
-    product_rows = _combine_rows(state.products, state.coeffs)
-    residuals = jnp.linalg.norm(product_rows - state.values[:, None] * ritz_rows, axis=1)
-    return Eigenpairs(
-        values=state.values,
-        vectors=ritz_rows.T,
-        residuals=residuals,
-        num_matvecs=state.num_matvecs,
-    )
+    return LanczosState(
+        basis=zeros_md, products=zeros_md, projected=jnp.zeros((max_basis, max_basis), dtype),
+        size=zero, num_matvecs=zero, values=jnp.zeros((wanted,), dtype),
+        coeffs=jnp.zeros((max_basis, wanted), dtype), norm_estimate=jnp.zeros((), dtype),
+        residual_norms=jnp.full((wanted,), jnp.inf, dtype), converged=jnp.array(False),
+        pending=pending, key=key)
 
 
-_solve_jit = jax.jit(_solve, static_argnames=("k", "which", "max_basis"))
+def lanczos_step(s: LanczosState, new_products: Array, tol: Array, *, which: str) -> LanczosState:
+    """One iteration given ``new_products = H s.pending`` (b, d): append the block, Rayleigh–Ritz,
+    residual norms of the wanted pairs and the next pending block (steps 1-4 of the module
+    docstring)."""
+    block_size = s.pending.shape[0]
+    dtype = s.basis.dtype
+    new_products = new_products.astype(dtype)
+    basis = jax.lax.dynamic_update_slice_in_dim(s.basis, s.pending, s.size, 0)
+    products = jax.lax.dynamic_update_slice_in_dim(s.products, new_products, s.size, 0)
+    size = s.size + block_size
+    # Q (H Q_new)ᵀ, the new columns of T, in two steps. (a) The three-term part (reading 2b
+    # rows) leaves a vector nearly orthogonal to the basis, so that (b), the full pass, usually
+    # passes the Parlett–Kahan test at once: one pass over the basis instead of two.
+    prev_start = jnp.maximum(s.size - block_size, 0)
+    previous = jax.lax.dynamic_slice_in_dim(basis, prev_start, block_size)
+    previous = previous * (s.size > 0).astype(dtype)  # no block before the first
+    local_cur = s.pending @ new_products.T  # (b, b)
+    local_prev = previous @ new_products.T
+    reduced = new_products - local_cur.T @ s.pending - local_prev.T @ previous
+    full = _project_rows(basis, reduced)  # (m, b)
+    cross = full + jax.lax.dynamic_update_slice_in_dim(jnp.zeros_like(full), local_prev,
+                                                       prev_start, 0)
+    inner = jax.lax.dynamic_slice_in_dim(cross, s.size, block_size) + local_cur
+    cross = jax.lax.dynamic_update_slice_in_dim(cross, 0.5 * (inner + inner.T), s.size, 0)
+    projected = jax.lax.dynamic_update_slice(s.projected, cross, (0, s.size))
+    projected = jax.lax.dynamic_update_slice(projected, cross.T, (s.size, 0))
+    wanted = s.values.shape[0]
+    values, coeffs, norm_estimate = _rayleigh_ritz(projected, size, wanted, which)
+    # The next block F = (I − QᵀQ) H Q_lastᵀ = Q_nextᵀ R; the residual of a Ritz pair
+    # (θ, Qᵀy) is F y_last, so ‖r‖ = ‖R y_last‖, R = Q_next (H Q_last)ᵀ (b x b).
+    pending, key = _orthonormalize_block(basis, reduced, s.key, full)
+    coupling = pending @ new_products.T
+    y_last = jax.lax.dynamic_slice_in_dim(coeffs, s.size, block_size)  # (b, w)
+    residual_norms = jnp.linalg.norm(coupling @ y_last, axis=0)
+    converged = (size >= wanted) & jnp.all(residual_norms <= tol * norm_estimate)
+    return LanczosState(
+        basis=basis, products=products, projected=projected, size=size,
+        num_matvecs=s.num_matvecs + block_size, values=values, coeffs=coeffs,
+        norm_estimate=norm_estimate, residual_norms=residual_norms, converged=converged,
+        pending=pending, key=key)
+
+
+def lanczos_extract(s: LanczosState) -> tuple[Array, Array, Array]:
+    """The wanted Ritz pairs: values (w,), vectors (d, w) and residuals (w,) recomputed
+    explicitly from the stored products."""
+    ritz_rows = _combine_rows(s.basis, s.coeffs)  # (w, d)
+    product_rows = _combine_rows(s.products, s.coeffs)
+    residuals = jnp.linalg.norm(product_rows - s.values[:, None] * ritz_rows, axis=1)
+    return s.values, ritz_rows.T, residuals
+
+
+def _keep_going(s: LanczosState) -> Array:
+    return (~s.converged) & (s.size + s.pending.shape[0] <= s.basis.shape[0])
+
+
+def _apply_block(matvec: Partial, block: Array) -> Array:
+    """``H`` applied to the rows of ``block`` (b, d), batched with ``vmap``."""
+    return jax.vmap(matvec)(block)
+
+
+# ------------------------------------------------------------------------ the two drivers
+
+
+def _iterate_compiled(matvec: Partial, s: LanczosState, tol: Array, which: str) -> LanczosState:
+    body = lambda st: lanczos_step(st, _apply_block(matvec, st.pending), tol, which=which)  # noqa: E731
+    return jax.lax.while_loop(_keep_going, body, s)
+
+
+_apply_block_jit = jax.jit(_apply_block)
+_step_jit = jax.jit(lanczos_step, static_argnames=("which",))
+
+
+def _iterate_host(matvec: Partial, s: LanczosState, tol: Array, which: str) -> LanczosState:
+    while bool(_keep_going(s)):
+        s = _step_jit(s, _apply_block_jit(matvec, s.pending), tol, which=which)
+    return s
+
+
+def _while_host(cond, body, state):
+    while bool(cond(state)):
+        state = body(state)
+    return state
+
+
+# ------------------------------------------------------------------------ certified solve
+
+
+def _deflated_apply(matvec: Partial, vectors: Array, shift: Array, v: Array) -> Array:
+    """``P H P v + shift (I − P) v`` with ``P = I − V Vᵀ`` for orthonormal ``vectors`` (d, w)."""
+    along = vectors @ (vectors.T @ v)
+    outside = v - along
+    hv = matvec(outside).astype(v.dtype)
+    return hv - vectors @ (vectors.T @ hv) + shift * along
+
+
+class _Round(NamedTuple):
+    solves: Array  # () int
+    values: Array  # (w,)
+    vectors: Array  # (d, w)
+    residuals: Array  # (w,)
+    num_matvecs: Array  # () int
+    converged: Array  # () bool
+    missed: Array  # () bool: the check found a Ritz value beyond values[k - 1]
+    direction: Array  # (d,) the check's top Ritz vector
+    key: Array
+
+
+def _certified_solve(matvec: Partial, start: Array, key: Array, tol: Array, *, k: int,
+                     wanted: int, which: str, max_basis: int, check_steps: int, rounds: int,
+                     host: bool) -> Eigenpairs:
+    iterate = _iterate_host if host else _iterate_compiled
+    loop = _while_host if host else jax.lax.while_loop
+    sign = 1.0 if which == "LA" else -1.0
+    dim = start.shape[1]
+
+    def solve_and_check(start, key, solves, num_matvecs) -> _Round:
+        key, solve_key, check_key = jax.random.split(key, 3)
+        st = iterate(matvec, lanczos_init(start, solve_key, wanted=wanted, max_basis=max_basis),
+                     tol, which)
+        values, vectors, residuals = lanczos_extract(st)
+        used = num_matvecs + st.num_matvecs
+        direction = jnp.zeros((dim,), start.dtype)
+        missed = jnp.array(False)
+        if check_steps:
+            scale = jnp.max(jnp.abs(values))
+            shift = values[k - 1] - sign * 2 * tol * scale  # never beyond θ_k: span V is inert
+            deflated = Partial(_deflated_apply, matvec, vectors, shift)
+            probe = jax.random.normal(check_key, (1, dim), start.dtype)
+            ch = iterate(deflated, lanczos_init(probe, check_key, wanted=1,
+                                                max_basis=min(check_steps, dim)), tol, which)
+            theta, u, _ = lanczos_extract(ch)
+            missed = sign * (theta[0] - values[k - 1]) > tol * scale
+            direction, used = u[:, 0], used + ch.num_matvecs
+        return _Round(solves + 1, values, vectors, residuals, used, st.converged, missed,
+                      direction, key)
+
+    def again(r: _Round) -> _Round:  # restart from the found vectors and the missed direction
+        seed = jnp.sum(r.vectors, axis=1) + r.direction * jnp.sqrt(float(wanted))
+        return solve_and_check(seed[None, :], r.key, r.solves, r.num_matvecs)
+
+    first = solve_and_check(start, key, jnp.array(0, int), jnp.array(0, int))
+    last = loop(lambda r: r.missed & (r.solves < rounds), again, first)
+    return Eigenpairs(values=last.values[:k], vectors=last.vectors[:, :k],
+                      residuals=last.residuals[:k], num_matvecs=last.num_matvecs,
+                      certified=last.converged & ~last.missed)
+
+
+_STATIC = ("k", "wanted", "which", "max_basis", "check_steps", "rounds", "host")
+_certified_solve_jit = jax.jit(_certified_solve, static_argnames=_STATIC)
 
 
 def lanczos_eigh(
@@ -349,38 +437,43 @@ def lanczos_eigh(
     v0: Array | None = None,
     dtype=jnp.float32,
     block_size: int | None = None,
+    guards: int = DEFAULT_GUARDS,
+    check_steps: int = DEFAULT_CHECK_STEPS,
+    rounds: int = DEFAULT_ROUNDS,
+    compiled: bool = True,
 ) -> Eigenpairs:
     """Top-k (``which="LA"``) or bottom-k (``"SA"``) eigenpairs of a symmetric operator.
 
-    (Block) Lanczos with full re-orthogonalization and Rayleigh–Ritz (see the
-    module docstring for the algorithm, the breakdown handling and the exact
-    convergence test), compiled as one ``lax.while_loop``.
+    (Block) Lanczos with full re-orthogonalization and Rayleigh–Ritz, guard pairs and a
+    missed-eigenvalue check (see the module docstring for the algorithm, the breakdown
+    handling, the convergence test and what ``certified`` means).
 
     Args:
-      matvec: ``(d,) -> (d,)`` symmetric linear map, e.g. the first output of
-        :func:`eoslib.hvp.flat_hvp`. A :class:`~jax.tree_util.Partial` is
-        traced through ``jit`` (compiled once per underlying function); any
-        other callable is treated as static (recompiles when a new function
-        object is passed). Works inside a user's ``jit`` too.
+      matvec: ``(d,) -> (d,)`` symmetric linear map, e.g.
+        :meth:`eoslib.objective.Objective.hessian_matvec`. A :class:`~jax.tree_util.Partial`
+        is traced through ``jit`` (compiled once per underlying function); any other callable
+        is treated as static (recompiles when a new function object is passed).
       dim: ``d``.
       k: number of eigenpairs, ``1 <= k <= d``.
       which: ``"LA"`` largest algebraic, ``"SA"`` smallest algebraic.
-      tol: relative residual tolerance, ``‖H v_i − λ_i v_i‖ ≤ tol · max|θ|``
-        for all ``i < k``.
-      max_iters: maximal basis size = maximal number of HVPs (static; memory
-        ``2 d max_iters``). Default :func:`default_max_iters`. The solver
-        stops there if not converged; check ``residuals``.
-      key: PRNG key for the start block and breakdown restarts
-        (default ``PRNGKey(0)``).
-      v0: optional start vector ``(d,)`` or start block ``(d, b)`` (need not
-        be orthonormal; dependent columns are replaced by random ones).
-      dtype: working precision of the basis and Ritz computations
-        (``jnp.float64`` needs x64 enabled; evaluate the HVP in the same
-        precision, e.g. ``flat_hvp(..., dtype=jnp.float64)``).
-      block_size: ``b``, the number of basis vectors (HVPs) added per
-        iteration. Default: the number of columns of ``v0``, or 1. With
-        ``v0=None`` the start block is ``b`` random vectors. Eigenvalues of
-        multiplicity up to ``b`` are resolved.
+      tol: relative residual tolerance, ``‖H v_i − λ_i v_i‖ ≤ tol · max|θ|`` for the
+        ``k + guards`` tracked pairs.
+      max_iters: maximal basis size of one solve (static; memory ``2 d max_iters``). Default
+        :func:`default_max_iters` of ``k + guards``.
+      key: PRNG key for the start block, breakdown restarts and the check (default
+        ``PRNGKey(0)``).
+      v0: optional start vector ``(d,)`` or start block ``(d, b)`` (need not be orthonormal;
+        dependent columns are replaced by random ones).
+      dtype: working precision (``jnp.float64`` needs x64 enabled; evaluate the HVP in the
+        same precision).
+      block_size: ``b``, basis vectors (HVPs) added per iteration. Default: the number of
+        columns of ``v0``, or 1. Eigenvalues of multiplicity up to ``b`` are resolved.
+      guards: extra pairs that must converge too (not returned).
+      check_steps: Lanczos steps of the missed-eigenvalue check; 0 disables it (then
+        ``certified`` only says that the pairs converged).
+      rounds: at most this many solves when the check finds missed eigenvalues.
+      compiled: ``True``: one compiled loop (works inside a user's ``jit``); ``False``: the
+        host driver (see :mod:`eoslib.execution` for which one the trainer uses).
 
     Returns:
       :class:`Eigenpairs` with ``k`` pairs.
@@ -389,6 +482,8 @@ def lanczos_eigh(
         raise ValueError(f"which must be 'LA' or 'SA', got {which!r}")
     if not 1 <= k <= dim:
         raise ValueError(f"need 1 <= k <= dim, got k={k}, dim={dim}")
+    if guards < 0 or check_steps < 0 or rounds < 1:
+        raise ValueError("need guards >= 0, check_steps >= 0 and rounds >= 1")
     key = jax.random.PRNGKey(0) if key is None else key
     key, start_key = jax.random.split(key)
     if v0 is None:
@@ -399,41 +494,15 @@ def lanczos_eigh(
         if block_size not in (None, start.shape[1]):
             raise ValueError("block_size must equal the number of columns of v0")
     block_size = start.shape[1]
-    max_basis = default_max_iters(dim, k, block_size) if max_iters is None else min(max_iters, dim)
+    wanted = min(k + guards, dim)
+    max_basis = (default_max_iters(dim, wanted, block_size) if max_iters is None
+                 else min(max_iters, dim))
     max_basis -= max_basis % block_size  # whole blocks
     if max_basis < max(block_size, k):
         raise ValueError("max_iters must be at least max(k, block_size)")
-    return _solve_jit(
-        as_partial(matvec), start.T, key, jnp.asarray(tol, dtype), k=k, which=which,
-        max_basis=max_basis,
-    )  # fmt: skip
-
-
-def host_lanczos(matvec, v0: np.ndarray, k: int, tol: float, max_iters: int = 100) -> Eigenpairs:
-    """Top-k eigenpairs of a symmetric operator by Lanczos with full re-orthogonalization,
-    driven from Python (one call of ``matvec`` per iteration, float32 basis (m, d)).
-
-    Stops when every wanted Ritz pair has ``‖H v − θ v‖ = β_m |y_m| ≤ tol · max|θ|`` (the same
-    relative test as :func:`eoslib.lanczos.lanczos_eigh`), or after ``max_iters`` products.
-    """
-    dim = v0.size
-    basis = np.zeros((min(max_iters, dim) + 1, dim), np.float32)
-    basis[0] = v0 / np.linalg.norm(v0)
-    alphas, betas = [], []
-    for m in range(1, basis.shape[0]):
-        w = np.asarray(matvec(jnp.asarray(basis[m - 1])), np.float64)
-        alphas.append(float(basis[m - 1] @ w))
-        for _ in range(2):  # classical Gram-Schmidt against the whole basis, twice
-            w -= basis[:m].T.astype(np.float64) @ (basis[:m].astype(np.float64) @ w)
-        betas.append(float(np.linalg.norm(w)))
-        tri = np.diag(alphas) + np.diag(betas[:-1], 1) + np.diag(betas[:-1], -1)
-        theta, y = np.linalg.eigh(tri)
-        top = np.argsort(theta)[::-1][: min(k, m)]
-        residuals = betas[-1] * np.abs(y[-1, top])
-        done = m >= k and np.all(residuals <= tol * np.max(np.abs(theta)))
-        if done or betas[-1] <= 1e-12 * np.max(np.abs(theta)) or m == basis.shape[0] - 1:
-            break
-        basis[m] = w / betas[-1]
-    vectors = basis[:m].T @ y[:, top].astype(np.float32)
-    return Eigenpairs(jnp.asarray(theta[top], jnp.float32), jnp.asarray(vectors),
-                      jnp.asarray(residuals, jnp.float32), jnp.asarray(m))
+    wanted = min(wanted, max_basis)
+    statics = dict(k=k, wanted=wanted, which=which, max_basis=max_basis,
+                   check_steps=check_steps if k < dim else 0, rounds=rounds)
+    solve = _certified_solve_jit if compiled else _certified_solve
+    return solve(as_partial(matvec), start.T, key, jnp.asarray(tol, dtype), host=not compiled,
+                 **statics)

@@ -1,7 +1,7 @@
 """Per-example losses and accuracy on logits (N, C) and integer labels (N,).
 
 The trainer sums these over chunks and divides by the number of examples, so the training loss
-is the exact mean over the data set (see :class:`eoslib.train.Objective`).
+is the exact mean over the data set (see :class:`eoslib.objective.Objective`).
 """
 
 from __future__ import annotations

@@ -45,6 +45,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+__all__ = ["MLP", "VGG", "VGG10", "VGG19", "ResNet20", "BasicBlock", "GhostBatchNorm", "Linear",
+           "MODELS", "GHOST_BATCH_SIZE", "init_variables", "count_params",
+           "matmul_stored_transpose", "stored_transpose_weight_gradients"]
+
 GHOST_BATCH_SIZE = 1024
 
 # PyTorch's default initializer for Linear/Conv weights: kaiming_uniform(a=sqrt(5)) on fan_in.
@@ -62,12 +66,13 @@ _STORED_TRANSPOSE = contextvars.ContextVar("stored_transpose_weight_gradients", 
 
 
 @contextlib.contextmanager
-def stored_transpose_weight_gradients():
-    """While tracing under this context, :class:`Linear` layers with ``input_layer`` compute
-    ``x @ w`` through :func:`matmul_stored_transpose` (reverse mode only).
-    :class:`eoslib.train.Objective` traces GD's gradient so; Hessian-vector products (forward
-    over reverse) trace the plain matmul, whose tangents keep the fast layout."""
-    token = _STORED_TRANSPOSE.set(True)
+def stored_transpose_weight_gradients(enabled: bool = True):
+    """While tracing under this context with ``enabled``, :class:`Linear` layers with
+    ``input_layer`` compute ``x @ w`` through :func:`matmul_stored_transpose` (reverse mode only).
+    :meth:`eoslib.objective.Objective.loss_and_grad` traces GD's gradient so when its execution
+    plan says so (:mod:`eoslib.execution` decides); Hessian-vector products (forward over
+    reverse) trace the plain matmul, whose tangents keep the fast layout."""
+    token = _STORED_TRANSPOSE.set(enabled)
     try:
         yield
     finally:
@@ -191,6 +196,7 @@ class MLP(nn.Module):
     hidden: Sequence[int] = (32, 32, 32, 32)
     num_classes: int = 10
     use_bias: bool = False
+    has_convolutions = False  # read by eoslib.execution
 
     @nn.compact
     def __call__(self, x, train: bool = True):
@@ -213,6 +219,7 @@ class VGG(nn.Module):
     convs_per_block: int = 3
     num_classes: int = 10
     ghost_size: int = GHOST_BATCH_SIZE
+    has_convolutions = True  # read by eoslib.execution
 
     @nn.compact
     def __call__(self, x, train: bool = True):
@@ -258,6 +265,7 @@ class ResNet20(nn.Module):
     blocks_per_stage: int = 3
     widths: Sequence[int] = (16, 32, 64)
     ghost_size: int = GHOST_BATCH_SIZE
+    has_convolutions = True  # read by eoslib.execution
 
     @nn.compact
     def __call__(self, x, train: bool = True):
@@ -267,6 +275,10 @@ class ResNet20(nn.Module):
                 stride = 2 if stage > 0 and block == 0 else 1
                 x = BasicBlock(width, stride, self.ghost_size)(x, train)
         return Linear(self.num_classes)(jnp.mean(x, axis=(1, 2)))
+
+
+MODELS = {"mlp": MLP, "vgg10": VGG10, "vgg19": VGG19, "resnet20": ResNet20}
+"""The paper's models by the names a :class:`eoslib.runs.RunConfig` uses."""
 
 
 def init_variables(model: nn.Module, key: jax.Array, input_shape: Sequence[int]) -> dict:

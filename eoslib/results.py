@@ -7,7 +7,7 @@ the ``.npz`` before the ``.json``), so a run killed at any moment leaves either 
 record or none. A record holds: ``key``, ``config``, ``history`` (per-epoch metrics, lists),
 ``eigen`` (recorded Hessian eigenvalues, residuals, HVP counts per recorded epoch), ``final``
 (last metrics, epochs, completion, sharpness), ``diverged``, ``wall_time_s``, ``provenance``
-(device, versions, git commit) and free-form ``extra`` fields.
+(device, versions, git commit, execution plan) and free-form ``extra`` fields.
 
 :func:`summary_table` and :func:`history_table` flatten records into tidy rows (one per run,
 or one per run and epoch); :func:`columns` turns rows into numpy columns for plotting.
@@ -24,7 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from eoslib.provenance import provenance
-from eoslib.train import RunConfig, RunResult, train
+
+__all__ = ["ResultsStore", "make_record", "default_root", "summary_table", "history_table",
+           "columns"]
 
 _REPO = Path(__file__).resolve().parent.parent
 
@@ -106,9 +108,11 @@ class ResultsStore:
         return self.path(key)
 
 
-def make_record(config: RunConfig, history: dict, eigen: dict, final: dict, diverged: bool,
-                wall_time_s: float, **extra) -> dict:
-    """A JSON-ready record of one finished run (eigenvectors excluded: see :func:`save_run`)."""
+def make_record(config, history: dict, eigen: dict, final: dict, diverged: bool,
+                wall_time_s: float, *, execution: dict | None = None, **extra) -> dict:
+    """A JSON-ready record of one finished run of ``config`` (a :class:`eoslib.runs.RunConfig`;
+    eigenvectors excluded: see :func:`eoslib.runs.save_run`); ``execution``, the run's
+    :class:`eoslib.execution.ExecutionPlan` as a dict, goes into its provenance."""
     return _jsonable({
         "key": config.key(),
         "config": config.to_dict(),
@@ -117,27 +121,9 @@ def make_record(config: RunConfig, history: dict, eigen: dict, final: dict, dive
         "final": final,
         "diverged": bool(diverged),
         "wall_time_s": float(wall_time_s),
-        "provenance": provenance(),
+        "provenance": {**provenance(), "execution": execution},
         "extra": extra,
     })
-
-
-def save_run(store: ResultsStore, result: RunResult, **extra) -> dict:
-    """Write a :class:`~eoslib.train.RunResult` to ``store`` (eigenvectors, if kept, to .npz);
-    returns the record as stored."""
-    record = make_record(result.config, result.history, result.eigen, result.final,
-                         result.diverged, result.wall_time_s, **extra)
-    vectors = result.eigen.get("vectors")
-    store.put(record, {"eigen_vectors": vectors} if vectors is not None else None)
-    return store.get(record["key"])
-
-
-def run_or_load(config: RunConfig, store: ResultsStore | None = None, **train_kwargs) -> dict:
-    """The stored record of ``config``, training (and storing) it first if absent."""
-    store = ResultsStore() if store is None else store
-    if config.key() in store:
-        return store.get(config.key())
-    return save_run(store, train(config, **train_kwargs))
 
 
 def _flat(prefix: str, d: dict) -> dict:

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from eoslib.hvp import hvp
+from eoslib.objective import hvp
 
 PyTree = Any
 Array = jax.Array

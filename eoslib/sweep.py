@@ -2,7 +2,7 @@
 
 Runs that differ only in ``schedule`` and ``seed`` form a group; a group is cut, in the given
 order, into batches of ``batch_size`` models. A batch is one compiled program, a loop over a
-``vmap``ped epoch (:func:`eoslib.train.run_epochs` with ``batched=True``; on CPU, models with
+``vmap``ped epoch (:func:`eoslib.gd.run_epochs` with ``batched=True``; on CPU, models with
 convolutions loop over epochs in Python): each model has its own parameters, schedule
 and stopping state, and a model that completed, diverged or reached ``max_epochs`` is frozen by
 its mask while the others go on. The model axis is sharded over all visible devices with
@@ -12,7 +12,7 @@ are assembled with ``jax.make_array_from_callback`` and gathered with
 ``multihost_utils.process_allgather``; only process 0 writes records). The batch is padded
 to a multiple of the device count by repeating its last model (padding is discarded). On a
 multi-core CPU the model axis is run in parallel in one of two ways. On one device, the vmapped
-epoch is split into lane groups, one per core (:func:`default_lane_groups`), independent
+epoch is split into lane groups, one per core (:func:`eoslib.execution.plan`), independent
 computations in one program that XLA:CPU's executor runs side by side: the per-model GEMMs of a
 small MLP are too small to use two cores by themselves. Or the cores are exposed as JAX devices
 (``XLA_FLAGS=--xla_force_host_platform_device_count=N`` set before jax is imported) and the sweep
@@ -30,10 +30,8 @@ identical to those an uninterrupted sweep writes, and stored records are not rew
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
-from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -43,10 +41,12 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from tqdm import tqdm  # text bar: tqdm.auto warns in notebooks without ipywidgets
 
 from eoslib import data as datasets
+from eoslib.gd import TrainState, run_epochs
+from eoslib.objective import Batch
 from eoslib.results import ResultsStore, make_record
-from eoslib.schedules import Schedule
-from eoslib.train import (METRICS, Batch, Limits, RunConfig, TrainState, init_state, load_split,
-                          make_objective, progress_enabled, run_epochs, top_eigenpairs)
+from eoslib.runs import RunConfig, collect, prepare, progress_enabled, state_eigenpairs
+
+__all__ = ["sweep", "run_batch", "plan_batches", "group_key", "model_mesh", "lr_seed_grid"]
 
 
 def group_key(config: RunConfig) -> str:
@@ -90,81 +90,53 @@ def _get(tree):
     return jax.device_get(tree)
 
 
-@partial(jax.jit, static_argnums=(0, 2, 3))
-def _init_states(model, keys, input_shape, mean_window):
-    return jax.vmap(lambda k: init_state(model, k, input_shape, mean_window))(keys)
-
-
 def _lane(tree, i: int):
     return jax.tree.map(lambda a: jnp.asarray(a[i]), tree)
-
-
-def default_lane_groups(mesh: Mesh, num_models: int) -> int:
-    """Lane groups for :func:`eoslib.train.run_block`: on a single CPU device, one per core (at
-    most one per model), so the cores run models side by side; 1 otherwise (a GPU, or a CPU
-    whose cores are exposed as devices, already runs the model axis in parallel)."""
-    device = mesh.devices.flat[0]
-    if mesh.devices.size > 1 or device.platform != "cpu":
-        return 1
-    return max(1, min(os.cpu_count() or 1, num_models))
 
 
 def run_batch(batch: Sequence[RunConfig], split: datasets.Split, store: ResultsStore | None = None,
               *, mesh: Mesh | None = None, block_epochs: int = 100,
               lane_groups: int | None = None, progress: bool | None = None) -> list[dict]:
     """Train ``batch`` (configs of one group) as one vmapped, sharded program; returns their
-    records in order and writes those not yet in ``store`` as each model stops. ``lane_groups``:
-    lane groups of the vmapped epoch (default :func:`default_lane_groups`; only on one device)."""
+    records in order and writes those not yet in ``store`` as each model stops. ``lane_groups``
+    overrides the execution plan's lane groups (:func:`eoslib.execution.plan`)."""
     start = time.perf_counter()
     first = batch[0]
     if first.eig_every > 0:
         raise ValueError("sweeps record only the final sharpness; use train() for eig_every > 0")
     mesh = model_mesh() if mesh is None else mesh
-    num_devices = mesh.devices.size
-    padded = list(batch) + [batch[-1]] * (-len(batch) % num_devices)
-    groups = default_lane_groups(mesh, len(padded)) if lane_groups is None else lane_groups
-    if groups > 1 and num_devices > 1:
-        raise ValueError(f"lane_groups={groups} needs a single-device mesh (this one has "
-                         f"{num_devices}): the devices already run the model axis in parallel")
+    padded = list(batch) + [batch[-1]] * (-len(batch) % mesh.devices.size)
+    prep = prepare(padded, split, batched=True, devices=list(mesh.devices.flat),
+                   lane_groups=lane_groups)
     lanes, replicated = NamedSharding(mesh, P("models")), NamedSharding(mesh, P())
-
-    objective = make_objective(first, len(split.y_train), split.x_train.shape[1:])
-    train_data = _put(Batch(split.x_train, split.y_train), replicated)
-    eval_data = _put(Batch(split.x_eval, split.y_eval), replicated)
-    schedule = Schedule(*(np.asarray([c.schedule[i] for c in padded], np.float32)
-                          for i in range(len(Schedule._fields))))
-    limits = Limits(np.full(len(padded), first.max_epochs, np.int32),
-                    np.full(len(padded), first.completion_accuracy, np.float32),
-                    np.full(len(padded), first.divergence_factor, np.float32))
-    keys = jax.vmap(jax.random.key)(jnp.asarray([c.seed for c in padded]))
-    state = _init_states(objective.model, keys, tuple(split.x_train.shape[1:]), first.mean_window)
-    state = _put(jax.device_get(state), lanes)
-    schedule, limits = _put(schedule, lanes), _put(limits, lanes)
+    prep = prep._replace(train_data=_put(prep.train_data, replicated),
+                         eval_data=_put(prep.eval_data, replicated),
+                         state=_put(jax.device_get(prep.state), lanes),
+                         schedule=_put(prep.schedule, lanes), limits=_put(prep.limits, lanes))
+    single = prep._replace(train_data=Batch(*map(jnp.asarray, (split.x_train, split.y_train))))
     block = min(block_epochs, first.max_epochs + 1)
 
-    chunks, records, written, epoch = [], [None] * len(batch), set(), 0
+    state, chunks, records, written, epoch = prep.state, [], [None] * len(batch), set(), 0
     bar = tqdm(total=len(batch), disable=not progress_enabled(progress), unit="model")
     while len(written) < len(batch):
-        state, metrics = run_epochs(objective, block, train_data, eval_data, limits, schedule,
-                                    state, epoch, batched=True, lane_groups=groups)
+        state, metrics = run_epochs(prep.objective, block, prep.train_data, prep.eval_data,
+                                    prep.limits, prep.schedule, state, epoch, batched=True,
+                                    lane_groups=prep.plan.lane_groups)
         chunks.append(_get(metrics))
         flags = _get((state.stopped, state.completed, state.diverged, state.epoch))
         epoch = int(np.max(flags[3]))  # the epoch of the models still active
         for i, config in enumerate(batch):
             if i in written or not flags[0][i]:
                 continue
-            active = np.concatenate([m["active"][i] for m in chunks])
-            history = {n: np.concatenate([m[n][i] for m in chunks])[active] for n in METRICS}
-            final = {"epochs": int(flags[3][i]), "completed": bool(flags[1][i]),
-                     **{n: float(v[-1]) for n, v in history.items()}}
+            history, final = collect([jax.tree.map(lambda a: a[i], m) for m in chunks],
+                                     flags[3][i], flags[1][i])
             if config.sharpness_at_end and not flags[2][i]:
-                lane = TrainState(*(_lane(_get(field), i) for field in state))
-                pairs = top_eigenpairs(objective, lane, Batch(jnp.asarray(split.x_train),
-                                                              jnp.asarray(split.y_train)),
-                                       1, config.eig_tol, None)
-                final["sharpness"] = float(pairs.values[0])
+                lane = TrainState(*(_lane(_get(f), i) for f in state))
+                final["sharpness"] = float(
+                    state_eigenpairs(single, lane, 1, config.eig_tol).values[0])
             records[i] = make_record(config, history, {}, final, bool(flags[2][i]),
-                                     time.perf_counter() - start, batch_size=len(batch))
+                                     time.perf_counter() - start,
+                                     execution=prep.plan.as_dict(), batch_size=len(batch))
             if store is not None and config.key() not in store and jax.process_index() == 0:
                 store.put(records[i])
             written.add(i)
@@ -187,7 +159,7 @@ def sweep(configs: Sequence[RunConfig], store: ResultsStore | None = None, *,
         if all(c.key() in store for c in batch):
             out.update((c.key(), store.get(c.key())) for c in batch)
             continue
-        data = load_split(batch[0], data_dir) if split is None else split
+        data = batch[0].load_data(data_dir) if split is None else split
         records = run_batch(batch, data, store, mesh=mesh, block_epochs=block_epochs,
                             lane_groups=lane_groups, progress=progress)
         for c, rec in zip(batch, records):

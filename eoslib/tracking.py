@@ -21,13 +21,19 @@ start, while the summed seed needed fewer. (LOBPCG would likewise spend
 ``k'`` HVPs per iteration.) As with any single-vector Krylov method,
 eigenvalues of exact multiplicity are found once; use ``block_size`` for those.
 
+Missed eigenvalues. An eigenvalue that rises into the tracked set from below (eigenvectors
+exchange at the edge of stability, chapter 2) has almost no weight in ``v0``. ``mix`` adds a
+fresh Gaussian component of relative size ``mix`` to the seed, so that every direction has
+weight; the guard pairs and the deflated check of :func:`eoslib.lanczos.lanczos_eigh` then
+find such an eigenvalue and report whether the returned set is certified.
+
 How much a warm start can save depends on how far the eigenvectors move
 between evaluations. At the edge of stability they move a lot (that is the
 paper's subject): along GD on the paper's MLP at η = 0.1, Rayleigh–Ritz on the
 previous epoch's top-8 vectors alone leaves a median relative residual of
 about 0.26 at the new parameters (never below 1e-3), so every epoch needs a
-real solve; tracking then costs about 18 HVPs per epoch against about 20 for a
-cold start (``benchmarks/results/hessian.json``). The saving is larger when the
+real solve; every epoch needs a real solve (HVP counts with and without the
+certification: ``benchmarks/results/hessian.json``). The saving is larger when the
 parameters move less between evaluations (small η, or before the edge of
 stability with well-separated eigenvalues).
 """
@@ -39,11 +45,27 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from eoslib.lanczos import Eigenpairs, lanczos_eigh
+from eoslib.lanczos import (DEFAULT_CHECK_STEPS, DEFAULT_GUARDS, DEFAULT_ROUNDS, Eigenpairs,
+                            lanczos_eigh)
 
 Array = jax.Array
 
-__all__ = ["track_eigh"]
+__all__ = ["track_eigh", "top_eigenpairs", "warm_start", "DEFAULT_MIX"]
+
+DEFAULT_MIX = 0.1
+
+
+def warm_start(prev_vectors: Array, key: Array, *, block_size: int = 1,
+               mix: float = DEFAULT_MIX) -> Array:
+    """Seeds (d, b) from previous eigenvectors (d, k'): seed j is the normalized sum of the
+    unit vectors ``x_i`` with ``i = j (mod b)`` plus ``mix`` times a unit Gaussian vector."""
+    dim, num_prev = prev_vectors.shape
+    unit = prev_vectors / jnp.linalg.norm(prev_vectors, axis=0)
+    groups = jax.nn.one_hot(jnp.arange(num_prev) % block_size, block_size, dtype=unit.dtype)
+    seeds = unit @ groups
+    seeds = seeds / jnp.linalg.norm(seeds, axis=0)
+    noise = jax.random.normal(key, seeds.shape, seeds.dtype)
+    return seeds + mix * noise / jnp.linalg.norm(noise, axis=0)
 
 
 def track_eigh(
@@ -56,25 +78,25 @@ def track_eigh(
     which: str = "LA",
     block_size: int = 1,
     key: Array | None = None,
+    mix: float = DEFAULT_MIX,
+    guards: int = DEFAULT_GUARDS,
+    check_steps: int = DEFAULT_CHECK_STEPS,
+    rounds: int = DEFAULT_ROUNDS,
+    compiled: bool = True,
 ) -> Eigenpairs:
     """Top-k eigenpairs of ``matvec``, warm-started from previous eigenvectors.
 
     Args:
-      matvec: ``(d,) -> (d,)`` symmetric operator at the current parameters
-        (e.g. :func:`eoslib.hvp.flat_hvp`).
-      prev_vectors: ``(d, k')`` eigenvectors from the previous evaluation
-        (need not be exactly orthonormal). Their dtype sets the working
-        precision.
-      k: number of pairs wanted, ``<= k'`` is typical; default ``k'``.
-      tol: relative residual tolerance, as in :func:`eoslib.lanczos.lanczos_eigh`.
-      max_iters: maximal basis size (= maximal HVPs); default as in
-        :func:`eoslib.lanczos.default_max_iters`.
-      which: ``"LA"`` or ``"SA"``.
-      block_size: ``b``; 1 (default) seeds Lanczos with ``Σ_i x_i/‖x_i‖``;
-        ``b > 1`` runs block Lanczos from the ``b`` seeds
-        ``Σ_{i ≡ j (mod b)} x_i/‖x_i‖`` (``b = k'``: the block ``X`` itself),
-        which resolves multiplicities up to ``b``.
-      key: PRNG key for breakdown restarts.
+      matvec: ``(d,) -> (d,)`` symmetric operator at the current parameters.
+      prev_vectors: ``(d, k')`` eigenvectors from the previous evaluation (need not be exactly
+        orthonormal). Their dtype sets the working precision.
+      k: number of pairs wanted; default ``k'``.
+      tol, max_iters, which, guards, check_steps, rounds, compiled: as in
+        :func:`eoslib.lanczos.lanczos_eigh`.
+      block_size: ``b``; 1 (default) seeds Lanczos with one vector, ``b > 1`` runs block
+        Lanczos from ``b`` seeds (:func:`warm_start`).
+      key: PRNG key for the mixed-in component, breakdown restarts and the check.
+      mix: relative size of the fresh random component of every seed.
 
     Returns:
       :class:`~eoslib.lanczos.Eigenpairs`; ``num_matvecs`` counts every HVP.
@@ -82,20 +104,21 @@ def track_eigh(
     prev_vectors = jnp.asarray(prev_vectors)
     if prev_vectors.ndim == 1:
         prev_vectors = prev_vectors[:, None]
-    dim, num_prev = prev_vectors.shape
-    # seed j = sum of the previous vectors i with i = j (mod block_size)
-    unit = prev_vectors / jnp.linalg.norm(prev_vectors, axis=0)
-    groups = jax.nn.one_hot(jnp.arange(num_prev) % block_size, block_size, dtype=unit.dtype)
-    start = unit @ groups
-    return lanczos_eigh(
-        matvec,
-        dim,
-        num_prev if k is None else k,
-        which=which,
-        tol=tol,
-        max_iters=max_iters,
-        key=key,
-        v0=start,
-        dtype=prev_vectors.dtype,
-        block_size=block_size,
-    )
+    key = jax.random.PRNGKey(0) if key is None else key
+    key, seed_key = jax.random.split(key)
+    start = warm_start(prev_vectors, seed_key, block_size=block_size, mix=mix)
+    return lanczos_eigh(matvec, prev_vectors.shape[0],
+                        prev_vectors.shape[1] if k is None else k, which=which, tol=tol,
+                        max_iters=max_iters, key=key, v0=start, dtype=prev_vectors.dtype,
+                        block_size=block_size, guards=guards, check_steps=check_steps,
+                        rounds=rounds, compiled=compiled)
+
+
+def top_eigenpairs(matvec: Callable[[Array], Array], dim: int, k: int, *, tol: float = 1e-3,
+                   prev_vectors: Array | None = None, key: Array | None = None,
+                   compiled: bool = True, dtype=jnp.float32) -> Eigenpairs:
+    """Top-k eigenpairs as the trainer computes them: tracked from ``prev_vectors`` (d, k) when
+    given (:func:`track_eigh`), else a cold :func:`~eoslib.lanczos.lanczos_eigh`."""
+    if prev_vectors is not None:
+        return track_eigh(matvec, prev_vectors, k=k, tol=tol, key=key, compiled=compiled)
+    return lanczos_eigh(matvec, dim, k, tol=tol, key=key, compiled=compiled, dtype=dtype)

@@ -24,3 +24,12 @@ def small_split(load_or_skip):
     """The first 128 training and 32 evaluation Fashion-MNIST examples, standardized (a module
     may override it with another size)."""
     return load_or_skip("Fashion-MNIST", data.fashion_mnist, 128, 32)
+
+
+@pytest.fixture
+def x64():
+    """Float64 for this test only (``jax.enable_x64`` as a context, never switched on globally)."""
+    import jax
+
+    with jax.enable_x64(True):
+        yield

@@ -12,7 +12,7 @@ import jax
 
 from eoslib import data, schedules, sweep
 from eoslib.results import ResultsStore
-from eoslib.train import RunConfig
+from eoslib.runs import RunConfig
 
 
 def configs(max_epochs: int = 60) -> list[RunConfig]:

@@ -1,51 +1,38 @@
-"""The eigensolver against dense `eigh` (float64) and operators with known spectra."""
+"""The eigensolver (both drivers) against dense `eigh` (float64) and operators with known spectra,
+and its missed-eigenvalue certification."""
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
-from tiny import TinyBNNet, TinyMLP, xent_sum
 
-from eoslib.hvp import chunked_mean_loss, flat_hvp
+from eoslib import models
 from eoslib.lanczos import lanczos_eigh
+from eoslib.objective import Batch, Objective, flat_hvp
 from eoslib.similarity import cosine_grassmann_similarity
+from eoslib.tracking import track_eigh
 
 
-# ---------------------------------------------------------------- tiny models
-class TinyConvNet(nn.Module):
-    @nn.compact
-    def __call__(self, x):
-        x = jnp.tanh(nn.Conv(4, (3, 3))(x))
-        x = nn.avg_pool(x, (2, 2), strides=(2, 2))
-        return nn.Dense(3)(x.reshape(x.shape[0], -1))
-
-
+# ------------------------------------------------- the trainer's objective
 def _loss_and_params(name, dtype=jnp.float64):
-    """A loss (chunked, with a remainder chunk) and its parameters."""
+    """The trainer's objective (eoslib.objective) on a small eoslib model, with a remainder
+    chunk: an MLP, or a convolutional VGG with GhostBatchNorm (train-mode batch statistics
+    inside the Hessian). Returns ``(loss, matvec, params)``."""
     rng = np.random.default_rng(0)
     n = 24
-    y = jnp.asarray(rng.integers(0, 3, size=n))
-    if name == "conv":
-        model, x = TinyConvNet(), jnp.asarray(rng.normal(size=(n, 6, 6, 1)), dtype)
+    y = jnp.asarray(rng.integers(0, 10, size=n))
+    if name == "mlp":
+        model, shape = models.MLP(hidden=(6, 5)), (3, 3, 1)
     else:
-        model = TinyMLP(widths=(10, 10)) if name == "mlp" else TinyBNNet(width=10)  # 3 classes
-        x = jnp.asarray(rng.normal(size=(n, 5)), dtype)
-    variables = model.init(jax.random.PRNGKey(3), x[:8])
-    params = jax.tree_util.tree_map(lambda a: a.astype(dtype), variables["params"])
-
-    def per_chunk(p, chunk):
-        cx, cy = chunk
-        if name == "bn":
-            logits, _ = model.apply(
-                {"params": p, "batch_stats": variables["batch_stats"]}, cx, mutable=["batch_stats"]
-            )
-        else:
-            logits = model.apply({"params": p}, cx)
-        return xent_sum(logits, cy)
-
-    return chunked_mean_loss(per_chunk, (x, y), 16), params
+        model, shape = models.VGG(widths=(3,), convs_per_block=1, ghost_size=8), (4, 4, 1)
+    x = jnp.asarray(rng.normal(size=(n, *shape)), dtype)
+    variables = models.init_variables(model, jax.random.PRNGKey(3), shape)
+    cast = lambda t: jax.tree_util.tree_map(lambda a: a.astype(dtype), t)  # noqa: E731
+    params, stats = cast(variables["params"]), cast(variables.get("batch_stats", {}))
+    objective = Objective(model, "xent", 8 if name == "bn" else 16)
+    batch = Batch(x, y)
+    return objective.loss_fn(stats, batch), objective.hessian_matvec(params, stats, batch), params
 
 
 def _dense_eigh(loss, params):
@@ -69,26 +56,27 @@ def _check_against_dense(result, hess, evals, evecs, which, k):
     np.testing.assert_allclose(vecs.T @ vecs, np.eye(k), atol=1e-12)
 
 
-@pytest.mark.parametrize("name, whichs", [("mlp", ("LA", "SA")), ("bn", ("LA",)), ("conv", ("LA",))])
-def test_eigenpairs_match_dense_eigh(name, whichs):
-    with jax.enable_x64(True):
-        loss, params = _loss_and_params(name)
-        hess, evals, evecs = _dense_eigh(loss, params)
-        dim = hess.shape[0]
-        matvec, _ = flat_hvp(loss, params)
-        for which in whichs:
-            k = 4
-            result = lanczos_eigh(matvec, dim, k, which=which, tol=1e-10, max_iters=dim, dtype=jnp.float64)
-            _check_against_dense(result, hess, evals, evecs, which, k)
-            assert int(result.num_matvecs) < dim  # stopped early
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "host"])
+@pytest.mark.parametrize("name, whichs", [("mlp", ("LA", "SA")), ("bn", ("LA",))])
+def test_eigenpairs_match_dense_eigh(name, whichs, compiled, x64):
+    """Both drivers, on the HVP the trainer uses, against dense eigh in float64."""
+    loss, matvec, params = _loss_and_params(name)
+    hess, evals, evecs = _dense_eigh(loss, params)
+    dim = hess.shape[0]
+    for which in whichs:
+        k = 4
+        result = lanczos_eigh(matvec, dim, k, which=which, tol=1e-10, max_iters=dim,
+                              dtype=jnp.float64, compiled=compiled)
+        _check_against_dense(result, hess, evals, evecs, which, k)
+        assert bool(result.certified)
+        assert int(result.num_matvecs) < dim  # stopped early
 
 
 def test_float32_default_path_agrees_with_float64():
     with jax.enable_x64(True):
-        loss, params = _loss_and_params("mlp")
+        loss, _, params = _loss_and_params("mlp")
         _, evals, _ = _dense_eigh(loss, params)
-    loss32, params32 = _loss_and_params("mlp", jnp.float32)
-    matvec, _ = flat_hvp(loss32, params32)  # x64 off: float32 everywhere
+    _, matvec, params32 = _loss_and_params("mlp", jnp.float32)  # x64 off: float32 everywhere
     dim = evals.shape[0]
     result = lanczos_eigh(matvec, dim, 3)
     assert result.values.dtype == jnp.float32 and result.vectors.dtype == jnp.float32
@@ -97,7 +85,7 @@ def test_float32_default_path_agrees_with_float64():
 
 
 def test_runs_inside_user_jit_with_traced_parameters():
-    loss, params = _loss_and_params("mlp", jnp.float32)
+    loss, _, params = _loss_and_params("mlp", jnp.float32)
     dim = ravel_pytree(params)[0].shape[0]
 
     @jax.jit
@@ -118,10 +106,15 @@ def _operator(spectrum, seed=0):
 
 
 def _solve(spectrum, k, **kw):
+    """Both drivers on the same operator: they run the same step, so they agree to rounding;
+    returns the compiled driver's result."""
     with jax.enable_x64(True):
         mat, q = _operator(spectrum)
-        mv = lambda v: mat @ v  # noqa: E731
+        mv = jax.tree_util.Partial(lambda m, v: m @ v, mat)
         result = lanczos_eigh(mv, len(spectrum), k, dtype=jnp.float64, **kw)
+        host = lanczos_eigh(mv, len(spectrum), k, dtype=jnp.float64, compiled=False, **kw)
+        np.testing.assert_allclose(host.values, result.values, rtol=1e-10, atol=1e-12)
+        assert int(host.num_matvecs) == int(result.num_matvecs)
         return jax.tree_util.tree_map(np.asarray, result), np.asarray(mat), q
 
 
@@ -133,7 +126,7 @@ def _assert_valid_pairs(result, mat, k):
 
 def test_large_gap_converges_in_few_products():
     spectrum = np.concatenate([[100.0], np.linspace(-1, 1, 199)])
-    result, mat, q = _solve(spectrum, 1, tol=1e-10)
+    result, mat, q = _solve(spectrum, 1, tol=1e-10, guards=0, check_steps=0)
     np.testing.assert_allclose(result.values, [100.0], rtol=1e-12)
     assert int(result.num_matvecs) <= 12
     assert abs(q[:, 0] @ result.vectors[:, 0]) >= 1 - 1e-12
@@ -189,7 +182,7 @@ def test_negative_spectrum_both_ends():
 def test_rank_deficient_operator_breakdown_and_restart():
     """Rank 3: the Krylov space becomes invariant after 4 vectors (breakdown)."""
     spectrum = np.concatenate([[5.0, 3.0, 2.0], np.zeros(57)])
-    result, mat, q = _solve(spectrum, 6, tol=1e-10)
+    result, mat, q = _solve(spectrum, 6, tol=1e-10, guards=0, check_steps=0)
     np.testing.assert_allclose(result.values, [5, 3, 2, 0, 0, 0], atol=1e-10)
     _assert_valid_pairs(result, mat, 6)
     assert int(result.num_matvecs) <= 10
@@ -201,3 +194,65 @@ def test_full_spectrum_of_small_operator():
     np.testing.assert_allclose(result.values, np.sort(spectrum)[::-1], atol=1e-12)
     _assert_valid_pairs(result, mat, 8)
     assert int(result.num_matvecs) == 8
+
+
+# ------------------------------------------------- missed eigenvalues (certification)
+def _crossing(dtype):
+    """An eigenvalue crossing as tracking meets it: the previous top-8 eigenvectors (perturbed
+    within the bulk, so no breakdown) have exactly no weight along a direction whose eigenvalue
+    now lies above λ_8."""
+    rng = np.random.default_rng(0)
+    d = 300
+    q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    spectrum = np.concatenate([np.linspace(10, 5, 12), rng.uniform(-1, 1, d - 12)])
+    spectrum[20] = 9.0  # the rising direction q_20, outside the old top 8
+    noise = rng.normal(size=(d, 8))
+    noise -= np.outer(q[:, 20], q[:, 20] @ noise)
+    prev = np.linalg.qr(q[:, :8] + 0.01 * noise)[0]
+    mat = jnp.asarray((q * spectrum) @ q.T, dtype)
+    return jax.tree_util.Partial(lambda m, v: m @ v, mat), jnp.asarray(prev, dtype), spectrum
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "host"])
+def test_eigenvalue_crossing_is_found_by_the_tracked_solve(dtype, compiled):
+    with jax.enable_x64(dtype == "float64"):
+        matvec, prev, spectrum = _crossing(getattr(jnp, dtype))
+        want = np.sort(spectrum)[::-1][:8]
+        # without mixing, guards or the check, the solve converges on the wrong set: the bug
+        blind = track_eigh(matvec, prev, tol=1e-4, mix=0.0, guards=0, check_steps=0,
+                           compiled=compiled)
+        assert not np.any(np.abs(np.asarray(blind.values) - 9.0) < 1e-3)
+        # the check alone detects the missed eigenvalue and the solve continues
+        checked = track_eigh(matvec, prev, tol=1e-4, mix=0.0, compiled=compiled)
+        np.testing.assert_allclose(checked.values, want, rtol=1e-4)
+        assert bool(checked.certified) and int(checked.num_matvecs) > int(blind.num_matvecs)
+        # the default (fresh random component in the seed, guards and check) finds it at once
+        default = track_eigh(matvec, prev, tol=1e-4, compiled=compiled)
+        np.testing.assert_allclose(default.values, want, rtol=1e-4)
+        assert bool(default.certified)
+
+
+def test_missed_eigenvalue_is_reported_uncertified_when_the_solve_cannot_continue():
+    with jax.enable_x64(True):
+        matvec, prev, _ = _crossing(jnp.float64)
+        once = track_eigh(matvec, prev, tol=1e-4, mix=0.0, guards=0, rounds=1)
+        assert not bool(once.certified)
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "host"])
+def test_clustered_top_with_adversarial_start(compiled):
+    """Six near-equal top eigenvalues (relative gaps 1e-4) and a start vector with no weight
+    along the second: the default solve returns the true top 4 and certifies them."""
+    with jax.enable_x64(True):
+        rng = np.random.default_rng(2)
+        d = 200
+        q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+        spectrum = np.concatenate([10.0 - 1e-3 * np.arange(6), np.linspace(-2, 5, d - 6)])
+        mat = jnp.asarray((q * spectrum) @ q.T)
+        start = q @ np.where(np.arange(d) == 1, 0.0, rng.normal(size=d))
+        result = lanczos_eigh(jax.tree_util.Partial(lambda m, v: m @ v, mat), d, 4, tol=1e-7,
+                              v0=jnp.asarray(start), dtype=jnp.float64, max_iters=120,
+                              compiled=compiled)
+        np.testing.assert_allclose(result.values, spectrum[:4], rtol=1e-6)
+        assert bool(result.certified)

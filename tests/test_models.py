@@ -7,8 +7,6 @@ import pytest
 
 from eoslib import models
 
-jax.config.update("jax_enable_x64", True)
-
 
 @pytest.mark.parametrize(
     "model, shape, trainable, state_dict",
@@ -49,7 +47,7 @@ def _plain_bn(x, eps=1e-5):
     return (x - mean) / np.sqrt(x.var(axis=(0, 1, 2)) + eps)
 
 
-def test_ghost_batchnorm_normalizes_consecutive_chunks_independently():
+def test_ghost_batchnorm_normalizes_consecutive_chunks_independently(x64):
     bn = models.GhostBatchNorm(ghost_size=4)
     x = np.asarray(jax.random.normal(jax.random.key(0), (10, 3, 3, 2), jnp.float64)) * 3 + 1
     variables = bn.init(jax.random.key(0), x, train=True)
@@ -61,7 +59,7 @@ def test_ghost_batchnorm_normalizes_consecutive_chunks_independently():
     np.testing.assert_array_equal(np.asarray(bn.apply(variables, x2, train=True))[:4], y[:4])
 
 
-def test_ghost_batchnorm_running_stats_and_eval_mode():
+def test_ghost_batchnorm_running_stats_and_eval_mode(x64):
     bn = models.GhostBatchNorm(ghost_size=4)
     x = np.asarray(jax.random.normal(jax.random.key(0), (8, 2, 2, 1), jnp.float64)) + 2.0
     variables = bn.init(jax.random.key(0), x, train=True)
@@ -112,7 +110,7 @@ def test_mlp_loss_hessian_matches_the_dense_hessian_of_plain_matmuls():
     from jax.flatten_util import ravel_pytree
 
     from eoslib import losses
-    from eoslib.train import Batch, Objective, hessian_matvec
+    from eoslib.objective import Batch, Objective
 
     with jax.enable_x64(True):
         model = models.MLP(hidden=(5, 4), num_classes=3)
@@ -131,7 +129,7 @@ def test_mlp_loss_hessian_matches_the_dense_hessian_of_plain_matmuls():
             return jnp.mean(losses.LOSSES["xent"](h @ kernels[-1], y))
 
         dense = jax.hessian(plain_loss)(flat)
-        matvec = hessian_matvec(Objective(model, "xent", 20, True), params, {}, Batch(x, y))
+        matvec = Objective(model, "xent", 20, True).hessian_matvec(params, {}, Batch(x, y))
         vectors = jax.random.normal(jax.random.key(3), (3, flat.size), jnp.float64)
         got = jnp.stack([matvec(v) for v in vectors])
         np.testing.assert_allclose(got, vectors @ dense, rtol=1e-10, atol=1e-12)

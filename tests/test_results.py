@@ -8,9 +8,8 @@ import pytest
 
 from eoslib import data, schedules
 from eoslib.provenance import provenance
-from eoslib.results import (ResultsStore, columns, history_table, make_record, run_or_load,
-                            save_run, summary_table)
-from eoslib.train import RunConfig, train
+from eoslib.results import ResultsStore, columns, history_table, make_record, summary_table
+from eoslib.runs import RunConfig, run_or_load, save_run, train
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,9 @@ import pytest
 
 from eoslib import data, schedules, sweep
 from eoslib.results import ResultsStore
-from eoslib.train import RunConfig, make_objective, train
+from eoslib.execution import plan
+from eoslib.models import MODELS
+from eoslib.runs import RunConfig, train
 
 WORKER = Path(__file__).with_name("sweep_worker.py")
 VOLATILE = ("wall_time_s", "provenance")
@@ -108,7 +110,7 @@ def test_conv_sweep_on_cpu_runs_epoch_by_epoch_and_agrees_with_single_runs(tmp_p
     base = RunConfig(model="vgg10", dataset="cifar10", n_train=48, n_eval=16, max_epochs=2,
                      schedule=schedules.warmup(0.1, 2), sharpness_at_end=False)
     on_cpu = jax.default_backend() == "cpu"  # CPU: Python epoch loop for convolutions
-    assert make_objective(base, 48, (32, 32, 3)).compiled_loops == (not on_cpu)
+    assert plan(MODELS[base.model]()).compiled_loops == (not on_cpu)
     configs = sweep.lr_seed_grid(base, [0.05, 0.1], [0])
     records = sweep.sweep(configs, ResultsStore(tmp_path), split=split)
     for config, record in zip(configs, records):
@@ -119,7 +121,7 @@ def test_conv_sweep_on_cpu_runs_epoch_by_epoch_and_agrees_with_single_runs(tmp_p
 
 
 def test_split_lanes_cuts_the_model_axis_into_near_equal_groups():
-    from eoslib.train import join_lanes, split_lanes
+    from eoslib.gd import join_lanes, split_lanes
 
     tree = {"a": np.arange(14).reshape(7, 2), "b": np.arange(7)}
     parts = split_lanes(tree, 3)

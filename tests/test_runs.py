@@ -1,5 +1,5 @@
-"""The full-batch GD trainer: objective numerics (float64), schedules, stopping rules,
-eigen-recording, determinism."""
+"""Training runs (eoslib.runs, eoslib.gd): schedules, stopping rules, eigen-recording,
+determinism, the Python epoch loop."""
 
 import jax
 import jax.numpy as jnp
@@ -8,10 +8,10 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from eoslib import models, schedules
-from eoslib.train import (Batch, Objective, RunConfig, hessian_matvec, init_state, top_eigenpairs,
-                          train)
-
-jax.config.update("jax_enable_x64", True)
+from eoslib.execution import ExecutionPlan
+from eoslib.gd import Limits, init_state, run_epochs
+from eoslib.objective import Batch, Objective
+from eoslib.runs import Prepared, RunConfig, state_eigenpairs, train
 
 
 def _f64(tree):
@@ -23,77 +23,25 @@ def _dense_hessian(loss, params):
     return jax.jit(jax.hessian(lambda v: loss(unravel(v))))(flat)
 
 
-@pytest.mark.parametrize("loss_name", ["xent", "mse"])
-def test_chunked_objective_is_the_exact_full_batch_mean(loss_name):
-    model = models.MLP(hidden=(6, 5))
-    x = jax.random.normal(jax.random.key(0), (50, 3, 3, 1), jnp.float64)
-    y = jax.random.randint(jax.random.key(1), (50,), 0, 10)
-    params = _f64(models.init_variables(model, jax.random.key(2), (3, 3, 1))["params"])
-    batch = Batch(x, y)
-    whole, chunked = Objective(model, loss_name, 50), Objective(model, loss_name, 16)  # 3 x 16 + 2
-
-    def reference(p):
-        logits = model.apply({"params": p}, x)
-        per = {"xent": lambda: -jax.nn.log_softmax(logits)[jnp.arange(50), y],
-               "mse": lambda: 0.5 * jnp.sum((logits - jax.nn.one_hot(y, 10)) ** 2, -1)}[loss_name]()
-        return jnp.mean(per)
-
-    loss, acc, _, grad = jax.jit(chunked.loss_and_grad)(params, {}, batch)
-    np.testing.assert_allclose(loss, reference(params), rtol=1e-13)
-    np.testing.assert_allclose(ravel_pytree(grad)[0], ravel_pytree(jax.grad(reference)(params))[0],
-                               rtol=1e-11, atol=1e-14)
-    np.testing.assert_allclose(jax.jit(whole.loss_fn({}, batch))(params), reference(params),
-                               rtol=1e-13)
-    expected_acc = np.mean(np.argmax(model.apply({"params": params}, x), -1) == y)
-    np.testing.assert_allclose(acc, expected_acc)
-
-    dense = _dense_hessian(reference, params)
-    matvec = hessian_matvec(chunked, params, {}, batch)
-    v = jax.random.normal(jax.random.key(3), (dense.shape[0],), jnp.float64)
-    np.testing.assert_allclose(jax.jit(matvec)(v), dense @ v, rtol=1e-10, atol=1e-12)
-
-
-def test_ghost_batchnorm_objective_and_hessian_are_those_of_the_ghost_batch_loss():
-    model = models.VGG(widths=(3,), convs_per_block=1, ghost_size=8)
-    x = jax.random.normal(jax.random.key(0), (20, 4, 4, 2), jnp.float64)
-    y = jax.random.randint(jax.random.key(1), (20,), 0, 10)
-    variables = models.init_variables(model, jax.random.key(2), (4, 4, 2))
-    params, stats = _f64(variables["params"]), _f64(variables["batch_stats"])
-    objective = Objective(model, "xent", 8)  # chunks 8, 8, 4 = the ghost batches
-
-    def reference(p):  # the model splits the batch into the same ghost batches itself
-        logits = model.apply({"params": p, "batch_stats": stats}, x, train=True)
-        return jnp.mean(-jax.nn.log_softmax(logits)[jnp.arange(20), y])
-
-    loss, _, new_stats, _ = jax.jit(objective.loss_and_grad)(params, stats, Batch(x, y))
-    np.testing.assert_allclose(loss, reference(params), rtol=1e-13)
-    _, updated = model.apply({"params": params, "batch_stats": stats}, x, train=True,
-                             mutable=["batch_stats"])
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-12), new_stats,
-                 updated["batch_stats"])
-    dense = _dense_hessian(reference, params)
-    v = jax.random.normal(jax.random.key(3), (dense.shape[0],), jnp.float64)
-    np.testing.assert_allclose(jax.jit(hessian_matvec(objective, params, stats, Batch(x, y)))(v),
-                               dense @ v,
-                               rtol=1e-9, atol=1e-11)
-
-
 @pytest.mark.parametrize("compiled_loops", [True, False])
-def test_top_eigenpairs_match_dense_eigh(compiled_loops):
-    """Compiled solver (eoslib.lanczos) and the Python-driven one (conv models on CPU)."""
+def test_state_eigenpairs_match_dense_eigh(compiled_loops):
+    """The trainer's eigenpairs with either driver of the execution plan, warm and cold."""
     model = models.MLP(hidden=(6, 5))
     x = jax.random.normal(jax.random.key(0), (40, 3, 3, 1), jnp.float32)
     y = jax.random.randint(jax.random.key(1), (40,), 0, 10)
     state = init_state(model, jax.random.key(2), (3, 3, 1), 2)
     objective = Objective(model, "xent", 16, compiled_loops)
-    pairs = top_eigenpairs(objective, state, Batch(x, y), 3, 1e-5)
-    dense = _dense_hessian(objective.loss_fn({}, Batch(x, y)), _f64(state.params))
+    prep = Prepared(objective, ExecutionPlan(compiled_loops, 1, False), Batch(x, y), None,
+                    None, None, state, False)
+    pairs = state_eigenpairs(prep, state, 3, 1e-5)
+    with jax.enable_x64(True):
+        dense = _dense_hessian(objective.loss_fn({}, Batch(x, y)), _f64(state.params))
     evals, evecs = np.linalg.eigh(np.asarray(dense))
     np.testing.assert_allclose(pairs.values, evals[::-1][:3], rtol=1e-4)
     overlaps = np.abs(np.sum(np.asarray(pairs.vectors) * evecs[:, ::-1][:, :3], axis=0))
     np.testing.assert_allclose(overlaps, 1.0, atol=1e-3)
-    assert pairs.residuals.shape == (3,) and int(pairs.num_matvecs) >= 3
-    warm = top_eigenpairs(objective, state, Batch(x, y), 3, 1e-5, prev_vectors=pairs.vectors)
+    assert pairs.residuals.shape == (3,) and int(pairs.num_matvecs) >= 3 and pairs.certified
+    warm = state_eigenpairs(prep, state, 3, 1e-5, prev_vectors=pairs.vectors)
     np.testing.assert_allclose(warm.values, pairs.values, rtol=1e-4)
 
 
@@ -188,6 +136,7 @@ def test_eigenpairs_are_recorded_with_warm_starts(small_split):
     e = run.eigen
     assert e["epoch"].tolist() == [0, 5, 10, 15, 20]
     assert e["values"].shape == e["residuals"].shape == (5, 2)
+    assert e["certified"].shape == (5,) and e["certified"].all()
     assert e["vectors"].shape == (5, 28_480, 2)
     assert (e["values"][:, 0] >= e["values"][:, 1]).all()
     assert (e["residuals"] <= 1e-4 * e["values"][:, :1] * 1.01).all()
@@ -204,10 +153,8 @@ def test_progress_bar_is_silent_when_not_interactive(small_split, capsys):
 def test_python_epoch_loop_matches_the_compiled_loop():
     """Convolutional models on CPU run epochs from Python (compiled_loops=False): same results."""
     from eoslib.schedules import as_arrays
-    from eoslib.train import Limits, run_epochs, uses_convolution
 
     model = models.VGG(widths=(2,), convs_per_block=1, ghost_size=8)
-    assert uses_convolution(model, (4, 4, 1)) and not uses_convolution(models.MLP(), (4, 4, 1))
     x = jax.random.normal(jax.random.key(0), (20, 4, 4, 1), jnp.float32)
     y = jax.random.randint(jax.random.key(1), (20,), 0, 10)
     state = init_state(model, jax.random.key(2), (4, 4, 1), 3)

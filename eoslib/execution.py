@@ -1,0 +1,64 @@
+"""Execution choices, made in one place: compiled or Python loops, lane groups, stored transposes.
+
+Every CPU-versus-GPU decision of eoslib is taken by :func:`plan`, from the JAX backend, the
+devices and what the model declares (its ``has_convolutions`` class attribute; nothing inspects
+a jaxpr). The resulting :class:`ExecutionPlan` is passed explicitly to the objective, the
+eigensolver and the epoch loops, and recorded in every result's provenance.
+
+The rules, with the measurements behind them (``benchmarks/results/``):
+
+* ``compiled_loops``: loops over chunks and epochs (and the Lanczos iteration) run as
+  ``lax.scan`` / ``lax.while_loop``, except for models with convolutions on XLA:CPU, whose
+  backward pass is about 30x slower inside a compiled loop than outside one (jax 0.10.2): those
+  loop in Python over jitted steps.
+* ``lane_groups``: a vmapped sweep on a single CPU device splits its model axis into one lane
+  group per core (at most one per model), independent computations that XLA:CPU's executor runs
+  side by side; 1 on GPUs and when several devices already share the model axis.
+* ``stored_transpose``: on CPU, GD's gradient computes the MLP input layer's weight gradient
+  from a stored ``x.T`` (:func:`eoslib.models.matmul_stored_transpose`; GD epoch -13 % on
+  CPU, measured A/B). Not measured on GPUs, so off there.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import NamedTuple
+
+import flax.linen as nn
+import jax
+
+__all__ = ["ExecutionPlan", "plan"]
+
+
+class ExecutionPlan(NamedTuple):
+    """How a run executes (static: part of what ``jit`` compiles)."""
+
+    compiled_loops: bool
+    lane_groups: int
+    stored_transpose: bool
+
+    def as_dict(self) -> dict:
+        return self._asdict()
+
+
+def plan(model: nn.Module, *, num_models: int = 1, devices=None,
+         lane_groups: int | None = None) -> ExecutionPlan:
+    """The execution plan for ``model`` on ``devices`` (default: all JAX devices) for a batch of
+    ``num_models`` vmapped models (1: a single run). ``lane_groups`` overrides the rule; a value
+    that cannot work fails at once."""
+    devices = jax.devices() if devices is None else list(devices)
+    on_cpu = devices[0].platform == "cpu"
+    has_conv = bool(getattr(model, "has_convolutions", False))
+    if lane_groups is None:
+        lane_groups = max(1, min(os.cpu_count() or 1, num_models)) if (
+            on_cpu and len(devices) == 1) else 1
+    elif not 1 <= lane_groups <= num_models:
+        raise ValueError(f"lane_groups={lane_groups}: need 1 <= lane_groups <= {num_models} "
+                         "(the number of models)")
+    elif lane_groups > 1 and len(devices) > 1:
+        raise ValueError(f"lane_groups={lane_groups} needs a single device (this mesh has "
+                         f"{len(devices)}): the devices already run the model axis in parallel")
+    return ExecutionPlan(compiled_loops=not (on_cpu and has_conv), lane_groups=lane_groups,
+                         stored_transpose=on_cpu)
+
+

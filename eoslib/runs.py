@@ -1,0 +1,252 @@
+"""Training runs: :class:`RunConfig` (everything that determines a run, and its results-store
+key), the setup and result collection shared by single runs and sweeps, :func:`train` (one run,
+Hessian eigenpairs recorded along the way) and :func:`run_or_load` (through the results store).
+
+Path of data: a chapter's parameters become a :class:`RunConfig`; :func:`prepare` builds the
+objective (:mod:`eoslib.objective`), the execution plan (:mod:`eoslib.execution`), the data and
+the initial state; the epoch loops of :mod:`eoslib.gd` train it; :func:`collect` turns their
+metrics into a per-epoch history and final metrics; :func:`eoslib.results.make_record` makes a
+JSON record with provenance (execution plan included), and the store keys it by
+:meth:`RunConfig.key`.
+
+Reproducibility: the same config on the same machine gives bitwise identical results.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+from tqdm import tqdm  # text bar: tqdm.auto warns in notebooks without ipywidgets
+
+from eoslib import data as datasets
+from eoslib import execution
+from eoslib.gd import Limits, TrainState, init_states, run_epochs
+from eoslib.lanczos import Eigenpairs
+from eoslib.models import MODELS
+from eoslib.objective import Batch, Objective, default_chunk_size
+from eoslib.results import ResultsStore, make_record
+from eoslib.schedules import Schedule, as_arrays
+from eoslib.tracking import top_eigenpairs
+
+__all__ = ["RunConfig", "RunResult", "Prepared", "METRICS", "prepare", "collect",
+           "state_eigenpairs", "train", "save_run", "run_or_load", "progress_enabled"]
+
+METRICS = ("train_loss", "train_acc", "eval_loss", "eval_acc", "param_norm", "dist_to_mean", "lr")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines one training run (and its results-store key).
+
+    ``dataset``: a name of :func:`eoslib.data.load`. ``chunk_size``: examples per chunk of the
+    full-batch sums; default the whole set, or the ghost batch (1,024) for BatchNorm models.
+    ``eig_every`` > 0 records the top ``eig_k`` Hessian eigenpairs every that many epochs from
+    epoch ``eig_start`` on (``eig_start + j * eig_every``); ``sharpness_at_end`` records the
+    top eigenvalue at the last parameters.
+    """
+
+    model: str = "mlp"
+    dataset: str = "fmnist"
+    n_train: int = 1000
+    n_eval: int = 200
+    loss: str = "xent"
+    schedule: Schedule = Schedule(0.01)
+    seed: int = 0
+    max_epochs: int = 1000
+    chunk_size: int | None = None
+    completion_accuracy: float = 0.9999
+    divergence_factor: float = 1000.0
+    mean_window: int = 10
+    eig_every: int = 0
+    eig_start: int = 0
+    eig_k: int = 1
+    eig_tol: float = 1e-3
+    keep_eigenvectors: bool = False
+    sharpness_at_end: bool = True
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["schedule"] = {k: float(v) for k, v in self.schedule._asdict().items()}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        return cls(**{**d, "schedule": Schedule(**d["schedule"])})
+
+    def key(self) -> str:
+        """SHA-256 of the canonical JSON of :meth:`to_dict` (the results-store key)."""
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def load_data(self, data_dir=None) -> datasets.Split:
+        """The data set of this config (:func:`eoslib.data.load`)."""
+        return datasets.load(self.dataset, self.n_train, self.n_eval, data_dir)
+
+
+class Prepared(NamedTuple):
+    """What the epoch loops need, for one run or (``batched``) a leading model axis (M,)."""
+
+    objective: Objective
+    plan: execution.ExecutionPlan
+    train_data: Batch
+    eval_data: Batch
+    limits: Limits
+    schedule: Schedule
+    state: TrainState
+    batched: bool
+
+
+def prepare(configs: Sequence[RunConfig], split: datasets.Split, *, batched: bool,
+            devices=None, lane_groups: int | None = None) -> Prepared:
+    """Objective, execution plan, data, limits, schedules and initial states of ``configs``
+    (one config unless ``batched``; a batch shares all but schedule and seed)."""
+    first = configs[0]
+    if not batched and len(configs) != 1:
+        raise ValueError("an unbatched run takes exactly one config")
+    model = MODELS[first.model]()
+    plan = execution.plan(model, num_models=len(configs) if batched else 1, devices=devices,
+                          lane_groups=lane_groups)
+    objective = Objective(model, first.loss,
+                          default_chunk_size(model, len(split.y_train), first.chunk_size),
+                          plan.compiled_loops, plan.stored_transpose)
+    if batched:
+        schedule = Schedule(*(np.asarray([c.schedule[i] for c in configs], np.float32)
+                              for i in range(len(Schedule._fields))))
+        limits = Limits(np.full(len(configs), first.max_epochs, np.int32),
+                        np.full(len(configs), first.completion_accuracy, np.float32),
+                        np.full(len(configs), first.divergence_factor, np.float32))
+        keys = jax.vmap(jax.random.key)(jnp.asarray([c.seed for c in configs]))
+    else:
+        schedule = as_arrays(first.schedule)
+        limits = Limits(jnp.int32(first.max_epochs), jnp.float32(first.completion_accuracy),
+                        jnp.float32(first.divergence_factor))
+        keys = jax.random.key(first.seed)
+    state = init_states(model, keys, tuple(split.x_train.shape[1:]), first.mean_window)
+    return Prepared(objective, plan, Batch(split.x_train, split.y_train),
+                    Batch(split.x_eval, split.y_eval), limits, schedule, state, batched)
+
+
+def collect(chunks: Sequence[dict], epochs: int, completed: bool) -> tuple[dict, dict]:
+    """History (arrays (T+1,) of :data:`METRICS` for θ_0..θ_T) and final metrics of one model
+    from the metrics blocks of :func:`eoslib.gd.run_epochs` (its row of a batched block)."""
+    active = np.concatenate([m["active"] for m in chunks])
+    history = {name: np.concatenate([m[name] for m in chunks])[active] for name in METRICS}
+    final = {"epochs": int(epochs), "completed": bool(completed),
+             **{name: float(values[-1]) for name, values in history.items()}}
+    return history, final
+
+
+def state_eigenpairs(prepared: Prepared, state: TrainState, k: int, tol: float,
+                     prev_vectors=None) -> Eigenpairs:
+    """Top-k Hessian eigenpairs of the training loss at one model's ``state``, tracked from
+    ``prev_vectors`` (d, k) when given, with the execution plan's driver."""
+    matvec = prepared.objective.hessian_matvec(state.params, state.batch_stats,
+                                               prepared.train_data)
+    dim = ravel_pytree(state.params)[0].size
+    return top_eigenpairs(matvec, dim, k, tol=tol, prev_vectors=prev_vectors,
+                          compiled=prepared.plan.compiled_loops)
+
+
+@dataclass
+class RunResult:
+    """A finished run: per-epoch ``history`` (arrays (T+1,) for θ_0..θ_T), ``eigen`` records
+    (``epoch`` (R,), ``values``/``residuals`` (R, k), ``num_matvecs`` (R,), ``certified`` (R,),
+    optionally ``vectors`` (R, d, k)), final metrics, flags, execution plan and final state."""
+
+    config: RunConfig
+    history: dict
+    eigen: dict
+    final: dict
+    diverged: bool
+    wall_time_s: float
+    execution: dict
+    state: TrainState = field(repr=False)
+
+
+def progress_enabled(progress: bool | None) -> bool:
+    """``None``: show progress bars only on an interactive terminal (silent under pytest/nbval)."""
+    return sys.stderr.isatty() if progress is None else progress
+
+
+_EIGEN_FIELDS = ("epoch", "values", "residuals", "num_matvecs", "certified", "vectors")
+
+
+def _append_eigen(eig: dict, epoch: int, pairs: Eigenpairs, keep_vectors: bool) -> None:
+    row = dict(epoch=epoch, values=pairs.values, residuals=pairs.residuals,
+               num_matvecs=pairs.num_matvecs, certified=pairs.certified)
+    if keep_vectors:
+        row["vectors"] = pairs.vectors
+    for name, value in row.items():
+        eig[name].append(np.asarray(value))
+
+
+def train(config: RunConfig, split: datasets.Split | None = None, *, data_dir=None,
+          progress: bool | None = None, block_epochs: int = 100) -> RunResult:
+    """Train one model by full-batch GD as ``config`` says; never raises on divergence.
+
+    ``split`` overrides the data set named in ``config`` (then ``n_train``/``n_eval`` are
+    ignored). Epochs run in jitted blocks of ``block_epochs`` (or ``eig_every``) epochs.
+    """
+    start = time.perf_counter()
+    split = config.load_data(data_dir) if split is None else split
+    prep = prepare([config], split, batched=False)
+    prep = prep._replace(train_data=Batch(*map(jnp.asarray, prep.train_data)),
+                         eval_data=Batch(*map(jnp.asarray, prep.eval_data)))
+    state = prep.state
+
+    def epochs(num, state):
+        return run_epochs(prep.objective, num, prep.train_data, prep.eval_data, prep.limits,
+                          prep.schedule, state, int(state.epoch))
+
+    block = config.eig_every if config.eig_every > 0 else min(block_epochs, config.max_epochs + 1)
+    chunks, eig, vectors = [], {name: [] for name in _EIGEN_FIELDS}, None
+    bar = tqdm(total=config.max_epochs + 1, disable=not progress_enabled(progress), unit="epoch")
+    if config.eig_every > 0 and config.eig_start > 0:  # run up to the first recorded epoch
+        state, metrics = epochs(config.eig_start, state)
+        chunks.append(jax.device_get(metrics))
+        bar.update(int(np.sum(chunks[-1]["active"])))
+    while not bool(state.stopped):
+        if config.eig_every > 0:
+            pairs = state_eigenpairs(prep, state, config.eig_k, config.eig_tol, vectors)
+            vectors = pairs.vectors
+            _append_eigen(eig, int(state.epoch), pairs, config.keep_eigenvectors)
+        state, metrics = epochs(block, state)
+        chunks.append(jax.device_get(metrics))
+        bar.update(int(np.sum(chunks[-1]["active"])))
+    bar.close()
+    history, final = collect(chunks, int(state.epoch), bool(state.completed))
+    if config.sharpness_at_end and not bool(state.diverged):
+        final["sharpness"] = float(state_eigenpairs(prep, state, 1, config.eig_tol).values[0])
+    eigen = {name: np.asarray(values) for name, values in eig.items() if values}
+    return RunResult(config, history, eigen, final, bool(state.diverged),
+                     time.perf_counter() - start, prep.plan.as_dict(), state)
+
+
+def save_run(store: ResultsStore, result: RunResult, **extra) -> dict:
+    """Write a :class:`RunResult` to ``store`` (eigenvectors, if kept, to .npz); returns the
+    record as stored."""
+    record = make_record(result.config, result.history, result.eigen, result.final,
+                         result.diverged, result.wall_time_s, execution=result.execution,
+                         **extra)
+    vectors = result.eigen.get("vectors")
+    store.put(record, {"eigen_vectors": vectors} if vectors is not None else None)
+    return store.get(record["key"])
+
+
+def run_or_load(config: RunConfig, store: ResultsStore | None = None, **train_kwargs) -> dict:
+    """The stored record of ``config``, training (and storing) it first if absent."""
+    store = ResultsStore() if store is None else store
+    if config.key() in store:
+        return store.get(config.key())
+    return save_run(store, train(config, **train_kwargs))

@@ -1,0 +1,42 @@
+"""Execution plans: every CPU/GPU decision in one place, from the device and the model."""
+
+import jax
+import pytest
+
+from eoslib import models
+from eoslib.execution import plan
+
+
+class _Device:
+    def __init__(self, platform):
+        self.platform = platform
+
+
+def test_models_declare_convolutions_and_the_plan_follows():
+    cpu, gpu = [_Device("cpu")], [_Device("gpu")]
+    assert not models.MLP.has_convolutions and models.VGG10().has_convolutions
+    assert models.ResNet20.has_convolutions
+    assert plan(models.MLP(), devices=cpu).compiled_loops
+    assert not plan(models.VGG10(), devices=cpu).compiled_loops  # conv backprop in compiled loops
+    assert plan(models.VGG10(), devices=gpu).compiled_loops
+    assert plan(models.MLP(), devices=cpu).stored_transpose
+    assert not plan(models.MLP(), devices=gpu).stored_transpose
+
+
+def test_lane_groups_one_per_core_on_a_single_cpu_device(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert plan(models.MLP(), num_models=24, devices=[_Device("cpu")]).lane_groups == 2
+    assert plan(models.MLP(), num_models=1, devices=[_Device("cpu")]).lane_groups == 1
+    assert plan(models.MLP(), num_models=24, devices=[_Device("cpu")] * 2).lane_groups == 1
+    assert plan(models.MLP(), num_models=24, devices=[_Device("gpu")]).lane_groups == 1
+    assert plan(models.MLP(), num_models=5, devices=[_Device("cpu")], lane_groups=3).lane_groups == 3
+    with pytest.raises(ValueError, match="lane_groups=7"):
+        plan(models.MLP(), num_models=6, devices=[_Device("cpu")], lane_groups=7)
+    with pytest.raises(ValueError, match="single device"):
+        plan(models.MLP(), num_models=6, devices=[_Device("cpu")] * 2, lane_groups=2)
+
+
+def test_the_default_plan_uses_the_visible_devices():
+    p = plan(models.MLP())
+    assert p.compiled_loops and p.stored_transpose == (jax.devices()[0].platform == "cpu")
+    assert p.as_dict() == p._asdict()

@@ -1,0 +1,132 @@
+"""The objective (eoslib.objective): the chunked full-batch loss, its gradient and its HVPs
+against dense autodiff Hessians (float64, per test), on the models the trainer runs."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.flatten_util import ravel_pytree
+from tiny import TinyMLP, tiny_data, xent_sum
+
+from eoslib import models
+from eoslib.objective import Batch, Objective, flat_hvp, hvp
+
+
+def _f64(tree):
+    return jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), tree)
+
+
+def _data(n, dtype):
+    return tiny_data(n, features=4, classes=3, dtype=dtype)
+
+
+def _mlp_setup(n=23, dtype=jnp.float64):
+    model = TinyMLP(widths=(6,), classes=3)
+    x, y = _data(n, dtype)
+    params = model.init(jax.random.PRNGKey(1), x[:1])
+
+    def per_chunk(p, chunk):
+        cx, cy = chunk
+        return xent_sum(model.apply(p, cx), cy)
+
+    def full_loss(p):
+        return per_chunk(p, (x, y)) / n
+
+    return params, per_chunk, full_loss, (x, y)
+
+
+def _dense_hessian(loss, params):
+    flat, unravel = ravel_pytree(params)
+    return jax.jit(jax.hessian(lambda f: loss(unravel(f))))(flat)
+
+
+def test_hvp_matches_dense_hessian_on_pytrees(x64):
+    if True:
+        params, _, loss, _ = _mlp_setup()
+        params = jax.tree_util.tree_map(lambda a: a.astype(jnp.float64), params)
+        flat, unravel = ravel_pytree(params)
+        v = jnp.asarray(np.random.default_rng(3).normal(size=flat.shape))
+        dense = _dense_hessian(loss, params)
+        got = ravel_pytree(hvp(loss, params, unravel(v)))[0]
+        np.testing.assert_allclose(got, dense @ v, rtol=1e-12, atol=1e-12)
+
+
+def test_flat_hvp_casts_to_requested_precision_and_is_jittable(x64):
+    if True:
+        params, _, loss, _ = _mlp_setup()  # float32 parameters from init
+        matvec, unravel = flat_hvp(loss, params, dtype=jnp.float64)
+        params64 = jax.tree_util.tree_map(lambda a: a.astype(jnp.float64), params)
+        dense = _dense_hessian(loss, params64)
+        v = jnp.asarray(np.random.default_rng(4).normal(size=dense.shape[0]))
+        got = jax.jit(lambda m, u: m(u))(matvec, v)
+        assert got.dtype == jnp.float64
+        np.testing.assert_allclose(got, dense @ v, rtol=1e-12, atol=1e-12)
+        assert jax.tree_util.tree_structure(unravel(v)) == jax.tree_util.tree_structure(params)
+
+
+def test_flat_hvp_partial_does_not_recompile_for_new_parameters():
+    params, _, loss, _ = _mlp_setup(dtype=jnp.float32)
+    apply = jax.jit(lambda m, u: m(u))
+    v = jnp.ones(ravel_pytree(params)[0].shape)
+    for scale in (1.0, 0.5, 2.0):
+        matvec, _ = flat_hvp(loss, jax.tree_util.tree_map(lambda a: scale * a, params))
+        apply(matvec, v)
+    assert apply._cache_size() == 1
+
+
+
+@pytest.mark.parametrize("loss_name", ["xent", "mse"])
+def test_chunked_objective_is_the_exact_full_batch_mean(loss_name, x64):
+    model = models.MLP(hidden=(6, 5))
+    x = jax.random.normal(jax.random.key(0), (50, 3, 3, 1), jnp.float64)
+    y = jax.random.randint(jax.random.key(1), (50,), 0, 10)
+    params = _f64(models.init_variables(model, jax.random.key(2), (3, 3, 1))["params"])
+    batch = Batch(x, y)
+    whole, chunked = Objective(model, loss_name, 50), Objective(model, loss_name, 16)  # 3 x 16 + 2
+
+    def reference(p):
+        logits = model.apply({"params": p}, x)
+        per = {"xent": lambda: -jax.nn.log_softmax(logits)[jnp.arange(50), y],
+               "mse": lambda: 0.5 * jnp.sum((logits - jax.nn.one_hot(y, 10)) ** 2, -1)}[loss_name]()
+        return jnp.mean(per)
+
+    loss, acc, _, grad = jax.jit(chunked.loss_and_grad)(params, {}, batch)
+    np.testing.assert_allclose(loss, reference(params), rtol=1e-13)
+    np.testing.assert_allclose(ravel_pytree(grad)[0], ravel_pytree(jax.grad(reference)(params))[0],
+                               rtol=1e-11, atol=1e-14)
+    np.testing.assert_allclose(jax.jit(whole.loss_fn({}, batch))(params), reference(params),
+                               rtol=1e-13)
+    expected_acc = np.mean(np.argmax(model.apply({"params": params}, x), -1) == y)
+    np.testing.assert_allclose(acc, expected_acc)
+
+    dense = _dense_hessian(reference, params)
+    matvec = chunked.hessian_matvec(params, {}, batch)
+    v = jax.random.normal(jax.random.key(3), (dense.shape[0],), jnp.float64)
+    np.testing.assert_allclose(jax.jit(matvec)(v), dense @ v, rtol=1e-10, atol=1e-12)
+
+
+def test_ghost_batchnorm_objective_and_hessian_are_those_of_the_ghost_batch_loss(x64):
+    model = models.VGG(widths=(3,), convs_per_block=1, ghost_size=8)
+    x = jax.random.normal(jax.random.key(0), (20, 4, 4, 2), jnp.float64)
+    y = jax.random.randint(jax.random.key(1), (20,), 0, 10)
+    variables = models.init_variables(model, jax.random.key(2), (4, 4, 2))
+    params, stats = _f64(variables["params"]), _f64(variables["batch_stats"])
+    objective = Objective(model, "xent", 8)  # chunks 8, 8, 4 = the ghost batches
+
+    def reference(p):  # the model splits the batch into the same ghost batches itself
+        logits = model.apply({"params": p, "batch_stats": stats}, x, train=True)
+        return jnp.mean(-jax.nn.log_softmax(logits)[jnp.arange(20), y])
+
+    loss, _, new_stats, _ = jax.jit(objective.loss_and_grad)(params, stats, Batch(x, y))
+    np.testing.assert_allclose(loss, reference(params), rtol=1e-13)
+    _, updated = model.apply({"params": params, "batch_stats": stats}, x, train=True,
+                             mutable=["batch_stats"])
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-12), new_stats,
+                 updated["batch_stats"])
+    dense = _dense_hessian(reference, params)
+    v = jax.random.normal(jax.random.key(3), (dense.shape[0],), jnp.float64)
+    np.testing.assert_allclose(jax.jit(objective.hessian_matvec(params, stats, Batch(x, y)))(v),
+                               dense @ v,
+                               rtol=1e-9, atol=1e-11)
+
+
