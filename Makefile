@@ -2,6 +2,7 @@
 # make data   : find Fashion-MNIST or fetch it into the user cache, verified (DATASETS="fmnist cifar10": and CIFAR-10)
 # make test   : set up .venv, make data, and run every test (library, nbval, smoke runs, pairing, book build, browser)
 # make execute: make data, then re-execute every chapter's golden notebook (default profile) after editing its .md
+# make lint   : ruff check (run by CI before the tests)
 # make bench  : make data (both sets), then run the library benchmarks (results in benchmarks/results/)
 PYTHON ?= python3.11
 VENV := .venv
@@ -13,7 +14,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 NOTEBOOKS := $(CHAPTERS:.md=.ipynb)
 DATASETS ?= fmnist
 
-.PHONY: setup data book test execute bench clean
+.PHONY: setup data book test lint execute bench clean
 
 setup: $(VENV)/.installed
 
@@ -31,6 +32,9 @@ book: setup
 	$(BIN)/python tools/status_page.py
 	$(BIN)/jupyter-book build . -W --keep-going
 	@echo "open _build/html/index.html"
+
+lint: setup
+	$(BIN)/ruff check .
 
 test: setup data
 	$(BIN)/python -m pytest -p no:cacheprovider tests $(NOTEBOOKS) --nbval --nbval-current-env

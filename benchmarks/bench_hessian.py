@@ -62,8 +62,8 @@ from jax.flatten_util import ravel_pytree  # noqa: E402
 
 from eoslib import data as eos_data  # noqa: E402
 from eoslib import models  # noqa: E402
-from eoslib.hvp import flat_hvp  # noqa: E402
 from eoslib.lanczos import lanczos_eigh  # noqa: E402
+from eoslib.objective import Batch, Objective, flat_hvp  # noqa: E402
 from eoslib.similarity import cosine_grassmann_similarity, matched_cosines  # noqa: E402
 from eoslib.tracking import track_eigh  # noqa: E402
 
@@ -86,16 +86,13 @@ def median_time(fn, repeats: int) -> float:
 
 
 def make_problem(data_dir, n_train: int):
+    """The trainer's objective (eoslib.objective) of the paper's MLP on the first ``n_train``
+    images: its full-batch loss ``loss(params)`` and the initial parameters."""
     split = eos_data.fashion_mnist(n_train, 10, data_dir)
-    x, y = jnp.asarray(split.x_train), jnp.asarray(split.y_train)
+    batch = Batch(jnp.asarray(split.x_train), jnp.asarray(split.y_train))
     model = models.MLP()
-    params = models.init_variables(model, jax.random.PRNGKey(0), x.shape[1:])
-
-    def loss(p):
-        logp = jax.nn.log_softmax(model.apply(p, x))
-        return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
-
-    return loss, params
+    params = models.init_variables(model, jax.random.PRNGKey(0), batch.x.shape[1:])["params"]
+    return Objective(model, "xent", n_train).loss_fn({}, batch), params
 
 
 def relative_residuals(matvec, values, vectors) -> np.ndarray:

@@ -20,7 +20,7 @@ so the ratios are comparable even on a busy machine.
    32 x 1000 @ 1000 x 32 for the hidden weight gradients) below the square-GEMM peak.
 2. A sweep of 24 MLPs (8 learning rates x 3 seeds) run as one vmapped program
    (:func:`eoslib.sweep.run_batch`) against the same 24 runs one after another
-   (:func:`eoslib.train.train`), same number of epochs each; once with the one default CPU
+   (:func:`eoslib.runs.train`), same number of epochs each; once with the one default CPU
    device (the vmapped epoch then runs one lane group per core,
    :func:`eoslib.sweep.default_lane_groups`) and once, in a subprocess, with the CPU exposed as
    2 JAX devices (``--xla_force_host_platform_device_count=2``) over which the sweep shards its
@@ -49,8 +49,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from eoslib import data, schedules, sweep
+from eoslib.gd import Limits, run_epochs
+from eoslib.objective import Batch
 from eoslib.provenance import provenance
-from eoslib.train import Batch, Limits, RunConfig, init_state, make_objective, run_epochs, train
+from eoslib.runs import RunConfig, prepare, train
 
 OUT = Path(__file__).resolve().parent / "results" / "trainer.json"
 
@@ -120,12 +122,11 @@ def mlp_epoch_gemms(n: int, n_eval: int, widths=(784, 32, 32, 32, 32, 10)) -> li
 
 
 def epoch_seconds(config: RunConfig, split: data.Split, epochs: int, repeats: int) -> float:
-    """Median seconds per epoch of ``epochs`` GD epochs (:func:`eoslib.train.run_epochs`)."""
-    objective = make_objective(config, len(split.y_train), split.x_train.shape[1:])
+    """Median seconds per epoch of ``epochs`` GD epochs (:func:`eoslib.gd.run_epochs`)."""
+    prep = prepare([config], split, batched=False)
+    objective, state = prep.objective, prep.state
     train_data = Batch(jnp.asarray(split.x_train), jnp.asarray(split.y_train))
     eval_data = Batch(jnp.asarray(split.x_eval), jnp.asarray(split.y_eval))
-    state = init_state(objective.model, jax.random.key(0), split.x_train.shape[1:],
-                       config.mean_window)
     limits = Limits(jnp.int32(10**9), jnp.float32(2.0), jnp.float32(1e30))
     schedule = schedules.as_arrays(config.schedule)
 
@@ -167,7 +168,7 @@ def bench_sweep(fmnist: data.Split, epochs: int, repeats: int) -> dict:
     runs = {"vmapped": lambda: sweep.run_batch(configs, fmnist, progress=False),
             "sequential": lambda: [train(c, fmnist, progress=False) for c in configs]}
     times = {name: [] for name in runs}
-    for name, run in runs.items():
+    for run in runs.values():
         run()  # compile / warm up
     for _ in range(repeats):  # interleaved rounds: the VM's load drifts by 10-20 % over minutes
         for name, run in runs.items():

@@ -23,7 +23,8 @@ Map of modules:
   ``run_or_load``.
 - :mod:`eoslib.sweep`: vmapped, sharded, resumable sweeps; :mod:`eoslib.results`: the store.
 - :mod:`eoslib.provenance`: device, versions, commit.
-- :mod:`eoslib.instability`: loss spikes and rotations through them (Section 3.2, App. D).
+- :mod:`eoslib.instability`: loss spikes and rotations through them (Section 3.2, App. D);
+  :mod:`eoslib.rotation_claims`: the statistics behind chapter 2's claims.
 - :mod:`eoslib.params`: chapter presets; :mod:`eoslib.report`: claims tables;
   :mod:`eoslib.figures`: the paper's figures.
 
@@ -40,7 +41,7 @@ under :meth:`RunConfig.key`; the chapter's claims go to :func:`eoslib.report.rec
 
 __version__ = "0.1.0"
 
-from eoslib import data, dln, instability, schedules, similarity  # noqa: E402
+from eoslib import data, dln, instability, rotation_claims, schedules, similarity  # noqa: E402
 from eoslib.execution import ExecutionPlan, plan  # noqa: E402
 from eoslib.lanczos import Eigenpairs, lanczos_eigh  # noqa: E402
 from eoslib.objective import Batch, Objective, flat_hvp, hvp  # noqa: E402
@@ -53,7 +54,7 @@ from eoslib.sweep import lr_seed_grid, sweep  # noqa: E402
 from eoslib.tracking import top_eigenpairs, track_eigh  # noqa: E402
 
 __all__ = [
-    "__version__", "data", "dln", "instability", "schedules", "similarity",
+    "__version__", "data", "dln", "instability", "rotation_claims", "schedules", "similarity",
     "ExecutionPlan", "plan", "Eigenpairs", "lanczos_eigh", "Batch", "Objective", "flat_hvp",
     "hvp", "ParameterError", "resolve", "Claim", "ClaimsTable", "record_run", "ResultsStore",
     "RunConfig", "RunResult", "run_or_load", "train", "Schedule", "lr_seed_grid", "sweep",

@@ -84,7 +84,8 @@ returned with their (too large) residuals and ``certified`` False.
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -99,7 +100,7 @@ __all__ = ["Eigenpairs", "LanczosState", "default_max_iters", "lanczos_eigh", "l
            "DEFAULT_ROUNDS"]
 
 _KAPPA = math.sqrt(2.0)
-DEFAULT_GUARDS = 0
+DEFAULT_GUARDS = 2
 DEFAULT_CHECK_STEPS = 8
 DEFAULT_ROUNDS = 3
 

@@ -81,7 +81,7 @@ class RunConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "RunConfig":
+    def from_dict(cls, d: dict) -> RunConfig:
         return cls(**{**d, "schedule": Schedule(**d["schedule"])})
 
     def key(self) -> str:

@@ -13,7 +13,8 @@ directional derivative of ``θ ↦ vᵀ H(θ) v`` along ``−∇L``, one JVP of 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp

@@ -40,13 +40,12 @@ stability with well-separated eigenvalues).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 
-from eoslib.lanczos import (DEFAULT_CHECK_STEPS, DEFAULT_GUARDS, DEFAULT_ROUNDS, Eigenpairs,
-                            lanczos_eigh)
+from eoslib.lanczos import DEFAULT_CHECK_STEPS, DEFAULT_GUARDS, DEFAULT_ROUNDS, Eigenpairs, lanczos_eigh
 
 Array = jax.Array
 

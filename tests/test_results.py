@@ -56,7 +56,7 @@ def test_run_or_load_trains_once_and_tables_are_tidy(small_split, tmp_path, monk
                          eig_every=2, keep_eigenvectors=True) for lr in (0.05, 0.1)]
     records = [run_or_load(c, store, split=small_split) for c in configs]
     assert store.get(configs[0].key(), arrays=True)["arrays"]["eigen_vectors"].shape == (3, 28_480, 1)
-    monkeypatch.setattr("eoslib.results.train", lambda *a, **k: pytest.fail("retrained"))
+    monkeypatch.setattr("eoslib.runs.train", lambda *a, **k: pytest.fail("retrained"))
     assert run_or_load(configs[0], store) == records[0]
 
     summary = summary_table(store.records())

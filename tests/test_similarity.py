@@ -1,7 +1,6 @@
 """Eigenvector and subspace similarities on constructed examples."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
 

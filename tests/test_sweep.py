@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from eoslib import data, schedules, sweep
-from eoslib.results import ResultsStore
 from eoslib.execution import plan
 from eoslib.models import MODELS
+from eoslib.results import ResultsStore
 from eoslib.runs import RunConfig, train
 
 WORKER = Path(__file__).with_name("sweep_worker.py")

@@ -5,7 +5,7 @@ parametrized so that each test keeps its own shapes and seeds; with the same arg
 parameters and data are bitwise what the tests used to build inline.
 """
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import flax.linen as nn
 import jax
