@@ -21,6 +21,12 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+__all__ = ["EvenPolynomial", "monomial", "output", "loss", "hessian", "eigenvalues_2d", "beta",
+           "rotation_ratio", "top_eigenvector", "rotation_ratio_numerical", "gradient", "gd_step",
+           "Thresholds", "s_factor", "xi", "thresholds", "update_ratio_approx",
+           "update_ratio_exact", "Trajectory", "gd_trajectory", "psi", "approximate_top_vector",
+           "rotation_ratio_eq14", "deviation_sum"]
+
 Array = jax.Array
 
 

@@ -29,6 +29,10 @@ from scipy.signal import find_peaks
 
 from eoslib import similarity
 
+__all__ = ["Instability", "smoothed_loss", "detect_instabilities", "largest",
+           "SimilarityToBaseline", "similarity_to_baseline", "comparison_epochs",
+           "sign_change_fraction", "parity_dips"]
+
 
 class Instability(NamedTuple):
     """Epoch indices of one loss spike and its rise factor ``m_peak / m_start``."""

@@ -10,6 +10,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+__all__ = ["cross_entropy", "mse", "correct", "LOSSES"]
+
 
 def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
     """Softmax cross-entropy per example: (N, C), (N,) -> (N,)."""

@@ -17,6 +17,8 @@ import numbers
 from collections.abc import Callable, Mapping
 from typing import Any
 
+__all__ = ["ParameterError", "resolve"]
+
 Validator = Callable[[Any], str | None]
 
 

@@ -11,6 +11,8 @@ import jax
 
 import eoslib
 
+__all__ = ["device_description", "git_commit", "provenance"]
+
 _REPO = Path(__file__).resolve().parent.parent
 
 

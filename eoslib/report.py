@@ -17,6 +17,8 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
+__all__ = ["RUN_RECORD_ENV", "Claim", "ClaimsTable", "record_run"]
+
 RUN_RECORD_ENV = "EOSLIB_RUN_RECORD"
 
 

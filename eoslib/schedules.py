@@ -21,6 +21,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+__all__ = ["Schedule", "constant", "warmup", "reduce_at_epoch", "reduce_at_accuracy", "as_arrays",
+           "update_reduced", "learning_rate"]
+
 
 class Schedule(NamedTuple):
     """Scalars (or, batched, arrays (M,)) describing one learning-rate schedule."""
