@@ -30,7 +30,7 @@ Map of modules:
 
 Path of data from a chapter to a stored record: the chapter's ``parameters`` cell →
 :func:`eoslib.params.resolve` (preset + validated overrides) → a :class:`RunConfig` →
-:func:`train` (or :func:`sweep`): :func:`eoslib.runs.prepare` builds the :class:`Objective` and
+:func:`train` (or :func:`eoslib.sweep.sweep`): :func:`eoslib.runs.prepare` builds the :class:`Objective` and
 the :class:`ExecutionPlan`, :mod:`eoslib.data` loads the split, :func:`eoslib.gd.run_epochs`
 trains, :func:`eoslib.tracking.top_eigenpairs` records certified eigenpairs,
 :func:`eoslib.runs.collect` makes the history → :func:`eoslib.results.make_record` (config,
@@ -41,7 +41,7 @@ under :meth:`RunConfig.key`; the chapter's claims go to :func:`eoslib.report.rec
 
 __version__ = "0.1.0"
 
-from eoslib import data, dln, instability, rotation_claims, schedules, similarity  # noqa: E402
+from eoslib import data, dln, instability, rotation_claims, schedules, similarity, sweep  # noqa: E402
 from eoslib.execution import ExecutionPlan, plan  # noqa: E402
 from eoslib.lanczos import Eigenpairs, lanczos_eigh  # noqa: E402
 from eoslib.objective import Batch, Objective, flat_hvp, hvp  # noqa: E402
@@ -50,13 +50,12 @@ from eoslib.report import Claim, ClaimsTable, record_run  # noqa: E402
 from eoslib.results import ResultsStore  # noqa: E402
 from eoslib.runs import RunConfig, RunResult, run_or_load, train  # noqa: E402
 from eoslib.schedules import Schedule  # noqa: E402
-from eoslib.sweep import lr_seed_grid, sweep  # noqa: E402
 from eoslib.tracking import top_eigenpairs, track_eigh  # noqa: E402
 
 __all__ = [
     "__version__", "data", "dln", "instability", "rotation_claims", "schedules", "similarity",
     "ExecutionPlan", "plan", "Eigenpairs", "lanczos_eigh", "Batch", "Objective", "flat_hvp",
     "hvp", "ParameterError", "resolve", "Claim", "ClaimsTable", "record_run", "ResultsStore",
-    "RunConfig", "RunResult", "run_or_load", "train", "Schedule", "lr_seed_grid", "sweep",
+    "RunConfig", "RunResult", "run_or_load", "train", "Schedule", "sweep",
     "top_eigenpairs", "track_eigh",
 ]
