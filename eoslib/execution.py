@@ -9,14 +9,14 @@ The rules, with the measurements behind them (``benchmarks/results/``):
 
 * ``compiled_loops``: loops over chunks and epochs (and the Lanczos iteration) run as
   ``lax.scan`` / ``lax.while_loop``, except for models with convolutions on XLA:CPU, whose
-  backward pass is about 30x slower inside a compiled loop than outside one (jax 0.10.2): those
-  loop in Python over jitted steps.
+  backward pass is much slower inside a compiled loop than outside one on XLA:CPU (jax 0.10.2):
+  those loop in Python over jitted steps.
 * ``lane_groups``: a vmapped sweep on a single CPU device splits its model axis into one lane
   group per core (at most one per model), independent computations that XLA:CPU's executor runs
   side by side; 1 on GPUs and when several devices already share the model axis.
 * ``stored_transpose``: on CPU, GD's gradient computes the MLP input layer's weight gradient
-  from a stored ``x.T`` (:func:`eoslib.models.matmul_stored_transpose`; GD epoch -13 % on
-  CPU, measured A/B). Not measured on GPUs, so off there.
+  from a stored ``x.T`` (:func:`eoslib.models.matmul_stored_transpose`; faster on CPU in an
+  A/B measurement). Not measured on GPUs, so off there.
 """
 
 from __future__ import annotations

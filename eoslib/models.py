@@ -86,12 +86,11 @@ def matmul_stored_transpose(x: jax.Array, w: jax.Array) -> jax.Array:
     Same value and gradient as ``x @ w``; only the layout of the weight gradient changes.
     Written plainly, reverse mode computes it as ``xᵀ G``, a GEMM contracting the leading
     (example) axis of both operands, into which XLA folds any transpose and which XLA:CPU runs
-    ~1.5x slower than the same product with ``x.T`` in memory (fMNIST MLP: first-layer weight
-    gradient, 1000 x 784 inputs). Here ``x.T`` passes an ``optimization_barrier``, so it is
-    materialized and the weight gradient is the plain GEMM ``x.T @ G``: GD epoch of the MLP
-    0.67 -> 0.58 ms on CPU (A/B, same process). Reverse mode only (a
-    ``custom_vjp``): Hessian-vector products use the plain matmul, for which this layout is
-    slower (1.16 -> 1.48 ms per HVP measured with a ``custom_jvp`` version).
+    slower than the same product with ``x.T`` in memory. Here ``x.T`` passes an
+    ``optimization_barrier``, so it is materialized and the weight gradient is the plain GEMM
+    ``x.T @ G``. Reverse mode only (a ``custom_vjp``): Hessian-vector products use the plain
+    matmul, for which this layout is slower. Whether it is used is decided by
+    :func:`eoslib.execution.plan`; the measurements are in ``benchmarks/results/trainer.json``.
     """
     return x @ w
 

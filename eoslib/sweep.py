@@ -16,10 +16,9 @@ epoch is split into lane groups, one per core (:func:`eoslib.execution.plan`), i
 computations in one program that XLA:CPU's executor runs side by side: the per-model GEMMs of a
 small MLP are too small to use two cores by themselves. Or the cores are exposed as JAX devices
 (``XLA_FLAGS=--xla_force_host_platform_device_count=N`` set before jax is imported) and the sweep
-shards over them. For 24 fMNIST MLPs on a 2-core VM the vmapped sweep is 1.3-1.4x faster than
-the 24 runs one after another with lane groups on one device, and 1.4-1.7x with
-2 devices (``benchmarks/results/trainer.json``; the ratio is bounded on CPU because batching
-does not make the 32 x 32 layers' GEMMs any faster per model).
+shards over them. The speed-ups against the same runs one after another are measured in
+``benchmarks/results/trainer.json`` (bounded on CPU: batching does not make the 32 x 32
+layers' GEMMs any faster per model).
 
 Resumability. Each model's record is written to the :class:`~eoslib.results.ResultsStore` as
 soon as it stops. A batch whose records are all stored is skipped. A batch with some records

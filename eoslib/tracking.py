@@ -32,8 +32,8 @@ between evaluations. At the edge of stability they move a lot (that is the
 paper's subject): along GD on the paper's MLP at η = 0.1, Rayleigh–Ritz on the
 previous epoch's top-8 vectors alone leaves a median relative residual of
 about 0.26 at the new parameters (never below 1e-3), so every epoch needs a
-real solve; every epoch needs a real solve (HVP counts with and without the
-certification: ``benchmarks/results/hessian.json``). The saving is larger when the
+real solve (HVP counts with and without the certification:
+``benchmarks/results/hessian.json``). The saving is larger when the
 parameters move less between evaluations (small η, or before the edge of
 stability with well-separated eigenvalues).
 """
