@@ -22,7 +22,7 @@ so the ratios are comparable even on a busy machine.
    (:func:`eoslib.sweep.run_batch`) against the same 24 runs one after another
    (:func:`eoslib.runs.train`), same number of epochs each; once with the one default CPU
    device (the vmapped epoch then runs one lane group per core,
-   :func:`eoslib.sweep.default_lane_groups`) and once, in a subprocess, with the CPU exposed as
+   :func:`eoslib.execution.plan`) and once, in a subprocess, with the CPU exposed as
    2 JAX devices (``--xla_force_host_platform_device_count=2``) over which the sweep shards its
    model axis.
 3. VGG10 on CIFAR-10-5k (5 ghost batches of 1,024 + 1,000 evaluation images): seconds per
@@ -48,7 +48,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eoslib import data, schedules, sweep
+from eoslib import data, execution, models, schedules, sweep
 from eoslib.gd import Limits, run_epochs
 from eoslib.objective import Batch
 from eoslib.provenance import provenance
@@ -177,7 +177,7 @@ def bench_sweep(fmnist: data.Split, epochs: int, repeats: int) -> dict:
             times[name].append(time.perf_counter() - start)
     ratios = [s / v for s, v in zip(times["sequential"], times["vmapped"])]
     return {"models": len(configs), "epochs": epochs, "devices": len(jax.devices()),
-            "lane_groups": sweep.default_lane_groups(sweep.model_mesh(), len(configs)),
+            "lane_groups": execution.plan(models.MLP(), num_models=len(configs)).lane_groups,
             "vmapped_s": statistics.median(times["vmapped"]),
             "sequential_s": statistics.median(times["sequential"]),
             "speedup": statistics.median(ratios), "speedup_per_round": ratios}
