@@ -110,7 +110,8 @@ class Prepared(NamedTuple):
 def prepare(configs: Sequence[RunConfig], split: datasets.Split, *, batched: bool,
             devices=None, lane_groups: int | None = None) -> Prepared:
     """Objective, execution plan, data, limits, schedules and initial states of ``configs``
-    (one config unless ``batched``; a batch shares all but schedule and seed)."""
+    (one config unless ``batched``; a batch shares all but schedule and seed). The data are
+    device arrays for one run, host arrays for a batch (:mod:`eoslib.sweep` shards them)."""
     first = configs[0]
     if not batched and len(configs) != 1:
         raise ValueError("an unbatched run takes exactly one config")
@@ -133,8 +134,9 @@ def prepare(configs: Sequence[RunConfig], split: datasets.Split, *, batched: boo
                         jnp.float32(first.divergence_factor))
         keys = jax.random.key(first.seed)
     state = init_states(model, keys, tuple(split.x_train.shape[1:]), first.mean_window)
-    return Prepared(objective, plan, Batch(split.x_train, split.y_train),
-                    Batch(split.x_eval, split.y_eval), limits, schedule, state, batched)
+    put = np.asarray if batched else jnp.asarray  # a sweep places host arrays on its mesh
+    return Prepared(objective, plan, Batch(put(split.x_train), put(split.y_train)),
+                    Batch(put(split.x_eval), put(split.y_eval)), limits, schedule, state, batched)
 
 
 def collect(chunks: Sequence[dict], epochs: int, completed: bool) -> tuple[dict, dict]:
@@ -201,8 +203,6 @@ def train(config: RunConfig, split: datasets.Split | None = None, *, data_dir=No
     start = time.perf_counter()
     split = config.load_data(data_dir) if split is None else split
     prep = prepare([config], split, batched=False)
-    prep = prep._replace(train_data=Batch(*map(jnp.asarray, prep.train_data)),
-                         eval_data=Batch(*map(jnp.asarray, prep.eval_data)))
     state = prep.state
 
     def epochs(num, state):

@@ -120,7 +120,7 @@ def run_batch(batch: Sequence[RunConfig], split: datasets.Split, store: ResultsS
     bar = tqdm(total=len(batch), disable=not progress_enabled(progress), unit="model")
     while len(written) < len(batch):
         state, metrics = run_epochs(prep.objective, block, prep.train_data, prep.eval_data,
-                                    prep.limits, prep.schedule, state, epoch, batched=True,
+                                    prep.limits, prep.schedule, state, epoch, batched=prep.batched,
                                     lane_groups=prep.plan.lane_groups)
         chunks.append(_get(metrics))
         flags = _get((state.stopped, state.completed, state.diverged, state.epoch))

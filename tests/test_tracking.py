@@ -74,8 +74,6 @@ def test_tracked_top_k_is_the_true_top_k_along_an_edge_of_stability_run(small_sp
 
     config = RunConfig(n_train=128, n_eval=32, schedule=schedules.constant(0.2), max_epochs=60)
     prep = prepare([config], small_split, batched=False)
-    prep = prep._replace(train_data=Batch(*map(jnp.asarray, prep.train_data)),
-                         eval_data=Batch(*map(jnp.asarray, prep.eval_data)))
     data64 = Batch(prep.train_data.x.astype(jnp.float64), prep.train_data.y)
     state, vectors, errors, certified, sharpness = prep.state, None, [], [], []
     for epoch in range(61):
