@@ -40,7 +40,8 @@ from eoslib.schedules import Schedule, as_arrays
 from eoslib.tracking import top_eigenpairs
 
 __all__ = ["RunConfig", "RunResult", "Prepared", "METRICS", "prepare", "collect",
-           "state_eigenpairs", "train", "save_run", "run_or_load", "progress_enabled"]
+           "state_eigenpairs", "has_peaked", "EigenRecorder", "train", "states_at", "save_run", "run_or_load",
+           "progress_enabled"]
 
 METRICS = ("train_loss", "train_acc", "eval_loss", "eval_acc", "param_norm", "dist_to_mean", "lr")
 
@@ -53,7 +54,9 @@ class RunConfig:
     full-batch sums; default the whole set, or the ghost batch (1,024) for BatchNorm models.
     ``eig_every`` > 0 records the top ``eig_k`` Hessian eigenpairs every that many epochs from
     epoch ``eig_start`` on (``eig_start + j * eig_every``); ``sharpness_at_end`` records the
-    top eigenvalue at the last parameters.
+    top eigenvalue at the last parameters. ``stop_after_peak`` > 0 (needs ``eig_every`` > 0)
+    stops the run once the sharpness has peaked after the learning-rate reduction
+    (:class:`EigenRecorder`); ``final["peaked"]`` then says so.
     """
 
     model: str = "mlp"
@@ -74,6 +77,7 @@ class RunConfig:
     eig_tol: float = 1e-3
     keep_eigenvectors: bool = False
     sharpness_at_end: bool = True
+    stop_after_peak: int = 0
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -184,13 +188,54 @@ def progress_enabled(progress: bool | None) -> bool:
 _EIGEN_FIELDS = ("epoch", "values", "residuals", "num_matvecs", "certified", "vectors")
 
 
-def _append_eigen(eig: dict, epoch: int, pairs: Eigenpairs, keep_vectors: bool) -> None:
-    row = dict(epoch=epoch, values=pairs.values, residuals=pairs.residuals,
-               num_matvecs=pairs.num_matvecs, certified=pairs.certified)
-    if keep_vectors:
-        row["vectors"] = pairs.vectors
-    for name, value in row.items():
-        eig[name].append(np.asarray(value))
+def has_peaked(epochs, values, window: int) -> bool:
+    """True when the largest of ``values`` (recorded at increasing ``epochs``) was reached
+    at least ``window`` epochs before the last record (the first maximum, if tied)."""
+    if len(epochs) == 0:
+        return False
+    return int(epochs[-1]) - int(epochs[int(np.argmax(values))]) >= window
+
+
+class EigenRecorder:
+    """The eigen records of one run (single or a sweep's lane) at its block boundaries, each
+    solve warm-started from the previous one, and the stop-after-peak rule.
+
+    Rule (``config.stop_after_peak = W`` epochs): among the evaluations made after the
+    learning-rate reduction (``state.reduced``), let S_peak be the largest top eigenvalue and
+    e_peak its epoch; the run stops at the first evaluation epoch e with ``e − e_peak ≥ W``,
+    i.e. when S has not exceeded its post-reduction maximum for W epochs (its ``max_epochs``
+    limit is lowered to e, so the history ends with the metrics at θ_e as at any stop). A run that
+    completes or reaches ``max_epochs`` first is not marked as peaked.
+    """
+
+    def __init__(self, config: RunConfig):
+        self.config = config
+        self.rows = {name: [] for name in _EIGEN_FIELDS}
+        self.vectors = None
+        self.after_reduction = ([], [])  # epochs and top eigenvalues recorded once reduced
+        self.peaked = False
+
+    def record(self, prepared: Prepared, state: TrainState) -> bool:
+        """Eigenpairs at ``state`` (one model) appended; True when the run must stop (peak)."""
+        cfg = self.config
+        pairs = state_eigenpairs(prepared, state, cfg.eig_k, cfg.eig_tol, self.vectors)
+        self.vectors = pairs.vectors
+        epoch = int(state.epoch)
+        row = dict(epoch=epoch, values=pairs.values, residuals=pairs.residuals,
+                   num_matvecs=pairs.num_matvecs, certified=pairs.certified)
+        if cfg.keep_eigenvectors:
+            row["vectors"] = pairs.vectors
+        for name, value in row.items():
+            self.rows[name].append(np.asarray(value))
+        if cfg.stop_after_peak > 0 and bool(state.reduced):
+            self.after_reduction[0].append(epoch)
+            self.after_reduction[1].append(float(pairs.values[0]))
+            self.peaked = has_peaked(*self.after_reduction, cfg.stop_after_peak)
+        return self.peaked
+
+    def arrays(self) -> dict:
+        """``epoch`` (R,), ``values``/``residuals`` (R, k), ... as in :class:`RunResult`."""
+        return {name: np.asarray(values) for name, values in self.rows.items() if values}
 
 
 def train(config: RunConfig, split: datasets.Split | None = None, *, data_dir=None,
@@ -209,28 +254,49 @@ def train(config: RunConfig, split: datasets.Split | None = None, *, data_dir=No
         return run_epochs(prep.objective, num, prep.train_data, prep.eval_data, prep.limits,
                           prep.schedule, state, int(state.epoch))
 
+    if config.stop_after_peak > 0 and config.eig_every <= 0:
+        raise ValueError("stop_after_peak needs eig_every > 0 (the rule reads the recorded sharpness)")
     block = config.eig_every if config.eig_every > 0 else min(block_epochs, config.max_epochs + 1)
-    chunks, eig, vectors = [], {name: [] for name in _EIGEN_FIELDS}, None
+    chunks, recorder = [], EigenRecorder(config)
     bar = tqdm(total=config.max_epochs + 1, disable=not progress_enabled(progress), unit="epoch")
     if config.eig_every > 0 and config.eig_start > 0:  # run up to the first recorded epoch
         state, metrics = epochs(config.eig_start, state)
         chunks.append(jax.device_get(metrics))
         bar.update(int(np.sum(chunks[-1]["active"])))
     while not bool(state.stopped):
-        if config.eig_every > 0:
-            pairs = state_eigenpairs(prep, state, config.eig_k, config.eig_tol, vectors)
-            vectors = pairs.vectors
-            _append_eigen(eig, int(state.epoch), pairs, config.keep_eigenvectors)
+        if config.eig_every > 0 and recorder.record(prep, state):
+            # the next epoch records the metrics at θ_e and stops there
+            prep = prep._replace(limits=prep.limits._replace(max_epochs=state.epoch))
         state, metrics = epochs(block, state)
         chunks.append(jax.device_get(metrics))
         bar.update(int(np.sum(chunks[-1]["active"])))
     bar.close()
     history, final = collect(chunks, int(state.epoch), bool(state.completed))
+    final["peaked"] = recorder.peaked
     if config.sharpness_at_end and not bool(state.diverged):
         final["sharpness"] = float(state_eigenpairs(prep, state, 1, config.eig_tol).values[0])
-    eigen = {name: np.asarray(values) for name, values in eig.items() if values}
+    eigen = recorder.arrays()
     return RunResult(config, history, eigen, final, bool(state.diverged),
                      time.perf_counter() - start, prep.plan.as_dict(), state)
+
+
+def states_at(config: RunConfig, epochs, split: datasets.Split | None = None, *,
+              data_dir=None) -> dict[int, TrainState]:
+    """The training states at ``epochs`` (θ_e after e GD steps) of the run ``config`` describes,
+    retraced from its initialization (no eigen records, no stopping rule but the config's
+    limits). Raises if the run stops before one of them."""
+    split = config.load_data(data_dir) if split is None else split
+    prep = prepare([config], split, batched=False)
+    state, out = prep.state, {}
+    for epoch in sorted(set(int(e) for e in epochs)):
+        if epoch > int(state.epoch) and not bool(state.stopped):
+            state, _ = run_epochs(prep.objective, epoch - int(state.epoch), prep.train_data,
+                                  prep.eval_data, prep.limits, prep.schedule, state,
+                                  int(state.epoch))
+        if int(state.epoch) != epoch:
+            raise ValueError(f"the run stops at epoch {int(state.epoch)}, before epoch {epoch}")
+        out[epoch] = state
+    return out
 
 
 def save_run(store: ResultsStore, result: RunResult, **extra) -> dict:

@@ -44,7 +44,7 @@ from eoslib import data as datasets
 from eoslib.gd import TrainState, run_epochs
 from eoslib.objective import Batch
 from eoslib.results import ResultsStore, make_record
-from eoslib.runs import RunConfig, collect, prepare, progress_enabled, state_eigenpairs
+from eoslib.runs import EigenRecorder, RunConfig, collect, prepare, progress_enabled, state_eigenpairs
 
 __all__ = ["sweep", "run_batch", "plan_batches", "group_key", "model_mesh", "lr_seed_grid"]
 
@@ -99,11 +99,16 @@ def run_batch(batch: Sequence[RunConfig], split: datasets.Split, store: ResultsS
               lane_groups: int | None = None, progress: bool | None = None) -> list[dict]:
     """Train ``batch`` (configs of one group) as one vmapped, sharded program; returns their
     records in order and writes those not yet in ``store`` as each model stops. ``lane_groups``
-    overrides the execution plan's lane groups (:func:`eoslib.execution.plan`)."""
+    overrides the execution plan's lane groups (:func:`eoslib.execution.plan`). With
+    ``eig_every`` > 0 every active model's top eigenpairs are recorded between blocks of
+    ``eig_every`` epochs, each model tracked from its previous solve as in
+    :func:`eoslib.runs.train` (and ``stop_after_peak`` applied)."""
     start = time.perf_counter()
     first = batch[0]
-    if first.eig_every > 0:
-        raise ValueError("sweeps record only the final sharpness; use train() for eig_every > 0")
+    if first.keep_eigenvectors:
+        raise ValueError("sweeps do not keep eigenvectors; use train() for keep_eigenvectors")
+    if first.stop_after_peak > 0 and first.eig_every <= 0:
+        raise ValueError("stop_after_peak needs eig_every > 0 (the rule reads the recorded sharpness)")
     mesh = model_mesh() if mesh is None else mesh
     padded = list(batch) + [batch[-1]] * (-len(batch) % mesh.devices.size)
     prep = prepare(padded, split, batched=True, devices=list(mesh.devices.flat),
@@ -114,28 +119,48 @@ def run_batch(batch: Sequence[RunConfig], split: datasets.Split, store: ResultsS
                          state=_put(jax.device_get(prep.state), lanes),
                          schedule=_put(prep.schedule, lanes), limits=_put(prep.limits, lanes))
     single = prep._replace(train_data=Batch(*map(jnp.asarray, (split.x_train, split.y_train))))
-    block = min(block_epochs, first.max_epochs + 1)
+    recorders = [EigenRecorder(c) for c in batch]
+    block = first.eig_every if first.eig_every > 0 else min(block_epochs, first.max_epochs + 1)
 
     state, chunks, records, written, epoch = prep.state, [], [None] * len(batch), set(), 0
     bar = tqdm(total=len(batch), disable=not progress_enabled(progress), unit="model")
-    while len(written) < len(batch):
-        state, metrics = run_epochs(prep.objective, block, prep.train_data, prep.eval_data,
+
+    def advance(state, num, epoch):
+        state, metrics = run_epochs(prep.objective, num, prep.train_data, prep.eval_data,
                                     prep.limits, prep.schedule, state, epoch, batched=prep.batched,
                                     lane_groups=prep.plan.lane_groups)
         chunks.append(_get(metrics))
+        return state, int(np.max(_get(state.epoch)))  # the epoch of the models still active
+
+    def record_eigen(state):
+        """Eigen records of the active models (one solve each, as train() does); a model whose
+        sharpness has peaked gets its current epoch as its epoch limit."""
+        host = _get(state)
+        limit = np.array(_get(prep.limits.max_epochs))
+        for i in range(len(batch)):
+            if not host.stopped[i] and recorders[i].record(single, _lane(host, i)):
+                limit[i] = host.epoch[i]
+        return prep.limits._replace(max_epochs=_put(limit, lanes))
+
+    if first.eig_every > 0 and first.eig_start > 0:  # run up to the first recorded epoch
+        state, epoch = advance(state, first.eig_start, epoch)
+    while len(written) < len(batch):
+        if first.eig_every > 0:
+            prep = prep._replace(limits=record_eigen(state))
+        state, epoch = advance(state, block, epoch)
         flags = _get((state.stopped, state.completed, state.diverged, state.epoch))
-        epoch = int(np.max(flags[3]))  # the epoch of the models still active
         for i, config in enumerate(batch):
             if i in written or not flags[0][i]:
                 continue
             history, final = collect([jax.tree.map(lambda a: a[i], m) for m in chunks],
                                      flags[3][i], flags[1][i])
+            final["peaked"] = recorders[i].peaked
             if config.sharpness_at_end and not flags[2][i]:
                 lane = TrainState(*(_lane(_get(f), i) for f in state))
                 final["sharpness"] = float(
                     state_eigenpairs(single, lane, 1, config.eig_tol).values[0])
-            records[i] = make_record(config, history, {}, final, bool(flags[2][i]),
-                                     time.perf_counter() - start,
+            records[i] = make_record(config, history, recorders[i].arrays(), final,
+                                     bool(flags[2][i]), time.perf_counter() - start,
                                      execution=prep.plan.as_dict(), batch_size=len(batch))
             if store is not None and config.key() not in store and jax.process_index() == 0:
                 store.put(records[i])

@@ -11,7 +11,7 @@ from eoslib import models, schedules
 from eoslib.execution import ExecutionPlan
 from eoslib.gd import Limits, init_state, run_epochs
 from eoslib.objective import Batch, Objective
-from eoslib.runs import Prepared, RunConfig, state_eigenpairs, train
+from eoslib.runs import Prepared, RunConfig, has_peaked, state_eigenpairs, states_at, train
 
 
 def _f64(tree):
@@ -143,6 +143,42 @@ def test_eigenpairs_are_recorded_with_warm_starts(small_split):
     assert (e["num_matvecs"] >= 2).all()
     # the last record (warm-started) agrees with a cold solve at the final parameters
     assert e["values"][-1, 0] == pytest.approx(run.final["sharpness"], rel=1e-3)
+
+
+def test_has_peaked_waits_a_window_after_the_maximum():
+    epochs = [0, 10, 20, 30, 40]
+    assert not has_peaked(epochs[:3], [1.0, 2.0, 3.0], 10)
+    assert has_peaked(epochs[:3], [1.0, 3.0, 2.0], 10)
+    assert not has_peaked(epochs, [1.0, 2.0, 5.0, 4.0, 4.5], 30)
+    assert has_peaked(epochs, [5.0, 2.0, 5.0, 4.0, 4.5], 40)  # first of tied maxima
+    assert not has_peaked([], [], 10)
+
+
+def test_run_stops_once_the_sharpness_peaked_after_the_reduction(small_split):
+    config = RunConfig(n_train=128, n_eval=32, max_epochs=400, eig_every=5,
+                       schedule=schedules.reduce_at_epoch(0.5, 0.1, 20), stop_after_peak=30,
+                       sharpness_at_end=False)
+    run = train(config, small_split)
+    epochs, top = run.eigen["epoch"], run.eigen["values"][:, 0]
+    after = epochs > 20  # recorded with the reduced learning rate
+    assert run.final["peaked"] and not run.final["completed"]
+    assert epochs[-1] == run.final["epochs"] == len(run.history["train_loss"]) - 1 < 400
+    assert has_peaked(epochs[after], top[after], 30)
+    assert not has_peaked(epochs[after][:-1], top[after][:-1], 30)  # the first epoch it holds
+    with pytest.raises(ValueError, match="eig_every"):
+        train(RunConfig(n_train=128, n_eval=32, max_epochs=5, stop_after_peak=10), small_split)
+
+
+def test_states_at_retraces_the_run(small_split):
+    config = RunConfig(n_train=128, n_eval=32, max_epochs=12, schedule=schedules.constant(0.3),
+                       sharpness_at_end=False)
+    run = train(config, small_split)
+    states = states_at(config, [12, 4, 7], small_split)
+    assert sorted(states) == [4, 7, 12]
+    jax.tree.map(np.testing.assert_array_equal, states[12].params, run.state.params)
+    assert all(int(s.epoch) == e for e, s in states.items())
+    with pytest.raises(ValueError, match="stops at epoch 12"):
+        states_at(config, [13], small_split)
 
 
 def test_progress_bar_is_silent_when_not_interactive(small_split, capsys):

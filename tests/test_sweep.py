@@ -58,6 +58,28 @@ def test_sweep_agrees_with_single_runs_and_masks_diverged_models(small_split, tm
     assert all(len(r["history"]["train_loss"]) < 25 for r in records[4:])
 
 
+def test_sweep_records_eigenpairs_and_stops_models_once_their_sharpness_peaked(small_split, tmp_path):
+    """eig_every in a sweep: each model tracked as train() tracks it, and the stop-after-peak
+    rule stops models one by one (the others go on)."""
+    base = RunConfig(n_train=128, n_eval=32, max_epochs=200, eig_every=5, eig_k=2,
+                     schedule=schedules.reduce_at_epoch(0.5, 0.1, 20), stop_after_peak=30,
+                     sharpness_at_end=False)
+    configs = sweep.lr_seed_grid(base, [0.5, 0.02], [0])
+    records = sweep.sweep(configs, ResultsStore(tmp_path), split=small_split)
+    peaked, stable = records
+    assert peaked["final"]["peaked"] and not peaked["final"]["completed"]
+    assert peaked["eigen"]["epoch"][-1] == peaked["final"]["epochs"] < 200
+    assert stable["final"]["epochs"] > peaked["final"]["epochs"]
+    for config, record in zip(configs, records):
+        single = train(config, small_split)
+        assert single.final["peaked"] == record["final"]["peaked"]
+        first = min(len(single.eigen["epoch"]), 5)  # before chaos amplifies vmap rounding
+        assert record["eigen"]["epoch"][:first] == single.eigen["epoch"][:first].tolist()
+        np.testing.assert_allclose(np.asarray(record["eigen"]["values"])[:first],
+                                   single.eigen["values"][:first], rtol=1e-3)
+        assert all(record["eigen"]["certified"])
+
+
 def test_sharded_sweep_matches_unsharded(small_split, tmp_path):  # small_split: skip w/o data
     outs = {}
     for devices in (2, 1):
