@@ -25,6 +25,10 @@ Map of modules:
 - :mod:`eoslib.provenance`: device, versions, commit.
 - :mod:`eoslib.instability`: loss spikes and rotations through them (Section 3.2, App. D);
   :mod:`eoslib.rotation_claims`: the statistics behind chapter 2's claims.
+- :mod:`eoslib.landscape`: slices of L and S along a line, the curvature of S (λ'' by nested
+  JVPs and CG, and at a slice's scale); :mod:`eoslib.flattening`: the landscape through an
+  instability cycle and Figure 4's runs (Section 3.3, App. H); :mod:`eoslib.flattening_claims`:
+  chapter 3's claims.
 - :mod:`eoslib.params`: chapter presets; :mod:`eoslib.report`: claims tables;
   :mod:`eoslib.figures`: the paper's figures.
 
@@ -41,7 +45,19 @@ under :meth:`RunConfig.key`; the chapter's claims go to :func:`eoslib.report.rec
 
 __version__ = "0.1.0"
 
-from eoslib import data, dln, instability, rotation_claims, schedules, similarity, sweep  # noqa: E402
+from eoslib import (  # noqa: E402
+    data,
+    dln,
+    flattening,
+    flattening_claims,
+    instability,
+    landscape,
+    rotation_claims,
+    runs,
+    schedules,
+    similarity,
+    sweep,
+)
 from eoslib.execution import ExecutionPlan, plan  # noqa: E402
 from eoslib.lanczos import Eigenpairs, lanczos_eigh  # noqa: E402
 from eoslib.objective import Batch, Objective, flat_hvp, hvp  # noqa: E402
@@ -53,7 +69,8 @@ from eoslib.schedules import Schedule  # noqa: E402
 from eoslib.tracking import top_eigenpairs, track_eigh  # noqa: E402
 
 __all__ = [
-    "__version__", "data", "dln", "instability", "rotation_claims", "schedules", "similarity",
+    "__version__", "data", "dln", "flattening", "flattening_claims", "instability", "landscape",
+    "rotation_claims", "runs", "schedules", "similarity",
     "ExecutionPlan", "plan", "Eigenpairs", "lanczos_eigh", "Batch", "Objective", "flat_hvp",
     "hvp", "ParameterError", "resolve", "Claim", "ClaimsTable", "record_run", "ResultsStore",
     "RunConfig", "RunResult", "run_or_load", "train", "Schedule", "sweep",

@@ -14,6 +14,21 @@ period 2, so spikes are found on the 2-epoch moving average ``m_t = (L_t + L_{t+
 * its *end* (resolution) is the first epoch after the peak at which ``m`` is back at or below its
   value at the start (or the last epoch, if it never is).
 
+Instability cycles (:func:`stability_cycles`, Section 3.3: "from stability to instability and
+back to stability"). With the sharpness ``S_t`` at every epoch and the stability limit ``2/η``:
+
+* an *unstable stretch* is a maximal run of epochs with ``S_t ≥ 2/η``;
+* it is a complete *cycle* when stable epochs (``S_t < 2/η``) come right before and right after
+  it and a loss spike of :func:`detect_instabilities` peaks inside it (or at its first stable
+  epoch after);
+* the cycle's epochs: ``stable_from`` (first epoch of the stable stretch before), ``cross``
+  (first unstable epoch), ``peak`` (the largest such spike's peak), ``back`` (first stable
+  epoch after: the return to stability) and ``stable_to`` (last epoch of the stable stretch
+  after).
+
+:func:`longest_lead` picks the cycle with the longest stable phase before it (progressive
+sharpening below ``2/η``; ties: the larger loss rise), and :func:`cycle_window` the epochs shown.
+
 Comparisons at period ``T`` (Appendix D): eigenvectors at epochs ``start + jT`` are compared with
 those at ``start``. Under period-2 oscillations only even ``T`` compare parameters on the same
 side of the valley, so only even periods show smooth rotations.
@@ -29,7 +44,8 @@ from scipy.signal import find_peaks
 
 from eoslib import similarity
 
-__all__ = ["Instability", "smoothed_loss", "detect_instabilities", "largest",
+__all__ = ["Instability", "smoothed_loss", "detect_instabilities", "largest", "Cycle",
+           "stability_cycles", "longest_lead", "cycle_window",
            "SimilarityToBaseline", "similarity_to_baseline", "comparison_epochs",
            "sign_change_fraction", "parity_dips"]
 
@@ -72,6 +88,65 @@ def largest(instabilities: Sequence[Instability], count: int) -> list[Instabilit
     """The ``count`` instabilities with the largest rise, back in time order."""
     chosen = sorted(instabilities, key=lambda s: s.rise, reverse=True)[:count]
     return sorted(chosen, key=lambda s: s.start)
+
+
+class Cycle(NamedTuple):
+    """Epochs of a complete instability cycle (module docstring) and its largest loss rise."""
+
+    stable_from: int
+    cross: int
+    peak: int
+    back: int
+    stable_to: int
+    rise: float
+
+    @property
+    def lead(self) -> int:
+        """Stable epochs before the crossing."""
+        return self.cross - self.stable_from
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Maximal runs ``(first, last)`` of True in a boolean array."""
+    edges = np.diff(np.concatenate([[0], mask.astype(int), [0]]))
+    return list(zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0] - 1))
+
+
+def stability_cycles(loss: np.ndarray, sharpness: np.ndarray, eta: float, *,
+                     min_rise: float = 1.1) -> list[Cycle]:
+    """Complete stable → unstable → stable cycles of a run (the rule of the module docstring).
+
+    ``loss``, ``sharpness``: (T,) per epoch; ``eta``: the constant learning rate."""
+    unstable = np.asarray(sharpness) >= 2.0 / eta
+    spikes = detect_instabilities(loss, min_rise=min_rise)
+    stable_runs = _runs(~unstable)
+    cycles = []
+    for first, last in _runs(unstable):
+        if first == 0 or last == unstable.size - 1:
+            continue
+        inside = [s for s in spikes if first <= s.peak <= last + 1]
+        if not inside:
+            continue
+        before = next(r for r in stable_runs if r[1] == first - 1)
+        after = next(r for r in stable_runs if r[0] == last + 1)
+        top = max(inside, key=lambda s: s.rise)
+        cycles.append(Cycle(int(before[0]), int(first), top.peak, int(last + 1), int(after[1]),
+                            top.rise))
+    return cycles
+
+
+def longest_lead(cycles: Sequence[Cycle]) -> Cycle:
+    """The cycle with the longest stable phase before its crossing (ties: larger rise)."""
+    if not cycles:
+        raise ValueError("no complete instability cycle: train longer or change eta")
+    return max(cycles, key=lambda c: (c.lead, c.rise))
+
+
+def cycle_window(cycle: Cycle, lead: int, tail: int) -> np.ndarray:
+    """Epochs shown for ``cycle``: from ``lead`` epochs before the crossing (at most its stable
+    phase) to ``tail`` epochs after the return to stability (at most its stable phase after)."""
+    return np.arange(max(cycle.stable_from, cycle.cross - lead),
+                     min(cycle.stable_to, cycle.back + tail) + 1)
 
 
 class SimilarityToBaseline(NamedTuple):

@@ -28,8 +28,16 @@ crossing, where S(t) = max_j λ_j(t) stops being smooth). The sum over the other
 ``2..k`` enter exactly, and the rest by conjugate gradients (:func:`conjugate_gradient`) on
 the complement of the tracked subspace, where ``λ I − H`` is positive definite with condition
 number at most ``(λ − λ_min) / (λ − λ_{k+1})``. The result is the exact second derivative of
-S(t) at ``t = 0`` up to the eigenpairs' residuals and the CG tolerance; the chapter checks it
-against finite differences of the slice, and the tests against a closed form.
+S(t) at ``t = 0`` up to the eigenpairs' residuals and the CG tolerance; the tests check it
+against a closed form and, on the paper's MLP in float64, against finite differences.
+
+Piecewise smoothness. In a ReLU network the Hessian jumps wherever an activation pattern
+changes, and along a line through 1,000 examples x 128 units such boundaries are crossed every
+~1e-4 in t. λ'' is the curvature within the current activation region: finite differences
+agree with it at steps h ~ 1e-5 (float64) and not at the spacing of a slice (h ~ 1e-2), where
+S(t) is a smooth-looking curve made of thousands of pieces. The curvature of that visible
+curve, the one the paper's Figures 3 and 11 show, is :func:`fit_curvature`: the second
+derivative of the least-squares parabola through the slice near ``t = 0``.
 """
 
 from __future__ import annotations
@@ -51,6 +59,7 @@ PyTree = Any
 Array = jax.Array
 
 __all__ = ["unit_direction", "offset", "projection", "symmetric_range", "Slice", "line_slice",
+           "fit_curvature", "finite_differences",
            "loss_curvature", "conjugate_gradient", "SharpnessDerivatives",
            "sharpness_derivatives"]
 
@@ -138,6 +147,17 @@ def line_slice(loss_fn: Callable[[PyTree], Array], params: PyTree, direction: Py
         certified[j], matvecs[j] = bool(pairs.certified), int(pairs.num_matvecs)
     second = values[:, 1] if k >= 2 else np.full(ts.size, np.nan)
     return Slice(ts, losses, values[:, 0], second, residual, certified, matvecs)
+
+
+def fit_curvature(t: np.ndarray, values: np.ndarray, half_width: float) -> float:
+    """Curvature ``2a`` of the least-squares parabola ``a t² + b t + c`` through the points of a
+    slice with ``|t| ≤ half_width``: the curvature of the curve at the scale of the slice,
+    rather than at one point (needs 3 points or more)."""
+    t, values = np.asarray(t, float), np.asarray(values, float)
+    inside = np.abs(t) <= half_width * (1 + 1e-9)
+    if inside.sum() < 3:
+        raise ValueError(f"half_width {half_width} keeps {inside.sum()} points; need >= 3")
+    return float(2.0 * np.polyfit(t[inside], values[inside], 2)[0])
 
 
 def loss_curvature(loss_fn: Callable[[PyTree], Array], params: PyTree, direction: PyTree) -> float:
@@ -230,3 +250,28 @@ def sharpness_derivatives(loss_fn: Callable[[PyTree], Array], params: PyTree, di
     lam, first, second, fixed, rotation, gap, iters, cg_res = jax.device_get(out)
     return SharpnessDerivatives(float(lam), float(first), float(second), float(fixed),
                                 float(rotation), float(gap), int(iters), float(cg_res))
+
+
+def finite_differences(loss_fn: Callable[[PyTree], Array], params: PyTree, direction: PyTree,
+                       steps: Sequence[float], *, k: int = 3, tol: float = 1e-10,
+                       compiled: bool = True) -> tuple[SharpnessDerivatives, np.ndarray]:
+    """:func:`sharpness_derivatives` at θ and central differences of the certified top
+    eigenvalue at each step h of ``steps``: rows ``(h, (S(h) − S(−h)) / 2h,
+    (S(h) − 2 S(0) + S(−h)) / h²)`` (len(steps), 3). Run in float64 (``params`` float64,
+    under ``jax.enable_x64``) for steps below ~1e-3."""
+    dtype = ravel_pytree(params)[0].dtype
+    dim = ravel_pytree(params)[0].size
+
+    def top(t, seed=None):
+        matvec, _ = flat_hvp(loss_fn, offset(params, direction, t))
+        return top_eigenpairs(matvec, dim, k, tol=tol, prev_vectors=seed, compiled=compiled,
+                              dtype=dtype)
+
+    center = top(0.0)
+    exact = sharpness_derivatives(loss_fn, params, direction, center.values, center.vectors,
+                                  cg_tol=tol)
+    rows = []
+    for h in steps:
+        plus, minus = (float(top(sign * h, center.vectors).values[0]) for sign in (1, -1))
+        rows.append((h, (plus - minus) / (2 * h), (plus - 2 * exact.value + minus) / h ** 2))
+    return exact, np.asarray(rows)

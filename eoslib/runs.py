@@ -56,7 +56,9 @@ class RunConfig:
     epoch ``eig_start`` on (``eig_start + j * eig_every``); ``sharpness_at_end`` records the
     top eigenvalue at the last parameters. ``stop_after_peak`` > 0 (needs ``eig_every`` > 0)
     stops the run once the sharpness has peaked after the learning-rate reduction
-    (:class:`EigenRecorder`); ``final["peaked"]`` then says so.
+    (:class:`EigenRecorder`); ``final["peaked"]`` then says so. ``stop_above`` stops it once
+    the sharpness after the reduction reaches that value (e.g. 2/η_small: the run became
+    unstable); ``final["above"]`` says so.
     """
 
     model: str = "mlp"
@@ -78,6 +80,12 @@ class RunConfig:
     keep_eigenvectors: bool = False
     sharpness_at_end: bool = True
     stop_after_peak: int = 0
+    stop_above: float = float("inf")
+
+    def __post_init__(self):
+        if (self.stop_after_peak > 0 or np.isfinite(self.stop_above)) and self.eig_every <= 0:
+            raise ValueError("stop_after_peak and stop_above need eig_every > 0 (the rules read "
+                             "the recorded sharpness)")
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -201,11 +209,13 @@ class EigenRecorder:
     solve warm-started from the previous one, and the stop-after-peak rule.
 
     Rule (``config.stop_after_peak = W`` epochs): among the evaluations made after the
-    learning-rate reduction (``state.reduced``), let S_peak be the largest top eigenvalue and
-    e_peak its epoch; the run stops at the first evaluation epoch e with ``e − e_peak ≥ W``,
-    i.e. when S has not exceeded its post-reduction maximum for W epochs (its ``max_epochs``
-    limit is lowered to e, so the history ends with the metrics at θ_e as at any stop). A run that
-    completes or reaches ``max_epochs`` first is not marked as peaked.
+    learning-rate reduction (``state.reduced``; all of them for a schedule without one), let
+    S_peak be the largest top eigenvalue and e_peak its epoch; the run stops at the first
+    evaluation epoch e with ``e − e_peak ≥ W``, i.e. when S has not exceeded its maximum for W
+    epochs (its ``max_epochs`` limit is lowered to e, so the history ends with the metrics at
+    θ_e as at any stop). A run that completes or reaches ``max_epochs`` first is not marked as
+    peaked. ``config.stop_above`` stops the run at the first such evaluation whose top
+    eigenvalue is at least that value.
     """
 
     def __init__(self, config: RunConfig):
@@ -213,10 +223,11 @@ class EigenRecorder:
         self.rows = {name: [] for name in _EIGEN_FIELDS}
         self.vectors = None
         self.after_reduction = ([], [])  # epochs and top eigenvalues recorded once reduced
-        self.peaked = False
+        self.peaked = self.above = False
 
     def record(self, prepared: Prepared, state: TrainState) -> bool:
-        """Eigenpairs at ``state`` (one model) appended; True when the run must stop (peak)."""
+        """Eigenpairs at ``state`` (one model) appended; True when the run must stop (its
+        sharpness peaked, or reached ``stop_above``)."""
         cfg = self.config
         pairs = state_eigenpairs(prepared, state, cfg.eig_k, cfg.eig_tol, self.vectors)
         self.vectors = pairs.vectors
@@ -227,11 +238,15 @@ class EigenRecorder:
             row["vectors"] = pairs.vectors
         for name, value in row.items():
             self.rows[name].append(np.asarray(value))
-        if cfg.stop_after_peak > 0 and bool(state.reduced):
+        reduces = np.isfinite(cfg.schedule.reduce_epoch) or np.isfinite(cfg.schedule.reduce_accuracy)
+        if bool(state.reduced) or not reduces:
+            value = float(pairs.values[0])
             self.after_reduction[0].append(epoch)
-            self.after_reduction[1].append(float(pairs.values[0]))
-            self.peaked = has_peaked(*self.after_reduction, cfg.stop_after_peak)
-        return self.peaked
+            self.after_reduction[1].append(value)
+            self.above = value >= cfg.stop_above
+            self.peaked = cfg.stop_after_peak > 0 and has_peaked(*self.after_reduction,
+                                                                 cfg.stop_after_peak)
+        return self.peaked or self.above
 
     def arrays(self) -> dict:
         """``epoch`` (R,), ``values``/``residuals`` (R, k), ... as in :class:`RunResult`."""
@@ -254,8 +269,6 @@ def train(config: RunConfig, split: datasets.Split | None = None, *, data_dir=No
         return run_epochs(prep.objective, num, prep.train_data, prep.eval_data, prep.limits,
                           prep.schedule, state, int(state.epoch))
 
-    if config.stop_after_peak > 0 and config.eig_every <= 0:
-        raise ValueError("stop_after_peak needs eig_every > 0 (the rule reads the recorded sharpness)")
     block = config.eig_every if config.eig_every > 0 else min(block_epochs, config.max_epochs + 1)
     chunks, recorder = [], EigenRecorder(config)
     bar = tqdm(total=config.max_epochs + 1, disable=not progress_enabled(progress), unit="epoch")
@@ -272,7 +285,7 @@ def train(config: RunConfig, split: datasets.Split | None = None, *, data_dir=No
         bar.update(int(np.sum(chunks[-1]["active"])))
     bar.close()
     history, final = collect(chunks, int(state.epoch), bool(state.completed))
-    final["peaked"] = recorder.peaked
+    final["peaked"], final["above"] = recorder.peaked, recorder.above
     if config.sharpness_at_end and not bool(state.diverged):
         final["sharpness"] = float(state_eigenpairs(prep, state, 1, config.eig_tol).values[0])
     eigen = recorder.arrays()

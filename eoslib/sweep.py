@@ -107,8 +107,6 @@ def run_batch(batch: Sequence[RunConfig], split: datasets.Split, store: ResultsS
     first = batch[0]
     if first.keep_eigenvectors:
         raise ValueError("sweeps do not keep eigenvectors; use train() for keep_eigenvectors")
-    if first.stop_after_peak > 0 and first.eig_every <= 0:
-        raise ValueError("stop_after_peak needs eig_every > 0 (the rule reads the recorded sharpness)")
     mesh = model_mesh() if mesh is None else mesh
     padded = list(batch) + [batch[-1]] * (-len(batch) % mesh.devices.size)
     prep = prepare(padded, split, batched=True, devices=list(mesh.devices.flat),
@@ -154,7 +152,7 @@ def run_batch(batch: Sequence[RunConfig], split: datasets.Split, store: ResultsS
                 continue
             history, final = collect([jax.tree.map(lambda a: a[i], m) for m in chunks],
                                      flags[3][i], flags[1][i])
-            final["peaked"] = recorders[i].peaked
+            final["peaked"], final["above"] = recorders[i].peaked, recorders[i].above
             if config.sharpness_at_end and not flags[2][i]:
                 lane = TrainState(*(_lane(_get(f), i) for f in state))
                 final["sharpness"] = float(

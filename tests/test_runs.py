@@ -165,8 +165,13 @@ def test_run_stops_once_the_sharpness_peaked_after_the_reduction(small_split):
     assert epochs[-1] == run.final["epochs"] == len(run.history["train_loss"]) - 1 < 400
     assert has_peaked(epochs[after], top[after], 30)
     assert not has_peaked(epochs[after][:-1], top[after][:-1], 30)  # the first epoch it holds
+    assert not run.final["above"]
+    above = train(RunConfig(**{**config.__dict__, "stop_above": 30.0}), small_split)
+    top = above.eigen["values"][:, 0]
+    after = above.eigen["epoch"] > 20
+    assert above.final["above"] and top[-1] >= 30 and (top[after][:-1] < 30).all()
     with pytest.raises(ValueError, match="eig_every"):
-        train(RunConfig(n_train=128, n_eval=32, max_epochs=5, stop_after_peak=10), small_split)
+        RunConfig(max_epochs=5, stop_after_peak=10)
 
 
 def test_states_at_retraces_the_run(small_split):

@@ -1,0 +1,246 @@
+"""Resolution of instabilities and progressive flattening (Section 3.3, Appendix H): the
+landscape along the gradient at every epoch of a cycle, and the eventual maximum sharpness
+after a learning-rate reduction (Figure 4).
+
+Along a cycle (:func:`cycle_geometry`), at each epoch e with parameters θ_e:
+
+* ``d_e = ∇L(θ_e) / ‖∇L(θ_e)‖``, the paper's slice direction;
+* ``prev_position`` = ``(θ_{e−1} − θ_e) · d_e``, where the previous parameters sit on the slice;
+* ``loss_curvature`` = ``d_eᵀ ∇²L(θ_e) d_e``, the curvature of L(θ_e + t d_e) at t = 0;
+* the top eigenpairs at θ_e (re-solved to ``tol``, warm from the run's tracked ones) and the
+  derivatives λ', λ'' of S(θ_e + t d_e) at t = 0 (:func:`eoslib.landscape.sharpness_derivatives`;
+  λ'' is "the curvature of S");
+* and, by :func:`cycle_slices`, the slice itself (:func:`eoslib.landscape.line_slice`) at
+  common points ``ts``.
+
+Figure 4. A run with learning rate η0 switched to η_small at a switch epoch and trained on
+until its sharpness peaked (:class:`eoslib.runs.EigenRecorder`'s rule) or completion has
+``S_max`` = the largest recorded top eigenvalue from the switch on (:func:`max_after_switch`);
+it is stable under η_small when ``S_max < 2/η_small``. A run whose sharpness reaches
+2/η_small is stopped there (``stop_above``): its progressive sharpening was cut short by the
+edge of stability of η_small, so all we know is ``S_max ≥ 2/η_small`` (a censored value).
+The switch epochs of each η0 are those of a common geometric grid from its first instability
+on (:func:`switch_configs`), found by a run at constant η0 stopped when S first reaches 2/η0
+(:func:`onset_configs`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import jax
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from eoslib import data as datasets
+from eoslib import landscape, schedules
+from eoslib.instability import Cycle
+from eoslib.runs import RunConfig, prepare, states_at
+from eoslib.tracking import top_eigenpairs
+
+__all__ = ["Geometry", "cycle_geometry", "cycle_slices", "max_after_switch", "first_reaching",
+           "significant_round", "switch_rows", "stability_threshold", "steady_band",
+           "cycle_phases", "onset_configs", "switch_configs"]
+
+
+class Geometry(NamedTuple):
+    """Per-epoch arrays (E,) along a cycle (module docstring); ``eig_residual`` the relative
+    residual of the re-solved top pair, ``vectors`` (E, d, k) the re-solved eigenvectors and
+    ``directions`` (E, d) the flat unit gradients (:func:`cycle_slices` starts from them)."""
+
+    epochs: np.ndarray
+    prev_position: np.ndarray
+    grad_norm: np.ndarray
+    loss_curvature: np.ndarray
+    sharpness: np.ndarray
+    first: np.ndarray
+    second: np.ndarray
+    fixed_vector: np.ndarray
+    rotation: np.ndarray
+    gap: np.ndarray
+    cg_iterations: np.ndarray
+    cg_residual: np.ndarray
+    eig_residual: np.ndarray
+    vectors: np.ndarray
+    directions: np.ndarray
+
+
+def cycle_geometry(config: RunConfig, split: datasets.Split, epochs: Sequence[int],
+                   tracked_vectors: dict, *, k: int = 3, tol: float = 1e-4, cg_tol: float = 1e-4,
+                   cg_max_iters: int = 500) -> Geometry:
+    """The landscape along the gradient at each of ``epochs`` of the run ``config`` (its
+    states retraced by :func:`eoslib.runs.states_at`).
+
+    ``tracked_vectors``: epoch -> (d, k') eigenvectors recorded by the run (seeds of the
+    solves at θ_e); ``k``: eigenpairs re-solved at θ_e to ``tol`` (pairs 2..k enter λ''
+    exactly)."""
+    epochs = [int(e) for e in epochs]
+    if min(epochs) < 1:
+        raise ValueError("epochs must be >= 1 (each needs the previous parameters)")
+    states = states_at(config, sorted(set(epochs) | {e - 1 for e in epochs}), split)
+    prep = prepare([config], split, batched=False)
+    objective, batch = prep.objective, prep.train_data
+    dim = ravel_pytree(states[epochs[0]].params)[0].size
+    rows = []
+    for e in epochs:
+        state = states[e]
+        loss_fn = objective.loss_fn(state.batch_stats, batch)
+        grad = objective.loss_and_grad(state.params, state.batch_stats, batch)[3]
+        grad_norm = float(np.linalg.norm(ravel_pytree(grad)[0]))
+        d = landscape.unit_direction(grad)
+        prev = landscape.projection(states[e - 1].params, state.params, d)
+        pairs = top_eigenpairs(objective.hessian_matvec(state.params, state.batch_stats, batch),
+                               dim, k, tol=tol, prev_vectors=tracked_vectors.get(e),
+                               compiled=prep.plan.compiled_loops)
+        der = landscape.sharpness_derivatives(loss_fn, state.params, d, pairs.values,
+                                              pairs.vectors, cg_tol=cg_tol,
+                                              cg_max_iters=cg_max_iters)
+        rows.append((e, prev, grad_norm, landscape.loss_curvature(loss_fn, state.params, d),
+                     der.value, der.first, der.second, der.fixed_vector, der.rotation, der.gap,
+                     der.cg_iterations, der.cg_residual,
+                     float(pairs.residuals[0]) / abs(float(pairs.values[0])),
+                     np.asarray(pairs.vectors), np.asarray(ravel_pytree(d)[0])))
+    return Geometry(*(np.asarray(c) for c in zip(*rows)))
+
+
+def cycle_slices(config: RunConfig, split: datasets.Split, geometry: Geometry,
+                 ts: Sequence[float], *, k: int = 2, tol: float = 1e-4,
+                 progress=None) -> list[landscape.Slice]:
+    """:func:`eoslib.landscape.line_slice` at every epoch of ``geometry`` along its gradient
+    direction, at the points ``ts``, seeded with its re-solved eigenvectors."""
+    epochs = [int(e) for e in geometry.epochs]
+    states = states_at(config, epochs, split)
+    prep = prepare([config], split, batched=False)
+    out = []
+    for i in (progress(range(len(epochs))) if progress else range(len(epochs))):
+        state = states[epochs[i]]
+        _, unravel = ravel_pytree(state.params)
+        out.append(landscape.line_slice(
+            prep.objective.loss_fn(state.batch_stats, prep.train_data), state.params,
+            unravel(geometry.directions[i]), ts, k=k, tol=tol,
+            center_vectors=geometry.vectors[i][:, :k], compiled=prep.plan.compiled_loops,
+            key=jax.random.PRNGKey(epochs[i])))
+    return out
+
+
+def max_after_switch(record: dict) -> tuple[float, int]:
+    """``(S_max, epoch)``: the largest recorded top eigenvalue of a stored run from its switch
+    epoch (``schedule.reduce_epoch``) on, and where it was reached; NaN, -1 without records
+    there (e.g. the run completed before the switch)."""
+    epochs = np.asarray(record["eigen"].get("epoch", []))
+    top = np.asarray(record["eigen"].get("values", np.zeros((0, 1))))[:, 0] if epochs.size else epochs
+    after = epochs >= record["config"]["schedule"]["reduce_epoch"]
+    if not np.any(after):
+        return float("nan"), -1
+    i = int(np.argmax(np.where(after, top, -np.inf)))
+    return float(top[i]), int(epochs[i])
+
+
+def first_reaching(epochs: np.ndarray, values: np.ndarray, level: float) -> int | None:
+    """The first of ``epochs`` at which ``values >= level`` (None if never)."""
+    hit = np.nonzero(np.asarray(values) >= level)[0]
+    return int(np.asarray(epochs)[hit[0]]) if hit.size else None
+
+
+def significant_round(x: float, digits: int = 3) -> float:
+    """``x`` rounded to ``digits`` significant digits (learning rates derived from a
+    measurement, so that the configs, and their store keys, are stable across machines)."""
+    return float(f"{x:.{digits - 1}e}")
+
+
+def switch_rows(records: Sequence[dict], eta_small: float) -> list[dict]:
+    """One row per Figure-4 run: ``eta0``, ``switch``, ``seed``, ``s_max`` and ``s_max_epoch``
+    (:func:`max_after_switch`), ``stable`` (``s_max < 2/eta_small``), ``censored`` (``s_max``
+    capped at 2/η_small, the value the rank statistics use), ``peaked`` (stopped by the peak
+    rule), ``completed``, ``epochs``, ``diverged`` and ``first_unstable`` (the first recorded
+    epoch at which S reached 2/η0, None if never)."""
+    rows = []
+    for r in records:
+        sched = r["config"]["schedule"]
+        s_max, at = max_after_switch(r)
+        epochs = np.asarray(r["eigen"].get("epoch", []))
+        top = np.asarray(r["eigen"]["values"])[:, 0] if epochs.size else epochs
+        before = epochs < sched["reduce_epoch"]
+        rows.append(dict(eta0=sched["lr"], switch=int(sched["reduce_epoch"]), seed=r["config"]["seed"],
+                         s_max=s_max, s_max_epoch=at,
+                         stable=bool(np.isfinite(s_max) and s_max < 2.0 / eta_small),
+                         censored=min(s_max, 2.0 / eta_small),
+                         peaked=bool(r["final"].get("peaked", False)),
+                         completed=bool(r["final"]["completed"]), epochs=int(r["final"]["epochs"]),
+                         diverged=bool(r["diverged"]),
+                         first_unstable=first_reaching(epochs[before], top[before], 2.0 / sched["lr"])))
+    return rows
+
+
+def stability_threshold(record: dict) -> float:
+    """``2 / S_max`` of a run at a constant learning rate η that stayed stable
+    (``S_max < 2/η``) and whose sharpness peaked: the largest constant learning rate for which
+    that run's sharpness would have stayed below 2/η. Raises if the run is not such a run."""
+    eta = record["config"]["schedule"]["lr"]
+    s_max = float(np.max(np.asarray(record["eigen"]["values"])[:, 0]))
+    if s_max >= 2.0 / eta:
+        raise ValueError(f"the reference run at eta={eta:g} reached 2/eta (S_max={s_max:.1f}): "
+                         "choose a smaller reference eta")
+    if not (record["final"].get("peaked") or record["final"]["completed"]):
+        raise ValueError("the reference run's sharpness had not peaked: raise its max_epochs")
+    return 2.0 / s_max
+
+
+def steady_band(values: np.ndarray) -> tuple[float, float]:
+    """``[min − r, max + r]`` of ``values`` with ``r`` their range: the band a curvature is
+    "steady" in, from its last values before the crossing."""
+    lo, hi = float(np.min(values)), float(np.max(values))
+    return lo - (hi - lo), hi + (hi - lo)
+
+
+def cycle_phases(epochs: np.ndarray, fit_sharp: np.ndarray, cycle: Cycle,
+                 band_epochs: int = 4) -> dict:
+    """The phases of a cycle from the curvature of its S-curves (``fit_sharp`` at ``epochs``):
+    ``band`` (:func:`steady_band` of the last ``band_epochs`` epochs before the crossing),
+    ``change`` (the first epoch from the crossing on whose curvature is outside the band,
+    None if none before the return), ``steady`` (epochs from the crossing to the change), and
+    ``snapshots``: epoch -> phase name for Figure 3 (progressive sharpening midway through the
+    shown stable epochs, the crossing, the middle of the steady phase, the change, the loss
+    peak and the return to stability)."""
+    epochs = np.asarray(epochs)
+    at = {int(e): i for i, e in enumerate(epochs)}
+    pre = [at[e] for e in range(cycle.cross - band_epochs, cycle.cross) if e in at]
+    band = steady_band(np.asarray(fit_sharp)[pre])
+    outside = [e for e in range(cycle.cross, cycle.back)
+               if e in at and not band[0] <= fit_sharp[at[e]] <= band[1]]
+    change = outside[0] if outside else None
+    end = change if change is not None else cycle.back
+    snapshots = {int(epochs[0]) + (cycle.cross - int(epochs[0])) // 2: "progressive sharpening",
+                 cycle.cross: "S crosses 2/η"}
+    if end - cycle.cross >= 2:
+        snapshots[cycle.cross + (end - cycle.cross) // 2] = "growth, steady S-curve"
+    if change is not None:
+        snapshots[change] = "S-curve changes"
+    snapshots.setdefault(cycle.peak, "loss peak")
+    snapshots.setdefault(cycle.back, "flatter curve, stability returns")
+    return dict(band=band, change=change, steady=end - cycle.cross,
+                snapshots=dict(sorted(snapshots.items())))
+
+
+def onset_configs(base: RunConfig, etas: Sequence[float]) -> list[RunConfig]:
+    """Runs at each constant η0 of ``etas`` that stop when the recorded sharpness first reaches
+    2/η0 (the first instability), with ``base``'s other settings (``eig_every`` > 0)."""
+    return [RunConfig(**{**base.__dict__, "schedule": schedules.constant(eta), "stop_after_peak": 0,
+                         "stop_above": 2.0 / eta}) for eta in etas]
+
+
+def switch_configs(base: RunConfig, onsets: dict, grid: Sequence[int], seeds: Sequence[int],
+                   eta_small: float) -> list[RunConfig]:
+    """Figure 4's runs: for each η0 (key of ``onsets``, whose value is the epoch of its first
+    instability, or None if it had none), a switch to ``eta_small`` at each epoch of ``grid``
+    from that epoch on, for every seed; stopped when S reaches 2/η_small (``stop_above``).
+    ``base`` gives the other settings (``eig_every``, ``stop_after_peak``, ``max_epochs``)."""
+    out = []
+    for eta0, onset in onsets.items():
+        for switch in (e for e in grid if onset is not None and e >= onset):
+            for seed in seeds:
+                sched = schedules.reduce_at_epoch(eta0, eta_small, int(switch))
+                out.append(RunConfig(**{**base.__dict__, "schedule": sched, "seed": int(seed),
+                                        "stop_above": 2.0 / eta_small}))
+    return out
