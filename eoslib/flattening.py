@@ -34,20 +34,22 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from eoslib import data as datasets
-from eoslib import landscape, schedules
+from eoslib import landscape, models, schedules, sweep
 from eoslib.instability import Cycle
 from eoslib.runs import RunConfig, prepare, states_at
 from eoslib.tracking import top_eigenpairs
 
 __all__ = ["Geometry", "cycle_geometry", "cycle_slices", "max_after_switch", "first_reaching",
            "significant_round", "switch_rows", "stability_threshold", "steady_band",
-           "cycle_phases", "onset_configs", "switch_configs"]
+           "cycle_phases", "onset_configs", "switch_configs", "sweep_by_switch"]
 
 
 class Geometry(NamedTuple):
     """Per-epoch arrays (E,) along a cycle (module docstring); ``eig_residual`` the relative
     residual of the re-solved top pair, ``vectors`` (E, d, k) the re-solved eigenvectors and
-    ``directions`` (E, d) the flat unit gradients (:func:`cycle_slices` starts from them)."""
+    ``directions`` (E, d) the flat unit gradients (:func:`cycle_slices` starts from them),
+    ``boundary`` the distance along the gradient to the nearest activation boundary
+    (:func:`eoslib.landscape.boundary_distance`; NaN for models other than the MLP)."""
 
     epochs: np.ndarray
     prev_position: np.ndarray
@@ -64,6 +66,7 @@ class Geometry(NamedTuple):
     eig_residual: np.ndarray
     vectors: np.ndarray
     directions: np.ndarray
+    boundary: np.ndarray
 
 
 def cycle_geometry(config: RunConfig, split: datasets.Split, epochs: Sequence[int],
@@ -96,11 +99,14 @@ def cycle_geometry(config: RunConfig, split: datasets.Split, epochs: Sequence[in
         der = landscape.sharpness_derivatives(loss_fn, state.params, d, pairs.values,
                                               pairs.vectors, cg_tol=cg_tol,
                                               cg_max_iters=cg_max_iters)
+        boundary = (landscape.boundary_distance(
+            lambda p: models.mlp_relu_inputs(objective.model, p, batch.x), state.params, d)
+            if isinstance(objective.model, models.MLP) else float("nan"))
         rows.append((e, prev, grad_norm, landscape.loss_curvature(loss_fn, state.params, d),
                      der.value, der.first, der.second, der.fixed_vector, der.rotation, der.gap,
                      der.cg_iterations, der.cg_residual,
                      float(pairs.residuals[0]) / abs(float(pairs.values[0])),
-                     np.asarray(pairs.vectors), np.asarray(ravel_pytree(d)[0])))
+                     np.asarray(pairs.vectors), np.asarray(ravel_pytree(d)[0]), boundary))
     return Geometry(*(np.asarray(c) for c in zip(*rows)))
 
 
@@ -153,8 +159,10 @@ def switch_rows(records: Sequence[dict], eta_small: float) -> list[dict]:
     """One row per Figure-4 run: ``eta0``, ``switch``, ``seed``, ``s_max`` and ``s_max_epoch``
     (:func:`max_after_switch`), ``stable`` (``s_max < 2/eta_small``), ``censored`` (``s_max``
     capped at 2/η_small, the value the rank statistics use), ``peaked`` (stopped by the peak
-    rule), ``completed``, ``epochs``, ``diverged`` and ``first_unstable`` (the first recorded
-    epoch at which S reached 2/η0, None if never)."""
+    rule), ``completed``, ``epochs``, ``diverged``, ``first_unstable`` (the first recorded
+    epoch at which S reached 2/η0, None if never) and ``stop``, why the run ended:
+    ``"peaked"``, ``"unstable"`` (S reached 2/η_small), ``"completed"``, ``"completed before
+    the switch"``, ``"diverged"`` or ``"max_epochs"``."""
     rows = []
     for r in records:
         sched = r["config"]["schedule"]
@@ -162,6 +170,11 @@ def switch_rows(records: Sequence[dict], eta_small: float) -> list[dict]:
         epochs = np.asarray(r["eigen"].get("epoch", []))
         top = np.asarray(r["eigen"]["values"])[:, 0] if epochs.size else epochs
         before = epochs < sched["reduce_epoch"]
+        final = r["final"]
+        stop = ("diverged" if r["diverged"] else "peaked" if final.get("peaked") else
+                "unstable" if final.get("above") else
+                "completed before the switch" if final["completed"] and not np.isfinite(s_max) else
+                "completed" if final["completed"] else "max_epochs")
         rows.append(dict(eta0=sched["lr"], switch=int(sched["reduce_epoch"]), seed=r["config"]["seed"],
                          s_max=s_max, s_max_epoch=at,
                          stable=bool(np.isfinite(s_max) and s_max < 2.0 / eta_small),
@@ -169,7 +182,8 @@ def switch_rows(records: Sequence[dict], eta_small: float) -> list[dict]:
                          peaked=bool(r["final"].get("peaked", False)),
                          completed=bool(r["final"]["completed"]), epochs=int(r["final"]["epochs"]),
                          diverged=bool(r["diverged"]),
-                         first_unstable=first_reaching(epochs[before], top[before], 2.0 / sched["lr"])))
+                         first_unstable=first_reaching(epochs[before], top[before], 2.0 / sched["lr"]),
+                         stop=stop))
     return rows
 
 
@@ -244,3 +258,18 @@ def switch_configs(base: RunConfig, onsets: dict, grid: Sequence[int], seeds: Se
                 out.append(RunConfig(**{**base.__dict__, "schedule": sched, "seed": int(seed),
                                         "stop_above": 2.0 / eta_small}))
     return out
+
+
+def sweep_by_switch(configs: Sequence[RunConfig], store, split: datasets.Split, *,
+                    progress: bool | None = None) -> list[dict]:
+    """:func:`eoslib.sweep.sweep` of Figure 4's runs, one vmapped batch per switch epoch (runs
+    with the same switch stop at similar epochs, so few lanes idle behind a long one); the
+    records in the order of ``configs``."""
+    by_switch: dict[float, list[RunConfig]] = {}
+    for c in configs:
+        by_switch.setdefault(c.schedule.reduce_epoch, []).append(c)
+    out = {}
+    for group in by_switch.values():
+        out.update((c.key(), r) for c, r in zip(group, sweep.sweep(group, store, split=split,
+                                                                    progress=progress)))
+    return [out[c.key()] for c in configs]

@@ -59,7 +59,7 @@ PyTree = Any
 Array = jax.Array
 
 __all__ = ["unit_direction", "offset", "projection", "symmetric_range", "Slice", "line_slice",
-           "fit_curvature", "finite_differences",
+           "fit_curvature", "finite_differences", "boundary_distance",
            "loss_curvature", "conjugate_gradient", "SharpnessDerivatives",
            "sharpness_derivatives"]
 
@@ -158,6 +158,18 @@ def fit_curvature(t: np.ndarray, values: np.ndarray, half_width: float) -> float
     if inside.sum() < 3:
         raise ValueError(f"half_width {half_width} keeps {inside.sum()} points; need >= 3")
     return float(2.0 * np.polyfit(t[inside], values[inside], 2)[0])
+
+
+def boundary_distance(relu_inputs: Callable[[PyTree], Array], params: PyTree,
+                      direction: PyTree) -> float:
+    """Distance along ``direction`` from θ to the nearest activation boundary, to first order:
+    ``min_i |z_i / ż_i|`` over the ReLU inputs ``z = relu_inputs(θ)`` and their derivatives
+    ``ż`` along the direction (one JVP). Inside ``|t|`` below it the activation pattern, hence
+    the formula for the Hessian, does not change."""
+    z, dz = jax.jvp(relu_inputs, (params,), (direction,))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.abs(np.asarray(z) / np.asarray(dz))
+    return float(np.nanmin(t))
 
 
 def loss_curvature(loss_fn: Callable[[PyTree], Array], params: PyTree, direction: PyTree) -> float:

@@ -45,7 +45,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-__all__ = ["MLP", "VGG", "VGG10", "VGG19", "ResNet20", "BasicBlock", "GhostBatchNorm", "Linear",
+__all__ = ["MLP", "mlp_relu_inputs", "VGG", "VGG10", "VGG19", "ResNet20", "BasicBlock", "GhostBatchNorm", "Linear",
            "MODELS", "GHOST_BATCH_SIZE", "init_variables", "count_params",
            "matmul_stored_transpose", "stored_transpose_weight_gradients"]
 
@@ -203,6 +203,16 @@ class MLP(nn.Module):
         for i, width in enumerate(self.hidden):
             x = nn.relu(Linear(width, use_bias=self.use_bias, input_layer=i == 0)(x))
         return Linear(self.num_classes, use_bias=self.use_bias)(x)
+
+
+def mlp_relu_inputs(model: MLP, params, x) -> jax.Array:
+    """(N, Σ hidden): the inputs of the hidden ReLUs of ``model`` (an :class:`MLP`) on ``x``;
+    their signs are the activation pattern, constant inside one linear region."""
+    _, state = model.apply({"params": params}, x, capture_intermediates=True,
+                           mutable=["intermediates"])
+    inner = state["intermediates"]
+    return jnp.concatenate([inner[f"Linear_{i}"]["__call__"][0] for i in range(len(model.hidden))],
+                           axis=1)
 
 
 def _conv(features: int, stride: int = 1):

@@ -52,11 +52,15 @@ def test_switch_rows_take_the_maximum_from_the_switch_on_and_censor():
     rec = _record(0.1, 100, 0, [0, 50, 100, 150, 200], [30.0, 25.0, 40.0, 90.0, 80.0])
     row, = flattening.switch_rows([rec], eta_small=0.01)
     assert (row["s_max"], row["s_max_epoch"], row["stable"], row["censored"]) == (90.0, 150, True, 90.0)
-    assert row["first_unstable"] == 0  # 30 >= 2/0.1 at epoch 0
-    high, = flattening.switch_rows([_record(0.1, 0, 0, [0, 50], [150.0, 250.0])], eta_small=0.01)
-    assert not high["stable"] and high["censored"] == 200.0
-    none, = flattening.switch_rows([_record(0.1, 500, 0, [0, 50], [5.0, 6.0], completed=True)], eta_small=0.01)
+    assert row["first_unstable"] == 0 and row["stop"] == "peaked"  # 30 >= 2/0.1 at epoch 0
+    unstable = _record(0.1, 0, 0, [0, 50], [150.0, 250.0], peaked=False)
+    unstable["final"]["above"] = True
+    high, = flattening.switch_rows([unstable], eta_small=0.01)
+    assert not high["stable"] and high["censored"] == 200.0 and high["stop"] == "unstable"
+    none, = flattening.switch_rows([_record(0.1, 500, 0, [0, 50], [5.0, 6.0], peaked=False, completed=True)],
+                                   eta_small=0.01)
     assert np.isnan(none["s_max"]) and none["first_unstable"] is None and not none["stable"]
+    assert none["stop"] == "completed before the switch"
 
 
 def test_stability_threshold_needs_a_stable_peaked_reference():

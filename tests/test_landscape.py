@@ -141,3 +141,20 @@ def test_sharpness_curvature_of_the_paper_mlp_matches_finite_differences(small_s
     (h, fd1, fd2), = rows
     assert exact.first == pytest.approx(fd1, rel=1e-4)
     assert exact.second == pytest.approx(fd2, rel=1e-4)
+
+
+def test_boundary_distance_is_the_first_sign_change_along_the_line(small_split):
+    x0 = jnp.array([1.0, -2.0, 0.5])
+    d = landscape.unit_direction(jnp.array([1.0, 1.0, -1.0]))
+    assert landscape.boundary_distance(lambda x: x, x0, d) == pytest.approx(0.5 * np.sqrt(3), rel=1e-6)
+    # the MLP's activation pattern is unchanged inside the distance (first order: up to 1/2 of it)
+    from eoslib import models
+    model = models.MLP()
+    params = models.init_variables(model, jax.random.key(0), (28, 28, 1))["params"]
+    x = jnp.asarray(small_split.x_train)
+    d = landscape.unit_direction(jax.tree.map(lambda p: jax.random.normal(jax.random.key(1), p.shape), params))
+    relu_inputs = lambda p: models.mlp_relu_inputs(model, p, x)  # noqa: E731
+    b = landscape.boundary_distance(relu_inputs, params, d)
+    signs = lambda t: np.asarray(relu_inputs(landscape.offset(params, d, t)) > 0)  # noqa: E731
+    assert 0 < b < 1 and (signs(0.5 * b) == signs(0.0)).all() and (signs(-0.5 * b) == signs(0.0)).all()
+    assert not (signs(20 * b) == signs(0.0)).all()

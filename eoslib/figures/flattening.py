@@ -114,6 +114,9 @@ def figure4(rows: Sequence[Mapping], eta_small: float) -> plt.Figure:
     ax.axhline(2.0 / eta_small, color="#d62728", ls="--", lw=0.8,
                label=rf"$2/\eta_{{small}}$ = {2.0 / eta_small:g}")
     ax.set_xscale("log")
+    switches = sorted({r["switch"] for r in rows})
+    ax.set_xticks(switches, [str(w) for w in switches])
+    ax.minorticks_off()
     ax.set_xlabel(r"epoch of the switch to $\eta_{small}$")
     ax.set_ylabel(r"eventual maximum sharpness $S(\theta)_{\max}$")
     ax.legend(fontsize=7)
