@@ -4,7 +4,10 @@ Layout: ``<root>/<key>.json`` with ``key = RunConfig.key()`` (SHA-256 of the can
 the config), plus ``<root>/<key>.npz`` for large arrays (Hessian eigenvectors, only when the
 config asks to keep them). Files are written atomically (temporary file, then ``os.replace``;
 the ``.npz`` before the ``.json``), so a run killed at any moment leaves either a complete
-record or none. A record holds: ``key``, ``config``, ``history`` (per-epoch metrics, lists),
+record or none. A record holds: ``schema`` (:data:`SCHEMA_VERSION`), ``key``, ``config``
+(which includes the trainer version, so a record made by an older trainer has another key),
+``history`` (per-epoch metrics, lists; a *compact* record, :func:`compact`, keeps at most
+about 200 epochs, listed in ``history["epoch"]``, and says ``"compact": true``),
 ``eigen`` (recorded Hessian eigenvalues, residuals, HVP counts per recorded epoch), ``final``
 (last metrics, epochs, completion, sharpness), ``diverged``, ``wall_time_s``, ``provenance``
 (device, versions, git commit, execution plan) and free-form ``extra`` fields.
@@ -26,7 +29,9 @@ import numpy as np
 from eoslib.provenance import provenance
 
 __all__ = ["ResultsStore", "make_record", "default_root", "summary_table", "history_table",
-           "columns"]
+           "columns", "SCHEMA_VERSION", "downsample_indices", "compact"]
+
+SCHEMA_VERSION = 2  # of the record layout below; a record of another version is never read as current
 
 _REPO = Path(__file__).resolve().parent.parent
 
@@ -65,8 +70,9 @@ def _jsonable(value):
 class ResultsStore:
     """A folder of records keyed by config hash (see the module docstring)."""
 
-    def __init__(self, root: str | os.PathLike | None = None):
+    def __init__(self, root: str | os.PathLike | None = None, *, compact_points: int | None = None):
         self.root = Path(root) if root is not None else default_root()
+        self.compact_points = compact_points  # records are put compact (:func:`compact`) if set
 
     def path(self, key: str) -> Path:
         return self.root / f"{key}.json"
@@ -100,6 +106,8 @@ class ResultsStore:
     def put(self, record: dict, arrays: dict[str, np.ndarray] | None = None) -> Path:
         """Write ``record`` (and ``arrays`` to ``<key>.npz``) atomically; returns the path."""
         key = record["key"]
+        if self.compact_points:
+            record = compact(record, self.compact_points)
         if arrays:
             record = {**record, "arrays_file": f"{key}.npz"}
             _atomic_write(self.root / f"{key}.npz", lambda f: np.savez(f, **arrays))
@@ -114,6 +122,7 @@ def make_record(config, history: dict, eigen: dict, final: dict, diverged: bool,
     eigenvectors excluded: see :func:`eoslib.runs.save_run`); ``execution``, the run's
     :class:`eoslib.execution.ExecutionPlan` as a dict, goes into its provenance."""
     return _jsonable({
+        "schema": SCHEMA_VERSION,
         "key": config.key(),
         "config": config.to_dict(),
         "history": history,
@@ -124,6 +133,39 @@ def make_record(config, history: dict, eigen: dict, final: dict, diverged: bool,
         "provenance": {**provenance(), "execution": execution},
         "extra": extra,
     })
+
+
+def downsample_indices(length: int, max_points: int = 200) -> np.ndarray:
+    """At most ``max_points`` sorted indices into a series of ``length``: half spaced
+    geometrically (dense at the start, where runs differ least and a re-run is compared most
+    closely), half evenly, always with the first and the last."""
+    if length <= max_points:
+        return np.arange(length)
+    half = max_points // 2
+    geo = np.geomspace(1, length - 1, half).round().astype(int)
+    even = np.linspace(0, length - 1, max_points - half).round().astype(int)
+    idx = np.unique(np.concatenate([[0, length - 1], geo, even]))
+    while idx.size > max_points:  # rounding collisions are rare; drop from the even part
+        idx = np.delete(idx, np.argmin(np.diff(idx)) + 1)
+    return idx
+
+
+def compact(record: dict, max_points: int = 200) -> dict:
+    """``record`` with its per-epoch history downsampled (:func:`downsample_indices`) and the
+    kept epochs under ``history["epoch"]``; eigen records are kept whole if at most
+    ``max_points``, else downsampled the same way. Idempotent."""
+    if record.get("compact"):
+        return record
+    history = record["history"]
+    length = len(next(iter(history.values()))) if history else 0
+    idx = downsample_indices(length, max_points)
+    new_history = {"epoch": idx.tolist(), **{k: [v[i] for i in idx] for k, v in history.items()}}
+    eigen = record["eigen"]
+    rows = len(eigen.get("epoch", []))
+    if rows > max_points:
+        keep = downsample_indices(rows, max_points)
+        eigen = {k: [v[i] for i in keep] for k, v in eigen.items()}
+    return {**record, "history": new_history, "eigen": eigen, "compact": True}
 
 
 def _flat(prefix: str, d: dict) -> dict:
@@ -149,9 +191,10 @@ def history_table(records: Iterable[dict], config_fields=("model", "seed", "sche
     for r in records:
         cfg = _flat("", r["config"])
         head = {"key": r["key"], **{f: cfg[f] for f in config_fields}}
-        names = list(r["history"])
-        for epoch, values in enumerate(zip(*(r["history"][n] for n in names))):
-            rows.append({**head, "epoch": epoch, **dict(zip(names, values))})
+        names = [n for n in r["history"] if n != "epoch"]
+        epochs = r["history"].get("epoch", range(len(r["history"][names[0]]) if names else 0))
+        for epoch, values in zip(epochs, zip(*(r["history"][n] for n in names))):
+            rows.append({**head, "epoch": int(epoch), **dict(zip(names, values))})
     return rows
 
 

@@ -37,13 +37,20 @@ from eoslib.models import MODELS
 from eoslib.objective import Batch, Objective, default_chunk_size
 from eoslib.results import ResultsStore, make_record
 from eoslib.schedules import Schedule, as_arrays
+from eoslib.similarity import cosine_grassmann_similarity
 from eoslib.tracking import top_eigenpairs
 
-__all__ = ["RunConfig", "RunResult", "Prepared", "METRICS", "prepare", "collect",
-           "state_eigenpairs", "has_peaked", "EigenRecorder", "train", "states_at", "save_run", "run_or_load",
+__all__ = ["TRAINER_VERSION", "RunConfig", "RunResult", "Prepared", "METRICS", "prepare", "collect",
+           "state_eigenpairs", "has_peaked", "EigenRecorder", "last_accuracy", "train", "states_at", "save_run", "run_or_load",
            "progress_enabled"]
 
 METRICS = ("train_loss", "train_acc", "eval_loss", "eval_acc", "param_norm", "dist_to_mean", "lr")
+
+
+TRAINER_VERSION = 1
+"""Version of what turns a config into results (the trainer, the eigensolver settings, the
+records' metrics). It is a field of every :class:`RunConfig`, hence part of its store key: bump
+it with any change that changes results, and no record made before can be read as current."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +65,9 @@ class RunConfig:
     stops the run once the sharpness has peaked after the learning-rate reduction
     (:class:`EigenRecorder`); ``final["peaked"]`` then says so. ``stop_above`` stops it once
     the sharpness after the reduction reaches that value (e.g. 2/η_small: the run became
-    unstable); ``final["above"]`` says so.
+    unstable); ``final["above"]`` says so. ``rho_k`` > 0 records ρ, the rotation of the top
+    ``rho_k`` Hessian eigenvectors (:class:`EigenRecorder`), in ``final["rho"]`` and
+    ``final["rho_eos"]``.
     """
 
     model: str = "mlp"
@@ -81,11 +90,17 @@ class RunConfig:
     sharpness_at_end: bool = True
     stop_after_peak: int = 0
     stop_above: float = float("inf")
+    rho_k: int = 0
+    rho_accuracy: float = 0.9
+    trainer_version: int = TRAINER_VERSION
 
     def __post_init__(self):
-        if (self.stop_after_peak > 0 or np.isfinite(self.stop_above)) and self.eig_every <= 0:
-            raise ValueError("stop_after_peak and stop_above need eig_every > 0 (the rules read "
-                             "the recorded sharpness)")
+        if (self.stop_after_peak > 0 or np.isfinite(self.stop_above) or self.rho_k > 0) \
+                and self.eig_every <= 0:
+            raise ValueError("stop_after_peak, stop_above and rho_k need eig_every > 0 (they "
+                             "read the recorded eigenpairs)")
+        if self.rho_k > self.eig_k:
+            raise ValueError(f"rho_k={self.rho_k} must not exceed eig_k={self.eig_k}")
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -94,7 +109,9 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> RunConfig:
-        return cls(**{**d, "schedule": Schedule(**d["schedule"])})
+        """The config of a stored record; one without a trainer version is version 0 (older
+        than any current trainer), never the current one."""
+        return cls(**{"trainer_version": 0, **d, "schedule": Schedule(**d["schedule"])})
 
     def key(self) -> str:
         """SHA-256 of the canonical JSON of :meth:`to_dict` (the results-store key)."""
@@ -216,6 +233,15 @@ class EigenRecorder:
     θ_e as at any stop). A run that completes or reaches ``max_epochs`` first is not marked as
     peaked. ``config.stop_above`` stops the run at the first such evaluation whose top
     eigenvalue is at least that value.
+
+    ρ (Appendix I: "similarity of eigenvectors"; ``config.rho_k = k`` > 0). The top-k
+    eigenvectors are kept at two anchors: the first evaluation after the training accuracy
+    reached ``rho_accuracy`` (90 %; every run that completes passes it) and the first
+    evaluation at which S reached 2/η (the edge of stability; never, for a stable run). At
+    the end, ``final["rho"]`` and ``final["rho_eos"]`` are the cosine-Grassmannian similarities
+    (:func:`eoslib.similarity.cosine_grassmann_similarity`, chapter 2) of the top-k subspace at
+    the last parameters to the one at each anchor (NaN without the anchor): 1 when the sharpest
+    directions did not turn since, smaller the more they rotated.
     """
 
     def __init__(self, config: RunConfig):
@@ -224,10 +250,12 @@ class EigenRecorder:
         self.vectors = None
         self.after_reduction = ([], [])  # epochs and top eigenvalues recorded once reduced
         self.peaked = self.above = False
+        self.anchors = {"rho": None, "rho_eos": None}  # name -> (epoch, (d, rho_k) vectors)
 
-    def record(self, prepared: Prepared, state: TrainState) -> bool:
+    def record(self, prepared: Prepared, state: TrainState, accuracy: float | None = None) -> bool:
         """Eigenpairs at ``state`` (one model) appended; True when the run must stop (its
-        sharpness peaked, or reached ``stop_above``)."""
+        sharpness peaked, or reached ``stop_above``). ``accuracy``: the last training accuracy
+        measured (for the ρ anchor)."""
         cfg = self.config
         pairs = state_eigenpairs(prepared, state, cfg.eig_k, cfg.eig_tol, self.vectors)
         self.vectors = pairs.vectors
@@ -238,6 +266,13 @@ class EigenRecorder:
             row["vectors"] = pairs.vectors
         for name, value in row.items():
             self.rows[name].append(np.asarray(value))
+        if cfg.rho_k:
+            lr = cfg.schedule.lr_small if bool(state.reduced) else cfg.schedule.lr
+            reached = {"rho": accuracy is not None and accuracy >= cfg.rho_accuracy,
+                       "rho_eos": float(pairs.values[0]) >= 2.0 / lr}
+            for name, hit in reached.items():
+                if hit and self.anchors[name] is None:
+                    self.anchors[name] = (epoch, np.asarray(pairs.vectors[:, :cfg.rho_k]))
         reduces = np.isfinite(cfg.schedule.reduce_epoch) or np.isfinite(cfg.schedule.reduce_accuracy)
         if bool(state.reduced) or not reduces:
             value = float(pairs.values[0])
@@ -251,6 +286,33 @@ class EigenRecorder:
     def arrays(self) -> dict:
         """``epoch`` (R,), ``values``/``residuals`` (R, k), ... as in :class:`RunResult`."""
         return {name: np.asarray(values) for name, values in self.rows.items() if values}
+
+    def finish(self, prepared: Prepared, state: TrainState, diverged: bool) -> dict:
+        """Final metrics of the recorder: ``peaked``, ``above`` and, unless the run diverged,
+        ``sharpness`` (``sharpness_at_end``) and ρ with its anchor epochs (``rho_k`` > 0), from
+        one cold solve at the last parameters."""
+        cfg = self.config
+        out = {"peaked": self.peaked, "above": self.above}
+        if diverged or not (cfg.sharpness_at_end or cfg.rho_k):
+            return out
+        pairs = state_eigenpairs(prepared, state, max(1, cfg.rho_k), cfg.eig_tol)
+        if cfg.sharpness_at_end:
+            out["sharpness"] = float(pairs.values[0])
+        for name, anchor in self.anchors.items() if cfg.rho_k else ():
+            out[name] = float("nan") if anchor is None else float(
+                cosine_grassmann_similarity(anchor[1], np.asarray(pairs.vectors)))
+            out[f"{name}_epoch"] = None if anchor is None else anchor[0]
+        return out
+
+
+def last_accuracy(metrics: dict, lane: int | None = None) -> float | None:
+    """The training accuracy of the last active epoch of a metrics block (of one ``lane`` of
+    a batched block), None if the block has none."""
+    acc, active = metrics["train_acc"], metrics["active"]
+    if lane is not None:
+        acc, active = acc[lane], active[lane]
+    acc = np.asarray(acc)[np.asarray(active, bool)]
+    return float(acc[-1]) if acc.size else None
 
 
 def train(config: RunConfig, split: datasets.Split | None = None, *, data_dir=None,
@@ -277,7 +339,8 @@ def train(config: RunConfig, split: datasets.Split | None = None, *, data_dir=No
         chunks.append(jax.device_get(metrics))
         bar.update(int(np.sum(chunks[-1]["active"])))
     while not bool(state.stopped):
-        if config.eig_every > 0 and recorder.record(prep, state):
+        accuracy = last_accuracy(chunks[-1]) if chunks else None
+        if config.eig_every > 0 and recorder.record(prep, state, accuracy):
             # the next epoch records the metrics at θ_e and stops there
             prep = prep._replace(limits=prep.limits._replace(max_epochs=state.epoch))
         state, metrics = epochs(block, state)
@@ -285,9 +348,7 @@ def train(config: RunConfig, split: datasets.Split | None = None, *, data_dir=No
         bar.update(int(np.sum(chunks[-1]["active"])))
     bar.close()
     history, final = collect(chunks, int(state.epoch), bool(state.completed))
-    final["peaked"], final["above"] = recorder.peaked, recorder.above
-    if config.sharpness_at_end and not bool(state.diverged):
-        final["sharpness"] = float(state_eigenpairs(prep, state, 1, config.eig_tol).values[0])
+    final.update(recorder.finish(prep, state, bool(state.diverged)))
     eigen = recorder.arrays()
     return RunResult(config, history, eigen, final, bool(state.diverged),
                      time.perf_counter() - start, prep.plan.as_dict(), state)

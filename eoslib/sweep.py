@@ -41,10 +41,10 @@ from jax.sharding import PartitionSpec as P
 from tqdm import tqdm  # text bar: tqdm.auto warns in notebooks without ipywidgets
 
 from eoslib import data as datasets
-from eoslib.gd import TrainState, run_epochs
+from eoslib.gd import run_epochs
 from eoslib.objective import Batch
 from eoslib.results import ResultsStore, make_record
-from eoslib.runs import EigenRecorder, RunConfig, collect, prepare, progress_enabled, state_eigenpairs
+from eoslib.runs import EigenRecorder, RunConfig, collect, last_accuracy, prepare, progress_enabled
 
 __all__ = ["sweep", "run_batch", "plan_batches", "group_key", "model_mesh", "lr_seed_grid"]
 
@@ -136,7 +136,8 @@ def run_batch(batch: Sequence[RunConfig], split: datasets.Split, store: ResultsS
         host = _get(state)
         limit = np.array(_get(prep.limits.max_epochs))
         for i in range(len(batch)):
-            if not host.stopped[i] and recorders[i].record(single, _lane(host, i)):
+            accuracy = last_accuracy(chunks[-1], i) if chunks else None
+            if not host.stopped[i] and recorders[i].record(single, _lane(host, i), accuracy):
                 limit[i] = host.epoch[i]
         return prep.limits._replace(max_epochs=_put(limit, lanes))
 
@@ -147,16 +148,14 @@ def run_batch(batch: Sequence[RunConfig], split: datasets.Split, store: ResultsS
             prep = prep._replace(limits=record_eigen(state))
         state, epoch = advance(state, block, epoch)
         flags = _get((state.stopped, state.completed, state.diverged, state.epoch))
+        host = None  # the state on the host, fetched once per block when a model stopped
         for i, config in enumerate(batch):
             if i in written or not flags[0][i]:
                 continue
+            host = _get(state) if host is None else host
             history, final = collect([jax.tree.map(lambda a: a[i], m) for m in chunks],
                                      flags[3][i], flags[1][i])
-            final["peaked"], final["above"] = recorders[i].peaked, recorders[i].above
-            if config.sharpness_at_end and not flags[2][i]:
-                lane = TrainState(*(_lane(_get(f), i) for f in state))
-                final["sharpness"] = float(
-                    state_eigenpairs(single, lane, 1, config.eig_tol).values[0])
+            final.update(recorders[i].finish(single, _lane(host, i), bool(flags[2][i])))
             records[i] = make_record(config, history, recorders[i].arrays(), final,
                                      bool(flags[2][i]), time.perf_counter() - start,
                                      execution=prep.plan.as_dict(), batch_size=len(batch))

@@ -83,3 +83,27 @@ def test_partial_writes_of_a_killed_writer_are_removed(tmp_path):
     assert store.remove_partial_writes() == 1
     assert [p.name for p in tmp_path.iterdir()] == ["abc.json"]
     assert ResultsStore(tmp_path / "missing").remove_partial_writes() == 0
+
+
+def test_downsample_and_compact_keep_the_ends_and_the_early_epochs():
+    from eoslib.results import compact, downsample_indices
+    assert downsample_indices(50, 200).tolist() == list(range(50))
+    idx = downsample_indices(5000, 200)
+    assert idx.size <= 200 and idx[0] == 0 and idx[-1] == 4999 and (np.diff(idx) > 0).all()
+    assert set(range(1, 8)) <= set(idx.tolist())  # geometric part: dense at the start
+    config = RunConfig(schedule=schedules.constant(0.1))
+    record = make_record(config, {"train_loss": list(np.linspace(2, 0, 5000))}, {}, {"epochs": 4999}, False, 1.0)
+    small = compact(record, 200)
+    assert small["compact"] and small["history"]["epoch"] == idx.tolist()
+    assert small["history"]["train_loss"][-1] == 0.0 and compact(small) is small
+    rows = history_table([small])
+    assert [r["epoch"] for r in rows] == idx.tolist()
+
+
+def test_a_record_without_trainer_version_is_never_current():
+    from eoslib.runs import TRAINER_VERSION
+    config = RunConfig(schedule=schedules.constant(0.1))
+    old = {k: v for k, v in config.to_dict().items() if k != "trainer_version"}
+    restored = RunConfig.from_dict(old)
+    assert restored.trainer_version == 0 != TRAINER_VERSION and restored.key() != config.key()
+    assert RunConfig.from_dict(config.to_dict()) == config

@@ -208,3 +208,22 @@ def test_python_epoch_loop_matches_the_compiled_loop():
         np.testing.assert_allclose(python[1][name], compiled[1][name][:7], rtol=1e-5)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
                  python[0].params, compiled[0].params)
+
+
+def test_rho_compares_the_final_top_subspace_with_its_anchors(small_split):
+    """ρ: similarity of the top-2 subspace at completion to the one at the first evaluation
+    after 90 % training accuracy (rho) and at the first with S >= 2/η (rho_eos)."""
+    config = RunConfig(n_train=128, n_eval=32, max_epochs=300, schedule=schedules.constant(0.3),
+                       eig_every=5, eig_k=2, rho_k=2)
+    run = train(config, small_split)
+    f, e = run.final, run.eigen
+    assert f["completed"] and 0 < f["rho"] <= 1 and 0 < f["rho_eos"] <= 1
+    acc = run.history["train_acc"]
+    assert acc[f["rho_epoch"] - 1] >= 0.9 and (acc[:f["rho_epoch"] - 5] < 0.9).all()
+    first_eos = e["epoch"][np.argmax(e["values"][:, 0] >= 2 / 0.3)]
+    assert f["rho_eos_epoch"] == first_eos
+    stable = train(RunConfig(**{**config.__dict__, "schedule": schedules.constant(0.02), "max_epochs": 40}),
+                   small_split)
+    assert np.isnan(stable.final["rho_eos"]) and stable.final["rho_eos_epoch"] is None
+    with pytest.raises(ValueError, match="rho_k"):
+        RunConfig(eig_every=5, eig_k=1, rho_k=2)
