@@ -6,17 +6,48 @@ digits so that the configs, and their store keys, do not depend on floating-poin
 "sampling continues until models diverge": :func:`sweep_until_divergence` runs the rates in
 order, in vmapped batches of ``rates_per_batch`` rates x all seeds, and stops after the first
 batch that contains a rate at which every seed diverged (rates above it are not run).
+
+Threshold (the dotted line of Figure 5): :func:`threshold_rate`, the smallest rate at which S
+reached 2/η0 in most seeds. Statistics: Spearman correlations with percentile-bootstrap
+intervals over models (:func:`spearman_ci`), differences of means with bootstrap intervals
+(:func:`mean_difference_ci`) and a permutation test of a monotone trend
+(:func:`permutation_trend`), all seeded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import spearmanr
 
 from eoslib import data as datasets
 from eoslib import schedules, sweep
+from eoslib.results import ResultsStore
 from eoslib.runs import RunConfig
 
-__all__ = ["rate_grid", "grid_configs", "sweep_until_divergence"]
+__all__ = ["rate_grid", "grid_configs", "sweep_until_divergence", "fmnist_base", "committed_store",
+           "STORE_ROOT", "summary_rows", "threshold_rate", "bootstrap_ci", "spearman_ci",
+           "mean_difference_ci", "permutation_trend"]
+
+STORE_ROOT = Path(__file__).resolve().parent.parent / "store"
+
+
+def committed_store(name: str) -> ResultsStore:
+    """The committed results store ``store/<name>/`` of the repository (compact records, at
+    most 200 epochs each: ``store/README.md`` documents the format)."""
+    return ResultsStore(STORE_ROOT / name, compact_points=200)
+
+
+def fmnist_base(**overrides) -> RunConfig:
+    """Figure 5a's run (Section 4.1, Appendix F): the MLP on the first 1,000 / 200 Fashion-MNIST
+    images, full-batch GD at a constant rate to completion (training accuracy > 99.99 %, at
+    most ``max_epochs``), the top-3 Hessian eigenpairs every 50 epochs (whether S reached 2/η,
+    ρ) and the sharpness at completion; ``overrides`` replace fields."""
+    base = dict(model="mlp", dataset="fmnist", n_train=1000, n_eval=200, max_epochs=15000,
+                eig_every=50, eig_k=3, eig_tol=1e-3, rho_k=3, sharpness_at_end=True)
+    return RunConfig(**{**base, **overrides})
 
 
 def rate_grid(start: float, factor: float, count: int) -> list[float]:
@@ -47,3 +78,69 @@ def sweep_until_divergence(base: RunConfig, seeds: Sequence[int], store, *,
         if any(all(r["diverged"] for r in rate) for rate in per_rate):
             break
     return records
+
+
+def summary_rows(records: Sequence[dict]) -> list[dict]:
+    """One row per model: ``eta0``, ``seed``, ``val_acc`` (at the last epoch), ``sharpness``,
+    ``rho``, ``rho_eos``, ``epochs``, ``completed``, ``diverged`` and ``reached`` (S ≥ 2/η0 at a
+    recorded epoch)."""
+    rows = []
+    for r in records:
+        eta = r["config"]["schedule"]["lr"]
+        values = r["eigen"].get("values", [])
+        f = r["final"]
+        rows.append(dict(eta0=eta, seed=r["config"]["seed"], val_acc=f.get("eval_acc"),
+                         sharpness=f.get("sharpness", float("nan")), rho=f.get("rho", float("nan")),
+                         rho_eos=f.get("rho_eos", float("nan")), epochs=f["epochs"],
+                         completed=f["completed"], diverged=r["diverged"],
+                         reached=bool(any(v[0] >= 2.0 / eta for v in values))))
+    return rows
+
+
+def threshold_rate(rows: Sequence[dict]) -> float | None:
+    """The smallest η0 at which S reached 2/η0 in more than half of its non-diverged seeds."""
+    for eta in sorted({r["eta0"] for r in rows}):
+        mine = [r for r in rows if r["eta0"] == eta and not r["diverged"]]
+        if mine and sum(r["reached"] for r in mine) > len(mine) / 2:
+            return eta
+    return None
+
+
+def bootstrap_ci(statistic: Callable[[np.ndarray], float], n: int, *, draws: int = 2000,
+                 level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile interval of ``statistic(indices)`` over ``draws`` resamples (with
+    replacement) of ``range(n)``."""
+    rng = np.random.default_rng(seed)
+    stats = np.array([statistic(rng.integers(0, n, n)) for _ in range(draws)])
+    stats = stats[np.isfinite(stats)]
+    alpha = (1 - level) / 2
+    return float(np.quantile(stats, alpha)), float(np.quantile(stats, 1 - alpha))
+
+
+def spearman_ci(x: Sequence[float], y: Sequence[float], **kwargs) -> tuple[float, tuple[float, float]]:
+    """Spearman's ρ of ``y`` on ``x`` (finite pairs) and its bootstrap interval."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    rho = float(spearmanr(x, y).statistic)
+    return rho, bootstrap_ci(lambda i: spearmanr(x[i], y[i]).statistic, x.size, **kwargs)
+
+
+def mean_difference_ci(a: Sequence[float], b: Sequence[float], *, draws: int = 2000,
+                       level: float = 0.95, seed: int = 0) -> tuple[float, tuple[float, float]]:
+    """``mean(a) − mean(b)`` and its bootstrap interval (each group resampled separately)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    rng = np.random.default_rng(seed)
+    diffs = np.array([rng.choice(a, a.size).mean() - rng.choice(b, b.size).mean() for _ in range(draws)])
+    alpha = (1 - level) / 2
+    return float(a.mean() - b.mean()), (float(np.quantile(diffs, alpha)), float(np.quantile(diffs, 1 - alpha)))
+
+
+def permutation_trend(x: Sequence[float], y: Sequence[float], *, draws: int = 5000,
+                      seed: int = 0) -> tuple[float, float]:
+    """Spearman's ρ of ``y`` on ``x`` and its two-sided permutation p-value (``y`` shuffled)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    rho = float(spearmanr(x, y).statistic)
+    rng = np.random.default_rng(seed)
+    null = np.array([spearmanr(x, rng.permutation(y)).statistic for _ in range(draws)])
+    return rho, float((np.sum(np.abs(null) >= abs(rho)) + 1) / (draws + 1))

@@ -25,3 +25,31 @@ def test_sweep_stops_after_the_first_batch_with_an_all_diverged_rate(small_split
     assert stored["compact"] and len(stored["history"]["epoch"]) <= 8 and stored["history"]["epoch"][0] == 0
     assert stored["history"]["epoch"][-1] == 20 and stored["schema"] == 2
     assert {"rho", "rho_eos", "sharpness"} <= set(stored["final"])
+
+
+def _rows(reach_from=0.03):
+    rows = []
+    for eta in [0.01, 0.02, 0.03, 0.04]:
+        for seed in range(3):
+            reached = eta >= reach_from and not (eta == reach_from and seed == 0)
+            rows.append(dict(eta0=eta, seed=seed, diverged=False, reached=reached))
+    return rows
+
+
+def test_threshold_is_the_smallest_rate_reached_by_most_seeds():
+    assert generalization.threshold_rate(_rows(0.03)) == 0.03  # 2 of 3 seeds at 0.03
+    assert generalization.threshold_rate(_rows(0.05)) is None
+
+
+def test_bootstrap_statistics_recover_known_answers():
+    rng = np.random.default_rng(0)
+    x = np.arange(200.0)
+    y = x + rng.normal(0, 20, 200)
+    rho, (lo, hi) = generalization.spearman_ci(x, y, draws=400)
+    assert 0.9 < rho < 1 and lo < rho < hi and lo > 0.85
+    diff, (lo, hi) = generalization.mean_difference_ci(rng.normal(1, 1, 300), rng.normal(0, 1, 300), draws=400)
+    assert lo < 1 < hi and lo > 0.6 and abs(diff - 1) < 0.25
+    null_p = [generalization.permutation_trend(x[:40], rng.normal(size=40), draws=200, seed=s)[1] for s in range(40)]
+    assert 0 <= np.mean(np.asarray(null_p) < 0.05) <= 0.2  # calibrated: about 5 % under no trend
+    rho, p = generalization.permutation_trend(x, y, draws=500)
+    assert p < 0.01

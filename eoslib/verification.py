@@ -1,0 +1,123 @@
+"""Re-verification of stored records: re-run a record's config here and compare (CI samples a
+few records of every committed store, ``tests/test_store.py``).
+
+What must agree, and how closely:
+
+* the record must be current: its schema is :data:`eoslib.results.SCHEMA_VERSION` and its
+  config's ``trainer_version`` is :data:`eoslib.runs.TRAINER_VERSION` (otherwise it is stale,
+  whatever its numbers);
+* a run whose sharpness never reached 2/η (stable) is deterministic up to float rounding,
+  which differs between machines and between a vmapped sweep and a single run by a few ulps
+  per step and is damped by stable GD: every stored history value must match the re-run at
+  the same epoch to ``rtol`` (1e-3) and the final metrics too (accuracies to one example);
+* a run past the stability limit is chaotic: rounding differences grow exponentially once the
+  sharpness is at 2/η, so the history must match to ``rtol`` only up to ``margin`` epochs
+  before the first recorded epoch with S ≥ 2/η, and the final metrics (validation accuracy,
+  sharpness, epochs) of both the re-run and the stored record must fall within the spread of
+  that learning rate's other seeds in the store (two or more), widened by ``spread_slack`` of
+  that spread (at least one example of accuracy, 2 % otherwise).
+
+A hand-edited record fails: an edited number either breaks the deterministic part or lands
+outside the seeds' spread, and an edited config has another key than its file name.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+import numpy as np
+
+from eoslib.results import SCHEMA_VERSION, make_record
+from eoslib.runs import TRAINER_VERSION, RunConfig, train
+
+__all__ = ["first_unstable_epoch", "verify", "rerun", "sample_keys"]
+
+_HISTORY = ("train_loss", "train_acc", "eval_loss", "eval_acc", "param_norm")
+
+
+def first_unstable_epoch(record: dict) -> int | None:
+    """The first recorded epoch with S ≥ 2/η (η the learning rate then), None if never."""
+    eigen = record["eigen"]
+    if not eigen.get("epoch"):
+        return None
+    lrs = dict(zip(record["history"].get("epoch", range(len(record["history"]["lr"]))),
+                   record["history"]["lr"]))
+    lr0 = record["config"]["schedule"]["lr"]
+    for epoch, values in zip(eigen["epoch"], eigen["values"]):
+        if values[0] >= 2.0 / lrs.get(epoch, lr0):
+            return int(epoch)
+    return None
+
+
+def _history_at(record: dict) -> dict:
+    h = record["history"]
+    epochs = h.get("epoch", range(len(h["train_loss"])))
+    return {name: dict(zip(epochs, h[name])) for name in _HISTORY}
+
+
+def verify(stored: dict, rerun: dict, peers: Sequence[dict] = (), *, rtol: float = 1e-3,
+           margin: int = 50, spread_slack: float = 0.25) -> list[str]:
+    """Problems found comparing ``stored`` with ``rerun`` (a record of the same config made
+    here), given the stored ``peers`` (the other seeds of its learning rate); empty when the
+    record is verified (module docstring)."""
+    problems = []
+    if stored.get("schema") != SCHEMA_VERSION:
+        problems.append(f"schema {stored.get('schema')} is not the current {SCHEMA_VERSION}")
+    config = RunConfig.from_dict(stored["config"])
+    if config.trainer_version != TRAINER_VERSION:
+        problems.append(f"trainer version {config.trainer_version} is not the current {TRAINER_VERSION}")
+    if config.key() != stored["key"]:
+        problems.append("the config does not hash to the record's key (edited config)")
+    if stored["diverged"] != rerun["diverged"]:
+        problems.append(f"diverged: stored {stored['diverged']}, re-run {rerun['diverged']}")
+    onset = first_unstable_epoch(rerun)
+    chaotic = onset is not None or first_unstable_epoch(stored) is not None
+    last = (min(onset, first_unstable_epoch(stored) or onset) - margin) if chaotic else None
+    mine, theirs = _history_at(stored), _history_at(rerun)
+    n_eval = stored["config"]["n_eval"]
+    for name in _HISTORY:
+        tol = 1.0 / n_eval + 1e-6 if name.endswith("acc") else None
+        for epoch, value in mine[name].items():
+            if (last is not None and epoch > last) or epoch not in theirs[name]:
+                continue
+            other = theirs[name][epoch]
+            bad = abs(value - other) > tol if tol else not np.isclose(value, other, rtol=rtol, atol=1e-6)
+            if bad:
+                problems.append(f"history {name} at epoch {epoch}: stored {value:.6g}, re-run {other:.6g}")
+                break
+    keys = ("eval_acc", "sharpness", "epochs")
+    if not chaotic:
+        for k in keys:
+            a, b = stored["final"].get(k), rerun["final"].get(k)
+            if a is None or b is None:
+                continue
+            tol = 1.0 / n_eval + 1e-6 if k == "eval_acc" else (2 * config.eig_every if k == "epochs" else None)
+            if (abs(a - b) > tol) if tol else not np.isclose(a, b, rtol=10 * rtol):
+                problems.append(f"final {k}: stored {a:.6g}, re-run {b:.6g}")
+    else:
+        for k in keys:
+            values = [r["final"][k] for r in peers if r["final"].get(k) is not None and not r["diverged"]]
+            if len(values) < 2:
+                continue
+            lo, hi = min(values), max(values)
+            slack = max(spread_slack * (hi - lo), 1.0 / n_eval if k == "eval_acc" else 0.02 * abs(hi))
+            for who, rec in (("re-run", rerun), ("stored", stored)):
+                v = rec["final"].get(k)
+                if v is not None and not rec["diverged"] and not lo - slack <= v <= hi + slack:
+                    problems.append(f"final {k}: {who} {v:.6g} outside the other seeds' spread "
+                                    f"[{lo:.6g}, {hi:.6g}]")
+    return problems
+
+
+def rerun(record: dict, *, data_dir=None) -> dict:
+    """A fresh record of ``record``'s config, trained here by :func:`eoslib.runs.train`."""
+    result = train(RunConfig.from_dict(record["config"]), data_dir=data_dir, progress=False)
+    return make_record(result.config, result.history, result.eigen, result.final,
+                       result.diverged, result.wall_time_s, execution=result.execution)
+
+
+def sample_keys(keys: Sequence[str], count: int, seed: str) -> list[str]:
+    """``count`` keys drawn without replacement with a seed string (CI: the git commit, so the
+    sample changes with every commit and is reproducible for each)."""
+    return random.Random(seed).sample(sorted(keys), min(count, len(keys)))
