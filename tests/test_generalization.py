@@ -53,3 +53,27 @@ def test_bootstrap_statistics_recover_known_answers():
     assert 0 <= np.mean(np.asarray(null_p) < 0.05) <= 0.2  # calibrated: about 5 % under no trend
     rho, p = generalization.permutation_trend(x, y, draws=500)
     assert p < 0.01
+
+
+def _synthetic(rise=0.02, fall=True):
+    """Rates 0.01..0.08: flat accuracy (0.80 + noise) below 0.03, +rise above, lower at 0.08,
+    all seeds diverged at 0.1; S rises with the error, ρ falls with it."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for eta in [0.01, 0.015, 0.02, 0.03, 0.04, 0.06, 0.08, 0.1]:
+        for seed in range(5):
+            acc = 0.80 + rng.normal(0, 0.002) + (rise if eta >= 0.03 else 0) - (0.03 if fall and eta == 0.08 else 0)
+            rows.append(dict(eta0=eta, seed=seed, diverged=eta == 0.1, val_acc=acc,
+                             sharpness=100 * (1 - acc) + rng.normal(0, 0.05), rho=acc + rng.normal(0, 0.001)))
+    return rows
+
+
+def test_generalization_claims_on_synthetic_data():
+    from eoslib import generalization_claims as gc
+    rows = _synthetic()
+    table = gc.claims_table(rows, 0.03)
+    assert [c.passed for c in table.claims] == [True, True, True, True, False], table  # ρ: the wrong sign
+    flat = gc.claims_table(_synthetic(rise=0.0, fall=False), 0.03)
+    assert not flat.claims[1].passed and not flat.claims[2].passed
+    means = gc.rate_means(rows)
+    assert 0.1 not in means and max(means, key=means.get) in (0.03, 0.04, 0.06)
