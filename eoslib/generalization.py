@@ -113,6 +113,8 @@ def bootstrap_ci(statistic: Callable[[np.ndarray], float], n: int, *, draws: int
     rng = np.random.default_rng(seed)
     stats = np.array([statistic(rng.integers(0, n, n)) for _ in range(draws)])
     stats = stats[np.isfinite(stats)]
+    if stats.size == 0:
+        return float("nan"), float("nan")
     alpha = (1 - level) / 2
     return float(np.quantile(stats, alpha)), float(np.quantile(stats, 1 - alpha))
 
@@ -122,6 +124,8 @@ def spearman_ci(x: Sequence[float], y: Sequence[float], **kwargs) -> tuple[float
     x, y = np.asarray(x, float), np.asarray(y, float)
     keep = np.isfinite(x) & np.isfinite(y)
     x, y = x[keep], y[keep]
+    if x.size < 3:
+        return float("nan"), (float("nan"), float("nan"))
     rho = float(spearmanr(x, y).statistic)
     return rho, bootstrap_ci(lambda i: spearmanr(x[i], y[i]).statistic, x.size, **kwargs)
 

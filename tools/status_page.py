@@ -88,6 +88,36 @@ def _benchmark_sections(root: Path) -> list[str]:
     return out or ["No benchmark results are stored yet."]
 
 
+def _store_sections(root: Path) -> list[str]:
+    """Per committed store: records, size, devices and commits that made them, and the records
+    CI re-runs at this commit (``tests/test_store.py``)."""
+    from collections import Counter
+
+    from eoslib.provenance import git_commit
+    from eoslib.verification import sample_keys
+
+    out = []
+    for folder in sorted(p for p in (root / "store").glob("*") if p.is_dir()):
+        files = sorted(folder.glob("*.json"))
+        if not files:
+            continue
+        records = [json.loads(f.read_text()) for f in files]
+        size = sum(f.stat().st_size for f in files) / 1e6
+        devices = Counter(r["provenance"]["device"] for r in records)
+        commits = Counter(r["provenance"]["git_commit"][:10] for r in records)
+        sample = sample_keys([r["key"] for r in records], 3, git_commit())
+        by_key = {r["key"]: r for r in records}
+        out += [f"### `store/{folder.name}/`", "",
+                f"{len(records)} records, {size:.1f} MB (format: `store/README.md`).", "",
+                "| made on | records |", "| --- | --- |",
+                *[f"| {d} | {n} |" for d, n in devices.most_common()], "",
+                "Commits: " + ", ".join(f"`{c}` ({n})" for c, n in commits.most_common()) + ".", "",
+                "CI re-runs at this commit: " + ", ".join(
+                    f"lr {by_key[k]['config']['schedule']['lr']:g} seed {by_key[k]['config']['seed']}"
+                    for k in sample) + ".", ""]
+    return out or ["No committed results store yet."]
+
+
 def render(root: Path = ROOT) -> str:
     lines = [
         "# Reproducibility status",
@@ -99,6 +129,10 @@ def render(root: Path = ROOT) -> str:
         "## Chapters",
         "",
         *_chapter_rows(root),
+        "",
+        "## Committed results stores",
+        "",
+        *_store_sections(root),
         "",
         "## Benchmarks",
         "",
