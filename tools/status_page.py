@@ -80,11 +80,11 @@ def _benchmark_sections(root: Path) -> list[str]:
             out += ["| target | required | measured | met |", "| --- | --- | --- | --- |"]
             out += [f"| {t['what']} | {t['target']} | {_fmt(t['measured'])} | "
                     f"{'yes' if t['met'] else '**no**'} |" for t in targets]
-            out += ["", "| measurement | value |", "| --- | --- |"]
-        else:
-            out += ["| measurement | value |", "| --- | --- |"]
-        out += [f"| `{key}` | {val} |" for key, val in _flatten(data)]
-        out.append("")
+        prov = data.get("provenance", {})
+        out += ["", f"Measured on {prov.get('device', 'an unrecorded device')} at commit "
+                f"`{str(prov.get('git_commit', 'unknown'))[:10]}`; every number: "
+                f"[the raw JSON](../{path.relative_to(root).as_posix()}) "
+                f"({len(list(_flatten(data)))} values).", ""]
     return out or ["No benchmark results are stored yet."]
 
 
