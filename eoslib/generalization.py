@@ -50,9 +50,10 @@ def fmnist_base(**overrides) -> RunConfig:
     return RunConfig(**{**base, **overrides})
 
 
-def rate_grid(start: float, factor: float, count: int) -> list[float]:
-    """``[start · factor^j for j < count]`` rounded to 4 significant digits."""
-    return [float(f"{start * factor ** j:.3e}") for j in range(count)]
+def rate_grid(start: float, factor: float, count: int, below: int = 0) -> list[float]:
+    """``[start · factor^j for -below <= j < count]`` rounded to 4 significant digits
+    (``below`` extends the grid under ``start``)."""
+    return [float(f"{start * factor ** j:.3e}") for j in range(-below, count)]
 
 
 def grid_configs(base: RunConfig, rates: Sequence[float], seeds: Sequence[int]) -> list[RunConfig]:
@@ -64,11 +65,21 @@ def grid_configs(base: RunConfig, rates: Sequence[float], seeds: Sequence[int]) 
 def sweep_until_divergence(base: RunConfig, seeds: Sequence[int], store, *,
                            split: datasets.Split | None = None, start: float = 0.01,
                            factor: float = 1.1, max_rates: int = 80, rates_per_batch: int = 8,
-                           progress: bool | None = None) -> list[dict]:
-    """Records of the grid (module docstring) up to and including the first batch with a rate
-    at which all ``seeds`` diverged (or ``max_rates`` rates), rate-major; stored runs are read,
-    missing ones trained and written (resumable)."""
-    rates = rate_grid(start, factor, max_rates)
+                           below: int = 0, progress: bool | None = None) -> list[dict]:
+    """Records of the grid (module docstring; ``below`` rates under ``start`` first, in their
+    own batches) up to and including the first batch with a rate at which all ``seeds``
+    diverged (or ``max_rates`` rates from ``start``), rate-major; stored runs are read, missing
+    ones trained and written (resumable)."""
+    if below:
+        low = rate_grid(start, factor, 0, below)
+        records = []
+        for i in range(0, len(low), rates_per_batch):
+            records += sweep.sweep(grid_configs(base, low[i:i + rates_per_batch], seeds), store,
+                                   split=split, progress=progress)
+        return records + sweep_until_divergence(base, seeds, store, split=split, start=start,
+                                                factor=factor, max_rates=max_rates,
+                                                rates_per_batch=rates_per_batch, progress=progress)
+    rates = rate_grid(start, factor, max_rates, below)
     records: list[dict] = []
     for i in range(0, len(rates), rates_per_batch):
         batch = grid_configs(base, rates[i:i + rates_per_batch], seeds)

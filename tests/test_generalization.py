@@ -11,6 +11,8 @@ def test_rate_grid_is_rounded_and_geometric():
     grid = generalization.rate_grid(0.01, 1.1, 47)
     assert grid[:3] == [0.01, 0.011, 0.0121] and grid[10] == 0.02594 and len(grid) == 47
     np.testing.assert_allclose(grid, 0.01 * 1.1 ** np.arange(47), rtol=5e-4)  # 4 significant digits
+    extended = generalization.rate_grid(0.01, 1.1, 3, below=2)
+    assert extended == [0.008264, 0.009091, 0.01, 0.011, 0.0121]
 
 
 def test_sweep_stops_after_the_first_batch_with_an_all_diverged_rate(small_split, tmp_path):

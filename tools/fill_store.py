@@ -1,6 +1,6 @@
 """Compute what a committed results store lacks (resumable: kill and rerun at will).
 
-    python tools/fill_store.py fmnist-generalization      # Figure 5a: 0.01 x 1.1^k until every seed diverges
+    python tools/fill_store.py fmnist-generalization      # Figure 5a: 0.01 x 1.1^k, k >= -8, until every seed diverges
 
 Prints the wall time of the whole sweep. The chapters ask the same store for the same configs
 and compute only what is missing; this tool is for filling it ahead (on a CPU or a GPU).
@@ -18,12 +18,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("store", choices=["fmnist-generalization"])
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--below", type=int, default=8, help="rates of the grid under 0.01 (stable ones)")
     args = parser.parse_args()
     store = generalization.committed_store(args.store)
     before = len(store.keys())
     start = time.perf_counter()
     records = generalization.sweep_until_divergence(generalization.fmnist_base(), range(args.seeds), store,
-                                                    progress=True)
+                                                    below=args.below, progress=True)
     seconds = time.perf_counter() - start
     print(f"{len(records)} records ({len(store.keys()) - before} computed) in {seconds:.0f} s")
     return 0
