@@ -3,9 +3,10 @@ sweeps over the paper's learning-rate grid until every seed diverges.
 
 Grid (Section 4.1): ``η_j = start · factor^j`` (fMNIST: 0.01 · 1.1^j), rounded to 4 significant
 digits so that the configs, and their store keys, do not depend on floating-point powers;
-"sampling continues until models diverge": :func:`sweep_until_divergence` runs the rates in
-order, in vmapped batches of ``rates_per_batch`` rates x all seeds, and stops after the first
-batch that contains a rate at which every seed diverged (rates above it are not run).
+"sampling continues until models diverge": :func:`sweep_until_divergence` goes through the
+rates in order and stops at the first rate at which every seed diverged; missing runs are
+trained in vmapped batches of ``rates_per_batch`` rates x all seeds (so up to
+``rates_per_batch − 1`` rates above that one may be trained and stored, never returned).
 
 Threshold (the dotted line of Figure 5): :func:`threshold_rate`, the smallest rate at which S
 reached 2/η0 in most seeds. Statistics: Spearman correlations with percentile-bootstrap
@@ -66,28 +67,24 @@ def sweep_until_divergence(base: RunConfig, seeds: Sequence[int], store, *,
                            split: datasets.Split | None = None, start: float = 0.01,
                            factor: float = 1.1, max_rates: int = 80, rates_per_batch: int = 8,
                            below: int = 0, progress: bool | None = None) -> list[dict]:
-    """Records of the grid (module docstring; ``below`` rates under ``start`` first, in their
-    own batches) up to and including the first batch with a rate at which all ``seeds``
-    diverged (or ``max_rates`` rates from ``start``), rate-major; stored runs are read, missing
-    ones trained and written (resumable)."""
-    if below:
-        low = rate_grid(start, factor, 0, below)
-        records = []
-        for i in range(0, len(low), rates_per_batch):
-            records += sweep.sweep(grid_configs(base, low[i:i + rates_per_batch], seeds), store,
-                                   split=split, progress=progress)
-        return records + sweep_until_divergence(base, seeds, store, split=split, start=start,
-                                                factor=factor, max_rates=max_rates,
-                                                rates_per_batch=rates_per_batch, progress=progress)
+    """Records of the grid (module docstring; ``below`` rates under ``start`` first), rate by
+    rate up to and including the first rate at which all ``seeds`` diverged (or ``max_rates``
+    rates from ``start``), rate-major. Stored runs are read; from the first rate with a
+    missing run, ``rates_per_batch`` rates are trained as one vmapped sweep and written
+    (resumable), so the records returned do not depend on the batch size."""
     rates = rate_grid(start, factor, max_rates, below)
     records: list[dict] = []
-    for i in range(0, len(rates), rates_per_batch):
-        batch = grid_configs(base, rates[i:i + rates_per_batch], seeds)
-        got = sweep.sweep(batch, store, split=split, progress=progress)
+    i = 0
+    while i < len(rates):
+        configs = grid_configs(base, [rates[i]], seeds)
+        if not all(c.key() in store for c in configs):
+            sweep.sweep(grid_configs(base, rates[i:i + rates_per_batch], seeds), store, split=split,
+                        progress=progress)
+        got = [store.get(c.key()) for c in configs]
         records += got
-        per_rate = [got[j:j + len(seeds)] for j in range(0, len(got), len(seeds))]
-        if any(all(r["diverged"] for r in rate) for rate in per_rate):
+        if all(r["diverged"] for r in got):
             break
+        i += 1
     return records
 
 

@@ -21,7 +21,7 @@ def test_sweep_stops_after_the_first_batch_with_an_all_diverged_rate(small_split
     records = generalization.sweep_until_divergence(base, [0, 1], store, split=small_split, start=0.05,
                                                     factor=1e3, max_rates=6, rates_per_batch=2)
     rates = [r["config"]["schedule"]["lr"] for r in records]
-    assert rates == [0.05, 0.05, 50.0, 50.0]  # the batch with 50 (all diverged) is the last
+    assert rates == [0.05, 0.05, 50.0, 50.0]  # up to the first rate at which every seed diverged
     assert [r["diverged"] for r in records] == [False, False, True, True]
     stored = store.get(records[0]["key"])
     assert stored["compact"] and len(stored["history"]["epoch"]) <= 8 and stored["history"]["epoch"][0] == 0

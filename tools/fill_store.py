@@ -19,12 +19,14 @@ def main() -> int:
     parser.add_argument("store", choices=["fmnist-generalization"])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--below", type=int, default=8, help="rates of the grid under 0.01 (stable ones)")
+    parser.add_argument("--rates-per-batch", type=int, default=8, help="rates per vmapped sweep")
     args = parser.parse_args()
     store = generalization.committed_store(args.store)
     before = len(store.keys())
     start = time.perf_counter()
     records = generalization.sweep_until_divergence(generalization.fmnist_base(), range(args.seeds), store,
-                                                    below=args.below, progress=True)
+                                                    below=args.below, rates_per_batch=args.rates_per_batch,
+                                                    progress=True)
     seconds = time.perf_counter() - start
     print(f"{len(records)} records ({len(store.keys()) - before} computed) in {seconds:.0f} s")
     return 0
