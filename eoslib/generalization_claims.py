@@ -46,6 +46,10 @@ def claim_rise_above(rows, threshold: float) -> Claim:
     live = _live(rows)
     above = [r["val_acc"] for r in live if r["eta0"] >= threshold]
     below = [r["val_acc"] for r in live if r["eta0"] < threshold]
+    if not above or not below:
+        return Claim("Validation accuracy rises past the stability threshold",
+                     f"{len(above)} models above and {len(below)} below the threshold: nothing to compare",
+                     "interval above 0", False)
     diff, (lo, hi) = gen.mean_difference_ci(above, below)
     return Claim("Validation accuracy rises past the stability threshold",
                  f"mean above − mean below = {100 * diff:+.2f} points [{100 * lo:+.2f}, {100 * hi:+.2f}] "
