@@ -5,7 +5,8 @@ order, into batches of ``batch_size`` models. A batch is one compiled program, a
 ``vmap``ped epoch (:func:`eoslib.gd.run_epochs` with ``batched=True``; on CPU, models with
 convolutions loop over epochs in Python): each model has its own parameters, schedule
 and stopping state, and a model that completed, diverged or reached ``max_epochs`` is frozen by
-its mask while the others go on. The model axis is sharded over all visible devices with
+its mask while the others go on; once at most half of the lanes are active, the batch is
+compacted onto them (a frozen lane costs as much compute as an active one). The model axis is sharded over all visible devices with
 ``jax.sharding`` (a 1-D mesh named ``"models"``; the data are replicated), so the same code runs
 on a laptop, on several GPUs, or across hosts after ``jax.distributed.initialize()`` (arrays
 are assembled with ``jax.make_array_from_callback`` and gathered with
@@ -23,8 +24,9 @@ layers' GEMMs any faster per model).
 Resumability. Each model's record is written to the :class:`~eoslib.results.ResultsStore` as
 soon as it stops. A batch whose records are all stored is skipped. A batch with some records
 missing (a sweep killed mid-way) is run again *whole*, with the same composition and padding, so
-every model is computed by the same program on the same inputs: the new records are bitwise
-identical to those an uninterrupted sweep writes, and stored records are not rewritten.
+every model is computed by the same programs on the same inputs (compaction depends only on
+when models stop): the new records are bitwise identical to those an uninterrupted sweep
+writes, and stored records are not rewritten.
 """
 
 from __future__ import annotations
@@ -96,38 +98,53 @@ def _lane(tree, i: int):
 
 def run_batch(batch: Sequence[RunConfig], split: datasets.Split, store: ResultsStore | None = None,
               *, mesh: Mesh | None = None, block_epochs: int = 100,
-              lane_groups: int | None = None, progress: bool | None = None) -> list[dict]:
+              lane_groups: int | None = None, compact: bool = True,
+              progress: bool | None = None) -> list[dict]:
     """Train ``batch`` (configs of one group) as one vmapped, sharded program; returns their
     records in order and writes those not yet in ``store`` as each model stops. ``lane_groups``
     overrides the execution plan's lane groups (:func:`eoslib.execution.plan`). With
     ``eig_every`` > 0 every active model's top eigenpairs are recorded between blocks of
     ``eig_every`` epochs, each model tracked from its previous solve as in
-    :func:`eoslib.runs.train` (and ``stop_after_peak`` applied)."""
+    :func:`eoslib.runs.train` (and ``stop_after_peak`` applied). ``compact``: once at most half
+    of the lanes still run, the program is rebuilt on those lanes alone (padded to the device
+    count), so that stopped models stop costing compute: a frozen lane of a vmapped epoch costs
+    as much as an active one, and the last models of a sweep can run 10 x longer than the
+    median (a rate at the edge of divergence)."""
     start = time.perf_counter()
     first = batch[0]
     if first.keep_eigenvectors:
         raise ValueError("sweeps do not keep eigenvectors; use train() for keep_eigenvectors")
     mesh = model_mesh() if mesh is None else mesh
-    padded = list(batch) + [batch[-1]] * (-len(batch) % mesh.devices.size)
+    num_devices = mesh.devices.size
+    padded = list(batch) + [batch[-1]] * (-len(batch) % num_devices)
     prep = prepare(padded, split, batched=True, devices=list(mesh.devices.flat),
                    lane_groups=lane_groups)
-    lanes, replicated = NamedSharding(mesh, P("models")), NamedSharding(mesh, P())
+    per_model, replicated = NamedSharding(mesh, P("models")), NamedSharding(mesh, P())
     prep = prep._replace(train_data=_put(prep.train_data, replicated),
                          eval_data=_put(prep.eval_data, replicated),
-                         state=_put(jax.device_get(prep.state), lanes),
-                         schedule=_put(prep.schedule, lanes), limits=_put(prep.limits, lanes))
+                         state=_put(jax.device_get(prep.state), per_model),
+                         schedule=_put(prep.schedule, per_model),
+                         limits=_put(prep.limits, per_model))
     single = prep._replace(train_data=Batch(*map(jnp.asarray, (split.x_train, split.y_train))))
     recorders = [EigenRecorder(c) for c in batch]
     block = first.eig_every if first.eig_every > 0 else min(block_epochs, first.max_epochs + 1)
 
-    state, chunks, records, written, epoch = prep.state, [], [None] * len(batch), set(), 0
+    # owner[lane]: the model (index into batch) a lane of the program runs, -1 for padding
+    owner = list(range(len(batch))) + [-1] * (len(padded) - len(batch))
+    groups = prep.plan.lane_groups
+    state, epoch, written = prep.state, 0, set()
+    chunks: list[list[dict]] = [[] for _ in batch]  # each model's rows of the metrics blocks
+    records = [None] * len(batch)
     bar = tqdm(total=len(batch), disable=not progress_enabled(progress), unit="model")
 
     def advance(state, num, epoch):
         state, metrics = run_epochs(prep.objective, num, prep.train_data, prep.eval_data,
                                     prep.limits, prep.schedule, state, epoch, batched=prep.batched,
-                                    lane_groups=prep.plan.lane_groups)
-        chunks.append(_get(metrics))
+                                    lane_groups=groups)
+        metrics = _get(metrics)
+        for lane, i in enumerate(owner):
+            if i >= 0 and i not in written:
+                chunks[i].append(jax.tree.map(lambda a, lane=lane: a[lane], metrics))
         return state, int(np.max(_get(state.epoch)))  # the epoch of the models still active
 
     def record_eigen(state):
@@ -135,11 +152,13 @@ def run_batch(batch: Sequence[RunConfig], split: datasets.Split, store: ResultsS
         sharpness has peaked gets its current epoch as its epoch limit."""
         host = _get(state)
         limit = np.array(_get(prep.limits.max_epochs))
-        for i in range(len(batch)):
-            accuracy = last_accuracy(chunks[-1], i) if chunks else None
-            if not host.stopped[i] and recorders[i].record(single, _lane(host, i), accuracy):
-                limit[i] = host.epoch[i]
-        return prep.limits._replace(max_epochs=_put(limit, lanes))
+        for lane, i in enumerate(owner):
+            if i < 0 or host.stopped[lane]:
+                continue
+            accuracy = last_accuracy(chunks[i][-1]) if chunks[i] else None
+            if recorders[i].record(single, _lane(host, lane), accuracy):
+                limit[lane] = host.epoch[lane]
+        return prep.limits._replace(max_epochs=_put(limit, per_model))
 
     if first.eig_every > 0 and first.eig_start > 0:  # run up to the first recorded epoch
         state, epoch = advance(state, first.eig_start, epoch)
@@ -149,28 +168,37 @@ def run_batch(batch: Sequence[RunConfig], split: datasets.Split, store: ResultsS
         state, epoch = advance(state, block, epoch)
         flags = _get((state.stopped, state.completed, state.diverged, state.epoch))
         host = None  # the state on the host, fetched once per block when a model stopped
-        for i, config in enumerate(batch):
-            if i in written or not flags[0][i]:
+        for lane, i in enumerate(owner):
+            if i < 0 or i in written or not flags[0][lane]:
                 continue
             host = _get(state) if host is None else host
-            history, final = collect([jax.tree.map(lambda a: a[i], m) for m in chunks],
-                                     flags[3][i], flags[1][i])
-            final.update(recorders[i].finish(single, _lane(host, i), bool(flags[2][i])))
-            records[i] = make_record(config, history, recorders[i].arrays(), final,
-                                     bool(flags[2][i]), time.perf_counter() - start,
+            history, final = collect(chunks[i], flags[3][lane], flags[1][lane])
+            final.update(recorders[i].finish(single, _lane(host, lane), bool(flags[2][lane])))
+            records[i] = make_record(batch[i], history, recorders[i].arrays(), final,
+                                     bool(flags[2][lane]), time.perf_counter() - start,
                                      execution=prep.plan.as_dict(), batch_size=len(batch))
-            if store is not None and config.key() not in store and jax.process_index() == 0:
+            if store is not None and batch[i].key() not in store and jax.process_index() == 0:
                 store.put(records[i])
             written.add(i)
+            chunks[i] = []
             bar.update(1)
+        alive = [lane for lane, i in enumerate(owner) if i >= 0 and i not in written]
+        if compact and alive and len(alive) <= len(owner) // 2:
+            keep = alive + [alive[-1]] * (-len(alive) % num_devices)
+            owner = [owner[lane] for lane in alive] + [-1] * (len(keep) - len(alive))
+            state, schedule, limits = (
+                _put(jax.tree.map(lambda a: np.asarray(a)[keep], _get(tree)), per_model)
+                for tree in (state, prep.schedule, prep.limits))
+            prep = prep._replace(schedule=schedule, limits=limits)
+            groups = min(groups, len(keep))
     bar.close()
     return records
 
 
 def sweep(configs: Sequence[RunConfig], store: ResultsStore | None = None, *,
           split: datasets.Split | None = None, data_dir=None, batch_size: int | None = None,
-          mesh: Mesh | None = None, block_epochs: int = 100,
-          lane_groups: int | None = None, progress: bool | None = None) -> list[dict]:
+          mesh: Mesh | None = None, block_epochs: int = 100, lane_groups: int | None = None,
+          compact: bool = True, progress: bool | None = None) -> list[dict]:
     """Run every config not yet stored, batch by batch (see the module docstring); return all
     records in the order of ``configs``. ``split`` overrides the data set of the configs."""
     store = ResultsStore() if store is None else store
@@ -183,7 +211,7 @@ def sweep(configs: Sequence[RunConfig], store: ResultsStore | None = None, *,
             continue
         data = batch[0].load_data(data_dir) if split is None else split
         records = run_batch(batch, data, store, mesh=mesh, block_epochs=block_epochs,
-                            lane_groups=lane_groups, progress=progress)
+                            lane_groups=lane_groups, compact=compact, progress=progress)
         for c, rec in zip(batch, records):
             out[c.key()] = store.get(c.key()) if c.key() in store else rec
     return [out[c.key()] for c in configs]

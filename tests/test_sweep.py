@@ -15,6 +15,7 @@ import pytest
 
 from eoslib import data, schedules, sweep
 from eoslib.execution import plan
+from eoslib.gd import run_epochs
 from eoslib.models import MODELS
 from eoslib.results import ResultsStore
 from eoslib.runs import RunConfig, train
@@ -168,3 +169,35 @@ def test_lane_groups_agree_with_one_vmapped_group(small_split):
             np.testing.assert_allclose(b["history"][name], values, rtol=2e-5, atol=1e-6)
     with pytest.raises(ValueError, match="lane_groups=7"):
         sweep.run_batch(configs, small_split, lane_groups=7)
+
+
+def test_compaction_drops_stopped_lanes_without_changing_the_runs(small_split, monkeypatch):
+    """Models stopping at different epochs (divergence at once, completion, the epoch limit):
+    compacting the batch onto its active lanes gives the same runs, stopping epochs and
+    eigenpairs as keeping every lane (values equal up to a different batch size's rounding)."""
+    base = RunConfig(n_train=128, n_eval=32, max_epochs=40, eig_every=10, eig_k=2,
+                     schedule=schedules.constant(0.05), sharpness_at_end=True)
+    # stops at epoch 1 (1e4), 10-12 (2.0) and 40 (0.02): at most 4 of 9 lanes left after the
+    # first block, so the lanes of the 0.02 runs (3..5) go on as lanes 0..2 of a smaller program
+    configs = sweep.lr_seed_grid(base, [1e4, 0.02, 2.0], [0, 1, 2])
+    full = sweep.run_batch(configs, small_split, compact=False)
+    lanes = []  # the model axis of every block the compacted sweep runs
+
+    def counting(*args, **kwargs):
+        lanes.append(args[6].epoch.shape[0])
+        return run_epochs(*args, **kwargs)
+
+    monkeypatch.setattr(sweep, "run_epochs", counting)
+    compacted = sweep.run_batch(configs, small_split, compact=True)
+    assert lanes[0] == 9 and lanes[-1] <= 4 and lanes == sorted(lanes, reverse=True)
+    epochs = [r["final"]["epochs"] for r in full]
+    assert epochs[:3] == [1] * 3 and epochs[3:6] == [40] * 3 and max(epochs[6:]) < 20
+    for a, b in zip(full, compacted):
+        assert a["diverged"] == b["diverged"] and a["final"]["epochs"] == b["final"]["epochs"]
+        for name, values in a["history"].items():
+            np.testing.assert_allclose(b["history"][name], values, rtol=2e-5, atol=1e-6)
+        assert a["eigen"]["epoch"] == b["eigen"]["epoch"]
+        np.testing.assert_allclose(b["eigen"]["values"], a["eigen"]["values"], rtol=1e-4)
+        assert a["final"].keys() == b["final"].keys()
+        if not a["diverged"]:
+            assert b["final"]["sharpness"] == pytest.approx(a["final"]["sharpness"], rel=1e-4)
