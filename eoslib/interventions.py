@@ -40,7 +40,7 @@ Array = jax.Array
 PyTree = Any
 
 __all__ = ["RULES", "rates", "directional_update", "Trajectory", "intervene",
-           "oscillation_amplitude"]
+           "intervention_suite", "oscillation_amplitude"]
 
 RULES = ("none", "suppress", "stabilize", "restrict")
 
@@ -135,3 +135,23 @@ def oscillation_amplitude(loss: np.ndarray) -> float:
     if loss.size < 3:
         return float("nan")
     return float(np.mean(np.abs(loss[1:-1] - 0.5 * (loss[:-2] + loss[2:]))) / np.mean(loss))
+
+
+def intervention_suite(objective: Objective, params: PyTree, stats: PyTree, batch: Batch,
+                       eta: float, steps: int, *, k: int = 8, tol: float = 1e-3,
+                       seed_vectors: Array | None = None, ref_fraction: float = 0.1,
+                       fraction: float = 0.9, compiled: bool = True) -> dict[str, Trajectory]:
+    """Figure 10 from one start: ``steps`` steps of every rule of :data:`RULES` at ``eta``
+    (recorded at every step), and the stable reference, small-η GD at ``ref_fraction · eta`` for
+    the same gradient-flow time ``steps · eta`` (``"reference"``, recorded every
+    ``1 / ref_fraction`` steps, so at the same times) and at half that step (``"reference_half"``:
+    its step control, the reference must not change when its step is halved)."""
+    per = round(1 / ref_fraction)
+    if per < 2 or abs(per * ref_fraction - 1) > 1e-9:
+        raise ValueError(f"ref_fraction must be 1/n with n >= 2, got {ref_fraction}")
+    run = partial(intervene, objective, params, stats, batch, k=k, tol=tol,
+                  seed_vectors=seed_vectors, fraction=fraction, compiled=compiled)
+    out = {rule: run(eta, rule, steps) for rule in RULES}
+    out["reference"] = run(eta / per, "none", steps * per, record_every=per)
+    out["reference_half"] = run(eta / (2 * per), "none", steps * 2 * per, record_every=2 * per)
+    return out

@@ -93,3 +93,25 @@ def test_oscillation_amplitude():
     zigzag = 1.0 + 0.1 * (-1.0) ** np.arange(10)  # |L_t - mean of neighbours| = 0.2, mean 1
     assert interventions.oscillation_amplitude(zigzag) == pytest.approx(0.2)
     assert np.isnan(interventions.oscillation_amplitude([1.0, 2.0]))
+
+
+def test_intervention_suite_records_every_rule_and_the_reference_at_the_same_times(small_split):
+    """Every rule from the same start; the small-η reference (η/2 here, and η/4 for its step
+    control) recorded at the same gradient-flow times as the runs at η."""
+    from eoslib import runs, schedules
+    config = runs.RunConfig(n_train=128, n_eval=32, max_epochs=20, schedule=schedules.constant(0.5),
+                            sharpness_at_end=False)
+    start = runs.states_at(config, [20], small_split)[20]
+    prep = runs.prepare([config], small_split, batched=False)
+    suite = interventions.intervention_suite(prep.objective, start.params, {}, prep.train_data, 0.5, 3,
+                                             k=2, ref_fraction=0.5)
+    assert set(suite) == {*interventions.RULES, "reference", "reference_half"}
+    for name, tr in suite.items():
+        assert tr.time.tolist() == pytest.approx([0.0, 0.5, 1.0, 1.5]), name
+        assert tr.values.shape == (4, 2)
+    assert suite["reference"].steps.tolist() == [0, 2, 4, 6]
+    assert suite["reference_half"].steps.tolist() == [0, 4, 8, 12]
+    np.testing.assert_allclose(suite["reference"].values[0], suite["none"].values[0], rtol=1e-2)
+    with pytest.raises(ValueError, match="ref_fraction"):
+        interventions.intervention_suite(prep.objective, start.params, {}, prep.train_data, 0.5, 3,
+                                         ref_fraction=0.3)

@@ -1,0 +1,113 @@
+"""What drives an instability (Appendix G of the paper; Figures 9 and 10).
+
+Figure 9: phases of training are separated by the turning points of ``|θ − θ*|``, the distance of
+the parameters to θ*, the mean of the last W iterates (``RunConfig.mean_window``; the history's
+``dist_to_mean``), while the progressive-sharpening factor α = −∇L·∇S
+(:func:`eoslib.sharpening.sharpening_factor`) is computed at every epoch (:func:`alpha_series`).
+
+Turning-point rule (:func:`turning_points`). ``|θ − θ*|`` follows the period-2 oscillation of the
+edge of stability, so the rule works on its 2-epoch moving average ``m_t`` (as
+:func:`eoslib.instability.detect_instabilities` does for the loss): a *maximum* is a local
+maximum of ``log m`` with topographic prominence at least ``log(min_change)``; the *minimum*
+between two maxima is the lowest epoch between them, and before the first (after the last)
+maximum the lowest epoch there if that maximum rises ``min_change`` above it: maxima and minima
+alternate. A *phase* (:func:`phases`) runs from one turning point to
+the next: *growing* oscillations (minimum to maximum) or *shrinking* ones (maximum to minimum).
+
+Figure 10 compares the interventions of :mod:`eoslib.interventions` with a stable reference by
+the distance between their sharpness trajectories in gradient-flow time ``τ = Σ η``
+(:func:`trajectory_distance`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import jax
+import numpy as np
+from jax.flatten_util import ravel_pytree
+from scipy.signal import find_peaks
+
+from eoslib.instability import smoothed_loss
+from eoslib.objective import Batch, Objective
+from eoslib.sharpening import sharpening_factor
+
+__all__ = ["turning_points", "Phase", "phases", "fraction_near", "alpha_series",
+           "trajectory_distance"]
+
+
+def turning_points(distance: np.ndarray, *, min_change: float = 1.1) -> tuple[np.ndarray, np.ndarray]:
+    """Epochs ``(maxima, minima)`` of the turning points of ``distance`` (T,) by the rule of the
+    module docstring (epochs index the 2-epoch average ``m_t = (d_t + d_{t+1}) / 2``, i.e. the
+    earlier of its two epochs)."""
+    log_m = np.log(np.maximum(smoothed_loss(distance), np.finfo(float).tiny))
+    prominence = np.log(min_change)
+    maxima, _ = find_peaks(log_m, prominence=prominence)
+    bounds = [-1, *maxima.tolist(), log_m.size]
+    minima = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        if hi - lo < 2:
+            continue
+        low = lo + 1 + int(np.argmin(log_m[lo + 1:hi]))
+        beside = [log_m[e] for e in (lo, hi) if 0 <= e < log_m.size]  # the maxima beside it
+        if beside and (len(beside) == 2 or beside[0] - log_m[low] >= prominence):
+            minima.append(low)
+    return maxima.astype(int), np.asarray(minima, int)
+
+
+class Phase(NamedTuple):
+    """Epochs ``[start, end]`` between two consecutive turning points; ``growing``: from a
+    minimum to a maximum of ``|θ − θ*|``."""
+
+    start: int
+    end: int
+    growing: bool
+
+
+def phases(distance: np.ndarray, *, min_change: float = 1.1) -> list[Phase]:
+    """The phases between consecutive turning points of ``distance`` (:func:`turning_points`)."""
+    maxima, minima = turning_points(distance, min_change=min_change)
+    points = sorted([(int(e), True) for e in maxima] + [(int(e), False) for e in minima])
+    return [Phase(a, b, is_max) for (a, _), (b, is_max) in zip(points[:-1], points[1:])]
+
+
+def fraction_near(events: Sequence[int], targets: Sequence[int], tolerance: int = 2) -> float:
+    """Fraction of ``events`` (epochs) within ``± tolerance`` epochs of one of ``targets``
+    (nan without events)."""
+    events, targets = np.asarray(events, int), np.asarray(targets, int)
+    if events.size == 0:
+        return float("nan")
+    if targets.size == 0:
+        return 0.0
+    gaps = np.abs(events[:, None] - targets[None, :]).min(axis=1)
+    return float(np.mean(gaps <= tolerance))
+
+
+def alpha_series(objective: Objective, batch: Batch, params: Sequence, stats: Sequence,
+                 top_vectors: np.ndarray) -> np.ndarray:
+    """α = −∇L·∇S (Damian et al. 2023; paper Appendix G) at each of T parameter pytrees
+    ``params`` with batch statistics ``stats``, from the top unit eigenvectors ``top_vectors``
+    (T, d) of the training Hessian there; (T,)."""
+
+    @jax.jit
+    def one(p, s, v):
+        return sharpening_factor(objective.loss_fn(s, batch), p, v)
+
+    out = []
+    for p, s, v in zip(params, stats, top_vectors):
+        flat = ravel_pytree(p)[0]
+        out.append(float(one(p, s, np.asarray(v, flat.dtype))))
+    return np.asarray(out)
+
+
+def trajectory_distance(time: np.ndarray, values: np.ndarray, ref_time: np.ndarray,
+                        ref_values: np.ndarray) -> float:
+    """Mean ``|S(τ) − S_ref(τ)|`` over the times ``time`` (R,) inside the reference's range, the
+    reference linearly interpolated in gradient-flow time ``τ``."""
+    time, values = np.asarray(time, float), np.asarray(values, float)
+    inside = (time >= ref_time[0]) & (time <= ref_time[-1])
+    if not inside.any():
+        return float("nan")
+    ref = np.interp(time[inside], np.asarray(ref_time, float), np.asarray(ref_values, float))
+    return float(np.mean(np.abs(values[inside] - ref)))
