@@ -29,6 +29,12 @@ Map of modules:
   JVPs and CG, and at a slice's scale); :mod:`eoslib.flattening`: the landscape through an
   instability cycle and Figure 4's runs (Section 3.3, App. H); :mod:`eoslib.flattening_claims`:
   chapter 3's claims.
+- :mod:`eoslib.generalization`: the learning-rate grid swept until divergence, thresholds and
+  bootstrap statistics (Section 4.1, App. I); :mod:`eoslib.generalization_claims`: chapter 4's
+  claims; :mod:`eoslib.verification`: re-running stored records.
+- :mod:`eoslib.interventions`: GD with a learning rate per tracked eigendirection (Figure 10);
+  :mod:`eoslib.drivers`: phases of |θ − θ*|, α along a run, trajectory distances (App. G);
+  :mod:`eoslib.drivers_claims`: chapter 5's claims.
 - :mod:`eoslib.params`: chapter presets; :mod:`eoslib.report`: claims tables;
   :mod:`eoslib.figures`: the paper's figures.
 
@@ -48,9 +54,12 @@ __version__ = "0.1.0"
 from eoslib import (  # noqa: E402
     data,
     dln,
+    drivers,
+    drivers_claims,
     flattening,
     flattening_claims,
     instability,
+    interventions,
     landscape,
     rotation_claims,
     runs,
@@ -69,7 +78,8 @@ from eoslib.schedules import Schedule  # noqa: E402
 from eoslib.tracking import top_eigenpairs, track_eigh  # noqa: E402
 
 __all__ = [
-    "__version__", "data", "dln", "flattening", "flattening_claims", "instability", "landscape",
+    "__version__", "data", "dln", "drivers", "drivers_claims", "flattening", "flattening_claims",
+    "instability", "interventions", "landscape",
     "rotation_claims", "runs", "schedules", "similarity",
     "ExecutionPlan", "plan", "Eigenpairs", "lanczos_eigh", "Batch", "Objective", "flat_hvp",
     "hvp", "ParameterError", "resolve", "Claim", "ClaimsTable", "record_run", "ResultsStore",

@@ -33,7 +33,7 @@ from eoslib.instability import smoothed_loss
 from eoslib.objective import Batch, Objective
 from eoslib.sharpening import sharpening_factor
 
-__all__ = ["turning_points", "Phase", "phases", "fraction_near", "alpha_series",
+__all__ = ["turning_points", "Phase", "phases", "nearest_offsets", "fraction_near", "alpha_series",
            "trajectory_distance"]
 
 
@@ -72,16 +72,22 @@ def phases(distance: np.ndarray, *, min_change: float = 1.1) -> list[Phase]:
     return [Phase(a, b, is_max) for (a, _), (b, is_max) in zip(points[:-1], points[1:])]
 
 
+def nearest_offsets(events: Sequence[int], targets: Sequence[int]) -> np.ndarray:
+    """Signed offsets ``event − nearest target`` (epochs) of each of ``events``; (E,)."""
+    events, targets = np.asarray(events, int), np.asarray(targets, int)
+    if events.size == 0 or targets.size == 0:
+        return np.full(events.size, np.nan)
+    gaps = events[:, None] - targets[None, :]
+    return gaps[np.arange(events.size), np.abs(gaps).argmin(axis=1)].astype(float)
+
+
 def fraction_near(events: Sequence[int], targets: Sequence[int], tolerance: int = 2) -> float:
     """Fraction of ``events`` (epochs) within ``± tolerance`` epochs of one of ``targets``
     (nan without events)."""
-    events, targets = np.asarray(events, int), np.asarray(targets, int)
-    if events.size == 0:
+    offsets = nearest_offsets(events, targets)
+    if offsets.size == 0:
         return float("nan")
-    if targets.size == 0:
-        return 0.0
-    gaps = np.abs(events[:, None] - targets[None, :]).min(axis=1)
-    return float(np.mean(gaps <= tolerance))
+    return float(np.mean(np.abs(offsets) <= tolerance))  # nan offsets (no targets) count as far
 
 
 def alpha_series(objective: Objective, batch: Batch, params: Sequence, stats: Sequence,

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from eoslib.drivers import Phase, fraction_near, trajectory_distance
+from eoslib.drivers import Phase, fraction_near, nearest_offsets, trajectory_distance
 from eoslib.interventions import Trajectory, oscillation_amplitude
 from eoslib.report import Claim, ClaimsTable
 
@@ -35,11 +35,12 @@ def claim_peaks_coincide(loss_peaks: Sequence[int], sharpness_peaks: Sequence[in
     f_loss = fraction_near(loss_peaks, distance_maxima, tolerance)
     f_sharp = fraction_near(sharpness_peaks, distance_maxima, tolerance)
     n = len(loss_peaks)
+    lag = np.nanmedian(nearest_offsets(sharpness_peaks, distance_maxima)) if n else float("nan")
     return Claim(
         "The peaks of L and S coincide with peaks of |θ − θ*|",
         f"within ±{tolerance} epochs of one of {len(distance_maxima)} |θ − θ*| maxima: "
         f"{round(f_loss * n)}/{n} loss peaks ({f_loss:.0%}), {round(f_sharp * n)}/{n} S peaks "
-        f"({f_sharp:.0%})",
+        f"({f_sharp:.0%}; median offset of an S peak from its nearest maximum {lag:+.0f} epochs)",
         f"≥ {COINCIDE:.0%} of each", bool(f_loss >= COINCIDE and f_sharp >= COINCIDE))
 
 
@@ -93,8 +94,12 @@ def claim_stabilize_like_suppress(starts: Sequence[int],
     """Claim 4: (b) (η_u λ < 2) behaves like (a): d(b, a) below :data:`RATIO` · d(GD, a)."""
     ratios = [_ratio(s_distance(s["stabilize"], s["suppress"]), s_distance(s["none"], s["suppress"]))
               for s in suites]
-    return _ratio_claim("Effective stability (b, η_u λ < 2) behaves like (a)", starts, ratios,
-                        "d(S_b, S_a) / d(S_GD, S_a)")
+    claim = _ratio_claim("Effective stability (b, η_u λ < 2) behaves like (a)", starts, ratios,
+                         "d(S_b, S_a) / d(S_GD, S_a)")
+    to_flow = [_ratio(s_distance(s["stabilize"], s["reference"]), s_distance(s["none"], s["reference"]))
+               for s in suites]
+    return claim._replace(measured=claim.measured + "; for comparison d(S_b, S_ref) / d(S_GD, S_ref): "
+                          + ", ".join(f"{r:.2f}" for r in to_flow))
 
 
 def claim_restrict_oscillates(starts: Sequence[int],

@@ -71,3 +71,8 @@ def test_alpha_series_matches_the_closed_form(x64):
     want = [-(c1 * t[0] ** 3) * (6 * c1 * t[0]) for t in map(np.asarray, theta)]
     np.testing.assert_allclose(got, want, rtol=1e-12)
     assert jax.config.jax_enable_x64
+
+
+def test_nearest_offsets_are_signed():
+    np.testing.assert_array_equal(drivers.nearest_offsets([10, 48, 90], [12, 50, 70]), [-2, -2, 20])
+    assert np.isnan(drivers.nearest_offsets([1], [])).all()

@@ -33,8 +33,8 @@ def figure9(epochs: np.ndarray, distance: np.ndarray, loss: np.ndarray, sharpnes
         for a in axes:
             a.axvline(e, color="#1f77b4", lw=0.6, ls="--", alpha=0.6)
     for p in phases:
-        if p.growing:
-            ax.axvspan(p.start, p.end, color="#ffbb78", alpha=0.3, lw=0)
+        if p.growing and p.end >= epochs[0]:
+            ax.axvspan(max(p.start, epochs[0]), p.end, color="#ffbb78", alpha=0.3, lw=0)
     ax.set_ylabel(r"$|\theta - \theta^*|$")
     axes[1].semilogy(epochs, loss, color="k", lw=0.9)
     axes[1].set_ylabel(r"$L(\theta)$")
