@@ -136,12 +136,16 @@ def run_batch(batch: Sequence[RunConfig], split: datasets.Split, store: ResultsS
     chunks: list[list[dict]] = [[] for _ in batch]  # each model's rows of the metrics blocks
     records = [None] * len(batch)
     bar = tqdm(total=len(batch), disable=not progress_enabled(progress), unit="model")
+    spent = dict(epochs=0.0, eigen=0.0, lane_epochs=0, solves=0)  # where the time goes
 
     def advance(state, num, epoch):
+        tic = time.perf_counter()
         state, metrics = run_epochs(prep.objective, num, prep.train_data, prep.eval_data,
                                     prep.limits, prep.schedule, state, epoch, batched=prep.batched,
                                     lane_groups=groups)
         metrics = _get(metrics)
+        spent["epochs"] += time.perf_counter() - tic
+        spent["lane_epochs"] += len(owner) * metrics["active"].shape[-1]
         for lane, i in enumerate(owner):
             if i >= 0 and i not in written:
                 chunks[i].append(jax.tree.map(lambda a, lane=lane: a[lane], metrics))
@@ -150,6 +154,7 @@ def run_batch(batch: Sequence[RunConfig], split: datasets.Split, store: ResultsS
     def record_eigen(state):
         """Eigen records of the active models (one solve each, as train() does); a model whose
         sharpness has peaked gets its current epoch as its epoch limit."""
+        tic = time.perf_counter()
         host = _get(state)
         limit = np.array(_get(prep.limits.max_epochs))
         for lane, i in enumerate(owner):
@@ -158,6 +163,8 @@ def run_batch(batch: Sequence[RunConfig], split: datasets.Split, store: ResultsS
             accuracy = last_accuracy(chunks[i][-1]) if chunks[i] else None
             if recorders[i].record(single, _lane(host, lane), accuracy):
                 limit[lane] = host.epoch[lane]
+            spent["solves"] += 1
+        spent["eigen"] += time.perf_counter() - tic
         return prep.limits._replace(max_epochs=_put(limit, per_model))
 
     if first.eig_every > 0 and first.eig_start > 0:  # run up to the first recorded epoch
@@ -192,6 +199,10 @@ def run_batch(batch: Sequence[RunConfig], split: datasets.Split, store: ResultsS
             prep = prep._replace(schedule=schedule, limits=limits)
             groups = min(groups, len(keep))
     bar.close()
+    if progress_enabled(progress):
+        tqdm.write(f"batch of {len(batch)}: {time.perf_counter() - start:.0f} s, of which epochs "
+                   f"{spent['epochs']:.0f} s ({spent['lane_epochs']} lane-epochs), eigensolves "
+                   f"{spent['eigen']:.0f} s ({spent['solves']} solves)")
     return records
 
 
