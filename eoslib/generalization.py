@@ -4,7 +4,8 @@ sweeps over the paper's learning-rate grid until every seed diverges.
 Grid (Section 4.1): ``η_j = start · factor^j`` (fMNIST: 0.01 · 1.1^j), rounded to 4 significant
 digits so that the configs, and their store keys, do not depend on floating-point powers;
 "sampling continues until models diverge": :func:`sweep_until_divergence` goes through the
-rates in order and stops at the first rate at which every seed diverged; missing runs are
+rates in order and stops at the first rate at which every seed failed (:func:`failed`: it
+diverged, or its network died, which GD never leaves and which therefore never diverges); missing runs are
 trained in vmapped batches of ``rates_per_batch`` rates x all seeds (so up to
 ``rates_per_batch − 1`` rates above that one may be trained and stored, never returned).
 
@@ -28,11 +29,28 @@ from eoslib import schedules, sweep
 from eoslib.results import ResultsStore
 from eoslib.runs import RunConfig
 
-__all__ = ["rate_grid", "grid_configs", "sweep_until_divergence", "fmnist_base", "committed_store",
+__all__ = ["rate_grid", "grid_configs", "sweep_until_divergence", "DEAD_SHARPNESS", "dead", "failed",
+           "fmnist_base", "committed_store",
            "STORE_ROOT", "summary_rows", "threshold_rate", "bootstrap_ci", "spearman_ci",
            "mean_difference_ci", "permutation_trend"]
 
 STORE_ROOT = Path(__file__).resolve().parent.parent / "store"
+DEAD_SHARPNESS = 1e-2
+
+
+def dead(record: dict) -> bool:
+    """A dead network: the run neither completed nor diverged and the top Hessian eigenvalue at
+    its end is below :data:`DEAD_SHARPNESS`. Every unit of a ReLU layer is then inactive on
+    every image, so the gradient and the Hessian vanish, the loss stays at ln 10 (chance) and GD
+    stands still until ``max_epochs``; trained models here end with S > 0.5."""
+    f = record["final"]
+    return (not record["diverged"] and not f["completed"]
+            and f.get("sharpness", float("inf")) < DEAD_SHARPNESS)
+
+
+def failed(record: dict) -> bool:
+    """Diverged, or a dead network (:func:`dead`): training broke down."""
+    return bool(record["diverged"] or dead(record))
 
 
 def committed_store(name: str) -> ResultsStore:
@@ -68,7 +86,7 @@ def sweep_until_divergence(base: RunConfig, seeds: Sequence[int], store, *,
                            factor: float = 1.1, max_rates: int = 80, rates_per_batch: int = 8,
                            below: int = 0, progress: bool | None = None) -> list[dict]:
     """Records of the grid (module docstring; ``below`` rates under ``start`` first), rate by
-    rate up to and including the first rate at which all ``seeds`` diverged (or ``max_rates``
+    rate up to and including the first rate at which all ``seeds`` failed (or ``max_rates``
     rates from ``start``), rate-major. Stored runs are read; from the first rate with a
     missing run, ``rates_per_batch`` rates are trained as one vmapped sweep and written
     (resumable), so the records returned do not depend on the batch size."""
@@ -82,7 +100,7 @@ def sweep_until_divergence(base: RunConfig, seeds: Sequence[int], store, *,
                         progress=progress)
         got = [store.get(c.key()) for c in configs]
         records += got
-        if all(r["diverged"] for r in got):
+        if all(failed(r) for r in got):
             break
         i += 1
     return records
@@ -90,8 +108,8 @@ def sweep_until_divergence(base: RunConfig, seeds: Sequence[int], store, *,
 
 def summary_rows(records: Sequence[dict]) -> list[dict]:
     """One row per model: ``eta0``, ``seed``, ``val_acc`` (at the last epoch), ``sharpness``,
-    ``rho``, ``rho_eos``, ``epochs``, ``completed``, ``diverged`` and ``reached`` (S ≥ 2/η0 at a
-    recorded epoch)."""
+    ``rho``, ``rho_eos``, ``epochs``, ``completed``, ``diverged``, ``dead``, ``failed``
+    (:func:`failed`) and ``reached`` (S ≥ 2/η0 at a recorded epoch)."""
     rows = []
     for r in records:
         eta = r["config"]["schedule"]["lr"]
@@ -100,15 +118,16 @@ def summary_rows(records: Sequence[dict]) -> list[dict]:
         rows.append(dict(eta0=eta, seed=r["config"]["seed"], val_acc=f.get("eval_acc"),
                          sharpness=f.get("sharpness", float("nan")), rho=f.get("rho", float("nan")),
                          rho_eos=f.get("rho_eos", float("nan")), epochs=f["epochs"],
-                         completed=f["completed"], diverged=r["diverged"],
+                         completed=f["completed"], diverged=r["diverged"], dead=dead(r),
+                         failed=failed(r),
                          reached=bool(any(v[0] >= 2.0 / eta for v in values))))
     return rows
 
 
 def threshold_rate(rows: Sequence[dict]) -> float | None:
-    """The smallest η0 at which S reached 2/η0 in more than half of its non-diverged seeds."""
+    """The smallest η0 at which S reached 2/η0 in more than half of its seeds that did not fail."""
     for eta in sorted({r["eta0"] for r in rows}):
-        mine = [r for r in rows if r["eta0"] == eta and not r["diverged"]]
+        mine = [r for r in rows if r["eta0"] == eta and not r["failed"]]
         if mine and sum(r["reached"] for r in mine) > len(mine) / 2:
             return eta
     return None

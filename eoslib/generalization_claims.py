@@ -1,6 +1,6 @@
 """The statistics behind chapter 4's claims (Section 4.1; Appendix I), one function per claim.
 
-Models: those that did not diverge; the validation error is ``1 − val_acc``. Intervals are
+Models: those that did not fail (diverge or die, :func:`eoslib.generalization.failed`); the validation error is ``1 − val_acc``. Intervals are
 95 % percentile-bootstrap intervals over models (:mod:`eoslib.generalization`), seeded.
 """
 
@@ -18,11 +18,11 @@ __all__ = ["rate_means", "claim_flat_below", "claim_rise_above", "claim_goldiloc
 
 
 def _live(rows):
-    return [r for r in rows if not r["diverged"] and r["val_acc"] is not None]
+    return [r for r in rows if not r["failed"] and r["val_acc"] is not None]
 
 
 def rate_means(rows: Sequence[Mapping]) -> dict[float, float]:
-    """Mean validation accuracy of the non-diverged seeds of each rate."""
+    """Mean validation accuracy of the seeds of each rate that did not fail."""
     live = _live(rows)
     return {eta: float(np.mean([r["val_acc"] for r in live if r["eta0"] == eta]))
             for eta in sorted({r["eta0"] for r in live})}
@@ -51,14 +51,23 @@ def claim_rise_above(rows, threshold: float) -> Claim:
                      f"{len(above)} models above and {len(below)} below the threshold: nothing to compare",
                      "interval above 0", False)
     diff, (lo, hi) = gen.mean_difference_ci(above, below)
+    # context, not the verdict: "above" only up to the first rate at which a seed did not complete
+    broke = [r["eta0"] for r in rows if not r.get("completed", True)]
+    cut = min(broke, default=float("inf"))
+    early = [r["val_acc"] for r in live if threshold <= r["eta0"] < cut]
+    context = ""
+    if early and cut < float("inf"):
+        d2, (lo2, hi2) = gen.mean_difference_ci(early, below)
+        context = (f"; above only up to the first rate with a seed that did not complete ({cut:g}): "
+                   f"{100 * d2:+.2f} [{100 * lo2:+.2f}, {100 * hi2:+.2f}] ({len(early)} models)")
     return Claim("Validation accuracy rises past the stability threshold",
                  f"mean above − mean below = {100 * diff:+.2f} points [{100 * lo:+.2f}, {100 * hi:+.2f}] "
-                 f"({len(above)} vs {len(below)} models)", "interval above 0", bool(lo > 0))
+                 f"({len(above)} vs {len(below)} models){context}", "interval above 0", bool(lo > 0))
 
 
 def claim_goldilocks(rows, threshold: float) -> Claim:
     """Claim 3: the rate with the best mean accuracy is interior: above the threshold's rate
-    and below the largest rate with a non-diverged seed, and the mean falls after it."""
+    and below the largest rate with a seed that did not fail, and the mean falls after it."""
     means = rate_means(rows)
     rates = list(means)
     best = max(rates, key=means.get)

@@ -34,7 +34,7 @@ def _rows(reach_from=0.03):
     for eta in [0.01, 0.02, 0.03, 0.04]:
         for seed in range(3):
             reached = eta >= reach_from and not (eta == reach_from and seed == 0)
-            rows.append(dict(eta0=eta, seed=seed, diverged=False, reached=reached))
+            rows.append(dict(eta0=eta, seed=seed, diverged=False, failed=False, reached=reached))
     return rows
 
 
@@ -65,7 +65,7 @@ def _synthetic(rise=0.02, fall=True):
     for eta in [0.01, 0.015, 0.02, 0.03, 0.04, 0.06, 0.08, 0.1]:
         for seed in range(5):
             acc = 0.80 + rng.normal(0, 0.002) + (rise if eta >= 0.03 else 0) - (0.03 if fall and eta == 0.08 else 0)
-            rows.append(dict(eta0=eta, seed=seed, diverged=eta == 0.1, val_acc=acc,
+            rows.append(dict(eta0=eta, seed=seed, diverged=eta == 0.1, failed=eta == 0.1, val_acc=acc,
                              sharpness=100 * (1 - acc) + rng.normal(0, 0.05), rho=acc + rng.normal(0, 0.001)))
     return rows
 
@@ -79,3 +79,12 @@ def test_generalization_claims_on_synthetic_data():
     assert not flat.claims[1].passed and not flat.claims[2].passed
     means = gc.rate_means(rows)
     assert 0.1 not in means and max(means, key=means.get) in (0.03, 0.04, 0.06)
+
+
+def test_a_dead_network_fails_like_a_diverged_one():
+    def record(diverged=False, completed=False, sharpness=0.0):
+        return {"diverged": diverged, "final": {"completed": completed, "sharpness": sharpness}}
+    assert generalization.dead(record()) and generalization.failed(record())
+    assert generalization.failed(record(diverged=True)) and not generalization.dead(record(diverged=True))
+    assert not generalization.failed(record(sharpness=2.5))  # stuck at the epoch cap, but alive
+    assert not generalization.failed(record(completed=True, sharpness=0.001))

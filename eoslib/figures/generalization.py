@@ -16,20 +16,23 @@ def _colors(rates):
 
 def figure5a(rows: Sequence[Mapping], threshold: float | None) -> plt.Figure:
     """Validation accuracy at the end of training against η0 (log axis): seeds as markers
-    (x below the threshold, o above), their mean as a line, the threshold dotted, and the rates
-    at which every seed diverged as red ticks at the bottom."""
+    (x below the threshold, o above), their mean as a line, the threshold dotted; seeds that
+    failed (diverged or died) are left out, rates where some did are marked by orange ticks at
+    the bottom, rates where all did by red ones."""
     rates = sorted({r["eta0"] for r in rows})
     color = _colors(rates)
     fig, ax = plt.subplots(figsize=(7.0, 4.0), constrained_layout=True)
     means = []
     for eta in rates:
-        live = [r for r in rows if r["eta0"] == eta and not r["diverged"]]
+        mine = [r for r in rows if r["eta0"] == eta]
+        live = [r for r in mine if not r["failed"]]
         marker = "o" if threshold is not None and eta >= threshold else "x"
         for r in live:
             ax.plot(eta, 100 * r["val_acc"], marker, color=color[eta], ms=4, mfc="none" if marker == "o" else None)
         means.append(np.mean([100 * r["val_acc"] for r in live]) if live else np.nan)
-        if not live:
-            ax.plot(eta, 0, "|", color="#d62728", ms=10, transform=ax.get_xaxis_transform())
+        if len(live) < len(mine):
+            ax.plot(eta, 0, "|", color="#d62728" if not live else "#ff7f0e", ms=10 if not live else 6,
+                    transform=ax.get_xaxis_transform())
     ax.plot(rates, means, "-", color="0.2", lw=1.2, label="mean over seeds")
     if threshold is not None:
         ax.axvline(threshold, color="k", ls=":", lw=1, label=rf"threshold $\eta$ = {threshold:g}")
@@ -45,7 +48,7 @@ def figure12a(rows: Sequence[Mapping], correlations: Mapping[str, tuple[float, t
     titled with Spearman's ρ with the validation error and its bootstrap interval."""
     rates = sorted({r["eta0"] for r in rows})
     color = _colors(rates)
-    live = [r for r in rows if not r["diverged"]]
+    live = [r for r in rows if not r["failed"]]
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), constrained_layout=True, sharey=True)
     for ax, (key, label) in zip(axes, [("eta0", r"$\eta_0$"), ("sharpness", r"$S(\theta)$ at completion"),
                                        ("rho", r"$\rho$ (top-3 similarity)")]):
