@@ -35,11 +35,12 @@ from jax.flatten_util import ravel_pytree
 
 from eoslib import data as datasets
 from eoslib import landscape, models, schedules, sweep
+from eoslib.gd import TrainState
 from eoslib.instability import Cycle
-from eoslib.runs import RunConfig, prepare, states_at
+from eoslib.runs import Prepared, RunConfig, prepare, states_at
 from eoslib.tracking import top_eigenpairs
 
-__all__ = ["Geometry", "cycle_geometry", "cycle_slices", "max_after_switch", "first_reaching",
+__all__ = ["Geometry", "cycle_states", "cycle_geometry", "cycle_slices", "max_after_switch", "first_reaching",
            "significant_round", "switch_rows", "stability_threshold", "steady_band",
            "cycle_phases", "onset_configs", "switch_configs", "sweep_by_switch"]
 
@@ -69,20 +70,28 @@ class Geometry(NamedTuple):
     boundary: np.ndarray
 
 
-def cycle_geometry(config: RunConfig, split: datasets.Split, epochs: Sequence[int],
+def cycle_states(config: RunConfig, split: datasets.Split,
+                 epochs: Sequence[int]) -> tuple[Prepared, dict[int, TrainState]]:
+    """The prepared run ``config`` and its states at each of ``epochs`` and the epoch before
+    (retraced once by :func:`eoslib.runs.states_at`), for :func:`cycle_geometry` and
+    :func:`cycle_slices`."""
+    epochs = [int(e) for e in epochs]
+    if min(epochs) < 1:
+        raise ValueError("epochs must be >= 1 (each needs the previous parameters)")
+    states = states_at(config, sorted(set(epochs) | {e - 1 for e in epochs}), split)
+    return prepare([config], split, batched=False), states
+
+
+def cycle_geometry(prep: Prepared, states: dict[int, TrainState], epochs: Sequence[int],
                    tracked_vectors: dict, *, k: int = 3, tol: float = 1e-4, cg_tol: float = 1e-4,
                    cg_max_iters: int = 500) -> Geometry:
-    """The landscape along the gradient at each of ``epochs`` of the run ``config`` (its
-    states retraced by :func:`eoslib.runs.states_at`).
+    """The landscape along the gradient at each of ``epochs`` of a run, from its prepared
+    objective and its states at those epochs and the ones before (:func:`cycle_states`).
 
     ``tracked_vectors``: epoch -> (d, k') eigenvectors recorded by the run (seeds of the
     solves at θ_e); ``k``: eigenpairs re-solved at θ_e to ``tol`` (pairs 2..k enter λ''
     exactly)."""
     epochs = [int(e) for e in epochs]
-    if min(epochs) < 1:
-        raise ValueError("epochs must be >= 1 (each needs the previous parameters)")
-    states = states_at(config, sorted(set(epochs) | {e - 1 for e in epochs}), split)
-    prep = prepare([config], split, batched=False)
     objective, batch = prep.objective, prep.train_data
     dim = ravel_pytree(states[epochs[0]].params)[0].size
     rows = []
@@ -110,14 +119,13 @@ def cycle_geometry(config: RunConfig, split: datasets.Split, epochs: Sequence[in
     return Geometry(*(np.asarray(c) for c in zip(*rows)))
 
 
-def cycle_slices(config: RunConfig, split: datasets.Split, geometry: Geometry,
+def cycle_slices(prep: Prepared, states: dict[int, TrainState], geometry: Geometry,
                  ts: Sequence[float], *, k: int = 2, tol: float = 1e-4,
                  progress=None) -> list[landscape.Slice]:
     """:func:`eoslib.landscape.line_slice` at every epoch of ``geometry`` along its gradient
-    direction, at the points ``ts``, seeded with its re-solved eigenvectors."""
+    direction, at the points ``ts``, seeded with its re-solved eigenvectors (``prep`` and
+    ``states`` as for :func:`cycle_geometry`)."""
     epochs = [int(e) for e in geometry.epochs]
-    states = states_at(config, epochs, split)
-    prep = prepare([config], split, batched=False)
     out = []
     for i in (progress(range(len(epochs))) if progress else range(len(epochs))):
         state = states[epochs[i]]

@@ -1,34 +1,44 @@
 """Re-verification of stored records: re-run a record's config here and compare (CI samples a
 few records of every committed store, ``tests/test_store.py``).
 
-What must agree, and how closely:
+What must agree, and how closely. The tolerances are calibrated on a second, independent sweep
+of the whole Figure 5a grid on the same machine (280 records, another batch composition, so
+other rounding, as a re-run here has): all 560 comparisons pass, each sweep's records taken
+as re-runs of the other's.
 
 * the record must be current: its schema is :data:`eoslib.results.SCHEMA_VERSION` and its
   config's ``trainer_version`` is :data:`eoslib.runs.TRAINER_VERSION` (otherwise it is stale,
   whatever its numbers);
-* a run whose sharpness never reached 2/η (stable) is deterministic up to float rounding,
-  which differs between machines and between a vmapped sweep and a single run by a few ulps
-  per step and accumulates slowly over thousands of steps (measured: 1.3e-3 in the eval loss
-  after 6,710 epochs at η = 0.0047): every stored history value at epoch t must match the
-  re-run to ``rtol · max(1, t/1000)`` (rtol = 1e-3, so 1 % at 10,000 epochs), accuracies to one
-  example, and the final metrics likewise (the sharpness to 10 rtol);
+* a run whose sharpness never reached 2/η (stable) follows the same trajectory up to float
+  rounding, which differs between machines and between a vmapped sweep and a single run by a
+  few ulps per step and grows over thousands of steps, fastest in the slow last phase of
+  training (measured over the 17 stable pairs of the second sweep: at most 2.3e-3 per 1,000
+  epochs, in the eval loss near epoch 5,000): every stored history value at epoch t must
+  match the re-run to ``rtol · max(1, t/1000)`` (rtol = 5e-3), accuracies to ``examples`` (3)
+  examples (measured: 2);
 * a run past the stability limit is chaotic: rounding differences grow exponentially once the
   sharpness is at 2/η, and already as it approaches it (S is evaluated only every 50 epochs,
-  and it fluctuates), so the history must match to ``rtol`` only up to ``margin`` epochs before
+  and it fluctuates), so the history must match as above only up to ``margin`` epochs before
   the first recorded epoch with S ≥ ``near_fraction`` · 2/η (0.8; measured: with 1.0 two of 14
   sampled records differed by 0.3 % and 5 % in loss a few epochs before their recorded onset),
   or 5 epochs before the re-run's loss first rises (an early instability: at η = 0.144 a loss
   spike at epoch ~40, before S was recorded near 2/η, already separated the runs by 5 %),
-  whichever comes first (epoch 0, the initialization, always); and the final metrics (validation accuracy,
-  sharpness, epochs) of the re-run must fall within the spread of that learning rate's seeds
-  in the store, widened by that spread on each side (at least one example of accuracy, 2 %
-  otherwise): a re-run on another machine is another sample of the same chaotic process, and a
-  fresh sample falls outside the min–max of n = 5 others with probability 2/(n + 1) = 1/3 (the
-  first sampled record in CI did, at η = 0.074), outside the widened interval with probability
-  about 5e-4 for a normal metric. Past the "extremely large"
-  rates even divergence is such a sample: a re-run may diverge (or not) when the rate's seeds
-  disagree on it. Edits are caught by the deterministic part (every record has one: epoch 0
-  at least) and by the key.
+  whichever comes first (epoch 0, the initialization, always);
+* the final metrics (validation accuracy, sharpness, epochs) of the re-run must fall within the
+  spread of its learning rate's seeds in the store, widened by ``widen`` (3) times that spread
+  on each side (at least one example of accuracy, 2 % otherwise). This holds for stable runs
+  too: their completion epoch is when the last misclassified training example crosses the
+  decision boundary, after a plateau at 999/1000 that can last thousands of epochs, and
+  rounding moves it (measured: 1,448 epochs, and the sharpness there by 42 %, in one of the 17
+  stable pairs). A re-run is another sample of the same process: measured over the 182 pairs
+  whose rate is regular, 1-6 % fall outside the seeds' min-max and the farthest is 2.7
+  spreads beyond it. Only *regular* rates are compared this way: all of the rate's stored seeds
+  and the re-run completed. At a rate where some seed diverged, died or hovered to the epoch
+  cap (the "extremely large" rates, from 0.19 on) the outcome itself is a random draw from
+  several kinds (complete in ~1,000 epochs, hover to 15,000, die, diverge), which 5 seeds
+  cannot bound; there only the deterministic prefix is compared, and a chaotic re-run may
+  diverge (or not) whatever its record did. Edits are caught by the deterministic part (every
+  record has one: epoch 0 at least) and by the key.
 
 A hand-edited record fails: an edited number either breaks the deterministic part or lands
 outside the seeds' spread, and an edited config has another key than its file name.
@@ -70,8 +80,9 @@ def _history_at(record: dict) -> dict:
     return {name: dict(zip(epochs, h[name])) for name in _HISTORY}
 
 
-def verify(stored: dict, rerun: dict, peers: Sequence[dict] = (), *, rtol: float = 1e-3,
-           margin: int = 50, near_fraction: float = 0.8) -> list[str]:
+def verify(stored: dict, rerun: dict, peers: Sequence[dict] = (), *, rtol: float = 5e-3,
+           examples: int = 3, margin: int = 50, near_fraction: float = 0.8,
+           widen: float = 3.0) -> list[str]:
     """Problems found comparing ``stored`` with ``rerun`` (a record of the same config made
     here), given the stored ``peers`` (the other seeds of its learning rate); empty when the
     record is verified (module docstring)."""
@@ -86,8 +97,9 @@ def verify(stored: dict, rerun: dict, peers: Sequence[dict] = (), *, rtol: float
     onset = first_unstable_epoch(rerun)
     chaotic = onset is not None or first_unstable_epoch(stored) is not None
     near = [e for e in (first_unstable_epoch(r, near_fraction) for r in (stored, rerun)) if e is not None]
-    mixed = len({r["diverged"] for r in (stored, *peers)}) > 1  # the rate's seeds disagree
-    if stored["diverged"] != rerun["diverged"] and not (chaotic and mixed):
+    group = (stored, *peers)
+    regular = all(r["final"]["completed"] for r in (*group, rerun))  # module docstring
+    if stored["diverged"] != rerun["diverged"] and not (chaotic and not regular):
         problems.append(f"diverged: stored {stored['diverged']}, re-run {rerun['diverged']}")
     if chaotic:  # margin: S is evaluated every eig_every epochs
         loss = np.asarray(rerun["history"]["train_loss"])
@@ -96,9 +108,10 @@ def verify(stored: dict, rerun: dict, peers: Sequence[dict] = (), *, rtol: float
     else:
         last = None
     mine, theirs = _history_at(stored), _history_at(rerun)
-    n_eval = stored["config"]["n_eval"]
+    n_eval, n_train = stored["config"]["n_eval"], stored["config"]["n_train"]
     for name in _HISTORY:
-        tol = 1.0 / n_eval + 1e-6 if name.endswith("acc") else None
+        size = n_eval if name.startswith("eval") else n_train
+        tol = examples / size + 1e-6 if name.endswith("acc") else None
         for epoch, value in mine[name].items():
             if (last is not None and epoch > last) or epoch not in theirs[name]:
                 continue
@@ -108,27 +121,18 @@ def verify(stored: dict, rerun: dict, peers: Sequence[dict] = (), *, rtol: float
             if bad:
                 problems.append(f"history {name} at epoch {epoch}: stored {value:.6g}, re-run {other:.6g}")
                 break
-    keys = ("eval_acc", "sharpness", "epochs")
-    if not chaotic:
-        for k in keys:
-            a, b = stored["final"].get(k), rerun["final"].get(k)
-            if a is None or b is None:
-                continue
-            tol = 1.0 / n_eval + 1e-6 if k == "eval_acc" else (2 * config.eig_every if k == "epochs" else None)
-            if (abs(a - b) > tol) if tol else not np.isclose(a, b, rtol=10 * rtol):
-                problems.append(f"final {k}: stored {a:.6g}, re-run {b:.6g}")
-    else:
-        for k in keys:
-            values = [r["final"][k] for r in (stored, *peers) if r["final"].get(k) is not None and not r["diverged"]]
+    if regular:
+        for k in ("eval_acc", "sharpness", "epochs"):
+            values = [r["final"][k] for r in group if r["final"].get(k) is not None]
             b = rerun["final"].get(k)
-            if not values or b is None or rerun["diverged"]:
+            if not values or b is None:
                 continue
             lo, hi = min(values), max(values)
             floor = 1.0 / n_eval + 1e-6 if k == "eval_acc" else 0.02 * max(abs(lo), abs(hi))
-            slack = max(hi - lo, floor)
+            slack = max(widen * (hi - lo), floor)
             if not lo - slack <= b <= hi + slack:
                 problems.append(f"final {k}: re-run {b:.6g} outside the spread of the rate's seeds "
-                                f"[{lo:.6g}, {hi:.6g}]")
+                                f"[{lo:.6g}, {hi:.6g}] widened by {widen:g} x its width")
     return problems
 
 
