@@ -24,7 +24,8 @@ Map of modules:
 - :mod:`eoslib.sweep`: vmapped, sharded, resumable sweeps; :mod:`eoslib.results`: the store.
 - :mod:`eoslib.provenance`: device, versions, commit.
 - :mod:`eoslib.instability`: loss spikes and rotations through them (Section 3.2, App. D);
-  :mod:`eoslib.rotation_claims`: the statistics behind chapter 2's claims.
+  :mod:`eoslib.rotations`: chapter 2's experiment per seed and detection rule (runs, reruns,
+  similarities); :mod:`eoslib.rotation_claims`: the statistics behind chapter 2's claims.
 - :mod:`eoslib.landscape`: slices of L and S along a line, the curvature of S (λ'' by nested
   JVPs and CG, and at a slice's scale); :mod:`eoslib.flattening`: the landscape through an
   instability cycle and Figure 4's runs (Section 3.3, App. H); :mod:`eoslib.flattening_claims`:
@@ -62,6 +63,7 @@ from eoslib import (  # noqa: E402
     interventions,
     landscape,
     rotation_claims,
+    rotations,
     runs,
     schedules,
     similarity,
@@ -80,7 +82,7 @@ from eoslib.tracking import top_eigenpairs, track_eigh  # noqa: E402
 __all__ = [
     "__version__", "data", "dln", "drivers", "drivers_claims", "flattening", "flattening_claims",
     "instability", "interventions", "landscape",
-    "rotation_claims", "runs", "schedules", "similarity",
+    "rotation_claims", "rotations", "runs", "schedules", "similarity",
     "ExecutionPlan", "plan", "Eigenpairs", "lanczos_eigh", "Batch", "Objective", "flat_hvp",
     "hvp", "ParameterError", "resolve", "Claim", "ClaimsTable", "record_run", "ResultsStore",
     "RunConfig", "RunResult", "run_or_load", "train", "Schedule", "sweep",

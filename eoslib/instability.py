@@ -12,7 +12,11 @@ period 2, so spikes are found on the 2-epoch moving average ``m_t = (L_t + L_{t+
 * its *start* (the baseline epoch) is the last epoch before the peak from which ``m`` increases
   at every epoch up to the peak (the bottom of the rise);
 * its *end* (resolution) is the first epoch after the peak at which ``m`` is back at or below its
-  value at the start (or the last epoch, if it never is).
+  value at the start (``end="start"``, the default); with ``end="half"``, back at or below the
+  geometric midpoint ``sqrt(m_start * m_peak)`` (half the rise undone, in log scale); with
+  ``end="valley"``, the bottom of the fall (the first epoch after the peak from which ``m`` no
+  longer decreases). The last epoch if it never is. Chapter 2 checks that its claims do not
+  hinge on these choices: it repeats them with another ``min_rise`` and the two other ends.
 
 Instability cycles (:func:`stability_cycles`, Section 3.3: "from stability to instability and
 back to stability"). With the sharpness ``S_t`` at every epoch and the stability limit ``2/η``:
@@ -44,7 +48,7 @@ from scipy.signal import find_peaks
 
 from eoslib import similarity
 
-__all__ = ["Instability", "smoothed_loss", "detect_instabilities", "largest", "Cycle",
+__all__ = ["Instability", "smoothed_loss", "END_CRITERIA", "detect_instabilities", "largest", "Cycle",
            "stability_cycles", "longest_lead", "cycle_window",
            "SimilarityToBaseline", "similarity_to_baseline", "comparison_epochs",
            "sign_change_fraction", "parity_dips"]
@@ -65,11 +69,18 @@ def smoothed_loss(loss: np.ndarray) -> np.ndarray:
     return 0.5 * (loss[1:] + loss[:-1])
 
 
-def detect_instabilities(loss: np.ndarray, *, min_rise: float = 1.1, first_epoch: int = 0) -> list[Instability]:
+END_CRITERIA = ("start", "half", "valley")
+
+
+def detect_instabilities(loss: np.ndarray, *, min_rise: float = 1.1, first_epoch: int = 0,
+                         end: str = "start") -> list[Instability]:
     """Loss spikes of a training run (the rule of the module docstring), in time order.
 
-    ``loss``: (T,) training loss per epoch; peaks before ``first_epoch`` are ignored.
+    ``loss``: (T,) training loss per epoch; peaks before ``first_epoch`` are ignored; ``end``:
+    the resolution criterion, one of :data:`END_CRITERIA`.
     """
+    if end not in END_CRITERIA:
+        raise ValueError(f"end={end!r}: choose one of {END_CRITERIA}")
     m = smoothed_loss(loss)
     log_m = np.log(m)
     peaks, _ = find_peaks(log_m, prominence=np.log(min_rise))
@@ -78,7 +89,10 @@ def detect_instabilities(loss: np.ndarray, *, min_rise: float = 1.1, first_epoch
         start = int(peak)
         while start > 0 and m[start - 1] < m[start]:
             start -= 1
-        after = np.nonzero(m[peak:] <= m[start])[0]
+        if end == "valley":
+            after = np.nonzero(np.diff(m[peak:]) >= 0)[0]
+        else:
+            after = np.nonzero(m[peak:] <= (m[start] if end == "start" else np.sqrt(m[start] * m[peak])))[0]
         end = int(peak + after[0]) if after.size else m.size - 1
         found.append(Instability(start, int(peak), end, float(m[peak] / m[start])))
     return found

@@ -17,7 +17,10 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-__all__ = ["RUN_RECORD_ENV", "Claim", "ClaimsTable", "record_run"]
+import numpy as np
+
+__all__ = ["RUN_RECORD_ENV", "Claim", "ClaimsTable", "majority", "SeedVote", "seed_vote", "VerdictGrid",
+           "record_run"]
 
 RUN_RECORD_ENV = "EOSLIB_RUN_RECORD"
 
@@ -65,6 +68,84 @@ class ClaimsTable:
             for i, c in enumerate(self.claims, start=1)
         )
         return f"<table class='eoslib-claims'>{head}{body}</table>"
+
+
+def majority(num_seeds: int) -> int:
+    """Seeds that must pass for a claim to PASS across ``num_seeds`` seeds: a strict majority."""
+    return num_seeds // 2 + 1
+
+
+class SeedVote(NamedTuple):
+    """A claim checked on each of several seeds. ``seeds`` (N,), ``figures`` (N,) (the per-seed
+    measured figure; NaN where a seed has none) and ``passes`` (N,); ``required``: seeds that
+    must pass (:func:`majority`)."""
+
+    seeds: tuple[int, ...]
+    figures: tuple[float, ...]
+    passes: tuple[bool, ...]
+    required: int
+
+    @property
+    def num_passed(self) -> int:
+        return sum(self.passes)
+
+    @property
+    def passed(self) -> bool:
+        return self.num_passed >= self.required
+
+    def count(self) -> str:
+        """``"k/N seeds"``."""
+        return f"{self.num_passed}/{len(self.seeds)} seeds"
+
+    def describe(self, figure: str, spec: str) -> str:
+        """``"k/N seeds pass (seeds ...); <figure> per seed: median m, range [lo, hi]"``, the
+        statistics over the seeds with a finite figure (``spec``: their format)."""
+        passing = ", ".join(str(s) for s, p in zip(self.seeds, self.passes) if p) or "none"
+        finite = np.array([f for f in self.figures if np.isfinite(f)])
+        spread = (f"median {np.median(finite):{spec}}, range [{finite.min():{spec}}, {finite.max():{spec}}]"
+                  if finite.size else "none measured")
+        missing = len(self.figures) - finite.size
+        spread += f" ({missing} seed{'s' * (missing > 1)} without one)" if missing else ""
+        return f"{self.count()} pass (seeds {passing}); {figure} per seed: {spread}"
+
+
+def seed_vote(seeds: Sequence[int], figures: Sequence[float], passes: Sequence[bool]) -> SeedVote:
+    """A :class:`SeedVote` that passes when a strict majority of the seeds pass."""
+    if not len(seeds) == len(figures) == len(passes) > 0:
+        raise ValueError("seeds, figures and passes must be non-empty and of one length")
+    return SeedVote(tuple(int(s) for s in seeds), tuple(float(f) for f in figures),
+                    tuple(bool(p) for p in passes), majority(len(seeds)))
+
+
+class VerdictGrid:
+    """Verdicts of the same claims under several variants (columns), e.g. detection rules: each
+    cell a :class:`SeedVote`; ``flips[i]``: whether claim ``i``'s verdict differs between columns."""
+
+    def __init__(self, claims: Sequence[str], columns: Mapping[str, Sequence[SeedVote]]):
+        self.claims, self.columns = list(claims), {name: list(votes) for name, votes in columns.items()}
+        if any(len(votes) != len(self.claims) for votes in self.columns.values()):
+            raise ValueError("every column needs one vote per claim")
+        self.flips = [len({votes[i].passed for votes in self.columns.values()}) > 1 for i in range(len(self.claims))]
+
+    @staticmethod
+    def _cell(vote: SeedVote) -> str:
+        return f"{'PASS' if vote.passed else 'FAIL'} ({vote.count()})"
+
+    def summary(self) -> str:
+        """One line per claim: its verdict in each column and whether it flips."""
+        return "\n".join(f"  {claim}: " + "; ".join(self._cell(v[i]) for v in self.columns.values())
+                         + (" <- flips" if flip else "") for i, (claim, flip) in enumerate(zip(self.claims, self.flips)))
+
+    def __repr__(self) -> str:
+        return "\n".join(f"[{name}]" for name in self.columns) + "\n" + self.summary()
+
+    def _repr_html_(self) -> str:
+        head = "<tr><th>Claim</th>" + "".join(f"<th>{html.escape(n)}</th>" for n in self.columns) + "<th>Flips</th></tr>"
+        body = "".join(
+            f"<tr><td>{html.escape(claim)}</td>"
+            + "".join(f"<td>{self._cell(v[i])}</td>" for v in self.columns.values())
+            + f"<td>{'yes' if flip else 'no'}</td></tr>" for i, (claim, flip) in enumerate(zip(self.claims, self.flips)))
+        return f"<table class='eoslib-verdicts'>{head}{body}</table>"
 
 
 def record_run(chapter: str, profile: str, params: Mapping[str, Any], table: ClaimsTable) -> None:

@@ -2,7 +2,10 @@
 
 Each function checks one claim of the paper on the measurements of the chapter and returns a
 small named tuple: the figures it measured and ``passed`` (whether they are within the bound).
-:func:`claims_table` turns all six into the chapter's :class:`eoslib.report.ClaimsTable`.
+:func:`seed_checks` runs all six on one seed's run; :func:`claims_table` turns the checks of
+several seeds into the chapter's :class:`eoslib.report.ClaimsTable` (a claim PASSes when a strict
+majority of seeds pass), and :func:`rule_grid` sets the verdicts under several spike-detection
+rules side by side.
 Thresholds are keyword parameters; their defaults are the bounds the chapter reports.
 
 The inputs are those the chapter builds with :mod:`eoslib.instability`:
@@ -40,7 +43,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from eoslib.instability import Instability, SimilarityToBaseline, parity_dips, sign_change_fraction
-from eoslib.report import Claim, ClaimsTable
+from eoslib.report import Claim, ClaimsTable, SeedVote, VerdictGrid, seed_vote
 
 __all__ = [
     "EdgeOfStability",
@@ -55,7 +58,13 @@ __all__ = [
     "reversal_after_reduction",
     "PeriodSmoothness",
     "period_smoothness",
+    "SeedChecks",
+    "seed_checks",
+    "SEED_FIGURES",
+    "seed_votes",
+    "claim_texts",
     "claims_table",
+    "rule_grid",
 ]
 
 
@@ -250,66 +259,133 @@ def period_smoothness(by_period: Sequence[Mapping[int, SimilarityToBaseline]], s
     return PeriodSmoothness(roughness, dips, mean_dip, dip_fraction, bool(passed))
 
 
+class SeedChecks(NamedTuple):
+    """The six checks on one seed's run (claims (1)-(6) of the module docstring)."""
+
+    seed: int
+    eos: EdgeOfStability
+    mono: RiseMonotonicity
+    wide: WidespreadRotation
+    gap: SubspaceGap
+    rev: ReductionReversal
+    smooth: PeriodSmoothness
+
+    @property
+    def results(self) -> tuple:
+        return self.eos, self.mono, self.wide, self.gap, self.rev, self.smooth
+
+
+def seed_checks(seed: int, sharpness: np.ndarray, eta: float, snapshots: Sequence[Instability],
+                top: Sequence[SimilarityToBaseline], bottom: Sequence[Mapping[int, SimilarityToBaseline]],
+                by_period: Sequence[Mapping[int, SimilarityToBaseline]], *, subspace_k: int) -> SeedChecks:
+    """Claims (1)-(6) at their default bounds on one seed's measurements (module docstring)."""
+    return SeedChecks(seed, edge_of_stability(sharpness, eta), rise_monotonicity(top, snapshots),
+                      widespread_rotation(top, snapshots), subspace_gap_after_resolution(top, snapshots, subspace_k),
+                      reversal_after_reduction(bottom), period_smoothness(by_period, snapshots))
+
+
+def _worst(values: Sequence[float], pick) -> float:
+    finite = [v for v in values if np.isfinite(v)]
+    return float(pick(finite)) if finite else float("nan")
+
+
+# The figure summarizing each check on one seed (the claims table gives its median and range over seeds).
+SEED_FIGURES = (
+    ("fraction of epochs at >= 0.9 (2/eta) after the crossing", ".0%", lambda c: c.fraction_at_edge),
+    ("largest Spearman over instabilities and both series", ".2f",
+     lambda c: _worst(c.rho_subspace + c.rho_mean, max) if c.rho_subspace else float("nan")),
+    ("smallest fraction over instabilities", ".0%", lambda c: _worst(c.lost_fraction, min)),
+    ("smallest median gap over instabilities", "+.2f", lambda c: _worst(c.gap, min)),
+    ("fraction of reduced reruns rising", ".0%",
+     lambda c: float(np.mean(np.array(c.immediate) > reversal_after_reduction.__kwdefaults__["rise"]))
+     if c.immediate else float("nan")),
+    ("mean dip at T=1", ".2f", lambda c: c.mean_dip),
+)
+
+
+def seed_votes(checks: Sequence[SeedChecks]) -> list[SeedVote]:
+    """Per claim, the :class:`~eoslib.report.SeedVote` of ``checks`` (one per seed)."""
+    seeds = [c.seed for c in checks]
+    return [seed_vote(seeds, [figure(c.results[i]) for c in checks], [c.results[i].passed for c in checks])
+            for i, (_, _, figure) in enumerate(SEED_FIGURES)]
+
+
+def claim_texts(num_eigs: int, reduction_factor: float) -> list[str]:
+    """The paper's six claims, worded for the chapter's ``num_eigs`` and ``reduction_factor``."""
+    return [
+        "(1) S(theta) rises to 2/eta and then hovers at or above it (edge of stability)",
+        "(2) While L rises to its peak, eigenvector similarities to the baseline fall monotonically (T = 2)",
+        f"(3) All top-{num_eigs} eigenvectors lose similarity, not a single one",
+        "(4) After resolution the top-3 subspace similarity stays above the individual eigenvector similarities",
+        f"(5) After reducing eta to {reduction_factor:g} eta the rotations reverse at once (similarity to "
+        "the baseline rises)",
+        "(6) Rotations are smooth at even comparison periods, not at odd ones (Appendix D)",
+    ]
+
+
 def _floats(values: Sequence[float], spec: str) -> str:
     return ", ".join(f"{v:{spec}}" for v in values)
 
 
-def claims_table(sharpness: np.ndarray, eta: float, snapshots: Sequence[Instability],
-                 top: Sequence[SimilarityToBaseline], bottom: Sequence[Mapping[int, SimilarityToBaseline]],
-                 by_period: Sequence[Mapping[int, SimilarityToBaseline]], *, subspace_k: int, period: int,
+def claims_table(checks: Sequence[SeedChecks], *, num_eigs: int, subspace_k: int, period: int,
                  reduction_factor: float) -> ClaimsTable:
-    """Chapter 2's claims table: claims (1)-(6) of the module docstring at their default bounds.
-
-    ``sharpness`` (E,), ``snapshots``, ``top``, ``bottom`` and ``by_period`` as in the module
-    docstring; ``eta``: the constant learning rate of the run; ``subspace_k``: size of the top
-    subspace; ``period``: the comparison period of ``top`` and ``bottom``; ``reduction_factor``:
-    the reduced learning rate of the reruns as a fraction of ``eta``. k (the number of tracked
-    eigenvectors) is read from ``top[0].cosines``.
+    """Chapter 2's claims table over seeds: claims (1)-(6) at their default bounds on each seed
+    (:func:`seed_checks`, ``checks[0]`` the seed shown in the figures); a row is PASS when a
+    strict majority of the seeds pass (:func:`eoslib.report.majority`). ``measured`` gives the
+    count, the passing seeds, the median and range of the per-seed figure (:data:`SEED_FIGURES`)
+    and, for the shown seed, the detailed figures. ``num_eigs``: tracked eigenvectors;
+    ``subspace_k``: size of the top subspace; ``period``: the comparison period of ``top`` and
+    ``bottom``; ``reduction_factor``: the reruns' learning rate as a fraction of ``eta``.
     """
-    num_eigs = top[0].cosines.shape[1] if top else 0
-    eos = edge_of_stability(sharpness, eta)
-    mono = rise_monotonicity(top, snapshots)
-    wide = widespread_rotation(top, snapshots)
-    gap = subspace_gap_after_resolution(top, snapshots, subspace_k)
-    rev = reversal_after_reduction(bottom)
-    smooth = period_smoothness(by_period, snapshots)
+    votes = seed_votes(checks)
+    shown = checks[0]
+    eos, mono, wide, gap, rev, smooth = shown.results
     # the bounds printed are the checks' defaults, read from their signatures (one source of truth)
     b1, b2, b3 = (edge_of_stability.__kwdefaults__, rise_monotonicity.__kwdefaults__,
                   widespread_rotation.__kwdefaults__)
     b4, b5, b6 = (subspace_gap_after_resolution.__kwdefaults__, reversal_after_reduction.__kwdefaults__,
                   period_smoothness.__kwdefaults__)
     lo, hi = b1["median_range"]
+    detail = [
+        f"S reaches 2/eta at epoch {eos.reached} of {eos.num_epochs}; afterwards S >= {b1['level']:g} "
+        f"(2/eta) in {eos.fraction_at_edge:.1%} of epochs, median S/(2/eta) = {eos.median_ratio:.2f}",
+        f"Spearman(similarity, epoch) over the rise, per instability: top-{subspace_k} subspace "
+        f"{_floats(mono.rho_subspace, '.2f')}; mean of the top-{num_eigs} "
+        f"{_floats(mono.rho_mean, '.2f')} ({', '.join(map(str, mono.points))} points)",
+        f"fraction of the top-{num_eigs} whose similarity drops below {b3['level']:g} during the "
+        f"instability: {_floats(wide.lost_fraction, '.0%')}",
+        f"median over epochs after resolution of (subspace - mean of the top-{subspace_k} individual): "
+        f"{_floats(gap.gap, '+.2f')}",
+        f"{len(rev.immediate)} reduced reruns: change of the top-{subspace_k} subspace similarity over the first "
+        f"{period} epochs after the reduction {_floats(rev.immediate, '+.2f')}; to the end of the window "
+        f"{_floats(rev.overall, '+.2f')}",
+        "fraction of direction changes of the subspace similarity (mean over instabilities): "
+        + ", ".join(f"T={T}: {v:.2f}" for T, v in smooth.roughness.items())
+        + f"; at T=1 during the instabilities, odd-offset epochs dip below their even neighbours by "
+        f"{smooth.mean_dip:.2f} on average ({smooth.dip_fraction:.0%} of them dip)",
+    ]
+    bounds = [
+        f"reached in the first half; >= {b1['min_fraction']:.0%} of epochs at >= {b1['level']:g} (2/eta); "
+        f"median in [{lo:g}, {hi:g}]",
+        f"every Spearman <= {b2['max_rho']:g} (>= {b2['min_points']} points)",
+        f">= {b3['min_fraction']:.0%} in every instability",
+        f"> {b4['min_gap']:g} in every instability",
+        f">= {b5['min_fraction']:.0%} of reruns rise by more than {b5['rise']} over the first period",
+        f"T=2 changes direction less often than every odd T; mean dip > {b6['min_dip']:g} with >= "
+        f"{b6['min_dip_fraction']:.0%} of odd offsets dipping (T=4 is shown, not bounded: it has few points "
+        "per window)",
+    ]
+    majority_text = f"; PASS when at least {votes[0].required} of {len(checks)} seeds pass (a strict majority)"
     return ClaimsTable([
-        Claim("(1) S(theta) rises to 2/eta and then hovers at or above it (edge of stability)",
-              f"S reaches 2/eta at epoch {eos.reached} of {eos.num_epochs}; afterwards S >= {b1['level']:g} "
-              f"(2/eta) in {eos.fraction_at_edge:.1%} of epochs, median S/(2/eta) = {eos.median_ratio:.2f}",
-              f"reached in the first half; >= {b1['min_fraction']:.0%} of epochs at >= {b1['level']:g} "
-              f"(2/eta); median in [{lo:g}, {hi:g}]", eos.passed),
-        Claim("(2) While L rises to its peak, eigenvector similarities to the baseline fall monotonically (T = 2)",
-              f"Spearman(similarity, epoch) over the rise, per instability: top-3 subspace "
-              f"{_floats(mono.rho_subspace, '.2f')}; mean of the top-{num_eigs} "
-              f"{_floats(mono.rho_mean, '.2f')} ({', '.join(map(str, mono.points))} points)",
-              f"every Spearman <= {b2['max_rho']:g} (>= {b2['min_points']} points)", mono.passed),
-        Claim(f"(3) All top-{num_eigs} eigenvectors lose similarity, not a single one",
-              f"fraction of the top-{num_eigs} whose similarity drops below {b3['level']:g} during the "
-              f"instability: {_floats(wide.lost_fraction, '.0%')}",
-              f">= {b3['min_fraction']:.0%} in every instability", wide.passed),
-        Claim("(4) After resolution the top-3 subspace similarity stays above the individual eigenvector similarities",
-              f"median over epochs after resolution of (subspace - mean of the top-{subspace_k} individual): "
-              f"{_floats(gap.gap, '+.2f')}", f"> {b4['min_gap']:g} in every instability", gap.passed),
-        Claim(f"(5) After reducing eta to {reduction_factor:g} eta the rotations reverse at once (similarity to "
-              "the baseline rises)",
-              f"{len(rev.immediate)} reduced reruns: change of the top-3 subspace similarity over the first {period} "
-              f"epochs after the reduction {_floats(rev.immediate, '+.2f')}; to the end of the window "
-              f"{_floats(rev.overall, '+.2f')}",
-              f">= {b5['min_fraction']:.0%} of reruns rise by more than {b5['rise']} over the first period",
-              rev.passed),
-        Claim("(6) Rotations are smooth at even comparison periods, not at odd ones (Appendix D)",
-              "fraction of direction changes of the subspace similarity (mean over instabilities): "
-              + ", ".join(f"T={T}: {v:.2f}" for T, v in smooth.roughness.items())
-              + f"; at T=1 during the instabilities, odd-offset epochs dip below their even neighbours by "
-              f"{smooth.mean_dip:.2f} on average ({smooth.dip_fraction:.0%} of them dip)",
-              f"T=2 changes direction less often than every odd T; mean dip > {b6['min_dip']:g} with >= "
-              f"{b6['min_dip_fraction']:.0%} of odd offsets dipping "
-              "(T=4 is shown, not bounded: it has few points per window)", smooth.passed),
-    ])
+        Claim(claim, f"{vote.describe(name, spec)}. Seed {shown.seed} (the figures): {text}",
+              f"per seed: {bound}{majority_text}", vote.passed)
+        for claim, vote, (name, spec, _), text, bound in zip(claim_texts(num_eigs, reduction_factor), votes,
+                                                             SEED_FIGURES, detail, bounds)])
+
+
+def rule_grid(checks_by_rule: Mapping[str, Sequence[SeedChecks]], *, num_eigs: int,
+              reduction_factor: float) -> VerdictGrid:
+    """Each claim's verdict over seeds under each detection rule (columns, e.g.
+    :func:`eoslib.rotations.rules`), and whether it flips between rules."""
+    claims = [c.split(")")[0] + ")" for c in claim_texts(num_eigs, reduction_factor)]
+    return VerdictGrid(claims, {name: seed_votes(checks) for name, checks in checks_by_rule.items()})

@@ -3,6 +3,8 @@
     python tools/execute.py book/01_dln.md                      # golden: book/01_dln.ipynb, ci profile
     python tools/execute.py book/01_dln.md --profile paper -o /tmp/paper.ipynb
     python tools/execute.py book/01_dln.md --profile tiny -p etas "[0.002, 0.012]" -o /tmp/x.ipynb
+    python tools/execute.py book/02_rotations.md --profile paper --page "Chapter 2 at the paper's settings" \
+        -o book/paper/02_rotations.ipynb         # a committed record page (not re-executed by nbval)
 
 The chapter's MyST text file is the source: it is converted with jupytext, executed by
 papermill with ``profile`` and the ``-p NAME VALUE`` overrides (VALUE is YAML: numbers,
@@ -13,6 +15,11 @@ the "Reproducibility status" page is generated from it (``tools/status_page.py``
 
 The golden notebook (the ``.ipynb`` paired with the text file, which nbval re-executes) is
 always made with the default profile and no overrides, so that re-execution reproduces it.
+
+``--page TITLE`` makes a *record page* (``book/paper/``): the chapter at another profile,
+retitled, with a note giving its provenance and run time. The book renders it; nbval does not
+re-execute it (it takes far longer than CI allows); ``tests/test_book.py`` checks that its
+parameters are the chapter's ``paper`` preset and that its commit is an ancestor of HEAD.
 """
 
 from __future__ import annotations
@@ -80,6 +87,32 @@ def execute(source: Path, output: Path, profile: str | None, overrides: dict) ->
     return record
 
 
+def as_record_page(nb: nbformat.NotebookNode, title: str, source: Path) -> None:
+    """Retitle an executed chapter ``nb`` (with ``metadata.eoslib``) as the record page ``title``:
+    its first heading becomes ``title``, followed by a note on what was run, where and when."""
+    meta = nb.metadata["eoslib"]
+    prov = meta["provenance"]
+    cell = next(c for c in nb.cells if c.cell_type == "markdown")
+    first, _, rest = cell.source.partition("\n")
+    if not first.startswith("# "):
+        raise ValueError(f"{source}: the first markdown cell must start with the chapter's '# ' title")
+    minutes = meta["duration_s"] / 60
+    root = Path(__file__).resolve().parent.parent
+    source = source.resolve().relative_to(root)
+    cell.source = (
+        f"# {title}\n\n"
+        f"*A record: the chapter \"{first[2:].strip()}\" (`{source.as_posix()}`) executed with the "
+        f"`{meta['profile']}` profile"
+        + (f" and overrides {meta['overrides']}" if meta["overrides"] else "")
+        + f", on {prov['device']}, in {meta['duration_s']:.0f} s ({minutes:.0f} min), at commit "
+        f"`{prov['git_commit'][:10]}` (eoslib {prov['eoslib_version']}, jax {prov['jax_version']}): "
+        f"{meta['claims_passed']}/{meta['claims_total']} claims PASS. nbval does not re-execute this page; the "
+        "chapter itself shows the default profile, re-executed on every CI run. To reproduce it: "
+        f"`python tools/execute.py {source.as_posix()} --profile {meta['profile']} -o out.ipynb`.*\n"
+        + rest)
+    meta["page_title"] = title
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("chapter", type=Path, help="the chapter's text file, e.g. book/01_dln.md")
@@ -88,13 +121,21 @@ def main(argv: list[str] | None = None) -> int:
                         help="override one parameter (VALUE parsed as YAML)")
     parser.add_argument("-o", "--output", type=Path, default=None,
                         help="output notebook (default: the paired .ipynb, golden: default profile only)")
+    parser.add_argument("--page", default=None, metavar="TITLE",
+                        help="write a record page with this title (needs -o, e.g. book/paper/NN.ipynb)")
     args = parser.parse_args(argv)
     overrides = {name: yaml.safe_load(value) for name, value in args.p}
     golden = args.chapter.with_suffix(".ipynb")
     output = args.output or golden
     if output.resolve() == golden.resolve() and (overrides or args.profile not in (None, "ci")):
         parser.error("the golden notebook is executed with the default profile only; use -o for other runs")
+    if args.page and output.resolve() == golden.resolve():
+        parser.error("--page writes a record page: give it its own -o path")
     record = execute(args.chapter, output, args.profile, overrides)
+    if args.page:
+        nb = nbformat.read(output, as_version=4)
+        as_record_page(nb, args.page, args.chapter)
+        nbformat.write(nb, output)
     print(f"{output}: profile {record['profile']}, {record['claims_passed']}/{record['claims_total']} claims PASS, "
           f"{record['duration_s']} s on {record['provenance']['device']}")
     return 0

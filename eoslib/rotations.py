@@ -1,0 +1,235 @@
+"""Chapter 2's experiment (Section 3.2, Appendix D): eigenvector rotations through the
+instabilities of one seed's run, repeated over seeds and over detection rules.
+
+One seed (:func:`run_seed`):
+
+1. :func:`train_seed`: full-batch GD on the paper's MLP (Appendix F) at constant ``eta``, with
+   the top ``num_eigs`` certified Hessian eigenpairs at every epoch (``eoslib.tracking``).
+2. For each :class:`Rule` (:func:`rules`: the chapter's, one with another ``min_rise`` and two
+   with another end criterion), :func:`find_snapshots`: the loss spikes of
+   :func:`eoslib.instability.detect_instabilities` after ``S`` first reaches ``2/eta`` that
+   resolve at least ``after_epochs`` before the run ends; the ``num_snapshots`` largest.
+3. :func:`analyse`: for each snapshot the similarity to its start at period ``T = period``
+   (Figure 2, top), at every period of ``periods`` (Figure 8), and in the reruns whose learning
+   rate is reduced to ``reduction_factor * eta`` at ``start + f (end - start)`` for each ``f`` of
+   ``reduction_fractions`` (Figure 2, bottom). A rerun is the same trajectory up to the
+   reduction (checked), so :class:`Reruns` computes each (epoch, length) once for all rules.
+
+The eigenvectors ((E, d, k): 0.27 GB per seed at the ``ci`` profile, 1.1 GB at ``paper``) are
+dropped once a seed is analysed; a :class:`SeedResult` keeps the loss, the eigenvalues and the
+similarity series. ``P`` is always the chapter's resolved parameters (:data:`PRESETS`).
+
+Eigenpairs are recorded at every epoch and cost most of a run, one model at a time (the
+eigensolver is not vmapped), so seeds run one after another rather than as lanes of a sweep.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from eoslib import instability, schedules
+from eoslib.data import Split
+from eoslib.instability import Instability, SimilarityToBaseline
+from eoslib.runs import RunConfig, RunResult, train
+
+__all__ = ["PRESETS", "VALIDATORS", "Rule", "rules", "run_config", "train_seed", "find_snapshots",
+           "Reruns", "Analysis", "analyse", "SeedResult", "run_seed", "seeds"]
+
+_CI = dict(eta=0.1, epochs=300, num_eigs=8, subspace_k=3, num_snapshots=3, min_rise=1.1, variant_min_rise=1.25,
+           period=2, periods=[1, 2, 3, 4], after_epochs=12, reduction_factor=0.2,
+           reduction_fractions=[0.25, 0.5, 0.75], eig_tol=1e-3, n_train=1000, n_eval=200, seed=0, num_seeds=5)
+PRESETS: dict[str, dict[str, Any]] = {
+    "ci": _CI,
+    "paper": {**_CI, "epochs": 1000, "num_eigs": 10, "eig_tol": 3e-4, "num_seeds": 10},
+    "tiny": {**_CI, "epochs": 150, "num_eigs": 4, "num_snapshots": 1, "after_epochs": 4, "periods": [1, 2],
+             "reduction_fractions": [0.5], "n_train": 500, "n_eval": 100, "num_seeds": 2},
+}
+"""The chapter's profiles: ``ci`` (default; 5 seeds on a CPU in minutes), ``paper`` (1,000 epochs,
+top-10 eigenpairs to 3e-4, 10 seeds) and ``tiny`` (smoke test)."""
+
+VALIDATORS: dict[str, Callable[[Any], str | None]] = {
+    "eta": lambda v: None if v > 0 else "must be positive",
+    "epochs": lambda v: None if v >= 40 else "must be >= 40 (the run must reach the edge of stability)",
+    "num_eigs": lambda v: None if 3 <= v <= 50 else "must be in [3, 50]",
+    "subspace_k": lambda v: None if 1 <= v else "must be >= 1",
+    "num_snapshots": lambda v: None if v >= 1 else "must be >= 1",
+    "min_rise": lambda v: None if v > 1 else "must be > 1",
+    "variant_min_rise": lambda v: None if v > 1 else "must be > 1",
+    "period": lambda v: None if v >= 1 else "must be >= 1",
+    "periods": lambda v: None if v and all(p >= 1 for p in v) else "must be a list of periods >= 1",
+    "after_epochs": lambda v: None if v >= 2 else "must be >= 2",
+    "reduction_factor": lambda v: None if 0 < v < 1 else "must be in (0, 1)",
+    "reduction_fractions": lambda v: None if v and all(0 < f < 1 for f in v) else "must be fractions in (0, 1)",
+    "eig_tol": lambda v: None if 0 < v < 0.1 else "must be in (0, 0.1)",
+    "n_train": lambda v: None if 100 <= v <= 60000 else "must be in [100, 60000]",
+    "n_eval": lambda v: None if 10 <= v <= 10000 else "must be in [10, 10000]",
+    "seed": lambda v: None if v >= 0 else "must be >= 0",
+    "num_seeds": lambda v: None if 1 <= v <= 100 else "must be in [1, 100]",
+}
+
+
+class Rule(NamedTuple):
+    """A spike-detection rule: :func:`eoslib.instability.detect_instabilities`'s ``min_rise``
+    and ``end`` criterion, with a name for tables."""
+
+    name: str
+    min_rise: float
+    end: str = "start"
+
+
+def rules(P: Mapping[str, Any]) -> list[Rule]:
+    """The chapter's rule first, then its variants: ``variant_min_rise`` instead of ``min_rise``,
+    and the resolution at half the rise (``end="half"``, earlier) or at the bottom of the fall
+    (``end="valley"``) instead of back at the start level."""
+    return [Rule(f"chapter: rise x{P['min_rise']:g}, end at start level", P["min_rise"]),
+            Rule(f"rise x{P['variant_min_rise']:g}", P["variant_min_rise"]),
+            Rule("end at half the rise", P["min_rise"], "half"),
+            Rule("end at the valley", P["min_rise"], "valley")]
+
+
+def seeds(P: Mapping[str, Any]) -> list[int]:
+    """``seed, seed + 1, ..., seed + num_seeds - 1``; the first is the one shown in the figures."""
+    return list(range(P["seed"], P["seed"] + P["num_seeds"]))
+
+
+def run_config(P: Mapping[str, Any], seed: int, schedule: schedules.Schedule, max_epochs: int,
+               eig_start: int = 0) -> RunConfig:
+    """The chapter's run: the MLP on ``n_train`` Fashion-MNIST images, top-``num_eigs`` eigenpairs
+    (with their vectors) at every epoch from ``eig_start`` on."""
+    return RunConfig(model="mlp", dataset="fmnist", n_train=P["n_train"], n_eval=P["n_eval"], schedule=schedule,
+                     seed=seed, max_epochs=max_epochs, eig_every=1, eig_start=eig_start, eig_k=P["num_eigs"],
+                     eig_tol=P["eig_tol"], keep_eigenvectors=True, sharpness_at_end=False)
+
+
+def train_seed(P: Mapping[str, Any], split: Split, seed: int) -> RunResult:
+    """The run at constant ``eta`` for ``epochs`` epochs; ``eigen["vectors"]`` (E, d, k) by epoch."""
+    run = train(run_config(P, seed, schedules.constant(P["eta"]), P["epochs"]), split, progress=False)
+    assert run.diverged or np.array_equal(run.eigen["epoch"], np.arange(len(run.history["train_loss"])))
+    return run
+
+
+def find_snapshots(loss: np.ndarray, sharpness: np.ndarray, P: Mapping[str, Any],
+                   rule: Rule) -> tuple[int | None, list[Instability], list[Instability]]:
+    """``(reached, spikes, snapshots)``: the first epoch with ``S >= 2/eta`` (None: never), the
+    spikes of ``rule`` after it that end at least ``after_epochs`` before the last epoch, and the
+    ``num_snapshots`` largest of them (time order). ``loss``, ``sharpness``: (E,)."""
+    above = np.asarray(sharpness) >= 2.0 / P["eta"]
+    if not np.any(above):
+        return None, [], []
+    reached = int(np.argmax(above))
+    last_usable = len(loss) - 1 - P["after_epochs"]
+    spikes = [s for s in instability.detect_instabilities(loss, min_rise=rule.min_rise, first_epoch=reached,
+                                                           end=rule.end) if s.end <= last_usable]
+    return reached, spikes, instability.largest(spikes, P["num_snapshots"])
+
+
+class Reruns:
+    """The reduced-learning-rate reruns of one seed's run, each computed once.
+
+    ``rerun(r, stop)``: eigenvectors ``{epoch: (d, k)}`` for epochs ``r .. stop`` of the run whose
+    learning rate drops from ``eta`` to ``reduction_factor * eta`` at epoch ``r``; its loss up to
+    ``r`` must equal the run's (``loss`` (E,)). ``matvecs`` collects the mean Hessian-vector
+    products per epoch of every rerun made.
+    """
+
+    def __init__(self, P: Mapping[str, Any], split: Split, seed: int, loss: np.ndarray):
+        self.P, self.split, self.seed, self.loss = P, split, seed, loss
+        self.cache: dict[tuple[int, int], dict[int, np.ndarray]] = {}
+        self.matvecs: list[float] = []
+
+    def __call__(self, r: int, stop: int) -> dict[int, np.ndarray]:
+        if (r, stop) not in self.cache:
+            P = self.P
+            schedule = schedules.reduce_at_epoch(P["eta"], P["reduction_factor"] * P["eta"], r)
+            rerun = train(run_config(P, self.seed, schedule, stop, eig_start=r), self.split, progress=False)
+            assert np.array_equal(rerun.history["train_loss"][:r + 1], self.loss[:r + 1]), \
+                "a rerun must retrace the run up to its reduction"
+            self.cache[(r, stop)] = dict(zip(rerun.eigen["epoch"].tolist(), rerun.eigen["vectors"]))
+            self.matvecs.append(float(rerun.eigen["num_matvecs"].mean()))
+        return self.cache[(r, stop)]
+
+
+class Analysis(NamedTuple):
+    """One rule's view of one run. ``reached``, ``spikes``, ``snapshots``: :func:`find_snapshots`;
+    per snapshot, ``top`` (similarity at period ``T``), ``bottom`` (``{r: similarity}`` of the
+    reruns reduced at ``r``, plus key ``-1``: the run at constant ``eta``) and ``by_period``
+    (``{T: similarity}``), as :mod:`eoslib.rotation_claims` takes them."""
+
+    rule: Rule
+    reached: int | None
+    spikes: list[Instability]
+    snapshots: list[Instability]
+    top: list[SimilarityToBaseline]
+    bottom: list[dict[int, SimilarityToBaseline]]
+    by_period: list[dict[int, SimilarityToBaseline]]
+
+
+def reduction_epochs(snap: Instability, fractions: Sequence[float]) -> list[int]:
+    """``start + max(1, round(f (end - start)))`` for each fraction, sorted and distinct."""
+    return sorted({snap.start + max(1, round(f * (snap.end - snap.start))) for f in fractions})
+
+
+def analyse(P: Mapping[str, Any], loss: np.ndarray, sharpness: np.ndarray, vectors: np.ndarray, rule: Rule,
+            reruns: Reruns) -> Analysis:
+    """The similarities of steps 2-3 of the module docstring under ``rule``. ``loss``,
+    ``sharpness``: (E,); ``vectors``: (E, d, k) eigenvectors by epoch."""
+    reached, spikes, snapshots = find_snapshots(loss, sharpness, P, rule)
+    top, bottom, by_period = [], [], []
+    k = P["subspace_k"]
+    for s in snapshots:
+        stop = s.end + P["after_epochs"]
+        top.append(instability.similarity_to_baseline(
+            vectors, instability.comparison_epochs(s.start, stop, P["period"]), subspace_k=k))
+        reductions = {-1: top[-1]}
+        for r in reduction_epochs(s, P["reduction_fractions"]):
+            reductions[r] = instability.similarity_to_baseline(
+                reruns(r, stop), instability.comparison_epochs(r, stop, P["period"]), baseline=vectors[s.start],
+                subspace_k=k)
+        bottom.append(reductions)
+        by_period.append({T: instability.similarity_to_baseline(
+            vectors, instability.comparison_epochs(s.start, stop, T), subspace_k=k) for T in P["periods"]})
+    return Analysis(rule, reached, spikes, snapshots, top, bottom, by_period)
+
+
+class SeedResult(NamedTuple):
+    """One seed's run without its eigenvectors, and its :class:`Analysis` under each rule (in
+    :func:`rules`' order). ``loss``, ``sharpness``: (E,); ``train_acc``, ``eval_acc``: final;
+    ``matvecs`` (E,): Hessian-vector products per epoch; ``certified``: fraction of epochs whose
+    top-k set was certified; ``max_residual``: largest residual relative to ``S``;
+    ``rerun_matvecs``: mean HVPs per epoch of each rerun; times in seconds."""
+
+    seed: int
+    diverged: bool
+    loss: np.ndarray
+    sharpness: np.ndarray
+    train_acc: float
+    eval_acc: float
+    matvecs: np.ndarray
+    certified: float
+    max_residual: float
+    rerun_matvecs: list[float]
+    run_seconds: float
+    rerun_seconds: float
+    analyses: list[Analysis]
+
+
+def run_seed(P: Mapping[str, Any], split: Split, seed: int) -> SeedResult:
+    """Train ``seed`` (:func:`train_seed`) and analyse it under every rule of :func:`rules`. A run
+    that diverged is analysed with no snapshots (every claim about instabilities then fails)."""
+    t0 = time.perf_counter()
+    run = train_seed(P, split, seed)
+    run_seconds = time.perf_counter() - t0
+    loss, values = run.history["train_loss"], run.eigen["values"]
+    sharpness = values[:, 0] if not run.diverged else np.full(len(loss), np.nan)
+    reruns = Reruns(P, split, seed, loss)
+    analyses = [analyse(P, loss, sharpness, run.eigen["vectors"], rule, reruns) if not run.diverged
+                else Analysis(rule, None, [], [], [], [], []) for rule in rules(P)]
+    return SeedResult(seed, bool(run.diverged), loss, sharpness, float(run.history["train_acc"][-1]),
+                      float(run.history["eval_acc"][-1]), run.eigen["num_matvecs"],
+                      float(np.mean(run.eigen["certified"])),
+                      float(np.max(run.eigen["residuals"] / np.abs(values[:, :1]))), reruns.matvecs, run_seconds,
+                      time.perf_counter() - t0 - run_seconds, analyses)
