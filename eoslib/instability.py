@@ -93,8 +93,8 @@ def detect_instabilities(loss: np.ndarray, *, min_rise: float = 1.1, first_epoch
             after = np.nonzero(np.diff(m[peak:]) >= 0)[0]
         else:
             after = np.nonzero(m[peak:] <= (m[start] if end == "start" else np.sqrt(m[start] * m[peak])))[0]
-        end = int(peak + after[0]) if after.size else m.size - 1
-        found.append(Instability(start, int(peak), end, float(m[peak] / m[start])))
+        resolved = int(peak + after[0]) if after.size else m.size - 1
+        found.append(Instability(start, int(peak), resolved, float(m[peak] / m[start])))
     return found
 
 

@@ -99,13 +99,14 @@ class SeedVote(NamedTuple):
 
     def describe(self, figure: str, spec: str) -> str:
         """``"k/N seeds pass (seeds ...); <figure> per seed: median m, range [lo, hi]"``, the
-        statistics over the seeds with a finite figure (``spec``: their format)."""
+        statistics over the seeds with a finite figure (``spec``: their format; a seed without
+        one, e.g. with no instability to measure, is counted apart)."""
         passing = ", ".join(str(s) for s, p in zip(self.seeds, self.passes) if p) or "none"
         finite = np.array([f for f in self.figures if np.isfinite(f)])
         spread = (f"median {np.median(finite):{spec}}, range [{finite.min():{spec}}, {finite.max():{spec}}]"
                   if finite.size else "none measured")
         missing = len(self.figures) - finite.size
-        spread += f" ({missing} seed{'s' * (missing > 1)} without one)" if missing else ""
+        spread += f" ({missing} seed{'s' * (missing > 1)} without a figure)" if missing else ""
         return f"{self.count()} pass (seeds {passing}); {figure} per seed: {spread}"
 
 

@@ -292,8 +292,9 @@ def _worst(values: Sequence[float], pick) -> float:
 # The figure summarizing each check on one seed (the claims table gives its median and range over seeds).
 SEED_FIGURES = (
     ("fraction of epochs at >= 0.9 (2/eta) after the crossing", ".0%", lambda c: c.fraction_at_edge),
-    ("largest Spearman over instabilities and both series", ".2f",
-     lambda c: _worst(c.rho_subspace + c.rho_mean, max) if c.rho_subspace else float("nan")),
+    ("largest Spearman over instabilities and both series", ".2f",  # none if a rise is too short to rank
+     lambda c: max(c.rho_subspace + c.rho_mean) if c.rho_subspace and np.all(np.isfinite(c.rho_subspace))
+     else float("nan")),
     ("smallest fraction over instabilities", ".0%", lambda c: _worst(c.lost_fraction, min)),
     ("smallest median gap over instabilities", "+.2f", lambda c: _worst(c.gap, min)),
     ("fraction of reduced reruns rising", ".0%",

@@ -26,6 +26,8 @@ import execute  # noqa: E402
 import status_page  # noqa: E402
 
 CHAPTERS = sorted((ROOT / "book").glob("[0-9]*.md"))
+RECORD_PAGES = status_page.record_pages(ROOT)  # {chapter stem: book/paper/<stem>.ipynb}
+PAGES = [md.stem for md in CHAPTERS] + [f"paper/{stem}" for stem in RECORD_PAGES]  # rendered, under book/
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--disable-quic",
                   "--no-first-run", "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--virtual-time-budget=20000"]
@@ -82,6 +84,47 @@ def test_invalid_parameter_fails_at_once(tmp_path):
         execute.execute(ROOT / "book" / "01_dln.md", tmp_path / "out.ipynb", "tiny", {"theta0": [10.0, 0.1]})
 
 
+def _paper_presets() -> dict:
+    """The ``paper`` preset of each chapter that has a record page, as the chapter resolves it."""
+    from eoslib import resolve, rotations
+
+    return {"02_rotations": resolve(rotations.PRESETS, "paper", rotations.VALIDATORS)}
+
+
+def test_record_pages_are_the_paper_preset_at_an_ancestor_commit():
+    """A record page (book/paper/, not re-executed by nbval) is its chapter run with today's
+    `paper` preset, no overrides, from a commit that main still contains."""
+    presets = _paper_presets()
+    assert set(RECORD_PAGES) == set(presets), "every chapter with a record page needs its paper preset here"
+    shallow = subprocess.run(["git", "rev-parse", "--is-shallow-repository"], cwd=ROOT, capture_output=True,
+                             text=True).stdout.strip() == "true"
+    toc = [p.resolve() for p in status_page.chapter_notebooks(ROOT)]
+    for stem, page in RECORD_PAGES.items():
+        nb = nbformat.read(page, as_version=4)
+        meta = nb.metadata["eoslib"]
+        assert page.resolve() in toc, f"{page.name} is not in _toc.yml"
+        assert meta["chapter"] == stem and meta["profile"] == "paper" and meta["overrides"] == {}
+        assert meta["parameters"] == json.loads(json.dumps(presets[stem])), \
+            f"{page} was made with other parameters than today's paper preset: re-execute it (tools/execute.py --page)"
+        assert nb.cells[0].source.startswith(f"# {meta['page_title']}\n\n*A record:")
+        assert meta["claims_total"] == len(meta["claims"]) > 0 and "papermill" not in nb.metadata
+        commit = meta["provenance"]["git_commit"]
+        if shallow:
+            pytest.skip("a shallow clone cannot tell whether the record's commit is an ancestor of HEAD")
+        ancestor = subprocess.run(["git", "merge-base", "--is-ancestor", commit, "HEAD"], cwd=ROOT)
+        assert ancestor.returncode == 0, f"{page}: commit {commit} is not an ancestor of HEAD"
+
+
+def test_status_page_sets_the_profiles_claims_side_by_side():
+    page = status_page.render(ROOT)
+    section = page.split("## Claims at each profile")[1].split("\n## ")[0]
+    for stem in RECORD_PAGES:
+        claims = nbformat.read(ROOT / "book" / f"{stem}.ipynb", as_version=4).metadata["eoslib"]["claims"]
+        assert f"([record page](paper/{stem}))" in section
+        assert sum(line.startswith("| (") for line in section.splitlines()) >= len(claims)
+    assert "| `paper` |" in page.split("## Claims at each profile")[0]  # the record page's row
+
+
 @pytest.fixture(scope="module")
 def built_book(tmp_path_factory):
     out = tmp_path_factory.mktemp("book")
@@ -96,8 +139,8 @@ def built_book(tmp_path_factory):
 
 def test_status_page_lists_every_chapter(built_book):
     page = (built_book / "book" / "status.html").read_text()
-    for md in CHAPTERS:
-        assert md.stem in page
+    for name in PAGES:
+        assert name in page
     assert "claims" in page.lower() and "PASS" in page
 
 
@@ -152,11 +195,11 @@ def _chromium() -> str:
     return path
 
 
-@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.stem)
-def test_chapter_renders_in_a_real_browser(built_book, md, tmp_path):
+@pytest.mark.parametrize("name", PAGES)
+def test_chapter_renders_in_a_real_browser(built_book, name, tmp_path):
     from PIL import Image
 
-    page = built_book / "book" / f"{md.stem}.html"
+    page = built_book / "book" / f"{name}.html"
     browser = _chromium()
     common = [browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]
     dom = subprocess.run([*common, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout

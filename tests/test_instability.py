@@ -1,6 +1,7 @@
 """Spike detection and similarity-to-baseline series (eoslib.instability)."""
 
 import numpy as np
+import pytest
 
 from eoslib import instability
 
@@ -22,6 +23,22 @@ def test_detects_the_spikes_with_start_peak_end():
     assert np.all(np.diff(m[first.start:first.peak + 1]) > 0)  # the rise is monotone from the start
     assert m[first.end] <= m[first.start] < m[first.end - 1]  # resolution: first epoch back below
     assert 1.7 < first.rise < 2.1 and 1.1 < found[1].rise < 1.4
+
+
+def test_end_criteria_half_and_valley():
+    loss = synthetic_loss()
+    m = instability.smoothed_loss(loss)
+    start, half, valley = (instability.detect_instabilities(loss, end=e)[0] for e in ("start", "half", "valley"))
+    assert start.start == half.start == valley.start and start.peak == half.peak == valley.peak
+    assert m[half.end] <= np.sqrt(m[half.start] * m[half.peak]) < m[half.end - 1]  # half the log-rise undone
+    assert half.end < start.end
+    for spike in instability.detect_instabilities(loss):  # every spike, not only the first, ends at the start level
+        assert m[spike.end] <= m[spike.start] < m[spike.end - 1]
+    for spike in instability.detect_instabilities(loss, end="valley"):
+        assert m[spike.end] < m[spike.end - 1] and (spike.end == m.size - 1 or m[spike.end + 1] >= m[spike.end])
+    assert np.all(np.diff(m[valley.peak:valley.end + 1]) < 0) and m[valley.end + 1] >= m[valley.end]  # the bottom
+    with pytest.raises(ValueError, match="choose one of"):
+        instability.detect_instabilities(loss, end="never")
 
 
 def test_small_bumps_and_oscillations_are_not_instabilities():

@@ -48,3 +48,16 @@ def test_claims_table_and_run_record(tmp_path, monkeypatch):
     rec = json.loads(path.read_text())
     assert rec["claims_passed"] == 1 and rec["claims_total"] == 2 and rec["parameters"] == {"eta": 0.1}
     assert {"device", "eoslib_version", "git_commit"} <= set(rec["provenance"])
+
+
+def test_seed_vote_counts_a_strict_majority_and_summarizes_the_figures():
+    from eoslib.report import majority, seed_vote
+
+    assert [majority(n) for n in (1, 2, 3, 4, 5, 10)] == [1, 2, 2, 3, 3, 6]
+    vote = seed_vote([0, 1, 2, 3, 4], [0.5, float("nan"), 0.9, 0.1, 0.7], [True, False, True, False, True])
+    assert vote.passed and vote.num_passed == 3 and vote.required == 3 and vote.count() == "3/5 seeds"
+    assert vote.describe("gap", ".1f") == ("3/5 seeds pass (seeds 0, 2, 4); gap per seed: median 0.6, "
+                                           "range [0.1, 0.9] (1 seed without a figure)")
+    assert not seed_vote([0, 1], [1.0, 2.0], [True, False]).passed
+    with pytest.raises(ValueError):
+        seed_vote([0, 1], [1.0], [True, True])

@@ -188,29 +188,56 @@ def chapter_like_inputs():
     return sharpness_trace(), [SNAP], top, bottom, [period_series()]
 
 
-def test_claims_table_passes_all_six_on_consistent_inputs():
+def passing_checks(seed=0):
     sharpness, snaps, top, bottom, by_period = chapter_like_inputs()
-    table = rc.claims_table(sharpness, 0.1, snaps, top, bottom, by_period, subspace_k=3, period=2,
-                            reduction_factor=0.2)
-    assert [c.claim[:3] for c in table.claims] == [f"({i})" for i in range(1, 7)]
-    assert table.num_passed == 6, repr(table)
-    assert table.summary().startswith("6/6 claims PASS")
-    assert "at epoch 40 of 200" in table.claims[0].measured and "100.0% of epochs" in table.claims[0].measured
-    assert "mean of the top-4 -1.00 (4 points)" in table.claims[1].measured
-    assert table.claims[2].claim.startswith("(3) All top-4 eigenvectors")
-    assert "(subspace - mean of the top-3 individual): +0.17" in table.claims[3].measured
-    assert "2 reduced reruns" in table.claims[4].measured and "+0.20, +0.20; to the end of the window +0.30, +0.55" \
-        in table.claims[4].measured
-    assert table.claims[4].claim.startswith("(5) After reducing eta to 0.2 eta")
-    assert "T=1: " in table.claims[5].measured and "by 0.30 on average (100% of them dip)" in table.claims[5].measured
+    return rc.seed_checks(seed, sharpness, 0.1, snaps, top, bottom, by_period, subspace_k=3)
+
+
+def failing_checks(seed):
+    """A seed whose run never reached the edge and found no instability: every check fails."""
+    return rc.seed_checks(seed, np.ones(201), 0.1, [], [], [], [], subspace_k=3)
+
+
+def table(checks):
+    return rc.claims_table(checks, num_eigs=4, subspace_k=3, period=2, reduction_factor=0.2)
+
+
+def test_claims_table_passes_all_six_on_consistent_inputs():
+    assert all(r.passed for r in passing_checks().results)
+    t = table([passing_checks(s) for s in range(3)])
+    assert [c.claim[:3] for c in t.claims] == [f"({i})" for i in range(1, 7)]
+    assert t.num_passed == 6, repr(t)
+    assert t.summary().startswith("6/6 claims PASS")
+    measured = [c.measured for c in t.claims]
+    assert measured[0].startswith("3/3 seeds pass (seeds 0, 1, 2); fraction of epochs at >= 0.9 (2/eta) after the "
+                                  "crossing per seed: median 100%, range [100%, 100%]. Seed 0 (the figures):")
+    assert "at epoch 40 of 200" in measured[0] and "100.0% of epochs" in measured[0]
+    assert "largest Spearman over instabilities and both series per seed: median -1.00" in measured[1]
+    assert "mean of the top-4 -1.00 (4 points)" in measured[1]
+    assert t.claims[2].claim.startswith("(3) All top-4 eigenvectors")
+    assert "(subspace - mean of the top-3 individual): +0.17" in measured[3]
+    assert "2 reduced reruns" in measured[4] and "+0.20, +0.20; to the end of the window +0.30, +0.55" in measured[4]
+    assert "fraction of reduced reruns rising per seed: median 100%" in measured[4]
+    assert t.claims[4].claim.startswith("(5) After reducing eta to 0.2 eta")
+    assert "T=1: " in measured[5] and "by 0.30 on average (100% of them dip)" in measured[5]
+
+
+def test_a_claim_passes_only_with_a_strict_majority_of_seeds():
+    two_of_three = table([passing_checks(0), failing_checks(1), passing_checks(2)])
+    assert two_of_three.num_passed == 6
+    assert two_of_three.claims[0].measured.startswith("2/3 seeds pass (seeds 0, 2)")
+    one_of_three = table([passing_checks(0), failing_checks(1), failing_checks(2)])
+    assert one_of_three.num_passed == 0
+    assert "(2 seeds without a figure)" in one_of_three.claims[1].measured  # no instability: no Spearman
+    half = table([passing_checks(0), failing_checks(1)])
+    assert half.num_passed == 0  # 1 of 2 is not a majority
 
 
 def test_claims_table_bounds_are_the_chapter_bounds():
     """The bound texts are built from the checks' defaults; pin them to the chapter's wording."""
-    sharpness, snaps, top, bottom, by_period = chapter_like_inputs()
-    table = rc.claims_table(sharpness, 0.1, snaps, top, bottom, by_period, subspace_k=3, period=2,
-                            reduction_factor=0.2)
-    assert [c.bound for c in table.claims] == [
+    t = table([passing_checks(s) for s in range(5)])
+    majority = "; PASS when at least 3 of 5 seeds pass (a strict majority)"
+    assert [c.bound for c in t.claims] == [f"per seed: {b}{majority}" for b in [
         "reached in the first half; >= 90% of epochs at >= 0.9 (2/eta); median in [1, 1.6]",
         "every Spearman <= -0.8 (>= 3 points)",
         ">= 75% in every instability",
@@ -218,6 +245,16 @@ def test_claims_table_bounds_are_the_chapter_bounds():
         ">= 80% of reruns rise by more than 0.02 over the first period",
         "T=2 changes direction less often than every odd T; mean dip > 0.05 with >= 75% of odd offsets dipping "
         "(T=4 is shown, not bounded: it has few points per window)",
-    ]
-    assert "afterwards S >= 0.9 (2/eta) in" in table.claims[0].measured
-    assert "drops below 0.9 during the instability: 100%" in table.claims[2].measured
+    ]]
+    assert "afterwards S >= 0.9 (2/eta) in" in t.claims[0].measured
+    assert "drops below 0.9 during the instability: 100%" in t.claims[2].measured
+
+
+def test_rule_grid_flags_the_claims_whose_verdict_changes():
+    same = [passing_checks(s) for s in range(3)]
+    worse = [passing_checks(0), failing_checks(1), failing_checks(2)]
+    grid = rc.rule_grid({"chapter": same, "variant": worse, "again": same}, num_eigs=4, reduction_factor=0.2)
+    assert grid.claims == [f"({i})" for i in range(1, 7)] and grid.flips == [True] * 6
+    assert "(1): PASS (3/3 seeds); FAIL (1/3 seeds); PASS (3/3 seeds) <- flips" in grid.summary()
+    assert not any(rc.rule_grid({"a": same, "b": same}, num_eigs=4, reduction_factor=0.2).flips)
+    assert "<table class='eoslib-verdicts'>" in grid._repr_html_()

@@ -17,11 +17,22 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _toc_files(entries) -> list[str]:
+    """The ``file`` of every toc entry and of its ``sections``, depth first."""
+    return [f for entry in entries for f in [entry["file"], *_toc_files(entry.get("sections", []))]]
+
+
 def chapter_notebooks(root: Path = ROOT) -> list[Path]:
-    """The ``.ipynb`` of every chapter in the table of contents, in order."""
+    """The ``.ipynb`` of every page in the table of contents, in order: the chapters and, under
+    them, their record pages (``book/paper/``)."""
     toc = yaml.safe_load((root / "_toc.yml").read_text())
-    files = [entry["file"] for entry in toc.get("chapters", [])]
-    return [root / f"{f}.ipynb" for f in files if (root / f"{f}.ipynb").exists()]
+    return [root / f"{f}.ipynb" for f in _toc_files(toc.get("chapters", [])) if (root / f"{f}.ipynb").exists()]
+
+
+def record_pages(root: Path = ROOT) -> dict[str, Path]:
+    """``{chapter stem: record page}`` for the chapters executed at the paper profile as a
+    record page of their own (``book/paper/<stem>.ipynb``)."""
+    return {p.stem: p for p in sorted((root / "book" / "paper").glob("*.ipynb"))}
 
 
 def _chapter_rows(root: Path) -> list[str]:
@@ -31,20 +42,45 @@ def _chapter_rows(root: Path) -> list[str]:
     for path in chapter_notebooks(root):
         nb = nbformat.read(path, as_version=4)
         meta = nb.metadata.get("eoslib")
-        title = next((c.source.splitlines()[0].lstrip("# ") for c in nb.cells if c.cell_type == "markdown"), path.stem)
+        title = _title(nb, path)
         if meta is None:
             rows.append(f"| {title} | not executed by tools/execute.py | | | | | |")
             continue
         prov = meta["provenance"]
         failed = [f"({i})" for i, c in enumerate(meta["claims"], start=1) if not c["passed"]]
         claims = f"{meta['claims_passed']}/{meta['claims_total']} PASS" + (f", FAIL: {' '.join(failed)}" if failed else "")
-        rows.append(f"| [{title}]({path.stem}) | `{meta['profile']}` | {claims} | {prov['device']} | "
+        link = path.relative_to(root / "book").with_suffix("").as_posix()
+        rows.append(f"| [{title}]({link}) | `{meta['profile']}` | {claims} | {prov['device']} | "
                     f"{meta['duration_s']:.0f} s | {prov['eoslib_version']} (jax {prov['jax_version']}) | "
                     f"`{prov['git_commit'][:10]}` |")
         params = ", ".join(f"`{k}={v}`" for k, v in meta["parameters"].items())
         overrides = ", ".join(f"`{k}={v}`" for k, v in meta.get("overrides", {}).items()) or "none"
         details.append(f"- **{title}**: parameters {params}; overrides: {overrides}.")
     return rows + ["", "Parameters of each run:", "", *details]
+
+
+def _title(nb: nbformat.NotebookNode, path: Path) -> str:
+    return next((c.source.splitlines()[0].lstrip("# ") for c in nb.cells if c.cell_type == "markdown"), path.stem)
+
+
+def _profile_comparison(root: Path) -> list[str]:
+    """For each chapter with a record page: its claims at the default profile and at the record
+    page's profile, side by side (verdict and the first clause of the measured figure)."""
+    out = []
+    for stem, page in record_pages(root).items():
+        chapter = root / "book" / f"{stem}.ipynb"
+        if not chapter.exists():
+            continue
+        nbs = [nbformat.read(p, as_version=4) for p in (chapter, page)]
+        metas = [nb.metadata["eoslib"] for nb in nbs]
+        out += [f"### {_title(nbs[0], chapter)}", "",
+                f"| Claim | `{metas[0]['profile']}` ([chapter]({stem})) | `{metas[1]['profile']}` "
+                f"([record page](paper/{stem})) |", "| --- | --- | --- |"]
+        for i, (a, b) in enumerate(zip(*(m["claims"] for m in metas)), start=1):
+            cells = [f"**{'PASS' if c['passed'] else 'FAIL'}**: {c['measured'].split(';')[0]}" for c in (a, b)]
+            out.append(f"| {a['claim'].replace('|', '/')} | {cells[0]} | {cells[1]} |")
+        out.append("")
+    return out or ["No chapter has a record page at another profile yet."]
 
 
 def _flatten(value, prefix: str = ""):
@@ -129,6 +165,13 @@ def render(root: Path = ROOT) -> str:
         "## Chapters",
         "",
         *_chapter_rows(root),
+        "",
+        "## Claims at each profile",
+        "",
+        "Chapters whose `paper` profile differs from the default in more than sample counts are also executed at",
+        "the `paper` profile once, as a record page under the chapter (not re-executed by nbval).",
+        "",
+        *_profile_comparison(root),
         "",
         "## Committed results stores",
         "",

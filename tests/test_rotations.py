@@ -1,0 +1,54 @@
+"""Chapter 2's experiment (eoslib.rotations): presets, rules, snapshot selection and reduction epochs.
+
+The end-to-end path (train, reruns, similarities, per seed and rule) runs in the chapter's
+papermill smoke test (tests/test_book.py, tiny profile, 2 seeds)."""
+
+import numpy as np
+import pytest
+
+from eoslib import rotations
+from eoslib.instability import Instability
+from eoslib.params import ParameterError, resolve
+
+from test_instability import synthetic_loss
+
+
+def params(**overrides):
+    return resolve(rotations.PRESETS, "ci", rotations.VALIDATORS, **overrides)
+
+
+def test_profiles_differ_in_run_length_eigenpairs_and_seeds():
+    ci, paper = rotations.PRESETS["ci"], rotations.PRESETS["paper"]
+    assert {k for k in ci if ci[k] != paper[k]} == {"epochs", "num_eigs", "eig_tol", "num_seeds"}
+    assert (ci["num_seeds"], paper["num_seeds"]) == (5, 10)
+    assert rotations.seeds(params(seed=3, num_seeds=4)) == [3, 4, 5, 6]
+    with pytest.raises(ParameterError, match="num_seeds"):
+        params(num_seeds=0)
+
+
+def test_rules_are_the_chapter_rule_then_its_variants():
+    rules = rotations.rules(params(min_rise=1.15, variant_min_rise=1.4))
+    assert [(r.min_rise, r.end) for r in rules] == [(1.15, "start"), (1.4, "start"), (1.15, "half"),
+                                                    (1.15, "valley")]
+    assert len({r.name for r in rules}) == 4
+
+
+def test_snapshots_start_after_the_edge_and_resolve_before_the_tail():
+    loss = synthetic_loss()  # spikes peaking near epochs 60 (x2) and 140 (x1.3)
+    sharpness = np.where(np.arange(loss.size) >= 30, 25.0, 5.0)  # S >= 2/eta = 20 from epoch 30
+    P = params(num_snapshots=1, after_epochs=12)
+    chapter, strict = rotations.rules(P)[:2]
+    reached, spikes, snaps = rotations.find_snapshots(loss, sharpness, P, chapter)
+    assert reached == 30 and len(spikes) == 2 and [s.peak for s in snaps] == [spikes[0].peak]  # the larger one
+    assert rotations.find_snapshots(loss, sharpness, P, strict)[1] == spikes[:1]  # the smaller spike is not x1.25 prominent
+    late = np.where(np.arange(loss.size) >= 100, 25.0, 5.0)
+    assert [s.peak for s in rotations.find_snapshots(loss, late, P, chapter)[1]] == [spikes[1].peak]
+    assert rotations.find_snapshots(loss, np.full(loss.size, 5.0), P, chapter) == (None, [], [])
+    tail = rotations.find_snapshots(loss, sharpness, params(after_epochs=loss.size - spikes[0].end), chapter)[1]
+    assert tail == []  # the resolution must leave after_epochs epochs of run
+
+
+def test_reduction_epochs_are_inside_the_instability_and_distinct():
+    snap = Instability(start=10, peak=14, end=16, rise=1.5)
+    assert rotations.reduction_epochs(snap, [0.25, 0.5, 0.75]) == [12, 13, 14]
+    assert rotations.reduction_epochs(Instability(10, 11, 12, 1.2), [0.1, 0.2, 0.5]) == [11]
