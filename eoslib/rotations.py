@@ -37,7 +37,7 @@ from eoslib.instability import Instability, SimilarityToBaseline
 from eoslib.runs import RunConfig, RunResult, train
 
 __all__ = ["PRESETS", "VALIDATORS", "Rule", "rules", "run_config", "train_seed", "find_snapshots",
-           "Reruns", "Analysis", "analyse", "SeedResult", "run_seed", "seeds"]
+           "Reruns", "Analysis", "reduction_epochs", "analyse", "SeedResult", "run_seed", "seeds"]
 
 _CI = dict(eta=0.1, epochs=300, num_eigs=8, subspace_k=3, num_snapshots=3, min_rise=1.1, variant_min_rise=1.25,
            period=2, periods=[1, 2, 3, 4], after_epochs=12, reduction_factor=0.2,

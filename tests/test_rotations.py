@@ -5,12 +5,11 @@ papermill smoke test (tests/test_book.py, tiny profile, 2 seeds)."""
 
 import numpy as np
 import pytest
+from test_instability import synthetic_loss
 
 from eoslib import rotations
 from eoslib.instability import Instability
 from eoslib.params import ParameterError, resolve
-
-from test_instability import synthetic_loss
 
 
 def params(**overrides):

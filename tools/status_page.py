@@ -76,7 +76,7 @@ def _profile_comparison(root: Path) -> list[str]:
         out += [f"### {_title(nbs[0], chapter)}", "",
                 f"| Claim | `{metas[0]['profile']}` ([chapter]({stem})) | `{metas[1]['profile']}` "
                 f"([record page](paper/{stem})) |", "| --- | --- | --- |"]
-        for i, (a, b) in enumerate(zip(*(m["claims"] for m in metas)), start=1):
+        for a, b in zip(*(m["claims"] for m in metas)):
             cells = [f"**{'PASS' if c['passed'] else 'FAIL'}**: {c['measured'].split(';')[0]}" for c in (a, b)]
             out.append(f"| {a['claim'].replace('|', '/')} | {cells[0]} | {cells[1]} |")
         out.append("")
