@@ -16,7 +16,8 @@ Map of modules:
 - :mod:`eoslib.execution`: every CPU/GPU decision (compiled loops, lane groups, stored
   transposes), from the device and what the model declares.
 - :mod:`eoslib.data`: Fashion-MNIST and CIFAR-10, verified, fetched, subset, standardized.
-- :mod:`eoslib.models`: the paper's networks (Appendix F) and the model table.
+- :mod:`eoslib.models`: the paper's networks (Appendix F) and the model table;
+  :mod:`eoslib.param_counts`: which reading of Appendix F gives the paper's VGG counts.
 - :mod:`eoslib.losses`: per-example losses; :mod:`eoslib.schedules`: learning-rate schedules.
 - :mod:`eoslib.gd`: GD state, the epoch step and its loops (single and vmapped).
 - :mod:`eoslib.runs`: ``RunConfig``, setup and collection shared with sweeps, ``train``,
