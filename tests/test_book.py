@@ -109,6 +109,7 @@ def test_record_pages_are_the_paper_preset_at_an_ancestor_commit():
         assert nb.cells[0].source.startswith(f"# {meta['page_title']}\n\n*A record:")
         assert meta["claims_total"] == len(meta["claims"]) > 0 and "papermill" not in nb.metadata
         commit = meta["provenance"]["git_commit"]
+        assert meta["provenance"]["uncommitted_changes"] is False, f"{page} ran on uncommitted code"
         if shallow:
             pytest.skip("a shallow clone cannot tell whether the record's commit is an ancestor of HEAD")
         ancestor = subprocess.run(["git", "merge-base", "--is-ancestor", commit, "HEAD"], cwd=ROOT)

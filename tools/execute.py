@@ -10,7 +10,8 @@ The chapter's MyST text file is the source: it is converted with jupytext, execu
 papermill with ``profile`` and the ``-p NAME VALUE`` overrides (VALUE is YAML: numbers,
 lists, strings), and written with its outputs. Volatile metadata (timestamps, papermill's
 per-cell records) is stripped, and ``metadata.eoslib`` records the profile, the resolved
-parameters, the claims, the device, the eoslib version and git commit and the run time;
+parameters, the claims, the device, the eoslib version, the git commit at the start of the
+execution (and whether ``eoslib/``, ``book/`` or ``tools/`` had uncommitted changes) and the run time;
 the "Reproducibility status" page is generated from it (``tools/status_page.py``).
 
 The golden notebook (the ``.ipynb`` paired with the text file, which nbval re-executes) is
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -51,6 +53,11 @@ def strip_volatile(nb: nbformat.NotebookNode) -> None:
     nb.metadata.pop("papermill", None)
 
 
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=Path(__file__).resolve().parent.parent, capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
 def execute(source: Path, output: Path, profile: str | None, overrides: dict) -> dict:
     """Run ``source`` (a jupytext text notebook) into ``output``; returns ``metadata.eoslib``."""
     nb = jupytext.read(source)
@@ -63,6 +70,7 @@ def execute(source: Path, output: Path, profile: str | None, overrides: dict) ->
         nbformat.write(nb, Path(tmp) / "input.ipynb")
         previous = os.environ.get(RUN_RECORD_ENV)
         os.environ[RUN_RECORD_ENV] = str(record_path)  # inherited by the kernel only for this run
+        commit, dirty = _git("rev-parse", "HEAD"), bool(_git("status", "--porcelain", "--", "eoslib", "book", "tools"))
         start = time.perf_counter()
         try:
             papermill.execute_notebook(
@@ -82,6 +90,9 @@ def execute(source: Path, output: Path, profile: str | None, overrides: dict) ->
     strip_volatile(executed)
     record["overrides"] = overrides
     record["duration_s"] = round(duration, 1)
+    # the code that ran: HEAD when the execution began (commits made while it ran do not count)
+    record["provenance"]["git_commit"] = commit
+    record["provenance"]["uncommitted_changes"] = dirty
     executed.metadata["eoslib"] = record
     nbformat.write(executed, output)
     return record
