@@ -106,15 +106,17 @@ def _operator(spectrum, seed=0):
 
 
 def _solve(spectrum, k, **kw):
-    """Both drivers on the same operator: they run the same step, so they agree to rounding;
-    returns the compiled driver's result."""
+    """Both drivers on the same operator: they run the same step, so they agree to rounding
+    (values to 1e-10, HVP counts to a step or two); returns the compiled driver's result."""
     with jax.enable_x64(True):
         mat, q = _operator(spectrum)
         mv = jax.tree_util.Partial(lambda m, v: m @ v, mat)
         result = lanczos_eigh(mv, len(spectrum), k, dtype=jnp.float64, **kw)
         host = lanczos_eigh(mv, len(spectrum), k, dtype=jnp.float64, compiled=False, **kw)
         np.testing.assert_allclose(host.values, result.values, rtol=1e-10, atol=1e-12)
-        assert int(host.num_matvecs) == int(result.num_matvecs)
+        # a convergence test that lands at the rounding level can flip one step earlier or later in the
+        # other driver (on this AMD EPYC: 153 vs 154 HVPs for an exactly repeated eigenvalue)
+        assert abs(int(host.num_matvecs) - int(result.num_matvecs)) <= max(2, 0.02 * int(result.num_matvecs))
         return jax.tree_util.tree_map(np.asarray, result), np.asarray(mat), q
 
 
