@@ -29,8 +29,8 @@ from eoslib import schedules, sweep
 from eoslib.results import ResultsStore
 from eoslib.runs import RunConfig
 
-__all__ = ["rate_grid", "grid_configs", "sweep_until_divergence", "DEAD_SHARPNESS", "dead", "failed",
-           "fmnist_base", "committed_store",
+__all__ = ["rate_grid", "grid_configs", "reduction_configs", "sweep_until_divergence", "DEAD_SHARPNESS",
+           "dead", "failed", "fmnist_base", "CIFAR_SCALES", "cifar_scale", "cifar_base", "committed_store",
            "STORE_ROOT", "summary_rows", "threshold_rate", "bootstrap_ci", "spearman_ci",
            "mean_difference_ci", "permutation_trend"]
 
@@ -69,6 +69,48 @@ def fmnist_base(**overrides) -> RunConfig:
     return RunConfig(**{**base, **overrides})
 
 
+CIFAR_SCALES = {
+    "paper": dict(n_train=5000, n_eval=1000, seeds=5, start=0.0005, factor=1.6, skip=0, max_rates=20,
+                  max_epochs=10000, eig_every=50, eig_start=50, reduce_rates=(0.08796, 0.1407, 0.2252, 0.3603),
+                  reduce_epochs=(150, 200, 300, 500, 1000), reduce_seeds=1, eta_small=0.021),
+    "cpu": dict(n_train=500, n_eval=500, seeds=2, start=0.0005, factor=1.6 ** 2, skip=3, max_rates=8,
+                max_epochs=600, eig_every=50, eig_start=50, reduce_rates=(0.1407,), reduce_epochs=(60, 80, 100),
+                reduce_seeds=2, eta_small=0.021),
+}
+"""The CIFAR-10 runs (Section 4.1-4.2; Appendix F) at two scales. ``paper``: Figure 5b's VGG10 on
+CIFAR-10-5k / 1k, η0 = 0.0005 · 1.6^k until every seed diverged, 5 seeds, to completion (at most
+``max_epochs``); Figure 6's runs from η0 ≥ 0.086 switched to η_small = 0.021 at
+``reduce_epochs``. ``cpu``: what two CPU cores do in about an hour and a half (measured on this
+VGG10 at 1k images: 1.6 s per epoch, 3.4 s per Hessian-vector product, ~25 products per
+top-3 solve): 500 / 500 images, every other rate of the paper's grid (factor 1.6², from
+0.0005 · 1.6^6 = 0.0084: ``skip`` grid points of the coarse grid), 2 seeds, at most 600
+epochs; reductions from 0.1407 at three epochs (60, 80, 100: at 500 images the large rates
+complete within ~150 epochs). Both scales record the eigenpairs every 50 epochs from epoch 50
+(a run can complete before the warm-up ends)."""
+
+
+def cifar_scale(scale: str) -> dict:
+    """The settings of one of :data:`CIFAR_SCALES` (a clear error for an unknown name)."""
+    if scale not in CIFAR_SCALES:
+        raise ValueError(f"scale {scale!r}: choose one of {sorted(CIFAR_SCALES)}")
+    return dict(CIFAR_SCALES[scale])
+
+
+def cifar_base(scale: str = "cpu", **overrides) -> RunConfig:
+    """Figure 5b's run (Section 4.1, Appendix F): VGG10 (GhostBatchNorm over 1,024) on the first
+    ``n_train`` / ``n_eval`` CIFAR-10 images of the scale, full-batch GD with a 100-epoch
+    linear warm-up, to completion (training accuracy > 99.99 %, at most ``max_epochs``); the
+    top-3 Hessian eigenpairs every ``eig_every`` epochs from ``eig_start`` on (whether
+    S reached 2/η, ρ) and the sharpness at completion. The grid's rates replace the schedule's
+    ``lr``; ``overrides`` replace fields."""
+    s = cifar_scale(scale)
+    base = dict(model="vgg10", dataset="cifar10", n_train=s["n_train"], n_eval=s["n_eval"],
+                schedule=schedules.warmup(s["start"], 100), max_epochs=s["max_epochs"],
+                eig_every=s["eig_every"], eig_start=s["eig_start"], eig_k=3, eig_tol=1e-3, rho_k=3,
+                sharpness_at_end=True)
+    return RunConfig(**{**base, **overrides})
+
+
 def rate_grid(start: float, factor: float, count: int, below: int = 0) -> list[float]:
     """``[start · factor^j for -below <= j < count]`` rounded to 4 significant digits
     (``below`` extends the grid under ``start``)."""
@@ -76,21 +118,36 @@ def rate_grid(start: float, factor: float, count: int, below: int = 0) -> list[f
 
 
 def grid_configs(base: RunConfig, rates: Sequence[float], seeds: Sequence[int]) -> list[RunConfig]:
-    """``base`` at constant learning rate ``η`` for every rate and seed, rate-major."""
-    return [RunConfig(**{**base.__dict__, "schedule": schedules.constant(eta), "seed": int(s)})
+    """``base`` with its schedule's rate ``lr`` set to ``η`` (warm-up and the rest kept) for every
+    rate and seed, rate-major."""
+    return [RunConfig(**{**base.__dict__, "schedule": base.schedule._replace(lr=float(eta)), "seed": int(s)})
             for eta in rates for s in seeds]
+
+
+def reduction_configs(base: RunConfig, rates: Sequence[float], reduce_epochs: Sequence[int],
+                      eta_small: float, seeds: Sequence[int]) -> list[RunConfig]:
+    """Figure 6's runs: ``base`` at η0 for every rate, switched to ``eta_small`` at each of
+    ``reduce_epochs`` (:func:`eoslib.schedules.reduce_at_epoch`, the warm-up kept), for every
+    seed; rate-major, then epoch."""
+    return [RunConfig(**{**base.__dict__, "seed": int(s), "schedule": schedules.reduce_at_epoch(
+                float(eta), float(eta_small), int(e), int(base.schedule.warmup_epochs))})
+            for eta in rates for e in reduce_epochs for s in seeds]
 
 
 def sweep_until_divergence(base: RunConfig, seeds: Sequence[int], store, *,
                            split: datasets.Split | None = None, start: float = 0.01,
                            factor: float = 1.1, max_rates: int = 80, rates_per_batch: int = 8,
-                           below: int = 0, progress: bool | None = None) -> list[dict]:
+                           below: int = 0, skip: int = 0,
+                           progress: bool | None = None) -> list[dict]:
     """Records of the grid (module docstring; ``below`` rates under ``start`` first), rate by
     rate up to and including the first rate at which all ``seeds`` failed (or ``max_rates``
     rates from ``start``), rate-major. Stored runs are read; from the first rate with a
     missing run, ``rates_per_batch`` rates are trained as one vmapped sweep and written
-    (resumable), so the records returned do not depend on the batch size."""
-    rates = rate_grid(start, factor, max_rates, below)
+    (resumable), so the records returned do not depend on the batch size. ``skip``: the first
+    ``skip`` rates of the grid from ``start`` are left out (a grid that starts higher up but
+    keeps the grid's values)."""
+    grid = rate_grid(start, factor, max_rates + skip, below)
+    rates = grid[:below] + grid[below + skip:]
     records: list[dict] = []
     i = 0
     while i < len(rates):

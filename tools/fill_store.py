@@ -2,6 +2,8 @@
 
     python tools/fill_store.py fmnist-generalization      # Figure 5a: 0.01 x 1.1^k, k >= -8, until every seed diverges
     python tools/fill_store.py fmnist-generalization --root /tmp/fresh   # the whole sweep from nothing (timing)
+    python tools/fill_store.py cifar-generalization --scale cpu          # Figures 5b and 6 at the CPU scale
+    python tools/fill_store.py cifar-generalization --scale paper        # ... at the paper's scale (a GPU: tools/device_cifar.py)
 
 Prints the wall time of the whole sweep, and per vmapped batch where it goes (training epochs
 against eigensolves). The chapters ask the same store for the same configs
@@ -14,27 +16,51 @@ import argparse
 import time
 from pathlib import Path
 
-from eoslib import generalization
+from eoslib import generalization, sweep
 from eoslib.results import ResultsStore
+
+
+def fill_cifar(store, scale: str, rates_per_batch: int, figures: str) -> int:
+    """Figure 5b's sweep until every seed diverged, then Figure 6's reductions; the record count."""
+    s = generalization.cifar_scale(scale)
+    base = generalization.cifar_base(scale)
+    count = 0
+    if "5b" in figures:
+        count += len(generalization.sweep_until_divergence(
+            base, range(s["seeds"]), store, start=s["start"], factor=s["factor"], skip=s["skip"],
+            max_rates=s["max_rates"], rates_per_batch=rates_per_batch, progress=True))
+    if "6" in figures:
+        configs = generalization.reduction_configs(base, s["reduce_rates"], s["reduce_epochs"],
+                                                   s["eta_small"], range(s["reduce_seeds"]))
+        count += len(sweep.sweep(configs, store, batch_size=rates_per_batch * s["reduce_seeds"],
+                                 progress=True))
+    return count
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("store", choices=["fmnist-generalization"])
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--below", type=int, default=8, help="rates of the grid under 0.01 (stable ones)")
-    parser.add_argument("--rates-per-batch", type=int, default=8, help="rates per vmapped sweep")
+    parser.add_argument("store", choices=["fmnist-generalization", "cifar-generalization"])
+    parser.add_argument("--seeds", type=int, default=5, help="fmnist: seeds per rate")
+    parser.add_argument("--below", type=int, default=8, help="fmnist: rates of the grid under 0.01 (stable ones)")
+    parser.add_argument("--scale", choices=sorted(generalization.CIFAR_SCALES), default="cpu",
+                        help="cifar: the scale (eoslib.generalization.CIFAR_SCALES)")
+    parser.add_argument("--figures", default="5b,6", help="cifar: which figures' runs (5b, 6 or both)")
+    parser.add_argument("--rates-per-batch", type=int, default=None,
+                        help="rates per vmapped sweep (default: 8 for fmnist, 1 for cifar)")
     parser.add_argument("--root", type=Path, help="a store folder other than the committed one")
     args = parser.parse_args()
     store = (generalization.committed_store(args.store) if args.root is None
              else ResultsStore(args.root, compact_points=200))
     before = len(store.keys())
     start = time.perf_counter()
-    records = generalization.sweep_until_divergence(generalization.fmnist_base(), range(args.seeds), store,
-                                                    below=args.below, rates_per_batch=args.rates_per_batch,
-                                                    progress=True)
+    if args.store == "cifar-generalization":
+        count = fill_cifar(store, args.scale, args.rates_per_batch or 1, args.figures)
+    else:
+        count = len(generalization.sweep_until_divergence(
+            generalization.fmnist_base(), range(args.seeds), store, below=args.below,
+            rates_per_batch=args.rates_per_batch or 8, progress=True))
     seconds = time.perf_counter() - start
-    print(f"{len(records)} records ({len(store.keys()) - before} computed) in {seconds:.0f} s")
+    print(f"{count} records ({len(store.keys()) - before} computed) in {seconds:.0f} s")
     return 0
 
 
