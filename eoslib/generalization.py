@@ -31,7 +31,7 @@ from eoslib.runs import RunConfig
 
 __all__ = ["rate_grid", "grid_configs", "reduction_configs", "sweep_until_divergence", "DEAD_SHARPNESS",
            "dead", "failed", "fmnist_base", "CIFAR_SCALES", "cifar_scale", "cifar_base", "committed_store",
-           "STORE_ROOT", "summary_rows", "threshold_rate", "bootstrap_ci", "spearman_ci",
+           "STORE_ROOT", "summary_rows", "rate_table", "store_summary", "paper_scale_records", "threshold_rate", "bootstrap_ci", "spearman_ci",
            "mean_difference_ci", "permutation_trend"]
 
 STORE_ROOT = Path(__file__).resolve().parent.parent / "store"
@@ -70,11 +70,11 @@ def fmnist_base(**overrides) -> RunConfig:
 
 
 CIFAR_SCALES = {
-    "paper": dict(n_train=5000, n_eval=1000, seeds=5, start=0.0005, factor=1.6, skip=0, max_rates=20,
+    "paper": dict(n_train=5000, n_eval=1000, seeds=5, start=0.0005, factor=1.6, skip=0, max_rates=24,
                   max_epochs=10000, eig_every=50, eig_start=50, reduce_rates=(0.08796, 0.1407, 0.2252, 0.3603),
                   reduce_epochs=(150, 200, 300, 500, 1000), reduce_seeds=1, eta_small=0.021),
     "cpu": dict(n_train=500, n_eval=500, seeds=2, start=0.0005, factor=1.6 ** 2, skip=3, max_rates=8,
-                max_epochs=600, eig_every=50, eig_start=50, reduce_rates=(0.1407,), reduce_epochs=(60, 80, 100),
+                max_epochs=400, eig_every=100, eig_start=50, reduce_rates=(0.1407,), reduce_epochs=(60, 80, 100),
                 reduce_seeds=2, eta_small=0.021),
 }
 """The CIFAR-10 runs (Section 4.1-4.2; Appendix F) at two scales. ``paper``: Figure 5b's VGG10 on
@@ -83,10 +83,10 @@ CIFAR-10-5k / 1k, η0 = 0.0005 · 1.6^k until every seed diverged, 5 seeds, to c
 ``reduce_epochs``. ``cpu``: what two CPU cores do in about an hour and a half (measured on this
 VGG10 at 1k images: 1.6 s per epoch, 3.4 s per Hessian-vector product, ~25 products per
 top-3 solve): 500 / 500 images, every other rate of the paper's grid (factor 1.6², from
-0.0005 · 1.6^6 = 0.0084: ``skip`` grid points of the coarse grid), 2 seeds, at most 600
-epochs; reductions from 0.1407 at three epochs (60, 80, 100: at 500 images the large rates
-complete within ~150 epochs). Both scales record the eigenpairs every 50 epochs from epoch 50
-(a run can complete before the warm-up ends)."""
+0.0005 · 1.6^6 = 0.0084: ``skip`` grid points of the coarse grid), 2 seeds, at most 400
+epochs, the eigenpairs every 100 epochs (``paper``: 50) from epoch 50 (a run can complete
+before the warm-up ends); reductions from 0.1407 at three epochs (60, 80, 100: at 500 images
+the large rates complete within ~150 epochs)."""
 
 
 def cifar_scale(scale: str) -> dict:
@@ -164,7 +164,8 @@ def sweep_until_divergence(base: RunConfig, seeds: Sequence[int], store, *,
 
 
 def summary_rows(records: Sequence[dict]) -> list[dict]:
-    """One row per model: ``eta0``, ``seed``, ``val_acc`` (at the last epoch), ``sharpness``,
+    """One row per model: ``eta0``, ``reduce_epoch`` (inf without a reduction), ``seed``,
+    ``val_acc`` (at the last epoch), ``sharpness``,
     ``rho``, ``rho_eos``, ``epochs``, ``completed``, ``diverged``, ``dead``, ``failed``
     (:func:`failed`) and ``reached`` (S ≥ 2/η0 at a recorded epoch)."""
     rows = []
@@ -172,13 +173,44 @@ def summary_rows(records: Sequence[dict]) -> list[dict]:
         eta = r["config"]["schedule"]["lr"]
         values = r["eigen"].get("values", [])
         f = r["final"]
-        rows.append(dict(eta0=eta, seed=r["config"]["seed"], val_acc=f.get("eval_acc"),
+        rows.append(dict(eta0=eta, reduce_epoch=float(r["config"]["schedule"]["reduce_epoch"]),
+                         seed=r["config"]["seed"], val_acc=f.get("eval_acc"),
                          sharpness=f.get("sharpness", float("nan")), rho=f.get("rho", float("nan")),
                          rho_eos=f.get("rho_eos", float("nan")), epochs=f["epochs"],
                          completed=f["completed"], diverged=r["diverged"], dead=dead(r),
                          failed=failed(r),
                          reached=bool(any(v[0] >= 2.0 / eta for v in values))))
     return rows
+
+
+def rate_table(rows: Sequence[dict], by: str = "eta0") -> str:
+    """A text table with one line per value of ``by`` (``eta0``, or ``reduce_epoch`` for
+    Figure 6's runs): the seeds, how many completed / diverged / died / reached 2/η0, and the
+    means over the seeds that did not fail of validation accuracy, S, ρ and epochs."""
+    lines = [f"{by:>12} seeds completed diverged dead reached 2/eta  mean val acc  mean S  mean rho  mean epochs"]
+    for value in sorted({r[by] for r in rows}):
+        m = [r for r in rows if r[by] == value]
+        live = [r for r in m if not r["failed"]]
+
+        def mean(k, live=live):
+            return np.mean([r[k] for r in live]) if live else np.nan
+        lines.append(f"{value:12.4g} {len(m):5d} {sum(r['completed'] for r in m):9d} {sum(r['diverged'] for r in m):8d} "
+                     f"{sum(r['dead'] for r in m):4d} {sum(r['reached'] for r in live):13d}   {100 * mean('val_acc'):11.2f} "
+                     f"{mean('sharpness'):7.1f} {mean('rho'):9.3f} {mean('epochs'):12.0f}")
+    return "\n".join(lines)
+
+
+def store_summary(records: Sequence[dict], computed: int, seconds: float) -> str:
+    """How many records were computed now and read from the store, on which devices and commits."""
+    made = sorted({r["provenance"]["device"] for r in records})
+    commits = sorted({r["provenance"]["git_commit"][:10] for r in records})
+    return (f"{computed} computed now, {len(records) - computed} read from the store in {seconds:.0f} s; "
+            f"made on {made} at commits {commits}")
+
+
+def paper_scale_records(store: ResultsStore, n_train: int) -> int:
+    """How many records of ``store`` were trained on ``n_train`` images (the paper's scale)."""
+    return sum(r["config"]["n_train"] == n_train for r in store.records())
 
 
 def threshold_rate(rows: Sequence[dict]) -> float | None:

@@ -26,16 +26,25 @@ RUN_RECORD_ENV = "EOSLIB_RUN_RECORD"
 
 
 class Claim(NamedTuple):
-    """One row of a chapter's claims table."""
+    """One row of a chapter's claims table. ``not_run``: the claim needs runs that were not
+    made (e.g. at the paper's scale); its verdict is ``NOT RUN``, never a PASS."""
 
     claim: str
     measured: str
     bound: str
     passed: bool
+    not_run: bool = False
 
     @property
     def verdict(self) -> str:
+        if self.not_run:
+            return "NOT RUN"
         return "PASS" if self.passed else "FAIL"
+
+    @classmethod
+    def unmeasured(cls, claim: str, why: str, bound: str) -> Claim:
+        """A claim whose runs were not made: ``why`` says which and at what scale."""
+        return cls(claim, why, bound, False, True)
 
 
 class ClaimsTable:
@@ -64,7 +73,7 @@ class ClaimsTable:
         body = "".join(
             f"<tr><td>{i}</td><td>{html.escape(c.claim)}</td><td>{html.escape(c.measured)}</td>"
             f"<td>{html.escape(c.bound)}</td>"
-            f"<td style='font-weight:bold;color:{'#1a7f37' if c.passed else '#cf222e'}'>{c.verdict}</td></tr>"
+            f"<td style='font-weight:bold;color:{'#1a7f37' if c.passed else '#8c959f' if c.not_run else '#cf222e'}'>{c.verdict}</td></tr>"
             for i, c in enumerate(self.claims, start=1)
         )
         return f"<table class='eoslib-claims'>{head}{body}</table>"

@@ -88,3 +88,48 @@ def test_a_dead_network_fails_like_a_diverged_one():
     assert generalization.failed(record(diverged=True)) and not generalization.dead(record(diverged=True))
     assert not generalization.failed(record(sharpness=2.5))  # stuck at the epoch cap, but alive
     assert not generalization.failed(record(completed=True, sharpness=0.001))
+
+
+def test_grid_configs_keep_the_schedule_and_reductions_switch_at_their_epoch():
+    base = generalization.cifar_base("cpu")
+    assert base.model == "vgg10" and base.schedule.warmup_epochs == 100 and base.eig_start == 50
+    configs = generalization.grid_configs(base, [0.1, 0.2], [0, 1])
+    assert [(c.schedule.lr, c.seed) for c in configs] == [(0.1, 0), (0.1, 1), (0.2, 0), (0.2, 1)]
+    assert all(c.schedule.warmup_epochs == 100 and np.isinf(c.schedule.reduce_epoch) for c in configs)
+    fm = generalization.grid_configs(generalization.fmnist_base(), [0.01], [0])[0]
+    assert fm.schedule == generalization.schedules.constant(0.01)  # the committed fMNIST keys do not move
+    reduced = generalization.reduction_configs(base, [0.14], [60, 80], 0.021, [0, 1])
+    assert [(c.schedule.reduce_epoch, c.seed) for c in reduced] == [(60, 0), (60, 1), (80, 0), (80, 1)]
+    assert all(c.schedule.lr_small == 0.021 and c.schedule.warmup_epochs == 100 for c in reduced)
+    rows = generalization.summary_rows([_record(c) for c in reduced])
+    assert [r["reduce_epoch"] for r in rows] == [60, 60, 80, 80] and rows[0]["eta0"] == 0.14
+
+
+def _record(config):
+    return {"config": config.to_dict(), "eigen": {}, "diverged": False,
+            "final": {"epochs": 100, "completed": True, "eval_acc": 0.5, "sharpness": 3.0}}
+
+
+def test_cifar_scales_keep_the_papers_grid_values():
+    paper, cpu = generalization.cifar_scale("paper"), generalization.cifar_scale("cpu")
+    full = generalization.rate_grid(paper["start"], paper["factor"], paper["max_rates"])
+    coarse = generalization.rate_grid(cpu["start"], cpu["factor"], cpu["max_rates"] + cpu["skip"])[cpu["skip"]:]
+    assert coarse[0] == 0.008389 and set(coarse) <= set(full)  # every other rate of the paper's grid
+    assert set(paper["reduce_rates"]) <= set(full) and set(cpu["reduce_rates"]) <= set(full)
+    assert min(paper["reduce_rates"]) >= 0.086  # Figure 6: eta0 >= 0.086
+    try:
+        generalization.cifar_scale("huge")
+    except ValueError as e:
+        assert "cpu" in str(e)
+    else:
+        raise AssertionError("an unknown scale must fail")
+
+
+def test_sweep_skip_leaves_out_the_first_rates(small_split, tmp_path):
+    base = RunConfig(n_train=128, n_eval=32, max_epochs=5)
+    store = ResultsStore(tmp_path, compact_points=8)
+    records = generalization.sweep_until_divergence(base, [0], store, split=small_split, start=0.01,
+                                                    factor=10.0, skip=1, max_rates=1, rates_per_batch=1)
+    assert [r["config"]["schedule"]["lr"] for r in records] == [0.1]
+    table = generalization.rate_table(generalization.summary_rows(records))
+    assert len(table.splitlines()) == 2 and "0.1" in table.splitlines()[1]

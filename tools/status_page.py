@@ -47,8 +47,10 @@ def _chapter_rows(root: Path) -> list[str]:
             rows.append(f"| {title} | not executed by tools/execute.py | | | | | |")
             continue
         prov = meta["provenance"]
-        failed = [f"({i})" for i, c in enumerate(meta["claims"], start=1) if not c["passed"]]
-        claims = f"{meta['claims_passed']}/{meta['claims_total']} PASS" + (f", FAIL: {' '.join(failed)}" if failed else "")
+        def numbers(verdict):
+            return " ".join(f"({i})" for i, c in enumerate(meta["claims"], start=1) if _verdict(c) == verdict)
+        claims = f"{meta['claims_passed']}/{meta['claims_total']} PASS" + "".join(
+            f", {v}: {numbers(v)}" for v in ("FAIL", "NOT RUN") if numbers(v))
         link = path.relative_to(root / "book").with_suffix("").as_posix()
         rows.append(f"| [{title}]({link}) | `{meta['profile']}` | {claims} | {prov['device']} | "
                     f"{meta['duration_s']:.0f} s | {prov['eoslib_version']} (jax {prov['jax_version']}) | "
@@ -77,10 +79,15 @@ def _profile_comparison(root: Path) -> list[str]:
                 f"| Claim | `{metas[0]['profile']}` ([chapter]({stem})) | `{metas[1]['profile']}` "
                 f"([record page](paper/{stem})) |", "| --- | --- | --- |"]
         for a, b in zip(*(m["claims"] for m in metas)):
-            cells = [f"**{'PASS' if c['passed'] else 'FAIL'}**: {c['measured'].split(';')[0]}" for c in (a, b)]
+            cells = [f"**{_verdict(c)}**: {c['measured'].split(';')[0]}" for c in (a, b)]
             out.append(f"| {a['claim'].replace('|', '/')} | {cells[0]} | {cells[1]} |")
         out.append("")
     return out or ["No chapter has a record page at another profile yet."]
+
+
+def _verdict(claim: dict) -> str:
+    """PASS, FAIL or NOT RUN (:class:`eoslib.report.Claim`) of a recorded claim."""
+    return "NOT RUN" if claim.get("not_run") else "PASS" if claim["passed"] else "FAIL"
 
 
 def _flatten(value, prefix: str = ""):

@@ -1,0 +1,181 @@
+"""The statistics behind the CIFAR-10 chapter's claims (Sections 4.1-4.3; Appendix I), one
+function per claim, each stating the scale it ran at.
+
+Rows are :func:`eoslib.generalization.summary_rows` of the records (models that failed, i.e.
+diverged or died, are left out of every statistic). A claim that needs runs the store does not
+hold (the paper's scale, Figure 7's full-data models, Figure 13's groups of 9 seeds) is a
+:meth:`eoslib.report.Claim.unmeasured` row: ``NOT RUN``, never a PASS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from eoslib import generalization as gen
+from eoslib import generalization_claims as fmnist
+from eoslib.report import Claim, ClaimsTable
+
+__all__ = ["PAPER_FIGURE7", "PAPER_FIGURE13", "figure7_table", "extreme_rate", "claim_flat_then_rise", "claim_goldilocks",
+           "flattening_by_reduction", "claim_reduction", "claim_figure7", "within_rate_correlations",
+           "claim_figure13", "claims_table"]
+
+PAPER_FIGURE7 = {
+    "eta": (0.1, 0.2, 0.4, 0.8, 1.6, 3.2),
+    "rows": {
+        "VGG19 on CIFAR10-50k": (67.09, 68.36, 70.53, 73.41, 72.70, 73.56),
+        "VGG19 on CIFAR10-500k": (78.12, 80.63, 81.73, 82.88, 84.01, 84.07),
+        "ResNet20 on CIFAR10-500k": (83.66, 85.62, 86.06, 86.53, 86.95, 87.32),
+        "ResNet20 on CIFAR10-500k; η_small at 90 % acc.": (None, None, 83.01, 83.52, 84.56, 84.98),
+        "ResNet20 on CIFAR10-500k; η_small at 98 % acc.": (None, None, 85.57, 85.90, 86.66, 86.92),
+    },
+}
+"""The paper's Figure 7 table: validation accuracy (%) at each η (None: "n.a.")."""
+
+PAPER_FIGURE13 = {"eos": {"rho": -0.40, "sharpness": 0.56}, "extreme": {"rho": -0.03, "sharpness": -0.27}}
+"""The paper's Figure 13b: mean rank correlation with generalization over groups of 9 seeds
+sharing η, in the edge-of-stability phase and at extremely large η."""
+
+
+def figure7_table(measured: Mapping[str, Sequence[float | None]] | None = None) -> str:
+    """Figure 7 as a Markdown table: each row of the paper's, and below it ours (``measured``,
+    same names; "not run" without)."""
+    etas = PAPER_FIGURE7["eta"]
+    lines = ["| model, data | | " + " | ".join(f"η = {e:g}" for e in etas) + " |",
+             "| --- | --- | " + " | ".join("---" for _ in etas) + " |"]
+    for name, values in PAPER_FIGURE7["rows"].items():
+        lines.append(f"| {name} | paper | " + " | ".join("n.a." if v is None else f"{v:.2f}" for v in values) + " |")
+        ours = (measured or {}).get(name)
+        cells = ["not run"] * len(etas) if ours is None else ["–" if v is None else f"{v:.2f}" for v in ours]
+        lines.append("| | eoslib | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _live(rows):
+    return [r for r in rows if not r["failed"] and r["val_acc"] is not None]
+
+
+def extreme_rate(rows: Sequence[Mapping]) -> float:
+    """The first rate at which some seed did not complete (failed, or hovered to the epoch cap):
+    where the *extremely large* phase begins (inf when every seed of every rate completed)."""
+    return min((r["eta0"] for r in rows if not r["completed"]), default=float("inf"))
+
+
+def claim_flat_then_rise(rows, threshold: float | None, scale: str) -> Claim:
+    """Claim 1 (Figure 5b): flat below the threshold (permutation test) and higher above it
+    (bootstrap interval of the difference of means above 0): both must hold."""
+    name = f"Mean accuracy is flat below the threshold and rises past it (Figure 5b; {scale} scale)"
+    if threshold is None:
+        return Claim(name, "no rate reached 2/η in most seeds (no threshold)", "a threshold", False)
+    below = [r for r in _live(rows) if r["eta0"] < threshold]
+    if not below:
+        return Claim(name, f"no rate of this grid is below the threshold {threshold:g}: nothing to compare "
+                     "(every rate reached 2/η)", "4+ models below the threshold, flat; rise above", False)
+    flat, rise = fmnist.claim_flat_below(rows, threshold), fmnist.claim_rise_above(rows, threshold)
+    return Claim(name, f"flat: {flat.measured}; rise: {rise.measured}", f"{flat.bound}; {rise.bound}",
+                 flat.passed and rise.passed)
+
+
+def claim_goldilocks(rows, threshold: float | None, scale: str) -> Claim:
+    """Claim 2: the Goldilocks fall near divergence (:func:`eoslib.generalization_claims.claim_goldilocks`)."""
+    name = f"Goldilocks: accuracy falls again near divergence (Figure 5b; {scale} scale)"
+    if threshold is None:
+        return Claim(name, "no threshold", "a threshold", False)
+    c = fmnist.claim_goldilocks(rows, threshold)
+    return c._replace(claim=name)
+
+
+def flattening_by_reduction(rows: Sequence[Mapping]) -> dict:
+    """Figure 6's statistics over the reduced models (``reduce_epoch`` finite) that completed:
+    Spearman's ρ of the sharpness at completion with the reduction epoch (with its interval),
+    and, per (η0, seed), whether each later reduction ended with a higher validation accuracy
+    than the earliest one (``later_better`` out of ``later``)."""
+    done = [r for r in _live(rows) if np.isfinite(r["reduce_epoch"]) and r["completed"]]
+    rho = gen.spearman_ci([r["reduce_epoch"] for r in done], [r["sharpness"] for r in done])
+    better = total = 0
+    for key in {(r["eta0"], r["seed"]) for r in done}:
+        mine = sorted((r for r in done if (r["eta0"], r["seed"]) == key), key=lambda r: r["reduce_epoch"])
+        better += sum(r["val_acc"] > mine[0]["val_acc"] for r in mine[1:])
+        total += len(mine) - 1
+    return {"models": len(done), "rho": rho, "later_better": better, "later": total}
+
+
+def claim_reduction(rows, scale: str) -> Claim:
+    """Claim 3 (Figure 6): a longer large-η phase gives a lower S at completion (ρ(epoch, S) with
+    its interval below 0) and, for most models, a higher accuracy (more than half of the later
+    reductions beat the earliest one of their η0 and seed)."""
+    name = (f"A longer large-η phase gives lower final S and, for most models, higher accuracy "
+            f"(Figure 6; {scale} scale)")
+    s = flattening_by_reduction(rows)
+    if s["models"] < 3 or s["later"] == 0:
+        return Claim(name, f"{s['models']} reduced models completed: too few to rank", "3+ models", False)
+    rho, (lo, hi) = s["rho"]
+    return Claim(name, f"{s['models']} models: Spearman ρ(reduction epoch, S at completion) = {rho:+.2f} "
+                 f"[{lo:+.2f}, {hi:+.2f}]; {s['later_better']}/{s['later']} later reductions more accurate "
+                 "than the earliest of their η0 and seed",
+                 "interval below 0, and more than half more accurate", bool(hi < 0 and 2 * s["later_better"] > s["later"]))
+
+
+def claim_figure7(measured: Mapping[str, Sequence[float | None]] | None = None) -> Claim:
+    """Claim 4 (Figure 7): larger η gives higher accuracy on the full data. ``measured``: our rows
+    of the table (same names and η as :data:`PAPER_FIGURE7`); without them, NOT RUN."""
+    name = "Figure 7: on the full CIFAR-10 (50k, 10x augmented 500k), larger η generalizes better"
+    if not measured:
+        return Claim.unmeasured(name, "not run at paper scale (VGG19 / ResNet20 on 50k and 500k images: "
+                                "a GPU's work, see the GPU-hour estimate)", "accuracy rises with η in every row")
+    rises = {k: spearmanr(PAPER_FIGURE7["eta"][:len(v)], v).statistic
+             for k, v in measured.items() if sum(x is not None for x in v) >= 3}
+    return Claim(name, "; ".join(f"{k}: ρ(η, acc) = {v:+.2f}" for k, v in rises.items()),
+                 "ρ(η, accuracy) > 0 in every row", bool(rises) and all(v > 0 for v in rises.values()))
+
+
+def within_rate_correlations(rows: Sequence[Mapping], group_size: int = 9) -> list[dict]:
+    """Figure 13a: for each rate with at least ``group_size`` models that did not fail, its models
+    cut (by seed) into groups of ``group_size``; per group, Spearman's ρ of validation accuracy
+    with ρ and with S at completion, and the phase (``eos`` below :func:`extreme_rate`,
+    ``extreme`` from it on)."""
+    live, cut = _live(rows), extreme_rate(rows)
+    out = []
+    for eta in sorted({r["eta0"] for r in live}):
+        mine = sorted((r for r in live if r["eta0"] == eta), key=lambda r: r["seed"])
+        for i in range(0, len(mine) - group_size + 1, group_size):
+            group = mine[i:i + group_size]
+            acc = [r["val_acc"] for r in group]
+            out.append({"eta0": eta, "phase": "eos" if eta < cut else "extreme",
+                        **{k: float(spearmanr([r[k] for r in group], acc).statistic) for k in ("rho", "sharpness")}})
+    return out
+
+
+def claim_figure13(groups: Sequence[Mapping], group_size: int, scale: str) -> Claim:
+    """Claim 5 (Figure 13b): controlling for η, more rotation goes with higher accuracy in the
+    edge-of-stability phase: the mean within-group correlation of ρ with accuracy is negative
+    (the paper: −0.40; its S correlates +0.56, the opposite of "flatter is better", which is
+    why the paper reads ρ as the better predictor). NOT RUN without a group."""
+    name = "Figure 13: controlling for η, ρ is the better predictor of accuracy (mean correlation per phase)"
+    paper = "; ".join(f"{ph}: ρ {v['rho']:+.2f}, S {v['sharpness']:+.2f}" for ph, v in PAPER_FIGURE13.items())
+    eos = [g for g in groups if g["phase"] == "eos"]
+    if not eos:
+        return Claim.unmeasured(name, f"not run at this scale ({scale}): no rate has {group_size} seeds "
+                                f"(the paper's groups of 9); paper: {paper}", "mean ρ correlation < 0 in the EoS phase")
+    means = {ph: {k: float(np.nanmean([g[k] for g in groups if g["phase"] == ph])) for k in ("rho", "sharpness")}
+             for ph in ("eos", "extreme") if any(g["phase"] == ph for g in groups)}
+    text = "; ".join(f"{ph} ({sum(g['phase'] == ph for g in groups)} groups): ρ {v['rho']:+.2f}, S {v['sharpness']:+.2f}"
+                     for ph, v in means.items())
+    return Claim(name, f"{text} (paper: {paper}; {scale} scale)", "mean ρ correlation < 0 in the EoS phase",
+                 bool(means["eos"]["rho"] < 0))
+
+
+def claims_table(rows5b, rows6, threshold: float | None, scale: str, *, figure7=None,
+                 group_size: int = 9) -> ClaimsTable:
+    """Claims 1-5 of the issue and Figure 12b-c's correlations (claims 6-7: S and ρ against the
+    validation error over Figure 5b's models; 8-9: over Figure 6's)."""
+    groups = within_rate_correlations(rows5b, group_size)
+    rows = [claim_flat_then_rise(rows5b, threshold, scale), claim_goldilocks(rows5b, threshold, scale),
+            claim_reduction(rows6, scale), claim_figure7(figure7), claim_figure13(groups, group_size, scale)]
+    for label, subset in (("Figure 12b, constant η", rows5b), ("Figure 12c, η reduction", rows6)):
+        corr = fmnist.correlations(subset)
+        for c in (fmnist.claim_sharpness(corr), fmnist.claim_rho(corr)):
+            rows.append(c._replace(claim=f"{c.claim} ({label}; {scale} scale)"))
+    return ClaimsTable(rows)

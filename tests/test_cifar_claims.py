@@ -1,0 +1,73 @@
+"""The CIFAR-10 chapter's claims on synthetic rows whose verdicts are known, both ways; claims
+without their runs are NOT RUN, never PASS."""
+
+import numpy as np
+
+from eoslib import cifar_claims as cc
+
+
+def _row(eta, seed, acc, sharpness, rho, reduce_epoch=float("inf"), completed=True, failed=False):
+    return dict(eta0=eta, seed=seed, val_acc=acc, sharpness=sharpness, rho=rho, reduce_epoch=reduce_epoch,
+                completed=completed, failed=failed, diverged=failed, dead=False, reached=eta >= 0.03, epochs=100)
+
+
+def _sweep(seeds=3, rise=0.05):
+    rng = np.random.default_rng(0)
+    rows = []
+    for eta in (0.01, 0.015, 0.02, 0.03, 0.05, 0.08, 0.13):
+        for s in range(seeds):
+            acc = 0.4 + rng.normal(0, 0.003) + (rise if eta >= 0.03 else 0) - (0.04 if eta == 0.13 else 0)
+            rows.append(_row(eta, s, acc, 50 * (1 - acc) + rng.normal(0, 0.1), acc + rng.normal(0, 0.01),
+                             completed=eta < 0.13))
+    return rows
+
+
+def _reductions(flatter_later=True):
+    rows = []
+    for s in range(2):
+        for i, e in enumerate((60, 80, 100)):
+            k = i if flatter_later else -i
+            rows.append(_row(0.14, s, 0.40 + 0.01 * k, 20.0 - 2 * k + s, 0.5 - 0.05 * k, reduce_epoch=e))
+    return rows
+
+
+def test_claims_pass_and_fail_as_constructed():
+    table = cc.claims_table(_sweep(), _reductions(), 0.03, "cpu", group_size=3)
+    verdicts = [c.verdict for c in table.claims]
+    assert verdicts[:3] == ["PASS", "PASS", "PASS"], table
+    assert verdicts[3] == "NOT RUN"  # Figure 7 never ran
+    assert verdicts[4] in ("PASS", "FAIL")  # groups of 3 exist
+    flat = cc.claims_table(_sweep(rise=0.0), _reductions(flatter_later=False), 0.03, "cpu", group_size=3)
+    assert [c.verdict for c in flat.claims[:3]] == ["FAIL", "FAIL", "FAIL"], flat
+    assert all("cpu scale" in c.claim for c in table.claims if c.claim.startswith(("Mean", "Golden", "A longer")))
+
+
+def test_claims_without_their_runs_are_not_run_and_never_pass():
+    rows = [r for r in _sweep(seeds=2) if r["eta0"] >= 0.03]  # no rate below the threshold
+    table = cc.claims_table(rows, _reductions(), 0.03, "cpu", group_size=9)
+    first, fig7, fig13 = table.claims[0], table.claims[3], table.claims[4]
+    assert first.verdict == "FAIL" and "no rate of this grid is below" in first.measured
+    assert fig7.not_run and not fig7.passed and fig13.not_run and "-0.40" in fig13.measured
+    assert table.num_passed <= len(table.claims) - 2
+
+
+def test_within_rate_correlations_split_seeds_into_groups_and_phases():
+    rows = _sweep(seeds=6)
+    groups = cc.within_rate_correlations(rows, group_size=3)
+    assert len(groups) == 2 * 7  # 6 seeds -> 2 groups of 3 per rate
+    assert {g["phase"] for g in groups if g["eta0"] == 0.13} == {"extreme"}  # a seed did not complete there
+    assert {g["phase"] for g in groups if g["eta0"] < 0.13} == {"eos"}
+    assert cc.within_rate_correlations(rows, group_size=9) == []
+
+
+def test_flattening_by_reduction_counts_later_switches():
+    s = cc.flattening_by_reduction(_reductions())
+    assert s["models"] == 6 and s["later"] == 4 and s["later_better"] == 4 and s["rho"][0] < 0
+
+
+def test_figure7_table_sets_ours_beside_the_papers():
+    table = cc.figure7_table(None)
+    assert "67.09" in table and table.count("not run") == 6 * 5
+    ours = cc.figure7_table({"VGG19 on CIFAR10-50k": [60.0, 61.0, None, None, None, None]})
+    assert "| | eoslib | 60.00 | 61.00 | – |" in ours
+    assert cc.claim_figure7({"VGG19 on CIFAR10-50k": [60.0, 61.0, 62.0, 63.0, 64.0, 65.0]}).passed
