@@ -36,6 +36,7 @@ book: setup
 lint: setup
 	$(BIN)/ruff check .
 
+test: DATASETS = fmnist cifar10
 test: setup data
 	$(BIN)/python -m pytest -p no:cacheprovider tests $(NOTEBOOKS) --nbval --nbval-current-env
 

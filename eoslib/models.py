@@ -49,7 +49,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-__all__ = ["MLP", "mlp_relu_inputs", "VGG", "VGG10", "VGG19", "ResNet20", "BasicBlock", "GhostBatchNorm", "Linear",
+__all__ = ["MLP", "mlp_relu_inputs", "max_pool_2x2", "VGG", "VGG10", "VGG19", "ResNet20", "BasicBlock", "GhostBatchNorm", "Linear",
            "MODELS", "GHOST_BATCH_SIZE", "init_variables", "count_params",
            "matmul_stored_transpose", "stored_transpose_weight_gradients"]
 
@@ -224,6 +224,18 @@ def _conv(features: int, stride: int = 1):
                    use_bias=False, kernel_init=torch_kernel_init)
 
 
+def max_pool_2x2(x: jax.Array) -> jax.Array:
+    """2x2 max-pooling with stride 2 of (N, H, W, C) maps (H, W even) as a reshape and a max:
+    the same values as ``flax.linen.max_pool(x, (2, 2), strides=(2, 2))``, and the same gradient
+    wherever each window's maximum is unique. Where it is not, this splits the gradient among the
+    tied entries and ``max_pool``'s select-and-scatter gives it to the first; after a ReLU the ties
+    are windows of zeros, whose gradient the ReLU multiplies by 0 either way, so the parameter
+    gradients agree. Measured on XLA:CPU (VGG10, 1,000 CIFAR-10 images, jax 0.10.2): the gradient
+    ~20 % and the Hessian-vector product ~15 % faster (``benchmarks/bench_trainer.py``)."""
+    n, h, w, c = x.shape
+    return jnp.max(x.reshape(n, h // 2, 2, w // 2, 2, c), axis=(2, 4))
+
+
 class VGG(nn.Module):
     """Small VGG: blocks of ``convs_per_block`` [conv 3x3 -> GhostBatchNorm -> ReLU], 2x2
     max-pooling after each block while the map is larger than 1x1, flatten, linear classifier."""
@@ -241,7 +253,7 @@ class VGG(nn.Module):
                 x = _conv(width)(x)
                 x = nn.relu(GhostBatchNorm(self.ghost_size)(x, train))
             if x.shape[1] > 1:
-                x = nn.max_pool(x, (2, 2), strides=(2, 2))
+                x = max_pool_2x2(x)
         return Linear(self.num_classes)(x.reshape(x.shape[0], -1))
 
 

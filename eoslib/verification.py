@@ -42,10 +42,19 @@ as re-runs of the other's.
 
 A hand-edited record fails: an edited number either breaks the deterministic part or lands
 outside the seeds' spread, and an edited config has another key than its file name.
+
+Prefix re-verification (``prefix=T``: convolutional runs, whose full re-run costs minutes to
+hours on a CPU): the record's config is re-run for its first T epochs only, without
+eigensolves (:func:`rerun`), and only its history at epochs ≤ T is compared, to the tolerances
+above, up to 5 epochs before the re-run's loss first rises (an early instability; during the
+warm-up of the VGG runs the rate is η0 · t/100, so the first epochs are stable for every η0 of the
+grid). The final metrics are not compared (the re-run does not reach them); the checks of
+schema, trainer version and key are the same.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Sequence
 
@@ -82,10 +91,10 @@ def _history_at(record: dict) -> dict:
 
 def verify(stored: dict, rerun: dict, peers: Sequence[dict] = (), *, rtol: float = 5e-3,
            examples: int = 3, margin: int = 50, near_fraction: float = 0.8,
-           widen: float = 3.0) -> list[str]:
+           widen: float = 3.0, prefix: int | None = None) -> list[str]:
     """Problems found comparing ``stored`` with ``rerun`` (a record of the same config made
-    here), given the stored ``peers`` (the other seeds of its learning rate); empty when the
-    record is verified (module docstring)."""
+    here, or of its first ``prefix`` epochs), given the stored ``peers`` (the other seeds of its
+    learning rate); empty when the record is verified (module docstring)."""
     problems = []
     if stored.get("schema") != SCHEMA_VERSION:
         problems.append(f"schema {stored.get('schema')} is not the current {SCHEMA_VERSION}")
@@ -94,6 +103,11 @@ def verify(stored: dict, rerun: dict, peers: Sequence[dict] = (), *, rtol: float
         problems.append(f"trainer version {config.trainer_version} is not the current {TRAINER_VERSION}")
     if config.key() != stored["key"]:
         problems.append("the config does not hash to the record's key (edited config)")
+    if prefix is not None:
+        loss = np.asarray(rerun["history"]["train_loss"])
+        rises = np.nonzero(loss[1:] > loss[:-1])[0]
+        last = min(prefix, int(rises[0]) - 5) if rises.size else prefix
+        return problems + _compare_history(stored, rerun, max(0, last), rtol, examples)
     onset = first_unstable_epoch(rerun)
     chaotic = onset is not None or first_unstable_epoch(stored) is not None
     near = [e for e in (first_unstable_epoch(r, near_fraction) for r in (stored, rerun)) if e is not None]
@@ -107,20 +121,8 @@ def verify(stored: dict, rerun: dict, peers: Sequence[dict] = (), *, rtol: float
         last = max(0, min([e - margin for e in near] + ([int(rises[0]) - 5] if rises.size else [])))
     else:
         last = None
-    mine, theirs = _history_at(stored), _history_at(rerun)
-    n_eval, n_train = stored["config"]["n_eval"], stored["config"]["n_train"]
-    for name in _HISTORY:
-        size = n_eval if name.startswith("eval") else n_train
-        tol = examples / size + 1e-6 if name.endswith("acc") else None
-        for epoch, value in mine[name].items():
-            if (last is not None and epoch > last) or epoch not in theirs[name]:
-                continue
-            other = theirs[name][epoch]
-            drift = rtol * max(1.0, epoch / 1000)  # rounding differences accumulate with the steps
-            bad = abs(value - other) > tol if tol else not np.isclose(value, other, rtol=drift, atol=1e-6)
-            if bad:
-                problems.append(f"history {name} at epoch {epoch}: stored {value:.6g}, re-run {other:.6g}")
-                break
+    problems += _compare_history(stored, rerun, last, rtol, examples)
+    n_eval = stored["config"]["n_eval"]
     if regular:
         for k in ("eval_acc", "sharpness", "epochs"):
             values = [r["final"][k] for r in group if r["final"].get(k) is not None]
@@ -136,9 +138,35 @@ def verify(stored: dict, rerun: dict, peers: Sequence[dict] = (), *, rtol: float
     return problems
 
 
-def rerun(record: dict, *, data_dir=None) -> dict:
-    """A fresh record of ``record``'s config, trained here by :func:`eoslib.runs.train`."""
-    result = train(RunConfig.from_dict(record["config"]), data_dir=data_dir, progress=False)
+def _compare_history(stored: dict, rerun: dict, last: int | None, rtol: float, examples: int) -> list[str]:
+    """The first mismatch of each history metric at the stored epochs up to ``last`` (all if
+    None): values to ``rtol · max(1, t/1000)``, accuracies to ``examples`` examples."""
+    problems = []
+    mine, theirs = _history_at(stored), _history_at(rerun)
+    n_eval, n_train = stored["config"]["n_eval"], stored["config"]["n_train"]
+    for name in _HISTORY:
+        size = n_eval if name.startswith("eval") else n_train
+        tol = examples / size + 1e-6 if name.endswith("acc") else None
+        for epoch, value in mine[name].items():
+            if (last is not None and epoch > last) or epoch not in theirs[name]:
+                continue
+            other = theirs[name][epoch]
+            drift = rtol * max(1.0, epoch / 1000)  # rounding differences accumulate with the steps
+            bad = abs(value - other) > tol if tol else not np.isclose(value, other, rtol=drift, atol=1e-6)
+            if bad:
+                problems.append(f"history {name} at epoch {epoch}: stored {value:.6g}, re-run {other:.6g}")
+                break
+    return problems
+
+
+def rerun(record: dict, *, data_dir=None, prefix: int | None = None) -> dict:
+    """A fresh record of ``record``'s config, trained here by :func:`eoslib.runs.train`; with
+    ``prefix``, its first ``prefix`` epochs only, without eigensolves."""
+    config = RunConfig.from_dict(record["config"])
+    if prefix is not None:
+        config = dataclasses.replace(config, max_epochs=prefix, eig_every=0, rho_k=0, stop_after_peak=0,
+                                     stop_above=float("inf"), sharpness_at_end=False)
+    result = train(config, data_dir=data_dir, progress=False)
     return make_record(result.config, result.history, result.eigen, result.final,
                        result.diverged, result.wall_time_s, execution=result.execution)
 

@@ -133,3 +133,23 @@ def test_mlp_loss_hessian_matches_the_dense_hessian_of_plain_matmuls():
         vectors = jax.random.normal(jax.random.key(3), (3, flat.size), jnp.float64)
         got = jnp.stack([matvec(v) for v in vectors])
         np.testing.assert_allclose(got, vectors @ dense, rtol=1e-10, atol=1e-12)
+
+
+def test_max_pool_2x2_matches_flax_max_pool_values_and_gradients_after_a_relu(x64):
+    import flax.linen as nn
+    import jax
+    import jax.numpy as jnp
+
+    from eoslib.models import max_pool_2x2
+    z = jax.random.normal(jax.random.key(0), (3, 8, 8, 4), jnp.float64)
+    z = z.at[0, :2, :2, :].set(-1.0)  # a window of zeros after the ReLU: tied maxima
+    w = jax.random.normal(jax.random.key(1), (3, 4, 4, 4), jnp.float64)
+
+    def loss(pool, z):
+        return jnp.sum(w * pool(jax.nn.relu(z)) ** 2)
+
+    def flax_pool(x):
+        return nn.max_pool(x, (2, 2), strides=(2, 2))
+
+    np.testing.assert_array_equal(max_pool_2x2(jax.nn.relu(z)), flax_pool(jax.nn.relu(z)))
+    np.testing.assert_allclose(jax.grad(loss, 1)(max_pool_2x2, z), jax.grad(loss, 1)(flax_pool, z), rtol=1e-12, atol=0)

@@ -1,29 +1,42 @@
 """CI re-verifies the committed results stores: a few records drawn at random (the seed is the
 git commit) are re-run from their configs here and compared (``eoslib.verification``), and a
-corrupted record must fail the same comparison."""
+corrupted record must fail the same comparison.
+
+Per store (``CHECKS``): the data set, how many records are drawn, and whether they are re-run
+whole (the Fashion-MNIST MLPs, seconds each) or only for a prefix of their epochs (the CIFAR-10
+VGG10s, minutes to an hour each on a CPU: their first ``PREFIX_EPOCHS`` epochs, about 20 s each
+on two cores at 500 images, without eigensolves; ``verification.verify(prefix=...)``)."""
 
 import copy
 
 import pytest
 
-from eoslib import generalization, verification
+from eoslib import data, generalization, verification
 from eoslib.provenance import git_commit
 from eoslib.runs import TRAINER_VERSION
 
 STORES = sorted(p.name for p in generalization.STORE_ROOT.iterdir() if p.is_dir()) \
     if generalization.STORE_ROOT.is_dir() else []
-SAMPLE = 3
+PREFIX_EPOCHS = 20
+CHECKS = {  # store -> (data set name, loader, records drawn, prefix epochs or None for whole runs)
+    "fmnist-generalization": ("Fashion-MNIST", data.fashion_mnist, 3, None),
+    "cifar-generalization": ("CIFAR-10", data.cifar10, 2, PREFIX_EPOCHS),
+}
+
+
+def test_every_store_has_a_check():
+    assert set(STORES) <= set(CHECKS), f"stores without a re-verification setting: {set(STORES) - set(CHECKS)}"
 
 
 @pytest.fixture(scope="module", params=STORES)
 def sampled(request, load_or_skip):
-    from eoslib import data
-    load_or_skip("Fashion-MNIST", data.fashion_mnist, 10, 10)
+    what, loader, count, prefix = CHECKS[request.param]
+    load_or_skip(what, loader, 10, 10)
     store = generalization.committed_store(request.param)
     keys = store.keys()
     if not keys:
         pytest.skip(f"store {request.param} has no records yet")
-    records = [store.get(k) for k in verification.sample_keys(keys, SAMPLE, git_commit())]
+    records = [store.get(k) for k in verification.sample_keys(keys, count, git_commit())]
     everyone = list(store.records())
 
     def peers(record):
@@ -31,25 +44,32 @@ def sampled(request, load_or_skip):
         return [r for r in everyone if r["key"] != record["key"]
                 and r["config"]["schedule"] == c["schedule"] and r["config"]["n_train"] == c["n_train"]]
 
-    return [(r, verification.rerun(r), peers(r)) for r in records]
+    return prefix, [(r, verification.rerun(r, prefix=prefix), peers(r)) for r in records]
 
 
 def test_sampled_records_are_reproduced_here(sampled):
-    for stored, again, peers in sampled:
-        problems = verification.verify(stored, again, peers)
+    prefix, runs = sampled
+    for stored, again, peers in runs:
+        problems = verification.verify(stored, again, peers, prefix=prefix)
         assert not problems, f"record {stored['key'][:12]} (lr {stored['config']['schedule']['lr']}, " \
                              f"seed {stored['config']['seed']}): {problems}"
 
 
 def test_corrupted_or_stale_records_fail(sampled):
-    stored, again, peers = sampled[0]
+    prefix, runs = sampled
+    stored, again, peers = runs[0]
     edited = copy.deepcopy(stored)
     assert edited["history"]["epoch"][0] == 0
     edited["history"]["train_loss"][0] *= 1.01  # epoch 0 (initialization): compared for every run
-    assert any("train_loss" in p for p in verification.verify(edited, again, peers))
+    assert any("train_loss" in p for p in verification.verify(edited, again, peers, prefix=prefix))
+    if prefix is not None:  # a prefix compares every stored epoch up to it, not only the first
+        late = copy.deepcopy(stored)
+        at = max(i for i, e in enumerate(late["history"]["epoch"]) if e <= prefix - 5)
+        late["history"]["eval_loss"][at] *= 1.05
+        assert any("eval_loss" in p for p in verification.verify(late, again, peers, prefix=prefix))
     stale = copy.deepcopy(stored)
     stale["config"]["trainer_version"] = TRAINER_VERSION - 1
-    assert any("trainer version" in p for p in verification.verify(stale, again, peers))
+    assert any("trainer version" in p for p in verification.verify(stale, again, peers, prefix=prefix))
     forged = copy.deepcopy(stored)
     forged["config"]["max_epochs"] += 1
-    assert any("key" in p for p in verification.verify(forged, again, peers))
+    assert any("key" in p for p in verification.verify(forged, again, peers, prefix=prefix))

@@ -20,19 +20,20 @@ from eoslib import generalization, sweep
 from eoslib.results import ResultsStore
 
 
-def fill_cifar(store, scale: str, rates_per_batch: int, figures: str) -> int:
-    """Figure 5b's sweep until every seed diverged, then Figure 6's reductions; the record count."""
+def fill_cifar(store, scale: str, rates_per_batch: int, figures: str, split=None) -> int:
+    """Figure 5b's sweep until every seed diverged, then Figure 6's reductions; the record count.
+    ``split``: the data (default: the configs' own, from ``eoslib.data``)."""
     s = generalization.cifar_scale(scale)
     base = generalization.cifar_base(scale)
     count = 0
     if "5b" in figures:
         count += len(generalization.sweep_until_divergence(
             base, range(s["seeds"]), store, start=s["start"], factor=s["factor"], skip=s["skip"],
-            max_rates=s["max_rates"], rates_per_batch=rates_per_batch, progress=True))
+            max_rates=s["max_rates"], rates_per_batch=rates_per_batch, split=split, progress=True))
     if "6" in figures:
         configs = generalization.reduction_configs(base, s["reduce_rates"], s["reduce_epochs"],
                                                    s["eta_small"], range(s["reduce_seeds"]))
-        count += len(sweep.sweep(configs, store, batch_size=rates_per_batch * s["reduce_seeds"],
+        count += len(sweep.sweep(configs, store, split=split, batch_size=rates_per_batch * s["reduce_seeds"],
                                  progress=True))
     return count
 
