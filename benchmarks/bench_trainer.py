@@ -25,8 +25,7 @@ so the ratios are comparable even on a busy machine.
    :func:`eoslib.execution.plan`) and once, in a subprocess, with the CPU exposed as
    2 JAX devices (``--xla_force_host_platform_device_count=2``) over which the sweep shards its
    model axis.
-3. VGG10 on CIFAR-10-5k (5 ghost batches of 1,024 + 1,000 evaluation images): seconds per
-   epoch.
+VGG10 on CIFAR-10 (its epoch against a convolution roofline): ``benchmarks/bench_vgg10.py``.
 """
 
 from __future__ import annotations
@@ -191,12 +190,6 @@ def bench_sweep_on_host_devices(devices: int, quick: bool) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def bench_vgg10(cifar: data.Split, repeats: int) -> dict:
-    config = RunConfig(model="vgg10", dataset="cifar10", n_train=5000, n_eval=1000,
-                       schedule=schedules.warmup(0.01))
-    return {"epoch_s": epoch_seconds(config, cifar, 2, repeats), "n_train": 5000, "n_eval": 1000}
-
-
 def targets(results: dict) -> list[dict]:
     """The issue's speed targets against the measured values (shown on the book's status page)."""
     ratio = results["mlp_roofline"]["ratio_to_roofline"]
@@ -227,13 +220,12 @@ def main() -> None:
         "mlp_roofline": bench_mlp_roofline(fmnist, repeats),
         "mlp_sweep_24": bench_sweep(fmnist, *sweep_args),
         "mlp_sweep_24_2_host_devices": bench_sweep_on_host_devices(2, args.quick),
-        "vgg10_cifar5k": bench_vgg10(data.cifar10(), 1 if args.quick else 2),
     }
     results = {"targets": targets(results), **results}
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(results, indent=1) + "\n")
 
-    r, v = results["mlp_roofline"], results["vgg10_cifar5k"]
+    r = results["mlp_roofline"]
     print(f"device: {results['provenance']['device']}")
     print(f"{'benchmark':<44}{'value':>14}")
     print(f"{'GEMM throughput (1024^3, float32)':<44}{r['gemm_flops_per_s'] / 1e9:>10.1f} GF/s")
@@ -248,7 +240,6 @@ def main() -> None:
         print(f"{runs + ', sequential':<44}{s['sequential_s']:>12.2f} s")
         print(f"{vmapped:<44}{s['vmapped_s']:>12.2f} s")
         print(f"{'  speed-up (target >= 1.5)':<44}{s['speedup']:>14.2f}")
-    print(f"{'VGG10 epoch (CIFAR-10 5k/1k)':<44}{v['epoch_s']:>12.2f} s")
     print(f"wrote {OUT}")
 
 

@@ -33,7 +33,9 @@ Map of modules:
   chapter 3's claims.
 - :mod:`eoslib.generalization`: the learning-rate grid swept until divergence, thresholds and
   bootstrap statistics (Section 4.1, App. I); :mod:`eoslib.generalization_claims`: chapter 4's
-  claims; :mod:`eoslib.verification`: re-running stored records.
+  claims; :mod:`eoslib.verification`: re-running stored records (whole, or a prefix);
+  :mod:`eoslib.cifar_claims`: the CIFAR-10 chapter's claims (each with its scale; NOT RUN
+  without its runs); :mod:`eoslib.cost`: FLOPs and device-hours of the paper-scale runs.
 - :mod:`eoslib.interventions`: GD with a learning rate per tracked eigendirection (Figure 10);
   :mod:`eoslib.drivers`: phases of |θ − θ*|, α along a run, trajectory distances (App. G);
   :mod:`eoslib.drivers_claims`: chapter 5's claims.
@@ -54,6 +56,8 @@ under :meth:`RunConfig.key`; the chapter's claims go to :func:`eoslib.report.rec
 __version__ = "0.1.0"
 
 from eoslib import (  # noqa: E402
+    cifar_claims,
+    cost,
     data,
     dln,
     drivers,
@@ -81,7 +85,7 @@ from eoslib.schedules import Schedule  # noqa: E402
 from eoslib.tracking import top_eigenpairs, track_eigh  # noqa: E402
 
 __all__ = [
-    "__version__", "data", "dln", "drivers", "drivers_claims", "flattening", "flattening_claims",
+    "__version__", "cifar_claims", "cost", "data", "dln", "drivers", "drivers_claims", "flattening", "flattening_claims",
     "instability", "interventions", "landscape",
     "rotation_claims", "rotations", "runs", "schedules", "similarity",
     "ExecutionPlan", "plan", "Eigenpairs", "lanczos_eigh", "Batch", "Objective", "flat_hvp",

@@ -33,7 +33,7 @@ def fill_cifar(store, scale: str, rates_per_batch: int, figures: str, split=None
     if "6" in figures:
         configs = generalization.reduction_configs(base, s["reduce_rates"], s["reduce_epochs"],
                                                    s["eta_small"], range(s["reduce_seeds"]))
-        count += len(sweep.sweep(configs, store, split=split, batch_size=rates_per_batch * s["reduce_seeds"],
+        count += len(sweep.sweep(configs, store, split=split, batch_size=max(2, rates_per_batch * s["reduce_seeds"]),
                                  progress=True))
     return count
 
