@@ -73,3 +73,19 @@ def test_corrupted_or_stale_records_fail(sampled):
     forged = copy.deepcopy(stored)
     forged["config"]["max_epochs"] += 1
     assert any("key" in p for p in verification.verify(forged, again, peers, prefix=prefix))
+
+
+def test_a_prefix_rerun_checks_the_epochs_up_to_the_prefix_only(load_or_skip):
+    load_or_skip("Fashion-MNIST", data.fashion_mnist, 10, 10)
+    store = generalization.committed_store("fmnist-generalization")
+    record = min(store.records(), key=lambda r: (r["config"]["schedule"]["lr"], r["key"]))  # stable
+    again = verification.rerun(record, prefix=30)
+    assert again["final"]["epochs"] == 30 and not again["eigen"].get("epoch")
+    assert not verification.verify(record, again, prefix=30)
+    epochs = record["history"]["epoch"]
+    inside = copy.deepcopy(record)
+    inside["history"]["param_norm"][epochs.index(max(e for e in epochs if e <= 20))] *= 1.02
+    assert any("param_norm" in p for p in verification.verify(inside, again, prefix=30))
+    beyond = copy.deepcopy(record)
+    beyond["history"]["param_norm"][-1] *= 1.02  # the last epoch, far past the prefix
+    assert not verification.verify(beyond, again, prefix=30)
