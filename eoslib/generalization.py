@@ -74,7 +74,7 @@ CIFAR_SCALES = {
                   max_epochs=10000, eig_every=50, eig_start=50, reduce_rates=(0.08796, 0.1407, 0.2252, 0.3603),
                   reduce_epochs=(150, 200, 300, 500, 1000), reduce_seeds=1, eta_small=0.021),
     "cpu": dict(n_train=500, n_eval=500, seeds=2, start=0.0005, factor=1.6 ** 2, skip=3, max_rates=8,
-                max_epochs=400, eig_every=100, eig_start=50, reduce_rates=(0.1407,), reduce_epochs=(50, 75, 100),
+                max_epochs=400, eig_every=100, eig_start=50, reduce_rates=(0.1407,), reduce_epochs=(50, 100),
                 reduce_seeds=1, eta_small=0.021),
 }
 """The CIFAR-10 runs (Section 4.1-4.2; Appendix F) at two scales. ``paper``: Figure 5b's VGG10 on
@@ -85,7 +85,7 @@ VGG10 at 1k images: 1.6 s per epoch, 3.4 s per Hessian-vector product, ~25 produ
 top-3 solve): 500 / 500 images, every other rate of the paper's grid (factor 1.6², from
 0.0005 · 1.6^6 = 0.0084: ``skip`` grid points of the coarse grid), 2 seeds, at most 400
 epochs, the eigenpairs every 100 epochs (``paper``: 50) from epoch 50 (a run can complete
-before the warm-up ends); reductions from 0.1407 at three epochs (50, 75, 100: at 500 images
+before the warm-up ends); reductions from 0.1407 at two epochs (50, 100: at 500 images
 the large rates complete within ~150 epochs), one seed."""
 
 
