@@ -73,7 +73,7 @@ CIFAR_SCALES = {
     "paper": dict(n_train=5000, n_eval=1000, seeds=5, start=0.0005, factor=1.6, skip=0, max_rates=24,
                   max_epochs=10000, eig_every=50, eig_start=50, reduce_rates=(0.08796, 0.1407, 0.2252, 0.3603),
                   reduce_epochs=(150, 200, 300, 500, 1000), reduce_seeds=1, eta_small=0.021),
-    "cpu": dict(n_train=500, n_eval=500, seeds=2, start=0.0005, factor=1.6 ** 2, skip=3, max_rates=8,
+    "cpu": dict(n_train=500, n_eval=500, seeds=2, start=0.0005, factor=1.6 ** 2, skip=3, max_rates=7,
                 max_epochs=400, eig_every=100, eig_start=50, reduce_rates=(0.1407,), reduce_epochs=(50, 100),
                 reduce_seeds=1, eta_small=0.021),
 }
