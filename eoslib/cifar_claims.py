@@ -89,12 +89,13 @@ def claim_goldilocks(rows, threshold: float | None, scale: str) -> Claim:
 
 def flattening_by_reduction(rows: Sequence[Mapping]) -> dict:
     """Figure 6's statistics over the models that completed, switched (``reduce_epoch``) or never
-    switched (``reduce_epoch`` inf: the longest large-η phase): Spearman's ρ of the sharpness at
-    completion with the switch epoch (with its interval), and, per (η0, seed), whether each later
+    switched (``reduce_epoch`` inf: its large-η phase is its whole run, ``epochs``): Spearman's ρ
+    of the sharpness at completion with the length of the large-η phase (with its interval), and, per (η0, seed), whether each later
     switch ended with a higher validation accuracy than the earliest one (``later_better`` out
     of ``later``)."""
     done = [r for r in _live(rows) if r["completed"]]
-    rho = gen.spearman_ci([r["reduce_epoch"] for r in done], [r["sharpness"] for r in done])
+    phase = [r["reduce_epoch"] if np.isfinite(r["reduce_epoch"]) else r["epochs"] for r in done]  # never: all of it
+    rho = gen.spearman_ci(phase, [r["sharpness"] for r in done])
     better = total = 0
     for key in {(r["eta0"], r["seed"]) for r in done}:
         mine = sorted((r for r in done if (r["eta0"], r["seed"]) == key), key=lambda r: r["reduce_epoch"])

@@ -83,7 +83,8 @@ CIFAR-10-5k / 1k, η0 = 0.0005 · 1.6^k until every seed diverged, 5 seeds, to c
 ``reduce_epochs``. ``cpu``: what two CPU cores do in about an hour and a half (measured on this
 VGG10 at 1k images: 1.6 s per epoch, 3.4 s per Hessian-vector product, ~25 products per
 top-3 solve): 500 / 500 images, every other rate of the paper's grid (factor 1.6², from
-0.0005 · 1.6^6 = 0.0084: ``skip`` grid points of the coarse grid), 2 seeds, at most 400
+0.0005 · 1.6^6 = 0.0084: ``skip`` grid points of the coarse grid) up to 2.361 (7 rates: both
+seeds collapse there without diverging, and the next rate was left out), 2 seeds, at most 400
 epochs, the eigenpairs every 100 epochs (``paper``: 50) from epoch 50 (a run can complete
 before the warm-up ends); reductions from 0.1407 at two epochs (50, 100: at 500 images
 the large rates complete within ~150 epochs), one seed."""
