@@ -62,10 +62,13 @@ def test_corrupted_or_stale_records_fail(sampled):
     assert edited["history"]["epoch"][0] == 0
     edited["history"]["train_loss"][0] *= 1.01  # epoch 0 (initialization): compared for every run
     assert any("train_loss" in p for p in verification.verify(edited, again, peers, prefix=prefix))
-    if prefix is not None:  # a prefix compares every stored epoch up to it, not only the first
+    loss = again["history"]["train_loss"]
+    rises = [t for t in range(len(loss) - 1) if loss[t + 1] > loss[t]]
+    window = min(prefix, rises[0] - 5) if prefix is not None and rises else prefix
+    inside = [i for i, e in enumerate(stored["history"]["epoch"]) if window is not None and 1 <= e <= window]
+    if inside:  # a prefix compares every stored epoch of its window (up to an early loss rise), not only the first
         late = copy.deepcopy(stored)
-        at = max(i for i, e in enumerate(late["history"]["epoch"]) if e <= prefix - 5)
-        late["history"]["eval_loss"][at] *= 1.05
+        late["history"]["eval_loss"][inside[-1]] *= 1.05
         assert any("eval_loss" in p for p in verification.verify(late, again, peers, prefix=prefix))
     stale = copy.deepcopy(stored)
     stale["config"]["trainer_version"] = TRAINER_VERSION - 1
