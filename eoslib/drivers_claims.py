@@ -14,7 +14,7 @@ import numpy as np
 
 from eoslib.drivers import Phase, fraction_near, nearest_offsets, trajectory_distance
 from eoslib.interventions import Trajectory, oscillation_amplitude
-from eoslib.report import Claim, ClaimsTable
+from eoslib.report import Claim, ClaimsTable, proportion_claim
 
 __all__ = ["claim_peaks_coincide", "claim_alpha_negative", "s_distance", "claim_suppress_like_flow",
            "claim_stabilize_like_suppress", "claim_restrict_oscillates", "claim_reference_converged",
@@ -31,21 +31,26 @@ def _majority(flags: Sequence[bool]) -> bool:
 def claim_peaks_coincide(loss_peaks: Sequence[int], sharpness_peaks: Sequence[int],
                          distance_maxima: Sequence[int], tolerance: int = 2) -> Claim:
     """Claim 1: at least :data:`COINCIDE` of the loss peaks and of the S peaks lie within
-    ``± tolerance`` epochs of a maximum of |θ − θ*|."""
-    f_loss = fraction_near(loss_peaks, distance_maxima, tolerance)
-    f_sharp = fraction_near(sharpness_peaks, distance_maxima, tolerance)
-    n = len(loss_peaks)
+    ``± tolerance`` epochs of a maximum of |θ − θ*|, decided on the Wilson intervals of the
+    two counts (:func:`eoslib.report.proportion_claim`: UNRESOLVED when a run has too few
+    peaks to tell)."""
+    def near(peaks):
+        return round(fraction_near(peaks, distance_maxima, tolerance) * len(peaks)) if len(peaks) else 0
+
+    n, k_loss, k_sharp = len(loss_peaks), near(loss_peaks), near(sharpness_peaks)
     lag = np.nanmedian(nearest_offsets(sharpness_peaks, distance_maxima)) if n else float("nan")
-    return Claim(
+    return proportion_claim(
         "The peaks of L and S coincide with peaks of |θ − θ*|",
         f"within ±{tolerance} epochs of one of {len(distance_maxima)} |θ − θ*| maxima: "
-        f"{round(f_loss * n)}/{n} loss peaks ({f_loss:.0%}), {round(f_sharp * n)}/{n} S peaks "
-        f"({f_sharp:.0%}; median offset of an S peak from its nearest maximum {lag:+.0f} epochs)",
-        f"≥ {COINCIDE:.0%} of each", bool(f_loss >= COINCIDE and f_sharp >= COINCIDE))
+        f"{k_loss}/{n} loss peaks ({k_loss / max(n, 1):.0%}), {k_sharp}/{len(sharpness_peaks)} S peaks "
+        f"({k_sharp / max(len(sharpness_peaks), 1):.0%}; median offset of an S peak from its nearest maximum "
+        f"{lag:+.0f} epochs)",
+        [(k_loss, n), (k_sharp, len(sharpness_peaks))], COINCIDE, f"≥ {COINCIDE:.0%} of each")
 
 
 def claim_alpha_negative(epochs: np.ndarray, alpha: np.ndarray, phases: Sequence[Phase]) -> Claim:
-    """Claim 2: α < 0 at more than half of the epochs (also reported by phase type)."""
+    """Claim 2: α < 0 at more than half of the epochs (also reported by phase type), decided on
+    the Wilson interval of the count (:func:`eoslib.report.proportion_claim`)."""
     epochs, alpha = np.asarray(epochs), np.asarray(alpha)
     parts = []
     for growing, name in ((True, "growing"), (False, "shrinking")):
@@ -55,12 +60,12 @@ def claim_alpha_negative(epochs: np.ndarray, alpha: np.ndarray, phases: Sequence
                 mask |= (epochs >= p.start) & (epochs < p.end)
         if mask.any():
             parts.append(f"{name} |θ − θ*|: {np.mean(alpha[mask] < 0):.0%} of {mask.sum()}")
-    overall = float(np.mean(alpha < 0))
-    return Claim(
+    negative = int(np.sum(alpha < 0))
+    return proportion_claim(
         "The sharpening factor α = −∇L·∇S is predominantly negative",
-        f"α < 0 at {overall:.0%} of {alpha.size} epochs ({int(epochs[0])}-{int(epochs[-1])}); "
+        f"α < 0 at {negative / alpha.size:.0%} of {alpha.size} epochs ({int(epochs[0])}-{int(epochs[-1])}); "
         + "; ".join(parts),
-        "> 50 % of the epochs", bool(overall > 0.5))
+        [(negative, alpha.size)], 0.5, "> 50 % of the epochs")
 
 
 def s_distance(a: Trajectory, b: Trajectory) -> float:

@@ -48,7 +48,7 @@ from scipy.signal import find_peaks
 
 from eoslib import similarity
 
-__all__ = ["Instability", "smoothed_loss", "END_CRITERIA", "detect_instabilities", "largest", "Cycle",
+__all__ = ["Instability", "smoothed_loss", "END_CRITERIA", "detect_instabilities", "largest", "CHOICES", "choose", "Cycle",
            "stability_cycles", "longest_lead", "cycle_window",
            "SimilarityToBaseline", "similarity_to_baseline", "comparison_epochs",
            "sign_change_fraction", "parity_dips"]
@@ -102,6 +102,23 @@ def largest(instabilities: Sequence[Instability], count: int) -> list[Instabilit
     """The ``count`` instabilities with the largest rise, back in time order."""
     chosen = sorted(instabilities, key=lambda s: s.rise, reverse=True)[:count]
     return sorted(chosen, key=lambda s: s.start)
+
+
+CHOICES = ("first", "largest")
+
+
+def choose(instabilities: Sequence[Instability], count: int, rule: str) -> list[Instability]:
+    """``count`` of the instabilities (every one when ``count`` is 0), in time order: the
+    earliest (``rule="first"``) or those with the largest rise (``"largest"``, :func:`largest`).
+
+    The earliest are reproducible across CPUs: an edge-of-stability run is chaotic, so
+    rounding differences between machines grow until, after some instabilities, the runs
+    part; the first instabilities happen before they do."""
+    if rule not in CHOICES:
+        raise ValueError(f"rule must be one of {CHOICES}, not {rule!r}")
+    if count == 0:
+        return list(instabilities)
+    return list(instabilities[:count]) if rule == "first" else largest(instabilities, count)
 
 
 class Cycle(NamedTuple):

@@ -93,6 +93,10 @@ def readings(num_blocks: int) -> Iterator[Reading]:
 
 
 def closest(widths: Sequence[int], target: int, count: int = 5) -> list[tuple[int, Reading]]:
-    """The ``count`` readings whose :func:`vgg_count` is nearest ``target``, nearest first."""
-    counted = {(vgg_count(widths, r), r) for r in readings(len(widths))}
-    return sorted(counted, key=lambda nr: (abs(nr[0] - target), nr[0]))[:count]
+    """The ``count`` distinct parameter counts nearest ``target``, nearest first, each with the
+    first reading of :func:`readings` (in its order) that gives it: deterministic, whatever
+    the hash seed, and no count is listed twice when several readings tie."""
+    first: dict[int, Reading] = {}
+    for r in readings(len(widths)):
+        first.setdefault(vgg_count(widths, r), r)
+    return sorted(first.items(), key=lambda nr: (abs(nr[0] - target), nr[0]))[:count]

@@ -1,7 +1,7 @@
 """Claims tables and run records: how every chapter reports what it measured.
 
 A chapter ends with a table of :class:`Claim` rows (the paper's claim, our
-measured figure, the bound it is checked against, PASS/FAIL) and calls
+measured figure, the bound it is checked against, the verdict) and calls
 :func:`record_run`, which hands the resolved parameters, the claims and the
 machine's provenance to the book's execution tool (``tools/execute.py``) through
 the file named by the ``EOSLIB_RUN_RECORD`` environment variable. The tool stores
@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["RUN_RECORD_ENV", "Claim", "ClaimsTable", "majority", "SeedVote", "seed_vote", "VerdictGrid",
+__all__ = ["RUN_RECORD_ENV", "Claim", "wilson_interval", "proportion_claim", "ClaimsTable", "majority", "SeedVote", "seed_vote", "VerdictGrid",
            "record_run"]
 
 RUN_RECORD_ENV = "EOSLIB_RUN_RECORD"
@@ -27,24 +27,61 @@ RUN_RECORD_ENV = "EOSLIB_RUN_RECORD"
 
 class Claim(NamedTuple):
     """One row of a chapter's claims table. ``not_run``: the claim needs runs that were not
-    made (e.g. at the paper's scale); its verdict is ``NOT RUN``, never a PASS."""
+    made (e.g. at the paper's scale); its verdict is ``NOT RUN``, never a PASS.
+    ``unresolved``: what was measured cannot decide the claim (e.g. too few events for the
+    bound, :func:`proportion_claim`); its verdict is ``UNRESOLVED``, never a PASS."""
 
     claim: str
     measured: str
     bound: str
     passed: bool
     not_run: bool = False
+    unresolved: bool = False
 
     @property
     def verdict(self) -> str:
         if self.not_run:
             return "NOT RUN"
+        if self.unresolved:
+            return "UNRESOLVED"
         return "PASS" if self.passed else "FAIL"
 
     @classmethod
     def unmeasured(cls, claim: str, why: str, bound: str) -> Claim:
         """A claim whose runs were not made: ``why`` says which and at what scale."""
         return cls(claim, why, bound, False, True)
+
+
+VERDICT_COLOURS = {"PASS": "#1a7f37", "FAIL": "#cf222e", "NOT RUN": "#8c959f", "UNRESOLVED": "#9a6700"}
+
+
+def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a binomial proportion ``k/n`` (95 % for ``z = 1.96``;
+    Wilson 1927), which stays inside [0, 1] and is not degenerate at ``k = 0`` or ``k = n``.
+    ``(0, 1)`` when ``n = 0``."""
+    if not 0 <= k <= n:
+        raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
+    if n == 0:
+        return 0.0, 1.0
+    p, z2 = k / n, z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z / (1 + z2 / n) * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+def proportion_claim(claim: str, measured: str, counts: Sequence[tuple[int, int]], at_least: float,
+                     bound: str) -> Claim:
+    """A claim that each proportion ``k/n`` of ``counts`` is at least ``at_least``, decided on
+    their Wilson 95 % intervals (:func:`wilson_interval`): PASS when every interval lies at or
+    above the bound, FAIL when one lies below it, otherwise UNRESOLVED (the counts cannot tell
+    the proportion from the bound). Deciding on the interval rather than on ``k/n`` keeps the
+    verdict of a chaotic run, whose counts differ by an event or two between CPUs, the same on
+    every machine unless the counts move by several events. ``measured`` gets the intervals."""
+    intervals = [wilson_interval(k, n) for k, n in counts]
+    passed = all(lo >= at_least for lo, _ in intervals)
+    failed = any(hi < at_least for _, hi in intervals)
+    measured += "; 95 % intervals " + ", ".join(f"[{lo:.0%}, {hi:.0%}]" for lo, hi in intervals)
+    return Claim(claim, measured, bound, passed, unresolved=not (passed or failed))
 
 
 class ClaimsTable:
@@ -58,7 +95,7 @@ class ClaimsTable:
         return sum(c.passed for c in self.claims)
 
     def summary(self) -> str:
-        """``"k/n claims PASS"`` followed by one ``PASS``/``FAIL`` line per claim number."""
+        """``"k/n claims PASS"`` followed by one verdict line per claim number."""
         lines = [f"{self.num_passed}/{len(self.claims)} claims PASS"]
         lines += [f"  ({i}) {c.verdict}" for i, c in enumerate(self.claims, start=1)]
         return "\n".join(lines)
@@ -73,7 +110,7 @@ class ClaimsTable:
         body = "".join(
             f"<tr><td>{i}</td><td>{html.escape(c.claim)}</td><td>{html.escape(c.measured)}</td>"
             f"<td>{html.escape(c.bound)}</td>"
-            f"<td style='font-weight:bold;color:{'#1a7f37' if c.passed else '#8c959f' if c.not_run else '#cf222e'}'>{c.verdict}</td></tr>"
+            f"<td style='font-weight:bold;color:{VERDICT_COLOURS[c.verdict]}'>{c.verdict}</td></tr>"
             for i, c in enumerate(self.claims, start=1)
         )
         return f"<table class='eoslib-claims'>{head}{body}</table>"

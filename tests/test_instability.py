@@ -55,6 +55,16 @@ def test_largest_keeps_time_order():
     assert [s.start for s in instability.largest(spikes, 2)] == [10, 20]
 
 
+def test_choose_first_largest_or_all():
+    spikes = [instability.Instability(0, 5, 9, 1.2), instability.Instability(10, 15, 19, 2.0),
+              instability.Instability(20, 25, 29, 1.5)]
+    assert [s.start for s in instability.choose(spikes, 2, "first")] == [0, 10]
+    assert [s.start for s in instability.choose(spikes, 2, "largest")] == [10, 20]
+    assert instability.choose(spikes, 0, "first") == instability.choose(spikes, 0, "largest") == spikes
+    with pytest.raises(ValueError, match="rule"):
+        instability.choose(spikes, 1, "last")
+
+
 def test_similarity_to_baseline_of_a_rotating_frame():
     """Rotate the first eigenvector towards the 4th coordinate by angle phi_e: cos = cos(phi_e)."""
     d, k, epochs = 6, 3, 5

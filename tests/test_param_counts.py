@@ -28,3 +28,13 @@ def test_no_reading_gives_the_papers_counts():
     assert param_counts.lower_bound(PAPER_COUNTS["vgg19"][0]) > PAPER_COUNTS["vgg19"][1]  # no VGG19 reading can
     nearest = param_counts.closest(*PAPER_COUNTS["vgg10"], count=1)[0][0]
     assert abs(nearest - 47_892) <= 10  # but VGG10 readings come close (the chapter quotes them)
+
+
+def test_closest_lists_distinct_counts_in_a_fixed_order():
+    widths, target = PAPER_COUNTS["vgg19"]
+    near = param_counts.closest(widths, target, count=4)
+    counts = [n for n, _ in near]
+    assert len(set(counts)) == len(counts) == 4
+    assert [abs(n - target) for n in counts] == sorted(abs(n - target) for n in counts)
+    for n, r in near:  # each is the first reading in the search's order that gives its count
+        assert r == next(x for x in param_counts.readings(len(widths)) if param_counts.vgg_count(widths, x) == n)

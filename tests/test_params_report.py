@@ -50,6 +50,40 @@ def test_claims_table_and_run_record(tmp_path, monkeypatch):
     assert {"device", "eoslib_version", "git_commit"} <= set(rec["provenance"])
 
 
+def test_wilson_interval_matches_scipy_and_is_never_degenerate():
+    from scipy.stats import binomtest
+
+    from eoslib.report import wilson_interval
+
+    for k, n in [(0, 5), (3, 3), (7, 11), (11, 12), (27, 35), (230, 269)]:
+        ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+        assert wilson_interval(k, n) == pytest.approx((ci.low, ci.high), abs=1e-3)
+        lo, hi = wilson_interval(k, n)
+        assert 0 <= lo < k / n + 1e-12 and k / n - 1e-12 < hi <= 1 and hi - lo > 0.01
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+    with pytest.raises(ValueError):
+        wilson_interval(4, 3)
+
+
+def test_proportion_claims_pass_fail_or_stay_unresolved():
+    from eoslib.report import proportion_claim
+
+    def verdict(*counts):
+        return proportion_claim("c", "m", counts, 0.75, ">= 75%").verdict
+
+    assert verdict((12, 12)) == "PASS"  # interval [76%, 100%]
+    assert verdict((11, 11)) == verdict((11, 12)) == verdict((7, 11)) == "UNRESOLVED"  # 11 events cannot tell
+    assert verdict((5, 11)) == "FAIL"  # interval [21%, 72%]
+    assert verdict((33, 35), (5, 11)) == "FAIL" and verdict((33, 35), (27, 35)) == "UNRESOLVED"
+    claim = proportion_claim("c", "m", [(12, 12)], 0.75, ">= 75%")
+    assert claim.passed and "95 % intervals [76%, 100%]" in claim.measured
+    unresolved = proportion_claim("c", "m", [(7, 11)], 0.75, ">= 75%")
+    assert not unresolved.passed and unresolved.unresolved
+    table = ClaimsTable([claim, unresolved, Claim.unmeasured("d", "not run", "b")])
+    assert table.summary() == "1/3 claims PASS\n  (1) PASS\n  (2) UNRESOLVED\n  (3) NOT RUN"
+    assert "UNRESOLVED</td>" in table._repr_html_()
+
+
 def test_seed_vote_counts_a_strict_majority_and_summarizes_the_figures():
     from eoslib.report import majority, seed_vote
 

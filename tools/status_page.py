@@ -14,6 +14,8 @@ from pathlib import Path
 import nbformat
 import yaml
 
+from eoslib.report import Claim
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -50,7 +52,7 @@ def _chapter_rows(root: Path) -> list[str]:
         def numbers(verdict):
             return " ".join(f"({i})" for i, c in enumerate(meta["claims"], start=1) if _verdict(c) == verdict)
         claims = f"{meta['claims_passed']}/{meta['claims_total']} PASS" + "".join(
-            f", {v}: {numbers(v)}" for v in ("FAIL", "NOT RUN") if numbers(v))
+            f", {v}: {numbers(v)}" for v in ("FAIL", "UNRESOLVED", "NOT RUN") if numbers(v))
         link = path.relative_to(root / "book").with_suffix("").as_posix()
         rows.append(f"| [{title}]({link}) | `{meta['profile']}` | {claims} | {prov['device']} | "
                     f"{meta['duration_s']:.0f} s | {prov['eoslib_version']} (jax {prov['jax_version']}) | "
@@ -86,8 +88,8 @@ def _profile_comparison(root: Path) -> list[str]:
 
 
 def _verdict(claim: dict) -> str:
-    """PASS, FAIL or NOT RUN (:class:`eoslib.report.Claim`) of a recorded claim."""
-    return "NOT RUN" if claim.get("not_run") else "PASS" if claim["passed"] else "FAIL"
+    """The verdict (:attr:`eoslib.report.Claim.verdict`) of a recorded claim."""
+    return Claim(**claim).verdict
 
 
 def _flatten(value, prefix: str = ""):
