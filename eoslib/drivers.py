@@ -21,20 +21,53 @@ the distance between their sharpness trajectories in gradient-flow time ``Ï„ = Î
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
 from jax.flatten_util import ravel_pytree
 from scipy.signal import find_peaks
 
-from eoslib.instability import smoothed_loss
+from eoslib.instability import CHOICES, smoothed_loss
 from eoslib.objective import Batch, Objective
 from eoslib.sharpening import sharpening_factor
 
-__all__ = ["turning_points", "Phase", "phases", "nearest_offsets", "fraction_near", "alpha_series",
+__all__ = ["PRESETS", "VALIDATORS", "turning_points", "Phase", "phases", "nearest_offsets", "fraction_near", "alpha_series",
            "trajectory_distance"]
+
+
+_CI: dict[str, Any] = dict(
+    eta=0.1, epochs=300, num_eigs=8, eig_tol=1e-3, min_rise=1.1, after_epochs=12, num_instabilities=3,
+    choose="first", lead=20, turn_change=1.2, steps=40, ref_fraction=0.1, stabilize_fraction=0.9, n_train=1000,
+    n_eval=200, seed=0)
+PRESETS: dict[str, dict[str, Any]] = {
+    "ci": _CI,
+    "paper": {**_CI, "epochs": 1000, "num_eigs": 10, "num_instabilities": 0},
+    "tiny": {**_CI, "epochs": 150, "num_eigs": 4, "num_instabilities": 1, "steps": 6, "ref_fraction": 0.5,
+             "n_train": 500, "n_eval": 100},
+}
+"""Chapter 5's profiles (its parameters cell documents each value). ``ci`` intervenes on the
+first three instabilities, which are the same on every x86-64 CPU (the run is chaotic after
+them); ``paper`` on every instability of a 1,000-epoch run."""
+
+VALIDATORS: dict[str, Callable[[Any], str | None]] = {
+    "eta": lambda v: None if v > 0 else "must be positive",
+    "epochs": lambda v: None if v >= 40 else "must be >= 40 (the run must reach the edge of stability)",
+    "num_eigs": lambda v: None if 2 <= v <= 50 else "must be in [2, 50]",
+    "eig_tol": lambda v: None if 0 < v < 0.1 else "must be in (0, 0.1)",
+    "min_rise": lambda v: None if v > 1 else "must be > 1",
+    "after_epochs": lambda v: None if v >= 0 else "must be >= 0",
+    "num_instabilities": lambda v: None if v >= 0 else "must be >= 0 (0: all)",
+    "choose": lambda v: None if v in CHOICES else f"must be one of {CHOICES}",
+    "lead": lambda v: None if v >= 0 else "must be >= 0",
+    "turn_change": lambda v: None if v > 1 else "must be > 1",
+    "steps": lambda v: None if v >= 2 else "must be >= 2",
+    "ref_fraction": lambda v: None if 0 < v <= 0.5 and abs(round(1 / v) * v - 1) < 1e-9 else "must be 1/n, n >= 2",
+    "stabilize_fraction": lambda v: None if 0 < v < 1 else "must be in (0, 1)",
+    "n_train": lambda v: None if 100 <= v <= 60000 else "must be in [100, 60000]",
+    "n_eval": lambda v: None if 10 <= v <= 10000 else "must be in [10, 10000]",
+}
 
 
 def turning_points(distance: np.ndarray, *, min_change: float = 1.1) -> tuple[np.ndarray, np.ndarray]:

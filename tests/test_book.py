@@ -86,9 +86,10 @@ def test_invalid_parameter_fails_at_once(tmp_path):
 
 def _paper_presets() -> dict:
     """The ``paper`` preset of each chapter that has a record page, as the chapter resolves it."""
-    from eoslib import resolve, rotations
+    from eoslib import drivers, resolve, rotations
 
-    return {"02_rotations": resolve(rotations.PRESETS, "paper", rotations.VALIDATORS)}
+    return {"02_rotations": resolve(rotations.PRESETS, "paper", rotations.VALIDATORS),
+            "05_drivers": resolve(drivers.PRESETS, "paper", drivers.VALIDATORS)}
 
 
 def test_record_pages_are_the_paper_preset_at_an_ancestor_commit():
