@@ -38,7 +38,7 @@ lint: setup
 
 test: DATASETS = fmnist cifar10
 test: setup data
-	$(BIN)/python -m pytest -p no:cacheprovider tests $(NOTEBOOKS) --nbval --nbval-current-env
+	$(BIN)/python -m pytest -p no:cacheprovider --durations=30 tests $(NOTEBOOKS) --nbval --nbval-current-env
 
 execute: setup data
 	for ch in $(CHAPTERS); do $(BIN)/python tools/execute.py $$ch || exit 1; done

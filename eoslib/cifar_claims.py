@@ -9,10 +9,11 @@ hold (the paper's scale, Figure 7's full-data models, Figure 13's groups of 9 se
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from scipy.stats import spearmanr
+from scipy.stats import rankdata, spearmanr
 
 from eoslib import generalization as gen
 from eoslib import generalization_claims as fmnist
@@ -20,7 +21,7 @@ from eoslib.report import Claim, ClaimsTable
 
 __all__ = ["PAPER_FIGURE7", "PAPER_FIGURE13", "figure7_table", "extreme_rate", "claim_flat_then_rise", "claim_goldilocks",
            "flattening_by_reduction", "claim_reduction", "claim_figure7", "within_rate_correlations",
-           "claim_figure13", "claims_table"]
+           "mean_group_correlation", "claim_figure13", "claims_table"]
 
 PAPER_FIGURE7 = {
     "eta": (0.1, 0.2, 0.4, 0.8, 1.6, 3.2),
@@ -65,14 +66,16 @@ def extreme_rate(rows: Sequence[Mapping]) -> float:
 
 def claim_flat_then_rise(rows, threshold: float | None, scale: str) -> Claim:
     """Claim 1 (Figure 5b): flat below the threshold (permutation test) and higher above it
-    (bootstrap interval of the difference of means above 0): both must hold."""
+    (bootstrap interval of the difference of means above 0): both must hold. NOT RUN when no
+    rate of the grid is below the threshold (a grid with no stable side cannot test it)."""
     name = f"Mean accuracy is flat below the threshold and rises past it (Figure 5b; {scale} scale)"
     if threshold is None:
         return Claim(name, "no rate reached 2/η in most seeds (no threshold)", "a threshold", False)
     below = [r for r in _live(rows) if r["eta0"] < threshold]
     if not below:
-        return Claim(name, f"no rate of this grid is below the threshold {threshold:g}: nothing to compare "
-                     "(every rate reached 2/η)", "4+ models below the threshold, flat; rise above", False)
+        return Claim.unmeasured(name, f"not run at this scale ({scale}): no rate of its grid is below the threshold "
+                                f"{threshold:g} (every rate reached 2/η), so there is no stable side to compare",
+                                "4+ models below the threshold, flat; rise above")
     flat, rise = fmnist.claim_flat_below(rows, threshold), fmnist.claim_rise_above(rows, threshold)
     return Claim(name, f"flat: {flat.measured}; rise: {rise.measured}", f"{flat.bound}; {rise.bound}",
                  flat.passed and rise.passed)
@@ -133,48 +136,102 @@ def claim_figure7(measured: Mapping[str, Sequence[float | None]] | None = None) 
                  "ρ(η, accuracy) > 0 in every row", bool(rises) and all(v > 0 for v in rises.values()))
 
 
-def within_rate_correlations(rows: Sequence[Mapping], group_size: int = 9) -> list[dict]:
+def within_rate_correlations(rows: Sequence[Mapping], group_size: int = 9,
+                             extreme: float | None = None) -> list[dict]:
     """Figure 13a: for each rate with at least ``group_size`` models that did not fail, its models
     cut (by seed) into groups of ``group_size``; per group, Spearman's ρ of validation accuracy
-    with ρ and with S at completion, and the phase (``eos`` below :func:`extreme_rate`,
-    ``extreme`` from it on)."""
-    live, cut = _live(rows), extreme_rate(rows)
+    with ρ and with S at completion (``rho``, ``sharpness``), the phase (``eos`` below
+    ``extreme``, ``extreme`` from it on; default :func:`extreme_rate` of ``rows``; pass Figure
+    5b's when the groups are runs of their own) and the group's rows (``models``)."""
+    live = _live(rows)
+    cut = extreme_rate(rows) if extreme is None else extreme
     out = []
     for eta in sorted({r["eta0"] for r in live}):
         mine = sorted((r for r in live if r["eta0"] == eta), key=lambda r: r["seed"])
         for i in range(0, len(mine) - group_size + 1, group_size):
             group = mine[i:i + group_size]
             acc = [r["val_acc"] for r in group]
-            out.append({"eta0": eta, "phase": "eos" if eta < cut else "extreme",
+            out.append({"eta0": eta, "phase": "eos" if eta < cut else "extreme", "models": group,
                         **{k: float(spearmanr([r[k] for r in group], acc).statistic) for k in ("rho", "sharpness")}})
     return out
+
+
+def _spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Spearman's ρ of each row of ``y`` (D, n) on the same row of ``x`` (average ranks for
+    ties; NaN for a row with one distinct value), as scipy's ``spearmanr`` on each row."""
+    rx, ry = rankdata(x, axis=1), rankdata(y, axis=1)
+    rx, ry = rx - rx.mean(axis=1, keepdims=True), ry - ry.mean(axis=1, keepdims=True)
+    den = np.sqrt((rx * rx).sum(axis=1) * (ry * ry).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (rx * ry).sum(axis=1) / den, np.nan)
+
+
+def mean_group_correlation(groups: Sequence[Mapping], key: str, *, draws: int = 2000, level: float = 0.95,
+                           seed: int = 0) -> tuple[float, tuple[float, float]]:
+    """The mean over ``groups`` (:func:`within_rate_correlations`) of Spearman's ρ of validation
+    accuracy with ``key`` (``"rho"`` or ``"sharpness"``), and its percentile bootstrap interval:
+    each draw resamples the models of every group (with replacement, within the group, so η
+    stays controlled) and averages the groups' correlations (NaN ones, e.g. a resample with
+    one distinct value, left out). NaN and a NaN interval without groups."""
+    if not groups:
+        return float("nan"), (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    estimates, resampled = [], []
+    for g in groups:
+        x = np.array([m[key] for m in g["models"]], float)
+        y = np.array([m["val_acc"] for m in g["models"]], float)
+        estimates.append(_spearman_rows(x[None], y[None])[0])
+        pick = rng.integers(0, x.size, (draws, x.size))
+        resampled.append(_spearman_rows(x[pick], y[pick]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # every group NaN: the mean is NaN
+        estimate = float(np.nanmean(estimates))
+        stats = np.nanmean(np.stack(resampled), axis=0)
+    stats = stats[np.isfinite(stats)]
+    if stats.size == 0:
+        return estimate, (float("nan"), float("nan"))
+    alpha = (1 - level) / 2
+    return estimate, (float(np.quantile(stats, alpha)), float(np.quantile(stats, 1 - alpha)))
 
 
 def claim_figure13(groups: Sequence[Mapping], group_size: int, scale: str) -> Claim:
     """Claim 5 (Figure 13b): controlling for η, more rotation goes with higher accuracy in the
     edge-of-stability phase: the mean within-group correlation of ρ with accuracy is negative
     (the paper: −0.40; its S correlates +0.56, the opposite of "flatter is better", which is
-    why the paper reads ρ as the better predictor). NOT RUN without a group."""
+    why the paper reads ρ as the better predictor). Decided on the bootstrap interval of the
+    mean (:func:`mean_group_correlation`): PASS when it lies below 0, FAIL when above,
+    UNRESOLVED when it contains 0 (the paper itself calls its 9-model groups "not conclusive").
+    NOT RUN without a group."""
     name = "Figure 13: controlling for η, ρ is the better predictor of accuracy (mean correlation per phase)"
     paper = "; ".join(f"{ph}: ρ {v['rho']:+.2f}, S {v['sharpness']:+.2f}" for ph, v in PAPER_FIGURE13.items())
+    bound = "95 % interval of the mean ρ correlation below 0 in the EoS phase"
     eos = [g for g in groups if g["phase"] == "eos"]
     if not eos:
         return Claim.unmeasured(name, f"not run at this scale ({scale}): no rate has {group_size} seeds "
-                                f"(the paper's groups of 9); paper: {paper}", "mean ρ correlation < 0 in the EoS phase")
-    means = {ph: {k: float(np.nanmean([g[k] for g in groups if g["phase"] == ph])) for k in ("rho", "sharpness")}
-             for ph in ("eos", "extreme") if any(g["phase"] == ph for g in groups)}
-    text = "; ".join(f"{ph} ({sum(g['phase'] == ph for g in groups)} groups): ρ {v['rho']:+.2f}, S {v['sharpness']:+.2f}"
-                     for ph, v in means.items())
-    return Claim(name, f"{text} (paper: {paper}; {scale} scale)", "mean ρ correlation < 0 in the EoS phase",
-                 bool(means["eos"]["rho"] < 0))
+                                f"(the paper's groups of 9); paper: {paper}", bound)
+    parts = []
+    for ph in ("eos", "extreme"):
+        mine = [g for g in groups if g["phase"] == ph]
+        if mine:
+            cells = []
+            for key, label in (("rho", "ρ"), ("sharpness", "S")):
+                m, (lo, hi) = mean_group_correlation(mine, key)
+                cells.append(f"{label} {m:+.2f} [{lo:+.2f}, {hi:+.2f}]")
+            parts.append(f"{ph} ({len(mine)} group(s) of {group_size}): " + ", ".join(cells))
+    _, (lo, hi) = mean_group_correlation(eos, "rho")
+    resolved = np.isfinite(hi) and (hi < 0 or lo > 0)
+    return Claim(name, "; ".join(parts) + f" (paper: {paper}; {scale} scale)", bound, bool(np.isfinite(hi) and hi < 0),
+                 unresolved=not resolved)
 
 
 def claims_table(rows5b, rows6, threshold: float | None, scale: str, *, figure7=None,
-                 group_size: int = 9) -> ClaimsTable:
+                 group_size: int = 9, group_rows=None) -> ClaimsTable:
     """Claims 1-5 of the issue and Figure 12b-c's correlations (claims 6-7: S and ρ against the
     validation error over Figure 5b's models; 8-9: over Figure 6's switched models). Claim 3
-    also counts the never-switched runs of Figure 6's rates and seeds (from ``rows5b``)."""
-    groups = within_rate_correlations(rows5b, group_size)
+    also counts the never-switched runs of Figure 6's rates and seeds (from ``rows5b``).
+    ``group_rows``: Figure 13's runs when they are runs of their own (default ``rows5b``)."""
+    groups = within_rate_correlations(rows5b if group_rows is None else group_rows, group_size,
+                                      extreme=extreme_rate(rows5b))
     switched = {(r["eta0"], r["seed"]) for r in rows6}
     never = [r for r in rows5b if (r["eta0"], r["seed"]) in switched]  # Figure 6's stars
     rows = [claim_flat_then_rise(rows5b, threshold, scale), claim_goldilocks(rows5b, threshold, scale),

@@ -18,6 +18,7 @@ intervals over models (:func:`spearman_ci`), differences of means with bootstrap
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from eoslib.results import ResultsStore
 from eoslib.runs import RunConfig
 
 __all__ = ["rate_grid", "grid_configs", "reduction_configs", "sweep_until_divergence", "DEAD_SHARPNESS",
-           "dead", "failed", "fmnist_base", "CIFAR_SCALES", "cifar_scale", "cifar_base", "committed_store",
+           "dead", "failed", "fmnist_base", "CIFAR_SCALES", "cifar_scale", "cifar_base", "group_configs", "committed_store",
            "STORE_ROOT", "summary_rows", "rate_table", "store_summary", "paper_scale_records", "threshold_rate", "bootstrap_ci", "spearman_ci",
            "mean_difference_ci", "permutation_trend"]
 
@@ -72,10 +73,12 @@ def fmnist_base(**overrides) -> RunConfig:
 CIFAR_SCALES = {
     "paper": dict(n_train=5000, n_eval=1000, seeds=5, start=0.0005, factor=1.6, skip=0, max_rates=24,
                   max_epochs=10000, eig_every=50, eig_start=50, reduce_rates=(0.08796, 0.1407, 0.2252, 0.3603),
-                  reduce_epochs=(150, 200, 300, 500, 1000), reduce_seeds=1, eta_small=0.021),
+                  reduce_epochs=(150, 200, 300, 500, 1000), reduce_seeds=1, eta_small=0.021,
+                  group_rates=(0.08796, 0.2252, 0.5765), group_size=9, group_eig_start=50, group_eig_every=50),
     "cpu": dict(n_train=500, n_eval=500, seeds=2, start=0.0005, factor=1.6 ** 2, skip=3, max_rates=7,
                 max_epochs=400, eig_every=100, eig_start=50, reduce_rates=(0.1407,), reduce_epochs=(50, 100),
-                reduce_seeds=1, eta_small=0.021),
+                reduce_seeds=1, eta_small=0.021, group_rates=(0.1407,), group_size=9, group_eig_start=90,
+                group_eig_every=4),
 }
 """The CIFAR-10 runs (Section 4.1-4.2; Appendix F) at two scales. ``paper``: Figure 5b's VGG10 on
 CIFAR-10-5k / 1k, η0 = 0.0005 · 1.6^k until every seed diverged, 5 seeds, to completion (at most
@@ -87,7 +90,15 @@ top-3 solve): 500 / 500 images, every other rate of the paper's grid (factor 1.6
 seeds collapse there without diverging, and the next rate was left out), 2 seeds, at most 400
 epochs, the eigenpairs every 100 epochs (``paper``: 50) from epoch 50 (a run can complete
 before the warm-up ends); reductions from 0.1407 at two epochs (50, 100: at 500 images
-the large rates complete within ~150 epochs), one seed."""
+the large rates complete within ~150 epochs), one seed.
+
+Figure 13's groups: ``group_size`` seeds (0, 1, ...) at each of ``group_rates``, the runs of
+Figure 5b with the eigenpairs every ``group_eig_every`` epochs from ``group_eig_start``
+(:func:`group_configs`). ``cpu``: one group of 9 at 0.1407 (edge-of-stability phase) with the
+eigenpairs every 3 epochs from epoch 90, because at 500 images the runs complete 5-9 epochs
+after they reach 90 % training accuracy (the ρ anchor), which the sweep's every-100-epochs
+eigenpairs never catch. ``paper``: three rates of the paper's grid (the paper does not name its
+groups' rates), the sweep's every 50 epochs."""
 
 
 def cifar_scale(scale: str) -> dict:
@@ -133,6 +144,14 @@ def reduction_configs(base: RunConfig, rates: Sequence[float], reduce_epochs: Se
     return [RunConfig(**{**base.__dict__, "seed": int(s), "schedule": schedules.reduce_at_epoch(
                 float(eta), float(eta_small), int(e), int(base.schedule.warmup_epochs))})
             for eta in rates for e in reduce_epochs for s in seeds]
+
+
+def group_configs(base: RunConfig, scale: dict, seed: int = 0) -> list[RunConfig]:
+    """Figure 13's runs (Appendix I): ``scale["group_size"]`` seeds from ``seed`` at each of
+    ``scale["group_rates"]``, ``base`` with its eigenpairs every ``group_eig_every`` epochs from
+    ``group_eig_start`` (so that each model has its ρ anchor); rate-major."""
+    base = dataclasses.replace(base, eig_start=int(scale["group_eig_start"]), eig_every=int(scale["group_eig_every"]))
+    return grid_configs(base, scale["group_rates"], range(seed, seed + int(scale["group_size"])))
 
 
 def sweep_until_divergence(base: RunConfig, seeds: Sequence[int], store, *,

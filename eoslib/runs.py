@@ -235,8 +235,10 @@ class EigenRecorder:
     eigenvalue is at least that value.
 
     ρ (Appendix I: "similarity of eigenvectors"; ``config.rho_k = k`` > 0). The top-k
-    eigenvectors are kept at two anchors: the first evaluation after the training accuracy
-    reached ``rho_accuracy`` (90 %; every run that completes passes it) and the first
+    eigenvectors are kept at two anchors: the first evaluation at which the training accuracy
+    (of the epoch before it) is at least ``rho_accuracy`` (90 %; every run that completes passes
+    it; at the edge of stability the accuracy can cross 90 % between evaluations and fall back
+    before one, so the anchor is where an evaluation sees it) and the first
     evaluation at which S reached 2/η (the edge of stability; never, for a stable run). At
     the end, ``final["rho"]`` and ``final["rho_eos"]`` are the cosine-Grassmannian similarities
     (:func:`eoslib.similarity.cosine_grassmann_similarity`, chapter 2) of the top-k subspace at

@@ -59,6 +59,8 @@ def test_golden_notebook_has_run_metadata_and_no_volatile_fields(md):
     assert meta["profile"] == "ci" and meta["overrides"] == {}
     assert meta["claims_total"] == len(meta["claims"]) > 0
     assert meta["claims_passed"] == sum(c["passed"] for c in meta["claims"])
+    assert meta["code_sha256"] == execute.code_digest(nb), (
+        f"{md.name}: its outputs were made by other code cells; run tools/execute.py {md}")
     assert "papermill" not in nb.metadata
     for cell in nb.cells:
         assert not {"papermill", "execution"} & set(cell.metadata)

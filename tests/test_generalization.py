@@ -1,5 +1,7 @@
 """The learning-rate grid of Section 4.1 and the sweep that stops once every seed diverges."""
 
+import dataclasses
+
 import numpy as np
 
 from eoslib import generalization
@@ -105,6 +107,17 @@ def test_grid_configs_keep_the_schedule_and_reductions_switch_at_their_epoch():
     assert [r["reduce_epoch"] for r in rows] == [60, 60, 80, 80] and rows[0]["eta0"] == 0.14
 
 
+def test_group_configs_are_the_sweeps_runs_with_their_own_eigenpair_grid():
+    base, cpu = generalization.cifar_base("cpu"), generalization.cifar_scale("cpu")
+    groups = generalization.group_configs(base, cpu)
+    assert len(groups) == cpu["group_size"] * len(cpu["group_rates"]) == 9
+    assert [c.seed for c in groups] == list(range(9)) and {c.schedule.lr for c in groups} == {0.1407}
+    assert all((c.eig_start, c.eig_every) == (90, 4) for c in groups)
+    same = generalization.grid_configs(base, [0.1407], range(9))  # the training is Figure 5b's
+    assert all(dataclasses.replace(g, eig_start=s.eig_start, eig_every=s.eig_every) == s for g, s in zip(groups, same))
+    assert [c.seed for c in generalization.group_configs(base, cpu, seed=5)] == list(range(5, 14))
+
+
 def _record(config):
     return {"config": config.to_dict(), "eigen": {}, "diverged": False,
             "final": {"epochs": 100, "completed": True, "eval_acc": 0.5, "sharpness": 3.0}}
@@ -117,6 +130,7 @@ def test_cifar_scales_keep_the_papers_grid_values():
     assert coarse[0] == 0.008389 and set(coarse) <= set(full)  # every other rate of the paper's grid
     assert set(paper["reduce_rates"]) <= set(full) and set(cpu["reduce_rates"]) <= set(full)
     assert min(paper["reduce_rates"]) >= 0.086  # Figure 6: eta0 >= 0.086
+    assert set(paper["group_rates"]) <= set(full) and set(cpu["group_rates"]) <= set(full)  # Figure 13
     try:
         generalization.cifar_scale("huge")
     except ValueError as e:

@@ -10,8 +10,9 @@ The chapter's MyST text file is the source: it is converted with jupytext, execu
 papermill with ``profile`` and the ``-p NAME VALUE`` overrides (VALUE is YAML: numbers,
 lists, strings), and written with its outputs. Volatile metadata (timestamps, papermill's
 per-cell records) is stripped, and ``metadata.eoslib`` records the profile, the resolved
-parameters, the claims, the device, the eoslib version, the git commit at the start of the
-execution (and whether ``eoslib/``, ``book/`` or ``tools/`` had uncommitted changes) and the run time;
+parameters, the claims, the device, the eoslib version, a digest of the code cells that ran
+(``code_sha256``), the git commit at the start of the execution (and whether ``eoslib/``,
+``book/`` or ``tools/`` had uncommitted changes) and the run time;
 the "Reproducibility status" page is generated from it (``tools/status_page.py``).
 
 The golden notebook (the ``.ipynb`` paired with the text file, which nbval re-executes) is
@@ -26,6 +27,7 @@ parameters are the chapter's ``paper`` preset and that its commit is an ancestor
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -45,12 +47,22 @@ VOLATILE_CELL_KEYS = ("papermill", "execution", "ExecuteTime")
 
 
 def strip_volatile(nb: nbformat.NotebookNode) -> None:
-    """Remove papermill's injected cell and timestamps so that re-execution is byte-stable."""
+    """Remove papermill's injected cell and timestamps, and number the cells' ids (jupytext
+    draws them at random), so that re-execution is byte-stable."""
     nb.cells = [c for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
-    for cell in nb.cells:
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i}"
         for key in VOLATILE_CELL_KEYS:
             cell.metadata.pop(key, None)
     nb.metadata.pop("papermill", None)
+
+
+def code_digest(nb: nbformat.NotebookNode) -> str:
+    """SHA-256 of the notebook's code cells (sources and tags, in order): recorded at execution
+    as ``metadata.eoslib.code_sha256``, so that a test can tell outputs made by other code."""
+    cells = [[c.source, c.metadata.get("tags", [])] for c in nb.cells if c.cell_type == "code"
+             and "injected-parameters" not in c.metadata.get("tags", [])]
+    return hashlib.sha256(json.dumps(cells).encode()).hexdigest()
 
 
 def _git(*args: str) -> str:
@@ -90,6 +102,7 @@ def execute(source: Path, output: Path, profile: str | None, overrides: dict) ->
     strip_volatile(executed)
     record["overrides"] = overrides
     record["duration_s"] = round(duration, 1)
+    record["code_sha256"] = code_digest(executed)
     # the code that ran: HEAD when the execution began (commits made while it ran do not count)
     record["provenance"]["git_commit"] = commit
     record["provenance"]["uncommitted_changes"] = dirty

@@ -2,7 +2,7 @@
 
     python tools/fill_store.py fmnist-generalization      # Figure 5a: 0.01 x 1.1^k, k >= -8, until every seed diverges
     python tools/fill_store.py fmnist-generalization --root /tmp/fresh   # the whole sweep from nothing (timing)
-    python tools/fill_store.py cifar-generalization --scale cpu          # Figures 5b and 6 at the CPU scale
+    python tools/fill_store.py cifar-generalization --scale cpu          # Figures 5b, 6 and 13 at the CPU scale
     python tools/fill_store.py cifar-generalization --scale paper        # ... at the paper's scale (a GPU: tools/device_cifar.py)
 
 Prints the wall time of the whole sweep, and per vmapped batch where it goes (training epochs
@@ -21,11 +21,13 @@ from eoslib.results import ResultsStore
 
 
 def fill_cifar(store, scale: str, rates_per_batch: int, figures: str, split=None) -> int:
-    """Figure 5b's sweep until every seed diverged, then Figure 6's reductions; the record count.
+    """Figure 5b's sweep until every seed diverged, then Figure 6's reductions, then Figure 13's
+    groups of seeds; the record count.
     ``split``: the data (default: the configs' own, from ``eoslib.data``)."""
     s = generalization.cifar_scale(scale)
     base = generalization.cifar_base(scale)
     count = 0
+    figures = set(figures.split(","))
     if "5b" in figures:
         count += len(generalization.sweep_until_divergence(
             base, range(s["seeds"]), store, start=s["start"], factor=s["factor"], skip=s["skip"],
@@ -35,6 +37,9 @@ def fill_cifar(store, scale: str, rates_per_batch: int, figures: str, split=None
                                                    s["eta_small"], range(s["reduce_seeds"]))
         count += len(sweep.sweep(configs, store, split=split, batch_size=max(2, rates_per_batch * s["reduce_seeds"]),
                                  progress=True))
+    if "13" in figures:
+        configs = generalization.group_configs(base, s)
+        count += len(sweep.sweep(configs, store, split=split, batch_size=s["group_size"], progress=True))
     return count
 
 
@@ -45,7 +50,7 @@ def main() -> int:
     parser.add_argument("--below", type=int, default=8, help="fmnist: rates of the grid under 0.01 (stable ones)")
     parser.add_argument("--scale", choices=sorted(generalization.CIFAR_SCALES), default="cpu",
                         help="cifar: the scale (eoslib.generalization.CIFAR_SCALES)")
-    parser.add_argument("--figures", default="5b,6", help="cifar: which figures' runs (5b, 6 or both)")
+    parser.add_argument("--figures", default="5b,6,13", help="cifar: which figures' runs (any of 5b, 6, 13)")
     parser.add_argument("--rates-per-batch", type=int, default=None,
                         help="rates per vmapped sweep (default: 8 for fmnist, 1 for cifar)")
     parser.add_argument("--root", type=Path, help="a store folder other than the committed one")

@@ -44,8 +44,10 @@ def figure13(groups: Sequence[Mapping]) -> plt.Figure:
         for phase, style in (("eos", "C0"), ("extreme", "C3")):
             mine = [g for g in groups if g["phase"] == phase]
             if mine:
-                ax.plot([g["eta0"] for g in mine], [g[key] for g in mine], "o", color=style, ms=5)
-                ax.axhline(np.nanmean([g[key] for g in mine]), color=style, ls="--", lw=1)
+                values = np.array([g[key] for g in mine])
+                ax.plot([g["eta0"] for g in mine], values, "o", color=style, ms=5)
+                if np.isfinite(values).any():
+                    ax.axhline(np.nanmean(values), color=style, ls="--", lw=1)
         if extreme:
             ax.axvline(min(extreme), color="k", ls=":", lw=1)
         ax.set_xscale("log")
