@@ -95,9 +95,12 @@ the large rates complete within ~150 epochs), one seed.
 Figure 13's groups: ``group_size`` seeds (0, 1, ...) at each of ``group_rates``, the runs of
 Figure 5b with the eigenpairs every ``group_eig_every`` epochs from ``group_eig_start``
 (:func:`group_configs`). ``cpu``: one group of 9 at 0.1407 (edge-of-stability phase) with the
-eigenpairs every 3 epochs from epoch 90, because at 500 images the runs complete 5-9 epochs
+eigenpairs every 4 epochs from epoch 90, because at 500 images the runs complete 5-9 epochs
 after they reach 90 % training accuracy (the ρ anchor), which the sweep's every-100-epochs
-eigenpairs never catch. ``paper``: three rates of the paper's grid (the paper does not name its
+eigenpairs never catch. Those solves (one per lane, one after the other, ~30 products each)
+dominate its cost: in one 9-lane batch on the 2-core CPU (sharing it with a CI run) the first
+three models completed (epochs 107-110) after 8,126-8,996 s, so the group needs a session of
+its own (``tools/fill_store.py cifar-generalization --figures 13``, more than 2.5 h there). ``paper``: three rates of the paper's grid (the paper does not name its
 groups' rates), the sweep's every 50 epochs."""
 
 
