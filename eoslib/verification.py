@@ -46,10 +46,15 @@ outside the seeds' spread, and an edited config has another key than its file na
 Prefix re-verification (``prefix=T``: convolutional runs, whose full re-run costs minutes to
 hours on a CPU): the record's config is re-run for its first T epochs only, without
 eigensolves (:func:`rerun`), and only its history at epochs ≤ T is compared, to the tolerances
-above, up to 5 epochs before the re-run's loss first rises (an early instability; during the
-warm-up of the VGG runs the rate is η0 · t/100, so the first epochs are stable for every η0 of the
-grid). The final metrics are not compared (the re-run does not reach them); the checks of
-schema, trainer version and key are the same.
+above, up to 5 epochs before the re-run's loss first rises (an early instability), and, given a
+*probe* (the same prefix re-run with other rounding: in a vmapped batch of two, ``rerun(lanes=2)``),
+up to the last epoch at which the re-run and the probe still agree to a tenth of the tolerance
+(:func:`rounding_horizon`). The probe is needed because VGG10 at 500 images amplifies rounding
+from the first epochs on, without a loss rise: a record made on another machine differed from a
+re-run here by 2e-7 at initialization and by 1.1 % in training loss at epoch 6 (η0 = 0.1407, in
+the warm-up), and two re-runs here, one vmapped, part by 7e-5 at epoch 3, 4.5e-4 at epoch 4 and
+2.5e-3 at epoch 5. The final metrics are not compared (the re-run does not reach them); the
+checks of schema, trainer version and key are the same.
 """
 
 from __future__ import annotations
@@ -62,8 +67,9 @@ import numpy as np
 
 from eoslib.results import SCHEMA_VERSION, make_record
 from eoslib.runs import TRAINER_VERSION, RunConfig, train
+from eoslib.sweep import run_batch
 
-__all__ = ["first_unstable_epoch", "verify", "rerun", "sample_keys"]
+__all__ = ["first_unstable_epoch", "rounding_horizon", "compared_until", "verify", "rerun", "sample_keys"]
 
 _HISTORY = ("train_loss", "train_acc", "eval_loss", "eval_acc", "param_norm")
 
@@ -83,6 +89,32 @@ def first_unstable_epoch(record: dict, fraction: float = 1.0) -> int | None:
     return None
 
 
+def rounding_horizon(a: dict, b: dict, rtol: float) -> int:
+    """The last epoch up to which the training losses of records ``a`` and ``b`` (two re-runs
+    of one config with different rounding) agree to ``rtol`` (relative) at every epoch of both;
+    the last common epoch if they never part, -1 if they differ at epoch 0."""
+    la, lb = ({e: x for e, x in zip(r["history"].get("epoch", range(len(r["history"]["train_loss"]))),
+                                    r["history"]["train_loss"])} for r in (a, b))
+    common = sorted(set(la) & set(lb))
+    for epoch in common:
+        x, y = la[epoch], lb[epoch]
+        if abs(x - y) > rtol * max(abs(x), abs(y)):
+            return epoch - 1
+    return common[-1] if common else -1
+
+
+def compared_until(rerun: dict, prefix: int, probe: dict | None = None, rtol: float = 5e-3) -> int:
+    """The last epoch a prefix re-verification compares (module docstring): at most ``prefix``,
+    5 epochs before the re-run's loss first rises, and, with a ``probe``, its
+    :func:`rounding_horizon` with the re-run at ``rtol / 10``; never before epoch 0."""
+    loss = np.asarray(rerun["history"]["train_loss"])
+    rises = np.nonzero(loss[1:] > loss[:-1])[0]
+    last = min(prefix, int(rises[0]) - 5) if rises.size else prefix
+    if probe is not None:
+        last = min(last, rounding_horizon(rerun, probe, rtol / 10))
+    return max(0, last)
+
+
 def _history_at(record: dict) -> dict:
     h = record["history"]
     epochs = h.get("epoch", range(len(h["train_loss"])))
@@ -91,10 +123,11 @@ def _history_at(record: dict) -> dict:
 
 def verify(stored: dict, rerun: dict, peers: Sequence[dict] = (), *, rtol: float = 5e-3,
            examples: int = 3, margin: int = 50, near_fraction: float = 0.8,
-           widen: float = 3.0, prefix: int | None = None) -> list[str]:
+           widen: float = 3.0, prefix: int | None = None, probe: dict | None = None) -> list[str]:
     """Problems found comparing ``stored`` with ``rerun`` (a record of the same config made
     here, or of its first ``prefix`` epochs), given the stored ``peers`` (the other seeds of its
-    learning rate); empty when the record is verified (module docstring)."""
+    learning rate) and, for a prefix, a ``probe`` (the prefix re-run with other rounding:
+    :func:`compared_until`); empty when the record is verified (module docstring)."""
     problems = []
     if stored.get("schema") != SCHEMA_VERSION:
         problems.append(f"schema {stored.get('schema')} is not the current {SCHEMA_VERSION}")
@@ -104,10 +137,7 @@ def verify(stored: dict, rerun: dict, peers: Sequence[dict] = (), *, rtol: float
     if config.key() != stored["key"]:
         problems.append("the config does not hash to the record's key (edited config)")
     if prefix is not None:
-        loss = np.asarray(rerun["history"]["train_loss"])
-        rises = np.nonzero(loss[1:] > loss[:-1])[0]
-        last = min(prefix, int(rises[0]) - 5) if rises.size else prefix
-        return problems + _compare_history(stored, rerun, max(0, last), rtol, examples)
+        return problems + _compare_history(stored, rerun, compared_until(rerun, prefix, probe, rtol), rtol, examples)
     onset = first_unstable_epoch(rerun)
     chaotic = onset is not None or first_unstable_epoch(stored) is not None
     near = [e for e in (first_unstable_epoch(r, near_fraction) for r in (stored, rerun)) if e is not None]
@@ -159,13 +189,17 @@ def _compare_history(stored: dict, rerun: dict, last: int | None, rtol: float, e
     return problems
 
 
-def rerun(record: dict, *, data_dir=None, prefix: int | None = None) -> dict:
+def rerun(record: dict, *, data_dir=None, prefix: int | None = None, lanes: int = 1) -> dict:
     """A fresh record of ``record``'s config, trained here by :func:`eoslib.runs.train`; with
-    ``prefix``, its first ``prefix`` epochs only, without eigensolves."""
+    ``prefix``, its first ``prefix`` epochs only, without eigensolves. ``lanes`` > 1: trained as
+    one lane of a vmapped batch of that many copies (:func:`eoslib.sweep.run_batch`: other
+    rounding, for a probe)."""
     config = RunConfig.from_dict(record["config"])
     if prefix is not None:
         config = dataclasses.replace(config, max_epochs=prefix, eig_every=0, rho_k=0, stop_after_peak=0,
                                      stop_above=float("inf"), sharpness_at_end=False)
+    if lanes > 1:
+        return run_batch([config] * lanes, config.load_data(data_dir), None, compact=False)[0]
     result = train(config, data_dir=data_dir, progress=False)
     return make_record(result.config, result.history, result.eigen, result.final,
                        result.diverged, result.wall_time_s, execution=result.execution)

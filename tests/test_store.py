@@ -44,38 +44,40 @@ def sampled(request, load_or_skip):
         return [r for r in everyone if r["key"] != record["key"]
                 and r["config"]["schedule"] == c["schedule"] and r["config"]["n_train"] == c["n_train"]]
 
-    return prefix, [(r, verification.rerun(r, prefix=prefix), peers(r)) for r in records]
+    def probe(record):  # the prefix with other rounding (verification.compared_until)
+        return verification.rerun(record, prefix=prefix, lanes=2) if prefix is not None else None
+
+    return prefix, [(r, verification.rerun(r, prefix=prefix), peers(r), probe(r)) for r in records]
 
 
 def test_sampled_records_are_reproduced_here(sampled):
     prefix, runs = sampled
-    for stored, again, peers in runs:
-        problems = verification.verify(stored, again, peers, prefix=prefix)
+    for stored, again, peers, probe in runs:
+        problems = verification.verify(stored, again, peers, prefix=prefix, probe=probe)
         assert not problems, f"record {stored['key'][:12]} (lr {stored['config']['schedule']['lr']}, " \
                              f"seed {stored['config']['seed']}): {problems}"
 
 
 def test_corrupted_or_stale_records_fail(sampled):
     prefix, runs = sampled
-    stored, again, peers = runs[0]
+    stored, again, peers, probe = runs[0]
+    kw = dict(prefix=prefix, probe=probe)
     edited = copy.deepcopy(stored)
     assert edited["history"]["epoch"][0] == 0
     edited["history"]["train_loss"][0] *= 1.01  # epoch 0 (initialization): compared for every run
-    assert any("train_loss" in p for p in verification.verify(edited, again, peers, prefix=prefix))
-    loss = again["history"]["train_loss"]
-    rises = [t for t in range(len(loss) - 1) if loss[t + 1] > loss[t]]
-    window = min(prefix, rises[0] - 5) if prefix is not None and rises else prefix
+    assert any("train_loss" in p for p in verification.verify(edited, again, peers, **kw))
+    window = verification.compared_until(again, prefix, probe) if prefix is not None else None
     inside = [i for i, e in enumerate(stored["history"]["epoch"]) if window is not None and 1 <= e <= window]
-    if inside:  # a prefix compares every stored epoch of its window (up to an early loss rise), not only the first
+    if inside:  # a prefix compares every stored epoch of its window, not only the first
         late = copy.deepcopy(stored)
         late["history"]["eval_loss"][inside[-1]] *= 1.05
-        assert any("eval_loss" in p for p in verification.verify(late, again, peers, prefix=prefix))
+        assert any("eval_loss" in p for p in verification.verify(late, again, peers, **kw))
     stale = copy.deepcopy(stored)
     stale["config"]["trainer_version"] = TRAINER_VERSION - 1
-    assert any("trainer version" in p for p in verification.verify(stale, again, peers, prefix=prefix))
+    assert any("trainer version" in p for p in verification.verify(stale, again, peers, **kw))
     forged = copy.deepcopy(stored)
     forged["config"]["max_epochs"] += 1
-    assert any("key" in p for p in verification.verify(forged, again, peers, prefix=prefix))
+    assert any("key" in p for p in verification.verify(forged, again, peers, **kw))
 
 
 def test_a_prefix_rerun_checks_the_epochs_up_to_the_prefix_only(load_or_skip):
@@ -92,3 +94,20 @@ def test_a_prefix_rerun_checks_the_epochs_up_to_the_prefix_only(load_or_skip):
     beyond = copy.deepcopy(record)
     beyond["history"]["param_norm"][-1] *= 1.02  # the last epoch, far past the prefix
     assert not verification.verify(beyond, again, prefix=30)
+
+
+def test_the_compared_window_ends_where_rounding_is_amplified():
+    """compared_until: the prefix, 5 epochs before the first loss rise, and the last epoch at
+    which a probe (other rounding) agrees with the re-run to rtol / 10."""
+    def record(loss):
+        return {"history": {"epoch": list(range(len(loss))), "train_loss": list(loss)}}
+    falling = [2.6 - 0.05 * t for t in range(21)]
+    parted = [x * (1 + 1e-7 * 6.0 ** t) for t, x in enumerate(falling)]  # x6 per epoch, like VGG10 here
+    assert verification.rounding_horizon(record(falling), record(falling), 5e-4) == 20
+    assert verification.rounding_horizon(record(falling), record(parted), 5e-4) == 4  # 1e-7 * 6^5 > 5e-4
+    assert verification.compared_until(record(falling), 20) == 20
+    assert verification.compared_until(record(falling), 20, record(parted)) == 4
+    rising = falling[:12] + [falling[11] + 0.1] + falling[13:]
+    assert verification.compared_until(record(rising), 20) == 11 - 5
+    assert verification.rounding_horizon(record([1.0]), record([1.1]), 5e-4) == -1
+    assert verification.compared_until(record([1.0, 0.9]), 20, record([1.1, 0.9])) == 0
