@@ -48,8 +48,8 @@ hours on a CPU): the record's config is re-run for its first T epochs only, with
 eigensolves (:func:`rerun`), and only its history at epochs ≤ T is compared, to the tolerances
 above, up to 5 epochs before the re-run's loss first rises (an early instability), and, given a
 *probe* (the same prefix re-run with other rounding: in a vmapped batch of two, ``rerun(lanes=2)``),
-up to the last epoch at which the re-run and the probe still agree to a tenth of the tolerance
-(:func:`rounding_horizon`). The probe is needed because VGG10 at 500 images amplifies rounding
+up to the last epoch at which the re-run and the probe still agree to a tenth of the tolerance,
+and their accuracies exactly (:func:`rounding_horizon`). The probe is needed because VGG10 at 500 images amplifies rounding
 from the first epochs on, without a loss rise: a record made on another machine differed from a
 re-run here by 2e-7 at initialization and by 1.1 % in training loss at epoch 6 (η0 = 0.1407, in
 the warm-up), and two re-runs here, one vmapped, part by 7e-5 at epoch 3, 4.5e-4 at epoch 4 and
@@ -90,16 +90,20 @@ def first_unstable_epoch(record: dict, fraction: float = 1.0) -> int | None:
 
 
 def rounding_horizon(a: dict, b: dict, rtol: float) -> int:
-    """The last epoch up to which the training losses of records ``a`` and ``b`` (two re-runs
-    of one config with different rounding) agree to ``rtol`` (relative) at every epoch of both;
-    the last common epoch if they never part, -1 if they differ at epoch 0."""
-    la, lb = ({e: x for e, x in zip(r["history"].get("epoch", range(len(r["history"]["train_loss"]))),
-                                    r["history"]["train_loss"])} for r in (a, b))
-    common = sorted(set(la) & set(lb))
+    """The last epoch up to which records ``a`` and ``b`` (two re-runs of one config with
+    different rounding) agree at every common epoch: their losses and parameter norms to
+    ``rtol`` (relative) and their accuracies exactly (rounding that flips one example's class
+    is already visible); the last common epoch if they never part, -1 if they differ at
+    epoch 0."""
+    ha, hb = ({name: dict(zip(r["history"].get("epoch", range(len(r["history"][name]))), r["history"][name]))
+               for name in _HISTORY if name in r["history"]} for r in (a, b))
+    names = [n for n in _HISTORY if n in ha and n in hb]
+    common = sorted(set.intersection(*(set(ha[n]) & set(hb[n]) for n in names))) if names else []
     for epoch in common:
-        x, y = la[epoch], lb[epoch]
-        if abs(x - y) > rtol * max(abs(x), abs(y)):
-            return epoch - 1
+        for name in names:
+            x, y = ha[name][epoch], hb[name][epoch]
+            if (x != y) if name.endswith("acc") else abs(x - y) > rtol * max(abs(x), abs(y)):
+                return epoch - 1
     return common[-1] if common else -1
 
 

@@ -99,8 +99,9 @@ def test_a_prefix_rerun_checks_the_epochs_up_to_the_prefix_only(load_or_skip):
 def test_the_compared_window_ends_where_rounding_is_amplified():
     """compared_until: the prefix, 5 epochs before the first loss rise, and the last epoch at
     which a probe (other rounding) agrees with the re-run to rtol / 10."""
-    def record(loss):
-        return {"history": {"epoch": list(range(len(loss))), "train_loss": list(loss)}}
+    def record(loss, acc=None):
+        h = {"epoch": list(range(len(loss))), "train_loss": list(loss)}
+        return {"history": h if acc is None else {**h, "train_acc": list(acc)}}
     falling = [2.6 - 0.05 * t for t in range(21)]
     parted = [x * (1 + 1e-7 * 6.0 ** t) for t, x in enumerate(falling)]  # x6 per epoch, like VGG10 here
     assert verification.rounding_horizon(record(falling), record(falling), 5e-4) == 20
@@ -109,5 +110,8 @@ def test_the_compared_window_ends_where_rounding_is_amplified():
     assert verification.compared_until(record(falling), 20, record(parted)) == 4
     rising = falling[:12] + [falling[11] + 0.1] + falling[13:]
     assert verification.compared_until(record(rising), 20) == 11 - 5
+    acc = [0.1 + 0.01 * t for t in range(21)]
+    flipped = acc[:7] + [acc[7] + 0.002] + acc[8:]  # one example of 500 at epoch 7
+    assert verification.rounding_horizon(record(falling, acc), record(falling, flipped), 5e-4) == 6
     assert verification.rounding_horizon(record([1.0]), record([1.1]), 5e-4) == -1
     assert verification.compared_until(record([1.0, 0.9]), 20, record([1.1, 0.9])) == 0
