@@ -1,9 +1,11 @@
 # make book   : set up .venv (Python 3.11) and build the book into _build/html (index.html)
 # make data   : find Fashion-MNIST or fetch it into the user cache, verified (DATASETS="fmnist cifar10": and CIFAR-10)
-# make test   : set up .venv, make data, and run every test (library, nbval, smoke runs, pairing, book build, browser)
+# make test   : set up .venv, make data, and run every test (library, nbval, smoke runs, pairing, book build, browser);
+#               PYTEST_ARGS=--junitxml=FILE times every test (tools/test_timings.py summarizes it)
 # make execute: make data, then re-execute every chapter's golden notebook (default profile) after editing its .md
 # make lint   : ruff check (run by CI before the tests)
 # make bench  : make data (both sets), then run the library benchmarks (results in benchmarks/results/)
+# make reproduce-stores: recompute every committed store's records from scratch into results/reproduce/ and report (hours)
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -14,7 +16,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 NOTEBOOKS := $(CHAPTERS:.md=.ipynb)
 DATASETS ?= fmnist
 
-.PHONY: setup data book test lint execute bench clean
+.PHONY: setup data book test lint execute bench reproduce-stores clean
 
 setup: $(VENV)/.installed
 
@@ -38,7 +40,7 @@ lint: setup
 
 test: DATASETS = fmnist cifar10
 test: setup data
-	$(BIN)/python -m pytest -p no:cacheprovider --durations=30 tests $(NOTEBOOKS) --nbval --nbval-current-env
+	$(BIN)/python -m pytest -p no:cacheprovider --durations=30 tests $(NOTEBOOKS) --nbval --nbval-current-env $(PYTEST_ARGS)
 
 execute: setup data
 	for ch in $(CHAPTERS); do $(BIN)/python tools/execute.py $$ch || exit 1; done
@@ -46,6 +48,10 @@ execute: setup data
 bench: DATASETS = fmnist cifar10
 bench: setup data
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+reproduce-stores: DATASETS = fmnist cifar10
+reproduce-stores: setup data
+	$(BIN)/python tools/reproduce_stores.py --root results/reproduce
 
 clean:
 	rm -rf _build book/status.md

@@ -17,11 +17,17 @@ the next: *growing* oscillations (minimum to maximum) or *shrinking* ones (maxim
 Figure 10 compares the interventions of :mod:`eoslib.interventions` with a stable reference by
 the distance between their sharpness trajectories in gradient-flow time ``τ = Σ η``
 (:func:`trajectory_distance`).
+
+Chapter 5's run, its α series and its intervention suites are a :class:`DriversStudy`
+(:func:`run_study`), kept as one computation record of kind :data:`STUDY_KIND` in a results
+store (:func:`study`; the committed one is ``store/drivers/``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import dataclasses
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -29,12 +35,18 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from scipy.signal import find_peaks
 
-from eoslib.instability import CHOICES, smoothed_loss
+from eoslib import data as datasets
+from eoslib import instability, schedules, verification
+from eoslib.instability import CHOICES, Instability, smoothed_loss
+from eoslib.interventions import RULES, Trajectory, intervention_suite
 from eoslib.objective import Batch, Objective
+from eoslib.results import ResultsStore, computed, pack, unpack
+from eoslib.runs import TRAINER_VERSION, RunConfig, prepare, states_at, train
 from eoslib.sharpening import sharpening_factor
 
 __all__ = ["PRESETS", "VALIDATORS", "turning_points", "Phase", "phases", "nearest_offsets", "fraction_near", "alpha_series",
-           "trajectory_distance"]
+           "trajectory_distance", "DriversStudy", "STUDY_KIND", "STORE", "VERSION", "STUDY_KEYS", "run_config",
+           "run_study", "compute", "study", "reverify"]
 
 
 _CI: dict[str, Any] = dict(
@@ -150,3 +162,142 @@ def trajectory_distance(time: np.ndarray, values: np.ndarray, ref_time: np.ndarr
         return float("nan")
     ref = np.interp(time[inside], np.asarray(ref_time, float), np.asarray(ref_values, float))
     return float(np.mean(np.abs(values[inside] - ref)))
+
+
+class DriversStudy(NamedTuple):
+    """Chapter 5's run, its α series and its intervention suites (Figures 9 and 10), without
+    eigenvectors. ``loss``, ``sharpness`` (top Hessian eigenvalue), ``distance`` (|θ − θ*|,
+    the history's ``dist_to_mean``) and ``num_matvecs`` (HVPs of each epoch's eigensolve) (E,)
+    per epoch of the run; ``reached`` the first epoch at which S reaches 2/η, ``spikes`` the
+    instabilities after it (:func:`eoslib.instability.detect_instabilities`) and ``chosen``
+    those intervened on; ``window`` (W,) the epochs of Figure 9 and ``alpha`` (W,) α there
+    (:func:`alpha_series`); ``starts`` the chosen instabilities' starts and ``suites`` one
+    :func:`eoslib.interventions.intervention_suite` from each (rule -> ``Trajectory``, its
+    final ``params`` dropped: None); times in seconds (the α time includes retracing the
+    states, the suites' time retracing the starts)."""
+
+    loss: np.ndarray
+    sharpness: np.ndarray
+    distance: np.ndarray
+    num_matvecs: np.ndarray
+    reached: int
+    spikes: list
+    chosen: list
+    window: np.ndarray
+    alpha: np.ndarray
+    starts: list
+    suites: list
+    run_seconds: float
+    alpha_seconds: float
+    suite_seconds: float
+
+
+STUDY_KIND = "drivers-study"
+STORE = "drivers"  # the committed store's folder, store/drivers/
+VERSION = 1
+"""Version of :func:`run_study` (instability choice, α series, intervention suites): bump it with
+any change that changes its results (the trainer has its own version)."""
+
+STUDY_KEYS = ("eta", "epochs", "num_eigs", "eig_tol", "min_rise", "after_epochs", "num_instabilities", "choose",
+              "lead", "steps", "ref_fraction", "stabilize_fraction", "n_train", "n_eval", "seed")
+"""The chapter parameters that decide a :class:`DriversStudy`: all but ``turn_change``, which
+only analyses it (the turning points of |θ − θ*|)."""
+
+
+def run_config(P: Mapping[str, Any]) -> RunConfig:
+    """The chapter's run: the MLP at constant ``eta`` with the top ``num_eigs`` eigenpairs (and
+    vectors) at every epoch."""
+    return RunConfig(model="mlp", dataset="fmnist", n_train=P["n_train"], n_eval=P["n_eval"],
+                     schedule=schedules.constant(P["eta"]), seed=P["seed"], max_epochs=P["epochs"], eig_every=1,
+                     eig_k=P["num_eigs"], eig_tol=P["eig_tol"], keep_eigenvectors=True, sharpness_at_end=False)
+
+
+def _instabilities(loss: np.ndarray, sharpness: np.ndarray,
+                   P: Mapping[str, Any]) -> tuple[int, list[Instability], list[Instability]]:
+    """``(reached, spikes, chosen)`` of a run's loss and sharpness (E,) (:class:`DriversStudy`)."""
+    threshold = 2.0 / P["eta"]
+    assert np.any(sharpness >= threshold), "S never reached 2/eta: train longer or raise eta"
+    reached = int(np.argmax(sharpness >= threshold))
+    spikes = instability.detect_instabilities(loss, min_rise=P["min_rise"], first_epoch=reached)
+    assert spikes, "no instability after the edge of stability was reached"
+    usable = [s for s in spikes if s.end <= len(loss) - 1 - P["after_epochs"]]  # chapter 2's instabilities
+    chosen = instability.choose(usable, P["num_instabilities"], P["choose"])
+    assert chosen, "no instability ends after_epochs before the end of the run: train longer"
+    return reached, spikes, chosen
+
+
+def run_study(P: Mapping[str, Any], split: datasets.Split) -> DriversStudy:
+    """Compute a :class:`DriversStudy` for the chapter's parameters ``P`` (:data:`STUDY_KEYS`)."""
+    config = run_config(P)
+    t0 = time.perf_counter()
+    main = train(config, split, progress=False)
+    run_seconds = time.perf_counter() - t0
+    assert not main.diverged, "the run diverged: lower eta"
+    loss, sharpness, vectors = main.history["train_loss"], main.eigen["values"][:, 0], main.eigen["vectors"]
+    reached, spikes, chosen = _instabilities(loss, sharpness, P)
+    t0 = time.perf_counter()
+    window = np.arange(max(0, reached - P["lead"]), len(loss))
+    states = states_at(config, window, split)
+    prep = prepare([config], split, batched=False)
+    alpha = alpha_series(prep.objective, prep.train_data, [states[e].params for e in window],
+                         [states[e].batch_stats for e in window], vectors[window][:, :, 0])
+    alpha_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    starts = [s.start for s in chosen]
+    start_states = states_at(config, starts, split)
+    suites = [intervention_suite(prep.objective, start_states[s].params, start_states[s].batch_stats,
+                                 prep.train_data, P["eta"], P["steps"], k=P["num_eigs"], tol=P["eig_tol"],
+                                 seed_vectors=vectors[s], ref_fraction=P["ref_fraction"],
+                                 fraction=P["stabilize_fraction"])
+              for s in starts]
+    suite_seconds = time.perf_counter() - t0
+    suites = [{rule: tr._replace(params=None) for rule, tr in suite.items()} for suite in suites]
+    return DriversStudy(loss, sharpness, main.history["dist_to_mean"], main.eigen["num_matvecs"], reached,
+                        spikes, chosen, window, alpha, starts, suites, run_seconds, alpha_seconds, suite_seconds)
+
+
+def compute(spec: Mapping[str, Any], split: datasets.Split) -> dict:
+    """The value of the :data:`STUDY_KIND` record of ``spec``, computed."""
+    return pack(run_study(spec["parameters"], split))
+
+
+def study(P: Mapping[str, Any], split: datasets.Split, store: ResultsStore, *,
+          progress: bool = True) -> DriversStudy:
+    """:func:`run_study`, read from ``store`` when it holds the record of kind
+    :data:`STUDY_KIND` for ``P`` (keyed by :data:`STUDY_KEYS`, the trainer's and this
+    analysis' versions), else computed and stored."""
+    spec = {"parameters": {k: P[k] for k in STUDY_KEYS}, "trainer_version": TRAINER_VERSION,
+            "analysis_version": VERSION}
+    record, = computed(store, STUDY_KIND, [spec], lambda spec: compute(spec, split), progress=progress, unit="study")
+    return _decode(record)
+
+
+def _decode(record: dict) -> DriversStudy:
+    study = unpack(record["value"], (DriversStudy, Instability, Trajectory))
+    order = (*RULES, "reference", "reference_half")  # intervention_suite's (the store sorts keys)
+    return study._replace(suites=[{name: suite[name] for name in order} for suite in study.suites])
+
+
+def reverify(record: dict, split: datasets.Split, *, prefix: int = 70, rtol: float = 5e-3) -> list[str]:
+    """Problems found re-verifying a :data:`STUDY_KIND` record here (empty: verified): it is
+    current (:func:`eoslib.verification.computation_is_current`); its run, re-trained for its
+    first ``prefix`` epochs with the same eigensolves, matches the stored loss and sharpness up
+    to the edge of stability (:func:`eoslib.verification.series_window`; chaotic after); and
+    the first epoch at 2/η, the spikes, the chosen instabilities, the window and the starts,
+    found again on the stored series, are the stored ones. The α series and the suites need
+    the eigenvectors, which are not stored: they are checked by re-computing the whole study."""
+    problems = verification.computation_is_current(record, VERSION)
+    P, stored = record["spec"]["parameters"], _decode(record)
+    config = dataclasses.replace(run_config(P), max_epochs=min(prefix, P["epochs"]), keep_eigenvectors=False)
+    run = train(config, split, progress=False)
+    again = {"loss": run.history["train_loss"], "sharpness": run.eigen["values"][:, 0]}
+    last = verification.series_window(again["loss"], again["sharpness"], P["eta"])
+    problems += verification.compare_series({"loss": stored.loss, "sharpness": stored.sharpness}, again, last,
+                                            rtol=rtol)
+    reached, spikes, chosen = _instabilities(stored.loss, stored.sharpness, P)
+    window = np.arange(max(0, reached - P["lead"]), len(stored.loss))
+    if (reached, spikes, chosen, [s.start for s in chosen]) != (stored.reached, stored.spikes, stored.chosen,
+                                                                stored.starts) \
+            or not np.array_equal(window, stored.window):
+        problems.append("the stored series give other instabilities than the stored ones")
+    return problems

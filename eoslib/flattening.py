@@ -26,23 +26,27 @@ on (:func:`switch_configs`), found by a run at constant η0 stopped when S first
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import NamedTuple
+import dataclasses
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from eoslib import data as datasets
-from eoslib import landscape, models, schedules, sweep
+from eoslib import instability, landscape, models, schedules, sweep, verification
 from eoslib.gd import TrainState
 from eoslib.instability import Cycle
-from eoslib.runs import Prepared, RunConfig, prepare, states_at
+from eoslib.results import ResultsStore, computed, pack, unpack
+from eoslib.runs import TRAINER_VERSION, Prepared, RunConfig, prepare, states_at, train
 from eoslib.tracking import top_eigenpairs
 
 __all__ = ["Geometry", "cycle_states", "cycle_geometry", "cycle_slices", "max_after_switch", "first_reaching",
            "significant_round", "switch_rows", "stability_threshold", "steady_band",
-           "cycle_phases", "onset_configs", "switch_configs", "sweep_by_switch"]
+           "cycle_phases", "onset_configs", "switch_configs", "sweep_by_switch", "CycleStudy", "cycle_config",
+           "run_cycle_study", "cycle_study", "STUDY_KIND", "VERSION", "STUDY_KEYS", "compute", "reverify"]
 
 
 class Geometry(NamedTuple):
@@ -281,3 +285,156 @@ def sweep_by_switch(configs: Sequence[RunConfig], store, split: datasets.Split, 
         out.update((c.key(), r) for c, r in zip(group, sweep.sweep(group, store, split=split,
                                                                     progress=progress)))
     return [out[c.key()] for c in configs]
+
+
+class CycleStudy(NamedTuple):
+    """Chapter 3's run through its instability cycles and the landscape along it (Figures 11,
+    3, 9 and the λ'' check), without eigenvectors. ``loss``, ``sharpness``, ``distance``
+    (|θ − θ*|) (E,) per epoch of the run; ``certified`` the fraction of its epochs whose
+    top-k set was certified; ``cycles`` (:func:`eoslib.instability.stability_cycles`),
+    ``shown`` the cycle with the longest lead and ``window`` its shown epochs; ``geometry``
+    (:class:`Geometry` at ``at_epochs``, its ``vectors`` and ``directions`` dropped), ``ts``
+    (P,) the slice points (half-width ``reach``) and ``slices`` (one per row of ``geometry``);
+    ``e0`` the shown epoch farthest from an activation boundary, ``h_in`` a third of that
+    distance, ``exact`` (:class:`eoslib.landscape.SharpnessDerivatives` at ``e0`` in float64)
+    and ``fd`` (4, 3) its central differences (:func:`eoslib.landscape.finite_differences`
+    at h_in, 10 h_in, 100 h_in and the slice spacing); times in seconds."""
+
+    loss: np.ndarray
+    sharpness: np.ndarray
+    distance: np.ndarray
+    certified: float
+    cycles: list
+    shown: Cycle
+    window: np.ndarray
+    at_epochs: list
+    geometry: Geometry
+    reach: float
+    ts: np.ndarray
+    slices: list
+    e0: int
+    h_in: float
+    exact: landscape.SharpnessDerivatives
+    fd: np.ndarray
+    run_seconds: float
+    slice_seconds: float
+
+
+STUDY_KIND = "flattening-cycle"
+STORE = "flattening"  # the committed store's folder, store/flattening/
+VERSION = 1
+"""Version of :func:`run_cycle_study` (cycle rule, geometry, slices, finite differences): bump
+it with any change that changes its results (the trainer has its own version)."""
+
+STUDY_KEYS = ("eta", "epochs", "num_eigs", "eig_tol", "lead", "tail", "all_cycles", "num_points", "reach_factor",
+              "slice_tol", "n_train", "n_eval", "seed")
+"""The chapter parameters that decide a :class:`CycleStudy` (the others only analyse it)."""
+
+
+def cycle_config(P: Mapping[str, Any]) -> RunConfig:
+    """The run through the cycles: the MLP at constant ``eta`` with the top ``num_eigs``
+    eigenpairs (and vectors) at every epoch."""
+    return RunConfig(model="mlp", dataset="fmnist", n_train=P["n_train"], n_eval=P["n_eval"],
+                     schedule=schedules.constant(P["eta"]), seed=P["seed"], max_epochs=P["epochs"], eig_every=1,
+                     eig_k=P["num_eigs"], eig_tol=P["eig_tol"], keep_eigenvectors=True, sharpness_at_end=False)
+
+
+def _finite_difference_check(config: RunConfig, split: datasets.Split, e0: int, h_in: float, spacing: float,
+                             k: int) -> tuple[landscape.SharpnessDerivatives, np.ndarray]:
+    """λ', λ'' at epoch ``e0`` and their central differences, in float64."""
+    state0 = states_at(config, [e0], split)[e0]
+    prep0 = prepare([config], split, batched=False)
+    with jax.enable_x64(True):
+        params64 = jax.tree.map(lambda a: a.astype(np.float64), state0.params)
+        loss64 = prep0.objective.loss_fn({}, prep0.train_data)
+        d64 = landscape.unit_direction(prep0.objective.loss_and_grad(params64, {}, prep0.train_data)[3])
+        return landscape.finite_differences(loss64, params64, d64, [h_in, 10 * h_in, 100 * h_in, spacing],
+                                            k=k, tol=1e-10)
+
+
+def run_cycle_study(P: Mapping[str, Any], split: datasets.Split) -> CycleStudy:
+    """Compute a :class:`CycleStudy` for the chapter's parameters ``P`` (:data:`STUDY_KEYS`)."""
+    config = cycle_config(P)
+    t0 = time.perf_counter()
+    main = train(config, split, progress=False)
+    run_seconds = time.perf_counter() - t0
+    assert not main.diverged, "the run diverged: lower eta"
+    loss, sharpness = main.history["train_loss"], main.eigen["values"][:, 0]
+    tracked = dict(zip(main.eigen["epoch"].tolist(), main.eigen["vectors"]))
+    cycles = instability.stability_cycles(loss, sharpness, P["eta"])
+    shown = instability.longest_lead(cycles)
+    window = instability.cycle_window(shown, P["lead"], P["tail"])
+    ends = {e for c in cycles for e in (c.cross - 1, c.back)}
+    every = {e for c in cycles for e in range(c.cross - 1, c.back + 1)} if P["all_cycles"] else set()
+    at_epochs = sorted(set(window.tolist()) | ends | every)
+    prep, states = cycle_states(config, split, at_epochs)  # retraced once, for both calls
+    geo = cycle_geometry(prep, states, at_epochs, tracked, k=P["num_eigs"], tol=P["slice_tol"])
+    rows_w = [at_epochs.index(e) for e in window]
+    reach = P["reach_factor"] * float(np.abs(geo.prev_position[rows_w]).max())
+    ts = landscape.symmetric_range(reach, P["num_points"])
+    t0 = time.perf_counter()
+    slices = cycle_slices(prep, states, geo, ts, tol=P["slice_tol"])
+    slice_seconds = time.perf_counter() - t0
+    bounds = geo.boundary[rows_w]
+    e0, h_in = int(window[int(np.argmax(bounds))]), float(bounds.max() / 3)
+    exact, fd = _finite_difference_check(config, split, e0, h_in, float(ts[1] - ts[0]), P["num_eigs"])
+    geo = geo._replace(vectors=np.zeros((len(at_epochs), 0)), directions=np.zeros((len(at_epochs), 0)))
+    return CycleStudy(loss, sharpness, main.history["dist_to_mean"], float(main.eigen["certified"].mean()),
+                      cycles, shown, window, at_epochs, geo, reach, np.asarray(ts), slices, e0, h_in,
+                      landscape.SharpnessDerivatives(*(np.asarray(x).item() for x in exact)), np.asarray(fd),
+                      run_seconds, slice_seconds)
+
+
+def compute(spec: Mapping[str, Any], split: datasets.Split) -> dict:
+    """The value of the :data:`STUDY_KIND` record of ``spec``, computed."""
+    return pack(run_cycle_study(spec["parameters"], split))
+
+
+def cycle_study(P: Mapping[str, Any], split: datasets.Split, store: ResultsStore, *,
+                progress: bool = True) -> CycleStudy:
+    """:func:`run_cycle_study`, read from ``store`` when it holds the record of kind
+    :data:`STUDY_KIND` for ``P`` (keyed by :data:`STUDY_KEYS`, the trainer's and this
+    analysis' versions), else computed and stored."""
+    spec = {"parameters": {k: P[k] for k in STUDY_KEYS}, "trainer_version": TRAINER_VERSION,
+            "analysis_version": VERSION}
+    record, = computed(store, STUDY_KIND, [spec], lambda spec: compute(spec, split), progress=progress, unit="study")
+    return _decode(record)
+
+
+def _decode(record: dict) -> CycleStudy:
+    return unpack(record["value"], (CycleStudy, Cycle, Geometry, landscape.Slice, landscape.SharpnessDerivatives))
+
+
+def reverify(record: dict, split: datasets.Split, *, prefix: int = 60, rtol: float = 5e-3) -> list[str]:
+    """Problems found re-verifying a :data:`STUDY_KIND` record here (empty: verified): it is
+    current (:func:`eoslib.verification.computation_is_current`); its run, re-trained for its
+    first ``prefix`` epochs, matches the stored loss and sharpness up to the edge of stability
+    (:func:`eoslib.verification.series_window`; chaotic after); the cycles, the shown cycle and
+    its window, found again on the stored series, are the stored ones; and the geometry and
+    slice at the first shown epoch, re-computed, match the stored ones to ``rtol`` when that
+    epoch is inside the deterministic window (the slices of later epochs, past the edge of
+    stability, are checked by re-computing the whole study: ``tools/fill_store.py --verify``)."""
+    problems = verification.computation_is_current(record, VERSION)
+    P, study = record["spec"]["parameters"], _decode(record)
+    config = dataclasses.replace(cycle_config(P), max_epochs=min(prefix, P["epochs"]), keep_eigenvectors=False)
+    run = train(config, split, progress=False)
+    again = {"loss": run.history["train_loss"], "sharpness": run.eigen["values"][:, 0]}
+    last = verification.series_window(again["loss"], again["sharpness"], P["eta"])
+    problems += verification.compare_series({"loss": study.loss, "sharpness": study.sharpness}, again, last, rtol=rtol)
+    cycles = instability.stability_cycles(study.loss, study.sharpness, P["eta"])
+    shown = instability.longest_lead(cycles)
+    if cycles != study.cycles or shown != study.shown or not np.array_equal(
+            instability.cycle_window(shown, P["lead"], P["tail"]), study.window):
+        problems.append("the stored series give other cycles than the stored ones")
+    e = int(study.window[0])
+    if e <= last:
+        prep, states = cycle_states(config, split, [e])
+        geo = cycle_geometry(prep, states, [e], {}, k=P["num_eigs"], tol=P["slice_tol"])
+        sl, = cycle_slices(prep, states, geo, study.ts, tol=P["slice_tol"])
+        i = study.at_epochs.index(e)
+        stored = {"prev_position": study.geometry.prev_position[i:i + 1], "sharpness": study.geometry.sharpness[i:i + 1],
+                  "slice loss": study.slices[i].loss, "slice sharpness": study.slices[i].sharpness}
+        fresh = {"prev_position": geo.prev_position, "sharpness": geo.sharpness, "slice loss": sl.loss,
+                 "slice sharpness": sl.sharpness}
+        problems += [f"epoch {e}: {p}" for p in verification.compare_series(stored, fresh, len(sl.loss), rtol=rtol)]
+    return problems

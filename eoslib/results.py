@@ -12,32 +12,50 @@ about 200 epochs, listed in ``history["epoch"]``, and says ``"compact": true``),
 (last metrics, epochs, completion, sharpness), ``diverged``, ``wall_time_s``, ``provenance``
 (device, versions, git commit, execution plan) and free-form ``extra`` fields.
 
+A *computation record* (:func:`make_computation`, :func:`computed`) stores the result of a
+longer analysis that is not one run (a chapter's seed with its reruns and similarities, a
+landscape study): ``kind``, ``spec`` (every input that decides it, with the code versions) and
+``value``, under the key :func:`spec_key` of kind and spec; the same store, atomic writes and
+provenance. ``store/README.md`` gives each kind's schema.
+
 :func:`summary_table` and :func:`history_table` flatten records into tidy rows (one per run,
 or one per run and epoch); :func:`columns` turns rows into numpy columns for plotting.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm  # text bar: tqdm.auto warns in notebooks without ipywidgets
 
 from eoslib.provenance import provenance
 
 __all__ = ["ResultsStore", "make_record", "default_root", "summary_table", "history_table",
-           "columns", "SCHEMA_VERSION", "downsample_indices", "compact"]
+           "columns", "SCHEMA_VERSION", "downsample_indices", "compact", "STORE_ROOT", "open_store",
+           "spec_key", "make_computation", "computed", "pack", "unpack"]
 
 SCHEMA_VERSION = 2  # of the record layout below; a record of another version is never read as current
 
 _REPO = Path(__file__).resolve().parent.parent
+STORE_ROOT = _REPO / "store"  # the committed stores, one folder per kind of record (store/README.md)
+
+
+RESULTS_ENV = "EOSLIB_RESULTS_DIR"
 
 
 def default_root() -> Path:
-    """``results/`` at the repository root (git-ignored), else in the working directory."""
+    """The scratch results folder: ``$EOSLIB_RESULTS_DIR`` if set (the smoke tests point it at a
+    temporary folder, so that they compute what they exercise), else ``results/`` at the
+    repository root (git-ignored), else in the working directory."""
+    if os.environ.get(RESULTS_ENV):
+        return Path(os.environ[RESULTS_ENV])
     return (_REPO if (_REPO / ".git").exists() else Path.cwd()) / "results"
 
 
@@ -106,7 +124,7 @@ class ResultsStore:
     def put(self, record: dict, arrays: dict[str, np.ndarray] | None = None) -> Path:
         """Write ``record`` (and ``arrays`` to ``<key>.npz``) atomically; returns the path."""
         key = record["key"]
-        if self.compact_points:
+        if self.compact_points and "history" in record:  # run records only
             record = compact(record, self.compact_points)
         if arrays:
             record = {**record, "arrays_file": f"{key}.npz"}
@@ -133,6 +151,103 @@ def make_record(config, history: dict, eigen: dict, final: dict, diverged: bool,
         "provenance": {**provenance(), "execution": execution},
         "extra": extra,
     })
+
+
+def open_store(name: str, where: str | None = None, *, profile: str | None = None,
+               compact_points: int | None = None) -> ResultsStore:
+    """The store ``name`` for a chapter: ``where`` = ``"committed"`` (``store/<name>/``, the
+    repository's, what the book shows), ``"local"`` (``results/<name>/``, git-ignored: a scratch
+    store for runs with other parameters), or a folder path with a ``/`` (``<path>/<name>/``;
+anything else raises at once, so a misspelt name never becomes a folder); None: local
+    for the ``tiny`` profile (smoke tests never write to the repository), else committed."""
+    if where is None:
+        where = "local" if profile == "tiny" else "committed"
+    if where == "committed":
+        root = STORE_ROOT
+    elif where == "local":
+        root = default_root()
+    elif isinstance(where, os.PathLike) or "/" in str(where):
+        root = Path(where)
+    else:
+        raise ValueError(f"store must be 'committed', 'local' or a folder path (with a '/'), not {where!r}")
+    return ResultsStore(root / name, compact_points=compact_points)
+
+
+def spec_key(spec: dict) -> str:
+    """SHA-256 of the canonical JSON of ``spec`` (keys sorted, no spaces): the key of a
+    computation record, as :meth:`eoslib.runs.RunConfig.key` is a run record's."""
+    text = json.dumps(_jsonable(spec), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def make_computation(kind: str, spec: dict, value: dict, wall_time_s: float) -> dict:
+    """A JSON-ready *computation record*: the ``value`` (JSON-ready, arrays as lists) of one
+    computation of ``kind`` determined by ``spec`` (every input that decides it, including the
+    code versions that made it), keyed by :func:`spec_key` of ``{"kind": kind, **spec}``."""
+    return _jsonable({
+        "schema": SCHEMA_VERSION,
+        "key": spec_key({"kind": kind, **spec}),
+        "kind": kind,
+        "spec": spec,
+        "value": value,
+        "wall_time_s": float(wall_time_s),
+        "provenance": provenance(),
+    })
+
+
+def computed(store: ResultsStore, kind: str, specs: Sequence[dict], compute: Callable[[dict], dict], *,
+             progress: bool = False, unit: str = "record") -> list[dict]:
+    """The computation records of ``kind`` for ``specs``, in order: read from ``store`` when
+    there, else made by ``compute(spec)`` (which returns the record's ``value``) and written
+    back at once, so that an interrupted fill resumes. A bar (stderr) counts the missing ones."""
+    keys = [spec_key({"kind": kind, **spec}) for spec in specs]
+    missing = [i for i, key in enumerate(keys) if key not in store]
+    bar = tqdm(total=len(missing), disable=not (progress and missing), unit=unit)
+    for i in missing:
+        start = time.perf_counter()
+        value = compute(specs[i])
+        store.put(make_computation(kind, specs[i], value, time.perf_counter() - start))
+        bar.update()
+    bar.close()
+    return [store.get(key) for key in keys]
+
+
+def pack(obj):
+    """``obj`` as JSON-ready values that :func:`unpack` restores exactly: arrays (numpy or JAX)
+    keep dtype and shape (``{"__array__": dtype, "shape", "data"}``), NamedTuples their type
+    name (``"__type__"``), dicts with non-string keys their items (``"__items__"``)."""
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
+        return {"__type__": type(obj).__name__, **{f: pack(getattr(obj, f)) for f in obj._fields}}
+    if isinstance(obj, np.ndarray) or hasattr(obj, "__array__") and not isinstance(obj, np.generic):
+        a = np.asarray(obj)
+        return {"__array__": a.dtype.str, "shape": list(a.shape), "data": a.ravel().tolist()}
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) for k in obj):
+            return {k: pack(v) for k, v in obj.items()}
+        return {"__items__": [[pack(k), pack(v)] for k, v in obj.items()]}
+    if isinstance(obj, (list, tuple)):
+        return [pack(v) for v in obj]
+    return obj.item() if isinstance(obj, np.generic) else obj
+
+
+def unpack(obj, types: Sequence[type] = ()):
+    """The inverse of :func:`pack`; ``types``: the NamedTuple classes it may meet."""
+    by_name = {t.__name__: t for t in types}
+
+    def go(o):
+        if isinstance(o, list):
+            return [go(v) for v in o]
+        if not isinstance(o, dict):
+            return o
+        if "__array__" in o:
+            return np.asarray(o["data"], dtype=np.dtype(o["__array__"])).reshape(o["shape"])
+        if "__items__" in o:
+            return {go(k): go(v) for k, v in o["__items__"]}
+        if "__type__" in o:
+            return by_name[o["__type__"]](**{k: go(v) for k, v in o.items() if k != "__type__"})
+        return {k: go(v) for k, v in o.items()}
+
+    return go(obj)
 
 
 def downsample_indices(length: int, max_points: int = 200) -> np.ndarray:

@@ -21,23 +21,31 @@ similarity series. ``P`` is always the chapter's resolved parameters (:data:`PRE
 
 Eigenpairs are recorded at every epoch and cost most of a run, one model at a time (the
 eigensolver is not vmapped), so seeds run one after another rather than as lanes of a sweep.
+
+Each seed's :class:`SeedResult` is a computation record of kind :data:`SEED_KIND` in a results
+store (:func:`seed_results`: the committed ``store/rotations/`` by default), keyed by the
+parameters that decide it (:func:`seed_spec`), the seed, :data:`eoslib.runs.TRAINER_VERSION`
+and :data:`VERSION`; a chapter computes only the seeds its store lacks.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from eoslib import instability, schedules
+from eoslib import instability, schedules, verification
 from eoslib.data import Split
 from eoslib.instability import Instability, SimilarityToBaseline
-from eoslib.runs import RunConfig, RunResult, train
+from eoslib.results import ResultsStore, computed, pack, unpack
+from eoslib.runs import TRAINER_VERSION, RunConfig, RunResult, train
 
 __all__ = ["PRESETS", "VALIDATORS", "Rule", "rules", "run_config", "train_seed", "find_snapshots",
-           "Reruns", "Analysis", "reduction_epochs", "analyse", "SeedResult", "run_seed", "seeds"]
+           "Reruns", "Analysis", "reduction_epochs", "analyse", "SeedResult", "run_seed", "seeds", "SEED_KIND",
+           "VERSION", "STORE", "seed_spec", "encode", "decode", "seed_results", "compute", "reverify"]
 
 _CI = dict(eta=0.1, epochs=300, num_eigs=8, subspace_k=3, num_snapshots=3, min_rise=1.1, variant_min_rise=1.25,
            period=2, periods=[1, 2, 3, 4], after_epochs=12, reduction_factor=0.2,
@@ -233,3 +241,67 @@ def run_seed(P: Mapping[str, Any], split: Split, seed: int) -> SeedResult:
                       float(np.mean(run.eigen["certified"])),
                       float(np.max(run.eigen["residuals"] / np.abs(values[:, :1]))), reruns.matvecs, run_seconds,
                       time.perf_counter() - t0 - run_seconds, analyses)
+
+
+SEED_KIND = "rotations-seed"
+STORE = "rotations"  # the committed store's folder, store/rotations/
+VERSION = 1
+"""Version of the per-seed analysis (spike detection, reruns, similarities): bump it with any
+change to :func:`run_seed` or what it calls that changes results (the trainer has its own)."""
+
+_UNKEYED = ("seed", "num_seeds")  # which seeds are shown: not an input of any one seed's result
+
+
+def seed_spec(P: Mapping[str, Any], seed: int) -> dict:
+    """Everything that decides :func:`run_seed` ``(P, split, seed)``: the parameters (but the
+    choice of seeds), the seed, and the versions of the trainer and of this analysis."""
+    return {"parameters": {k: v for k, v in P.items() if k not in _UNKEYED}, "seed": int(seed),
+            "trainer_version": TRAINER_VERSION, "analysis_version": VERSION}
+
+
+def encode(result: SeedResult) -> dict:
+    """A :class:`SeedResult` as the JSON-ready value of a :data:`SEED_KIND` record."""
+    return pack(result)
+
+
+def decode(value: Mapping[str, Any]) -> SeedResult:
+    """The :class:`SeedResult` of a :data:`SEED_KIND` record's ``value`` (:func:`encode`)."""
+    return unpack(value, (SeedResult, Analysis, Rule, Instability, SimilarityToBaseline))
+
+
+def compute(spec: Mapping[str, Any], split: Split) -> dict:
+    """The value of the :data:`SEED_KIND` record of ``spec`` (:func:`seed_spec`), computed."""
+    return encode(run_seed({**spec["parameters"], "seed": spec["seed"], "num_seeds": 1}, split, spec["seed"]))
+
+
+def seed_results(P: Mapping[str, Any], split: Split, store: ResultsStore, *,
+                 progress: bool = True) -> list[SeedResult]:
+    """:func:`run_seed` for every seed of :func:`seeds`, read from ``store`` where it holds the
+    seed's record (:func:`seed_spec`) and computed (and stored) where not."""
+    records = computed(store, SEED_KIND, [seed_spec(P, s) for s in seeds(P)], lambda spec: compute(spec, split),
+                       progress=progress, unit="seed")
+    return [decode(r["value"]) for r in records]
+
+
+def reverify(record: dict, split: Split, *, prefix: int = 60) -> list[str]:
+    """Problems found re-verifying a :data:`SEED_KIND` record here (empty: verified): it is
+    current (:func:`eoslib.verification.computation_is_current`); its run, re-trained for its
+    first ``prefix`` epochs with the same eigensolves, matches its stored loss and sharpness up
+    to the edge of stability (:func:`eoslib.verification.series_window`: the run is chaotic
+    after); and the spikes and snapshots of every rule, detected again on the stored series,
+    are the stored ones. The similarity series need the eigenvectors, which are not stored:
+    they are checked by re-computing the whole seed (``tools/fill_store.py --verify``)."""
+    problems = verification.computation_is_current(record, VERSION)
+    spec = record["spec"]
+    P = {**spec["parameters"], "seed": spec["seed"], "num_seeds": 1}
+    stored = decode(record["value"])
+    config = dataclasses.replace(run_config(P, spec["seed"], schedules.constant(P["eta"]), min(prefix, P["epochs"])),
+                                 keep_eigenvectors=False)
+    run = train(config, split, progress=False)
+    again = {"loss": run.history["train_loss"], "sharpness": run.eigen["values"][:, 0]}
+    last = verification.series_window(again["loss"], again["sharpness"], P["eta"])
+    problems += verification.compare_series({"loss": stored.loss, "sharpness": stored.sharpness}, again, last)
+    for a in stored.analyses:
+        if not stored.diverged and find_snapshots(stored.loss, stored.sharpness, P, a.rule)[1:] != (a.spikes, a.snapshots):
+            problems.append(f"rule '{a.rule.name}': the stored series give other spikes than the stored ones")
+    return problems

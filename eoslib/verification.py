@@ -65,11 +65,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from eoslib.results import SCHEMA_VERSION, make_record
+from eoslib.results import SCHEMA_VERSION, make_record, spec_key
 from eoslib.runs import TRAINER_VERSION, RunConfig, train
 from eoslib.sweep import run_batch
 
-__all__ = ["first_unstable_epoch", "rounding_horizon", "compared_until", "verify", "rerun", "sample_keys"]
+__all__ = ["first_unstable_epoch", "rounding_horizon", "compared_until", "verify", "rerun", "sample_keys",
+           "computation_is_current", "series_window", "compare_series"]
 
 _HISTORY = ("train_loss", "train_acc", "eval_loss", "eval_acc", "param_norm")
 
@@ -213,3 +214,52 @@ def sample_keys(keys: Sequence[str], count: int, seed: str) -> list[str]:
     """``count`` keys drawn without replacement with a seed string (CI: the git commit, so the
     sample changes with every commit and is reproducible for each)."""
     return random.Random(seed).sample(sorted(keys), min(count, len(keys)))
+
+
+def computation_is_current(record: dict, analysis_version: int) -> list[str]:
+    """Problems that make a computation record (:func:`eoslib.results.make_computation`) stale
+    or forged: another schema, trainer version or analysis version than today's, or a spec
+    that does not hash to its key (an edited spec)."""
+    problems = []
+    spec = record["spec"]
+    if record.get("schema") != SCHEMA_VERSION:
+        problems.append(f"schema {record.get('schema')} is not the current {SCHEMA_VERSION}")
+    if spec.get("trainer_version") != TRAINER_VERSION:
+        problems.append(f"trainer version {spec.get('trainer_version')} is not the current {TRAINER_VERSION}")
+    if spec.get("analysis_version") != analysis_version:
+        problems.append(f"analysis version {spec.get('analysis_version')} is not the current {analysis_version}")
+    if spec_key({"kind": record["kind"], **spec}) != record["key"]:
+        problems.append("the spec does not hash to the record's key (edited spec)")
+    return problems
+
+
+def series_window(loss: np.ndarray, sharpness: np.ndarray, eta: float, *, near_fraction: float = 0.8,
+                  margin: int = 2) -> int:
+    """The last epoch at which a re-run of a run at constant ``eta`` is still deterministic up
+    to rounding (module docstring): ``margin`` epochs before its sharpness (E,) first reaches
+    ``near_fraction`` · 2/η, and 5 epochs before its loss (E,) first rises; never before 0."""
+    loss, sharpness = np.asarray(loss), np.asarray(sharpness)
+    last = len(loss) - 1
+    near = np.nonzero(sharpness >= near_fraction * 2.0 / eta)[0]
+    if near.size:
+        last = min(last, int(near[0]) - margin)
+    rises = np.nonzero(loss[1:] > loss[:-1])[0]
+    if rises.size:
+        last = min(last, int(rises[0]) - 5)
+    return max(0, last)
+
+
+def compare_series(stored: dict, rerun: dict, last: int, *, rtol: float = 5e-3) -> list[str]:
+    """The first mismatch of each named per-epoch series (index = epoch) of ``stored`` against
+    ``rerun`` at epochs 0..``last``, to ``rtol`` relative (atol 1e-6)."""
+    problems = []
+    for name, values in stored.items():
+        a, b = np.asarray(values)[:last + 1], np.asarray(rerun[name])[:last + 1]
+        if a.shape != b.shape:
+            problems.append(f"{name}: {a.shape[0]} stored epochs up to {last}, {b.shape[0]} re-run")
+            continue
+        bad = np.nonzero(~np.isclose(a, b, rtol=rtol, atol=1e-6))[0]
+        if bad.size:
+            e = int(bad[0])
+            problems.append(f"{name} at epoch {e}: stored {a[e]:.6g}, re-run {b[e]:.6g}")
+    return problems

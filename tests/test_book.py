@@ -67,7 +67,8 @@ def test_golden_notebook_has_run_metadata_and_no_volatile_fields(md):
 
 
 @pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.stem)
-def test_papermill_smoke_run_with_tiny_profile(md, tmp_path):
+def test_papermill_smoke_run_with_tiny_profile(md, tmp_path, monkeypatch):
+    monkeypatch.setenv("EOSLIB_RESULTS_DIR", str(tmp_path / "results"))  # the tiny runs' local stores: computed anew
     record = execute.execute(md, tmp_path / "out.ipynb", "tiny", {"seed": 1})
     assert record["profile"] == "tiny" and record["parameters"]["seed"] == 1
     assert record["claims_total"] > 0

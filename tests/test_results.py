@@ -107,3 +107,40 @@ def test_a_record_without_trainer_version_is_never_current():
     restored = RunConfig.from_dict(old)
     assert restored.trainer_version == 0 != TRAINER_VERSION and restored.key() != config.key()
     assert RunConfig.from_dict(config.to_dict()) == config
+
+
+def test_open_store_resolves_committed_local_and_folders(tmp_path):
+    from eoslib.results import STORE_ROOT, default_root, open_store
+
+    assert open_store("x").root == STORE_ROOT / "x" == open_store("x", "committed").root
+    assert open_store("x", profile="tiny").root == default_root() / "x" == open_store("x", "local").root
+    assert open_store("x", str(tmp_path)).root == tmp_path / "x"
+    with pytest.raises(ValueError, match="must be 'committed', 'local' or a folder"):
+        open_store("x", "comitted")
+
+
+def test_computation_records_are_keyed_by_kind_and_spec_and_restore_values_exactly(tmp_path):
+    import collections
+
+    from eoslib.results import computed, pack, spec_key, unpack
+
+    Pair = collections.namedtuple("Pair", "a b")
+    value = {"x": np.array([1.5, np.nan], np.float32), "flags": np.array([True, False]), "pair": Pair(3, [1.0]),
+             "by_epoch": {-1: np.arange(3), 4: np.zeros((2, 0))}, "scalar": np.float64(0.25)}
+    back = unpack(json.loads(json.dumps(pack(value))), (Pair,))
+    assert back["x"].dtype == np.float32 and np.array_equal(back["x"], value["x"], equal_nan=True)
+    assert back["flags"].dtype == bool and back["pair"] == Pair(3, [1.0]) and back["scalar"] == 0.25
+    assert list(back["by_epoch"]) == [-1, 4] and back["by_epoch"][4].shape == (2, 0)
+    store, calls = ResultsStore(tmp_path), []
+
+    def compute(spec):
+        calls.append(spec["n"])
+        return pack({"square": np.array([spec["n"] ** 2])})
+
+    specs = [{"n": 2, "trainer_version": 1}, {"n": 3, "trainer_version": 1}]
+    first = computed(store, "squares", specs, compute)
+    again = computed(store, "squares", specs[::-1], compute)
+    assert calls == [2, 3] and [r["key"] for r in again] == [r["key"] for r in first][::-1]
+    assert first[0]["key"] == spec_key({"kind": "squares", **specs[0]}) != spec_key({"kind": "cubes", **specs[0]})
+    assert first[0]["spec"] == specs[0] and first[0]["kind"] == "squares" and first[0]["provenance"]["device"]
+    assert unpack(first[1]["value"])["square"].tolist() == [9]

@@ -51,3 +51,25 @@ def test_reduction_epochs_are_inside_the_instability_and_distinct():
     snap = Instability(start=10, peak=14, end=16, rise=1.5)
     assert rotations.reduction_epochs(snap, [0.25, 0.5, 0.75]) == [12, 13, 14]
     assert rotations.reduction_epochs(Instability(10, 11, 12, 1.2), [0.1, 0.2, 0.5]) == [11]
+
+
+def test_a_seed_result_survives_its_store_record_exactly(tmp_path):
+    """encode/decode (the value of a rotations-seed record) restore every field and dtype."""
+    import json
+
+    from eoslib.instability import Instability, SimilarityToBaseline
+    from eoslib.results import pack
+
+    stb = SimilarityToBaseline(np.arange(3), np.ones((3, 2), np.float32), np.full((3, 2), np.nan),
+                               np.array([1.0, 0.5, 0.2]))
+    spike = Instability(1, 2, 3, 1.5)
+    analysis = rotations.Analysis(rotations.Rule("r", 1.1), 5, [spike], [spike], [stb], [{-1: stb, 4: stb}], [{1: stb}])
+    result = rotations.SeedResult(0, False, np.array([1.0, 2.0], np.float32), np.array([3.0, 4.0], np.float32), 0.5,
+                                  0.4, np.array([3, 4]), 1.0, 1e-3, [2.0], 1.0, 2.0, [analysis])
+    back = rotations.decode(json.loads(json.dumps(rotations.encode(result))))
+    assert json.dumps(pack(back), sort_keys=True) == json.dumps(pack(result), sort_keys=True)
+    assert back.loss.dtype == np.float32 and list(back.analyses[0].bottom[0]) == [-1, 4]
+    assert isinstance(back.analyses[0].spikes[0], Instability) and back.analyses[0].rule == analysis.rule
+    P = rotations.PRESETS["ci"]
+    assert rotations.seed_spec(P, 3) == rotations.seed_spec({**P, "seed": 7, "num_seeds": 2}, 3)
+    assert rotations.seed_spec(P, 3) != rotations.seed_spec({**P, "eta": 0.2}, 3) != rotations.seed_spec(P, 4)

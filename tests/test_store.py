@@ -1,38 +1,49 @@
 """CI re-verifies the committed results stores: a few records drawn at random (the seed is the
-git commit) are re-run from their configs here and compared (``eoslib.verification``), and a
-corrupted record must fail the same comparison.
+git commit) are re-run here and compared (``eoslib.verification``), and a corrupted record must
+fail the same comparison.
 
-Per store (``CHECKS``): the data set, how many records are drawn, and whether they are re-run
-whole (the Fashion-MNIST MLPs, seconds each) or only for a prefix of their epochs (the CIFAR-10
-VGG10s, minutes to an hour each on a CPU: their first ``PREFIX_EPOCHS`` epochs, about 20 s each
-on two cores at 500 images, without eigensolves; ``verification.verify(prefix=...)``)."""
+Run records (one training run each, keyed by its config), per store (``CHECKS``): the data set,
+how many records are drawn, and whether they are re-run whole (the Fashion-MNIST MLPs, seconds
+each) or only for a prefix of their epochs (the CIFAR-10 VGG10s, minutes to an hour each on a
+CPU: their first ``PREFIX_EPOCHS`` epochs, about 20 s each on two cores at 500 images, without
+eigensolves; ``verification.verify(prefix=...)``).
+
+Computation records (a chapter's longer analysis, keyed by its spec), per store
+(``COMPUTATIONS``): the chapter module whose ``reverify`` re-runs a record's deterministic part
+(its run up to the edge of stability, and what the stored series determine) and checks that it
+is current."""
 
 import copy
 
+import numpy as np
 import pytest
 
-from eoslib import data, generalization, verification
+from eoslib import data, drivers, flattening, rotations, verification
 from eoslib.provenance import git_commit
+from eoslib.results import STORE_ROOT, open_store
 from eoslib.runs import TRAINER_VERSION
 
-STORES = sorted(p.name for p in generalization.STORE_ROOT.iterdir() if p.is_dir()) \
-    if generalization.STORE_ROOT.is_dir() else []
+STORES = sorted(p.name for p in STORE_ROOT.iterdir() if p.is_dir()) if STORE_ROOT.is_dir() else []
 PREFIX_EPOCHS = 20
+WHOLE_UP_TO = 3000  # a longer Fashion-MNIST record (up to 15,000 epochs) is re-run for its first 3,000 only
 CHECKS = {  # store -> (data set name, loader, records drawn, prefix epochs or None for whole runs)
-    "fmnist-generalization": ("Fashion-MNIST", data.fashion_mnist, 3, None),
-    "cifar-generalization": ("CIFAR-10", data.cifar10, 2, PREFIX_EPOCHS),
+    "fmnist-generalization": ("Fashion-MNIST", data.fashion_mnist, 2, None),
+    "cifar-generalization": ("CIFAR-10", data.cifar10, 1, PREFIX_EPOCHS),
+    "flattening-switch": ("Fashion-MNIST", data.fashion_mnist, 1, 300),
 }
+COMPUTATIONS = {rotations.STORE: rotations, flattening.STORE: flattening, drivers.STORE: drivers}
 
 
 def test_every_store_has_a_check():
-    assert set(STORES) <= set(CHECKS), f"stores without a re-verification setting: {set(STORES) - set(CHECKS)}"
+    unchecked = set(STORES) - set(CHECKS) - set(COMPUTATIONS)
+    assert not unchecked, f"stores without a re-verification setting: {unchecked}"
 
 
-@pytest.fixture(scope="module", params=STORES)
+@pytest.fixture(scope="module", params=[s for s in STORES if s in CHECKS])
 def sampled(request, load_or_skip):
     what, loader, count, prefix = CHECKS[request.param]
     load_or_skip(what, loader, 10, 10)
-    store = generalization.committed_store(request.param)
+    store = open_store(request.param)
     keys = store.keys()
     if not keys:
         pytest.skip(f"store {request.param} has no records yet")
@@ -44,23 +55,26 @@ def sampled(request, load_or_skip):
         return [r for r in everyone if r["key"] != record["key"]
                 and r["config"]["schedule"] == c["schedule"] and r["config"]["n_train"] == c["n_train"]]
 
+    def prefix_of(record):  # None: the whole run
+        if prefix is None and record["final"]["epochs"] > WHOLE_UP_TO:
+            return WHOLE_UP_TO
+        return prefix
+
     def probe(record):  # the prefix with other rounding (verification.compared_until)
         return verification.rerun(record, prefix=prefix, lanes=2) if prefix is not None else None
 
-    return prefix, [(r, verification.rerun(r, prefix=prefix), peers(r), probe(r)) for r in records]
+    return [(r, prefix_of(r), verification.rerun(r, prefix=prefix_of(r)), peers(r), probe(r)) for r in records]
 
 
 def test_sampled_records_are_reproduced_here(sampled):
-    prefix, runs = sampled
-    for stored, again, peers, probe in runs:
+    for stored, prefix, again, peers, probe in sampled:
         problems = verification.verify(stored, again, peers, prefix=prefix, probe=probe)
         assert not problems, f"record {stored['key'][:12]} (lr {stored['config']['schedule']['lr']}, " \
                              f"seed {stored['config']['seed']}): {problems}"
 
 
 def test_corrupted_or_stale_records_fail(sampled):
-    prefix, runs = sampled
-    stored, again, peers, probe = runs[0]
+    stored, prefix, again, peers, probe = sampled[0]
     kw = dict(prefix=prefix, probe=probe)
     edited = copy.deepcopy(stored)
     assert edited["history"]["epoch"][0] == 0
@@ -82,7 +96,7 @@ def test_corrupted_or_stale_records_fail(sampled):
 
 def test_a_prefix_rerun_checks_the_epochs_up_to_the_prefix_only(load_or_skip):
     load_or_skip("Fashion-MNIST", data.fashion_mnist, 10, 10)
-    store = generalization.committed_store("fmnist-generalization")
+    store = open_store("fmnist-generalization")
     record = min(store.records(), key=lambda r: (r["config"]["schedule"]["lr"], r["key"]))  # stable
     again = verification.rerun(record, prefix=30)
     assert again["final"]["epochs"] == 30 and not again["eigen"].get("epoch")
@@ -115,3 +129,53 @@ def test_the_compared_window_ends_where_rounding_is_amplified():
     assert verification.rounding_horizon(record(falling, acc), record(falling, flipped), 5e-4) == 6
     assert verification.rounding_horizon(record([1.0]), record([1.1]), 5e-4) == -1
     assert verification.compared_until(record([1.0, 0.9]), 20, record([1.1, 0.9])) == 0
+
+
+@pytest.fixture(scope="module", params=[s for s in STORES if s in COMPUTATIONS])
+def sampled_computation(request, load_or_skip):
+    module = COMPUTATIONS[request.param]
+    store = open_store(request.param)
+    keys = store.keys()
+    if not keys:
+        pytest.skip(f"store {request.param} has no records yet")
+    record = store.get(verification.sample_keys(keys, 1, git_commit())[0])
+    P = record["spec"]["parameters"]
+    split = load_or_skip("Fashion-MNIST", data.fashion_mnist, P["n_train"], P["n_eval"])
+    return module, record, split, module.reverify(record, split)
+
+
+def test_sampled_computations_are_reproduced_here(sampled_computation):
+    module, record, _, problems = sampled_computation
+    assert not problems, f"{record['kind']} record {record['key'][:12]}: {problems}"
+
+
+def test_corrupted_or_stale_computations_fail(sampled_computation):
+    module, record, split, _ = sampled_computation
+    forged = copy.deepcopy(record)
+    forged["spec"]["parameters"]["eta"] *= 1.01
+    assert any("key" in p for p in verification.computation_is_current(forged, module.VERSION))
+    stale = copy.deepcopy(record)
+    stale["spec"]["analysis_version"] -= 1
+    assert any("analysis version" in p for p in verification.computation_is_current(stale, module.VERSION))
+    stale["spec"]["analysis_version"] += 1
+    stale["spec"]["trainer_version"] = TRAINER_VERSION - 1
+    assert any("trainer version" in p for p in verification.computation_is_current(stale, module.VERSION))
+    edited = copy.deepcopy(record)
+    loss = edited["value"]["loss"]["data"]
+    loss[1] *= 1.01  # epoch 1: compared for every run
+    assert any(p.startswith("loss at epoch 1") for p in module.reverify(edited, split, prefix=3))
+
+
+def test_series_are_compared_up_to_the_edge_of_stability():
+    """series_window: 2 epochs before S reaches 0.8 (2/eta), 5 before the loss first rises."""
+    loss = np.linspace(2.0, 1.0, 30)
+    sharpness = np.linspace(1.0, 30.0, 30)  # reaches 16 = 0.8 * 2/0.1 at epoch 15
+    assert verification.series_window(loss, sharpness, 0.1) == 13
+    assert verification.series_window(loss, np.ones(30), 0.1) == 29
+    rising = loss.copy()
+    rising[10] = 3.0  # the loss rises from epoch 9 to 10
+    assert verification.series_window(rising, np.ones(30), 0.1) == 4
+    assert verification.compare_series({"loss": loss}, {"loss": loss * (1 + 1e-4)}, 29) == []
+    assert verification.compare_series({"loss": loss}, {"loss": rising}, 29) == [
+        f"loss at epoch 10: stored {loss[10]:.6g}, re-run 3"]
+    assert verification.compare_series({"loss": loss}, {"loss": rising}, 9) == []
