@@ -157,10 +157,18 @@ def _store_sections(root: Path) -> list[str]:
                 "| made on | records |", "| --- | --- |",
                 *[f"| {d} | {n} |" for d, n in devices.most_common()], "",
                 "Commits: " + ", ".join(f"`{c}` ({n})" for c, n in commits.most_common()) + ".", "",
-                "CI re-runs at this commit: " + ", ".join(
-                    f"lr {by_key[k]['config']['schedule']['lr']:g} seed {by_key[k]['config']['seed']}"
-                    for k in sample) + ".", ""]
+                "Drawn with this commit as the seed (`tests/test_store.py` re-runs its own count of each "
+                "store's records, drawn the same way): " + ", ".join(_label(by_key[k]) for k in sample) + ".", ""]
     return out or ["No committed results store yet."]
+
+
+def _label(record: dict) -> str:
+    """A run record by learning rate and seed; a computation record by kind and seed."""
+    if "config" in record:
+        return f"lr {record['config']['schedule']['lr']:g} seed {record['config']['seed']}"
+    spec = record["spec"]
+    seed = spec.get("seed", spec["parameters"].get("seed"))
+    return f"{record['kind']} (eta {spec['parameters']['eta']:g}, seed {seed})"
 
 
 def render(root: Path = ROOT) -> str:
