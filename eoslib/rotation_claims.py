@@ -37,7 +37,7 @@ The claims (the paper's wording is in :func:`claims_table`):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy.stats import spearmanr
@@ -390,3 +390,54 @@ def rule_grid(checks_by_rule: Mapping[str, Sequence[SeedChecks]], *, num_eigs: i
     :func:`eoslib.rotations.rules`), and whether it flips between rules."""
     claims = [c.split(")")[0] + ")" for c in claim_texts(num_eigs, reduction_factor)]
     return VerdictGrid(claims, {name: seed_votes(checks) for name, checks in checks_by_rule.items()})
+
+
+def _span(values: Sequence[float], spec: str) -> str:
+    """``"lo–hi"`` of the finite ``values`` (``"lo to hi"`` when one is negative, one value when
+    both read alike, ``"none"`` without any), minus signs typeset (U+2212)."""
+    finite = [v for v in values if np.isfinite(v)]
+    if not finite:
+        return "none"
+    lo, hi = (f"{v:{spec}}".replace("-", "\u2212") for v in (min(finite), max(finite)))
+    return lo if lo == hi else f"{lo} to {hi}" if min(finite) < 0 else f"{lo}\u2013{hi}"
+
+
+def prose_values(results: Sequence[Any], checks_by_rule: Mapping[str, Sequence[SeedChecks]],
+                 *, period: int = 2, periods: Sequence[int] = (1, 2, 3, 4)) -> dict[str, str]:
+    """The measured values chapter 2's discussion quotes, as text to glue into it (``{glue:md}``):
+    ``results`` the seeds' :class:`eoslib.rotations.SeedResult` (the first is shown in the
+    figures), ``checks_by_rule`` their :class:`SeedChecks` per detection rule, the chapter's
+    rule first (as for :func:`rule_grid`). Keys ``s0_*`` describe the shown seed, ``all_*`` the
+    seeds, ``grid_*`` the verdicts per rule."""
+    rules = list(checks_by_rule)
+    shown, checks = results[0], checks_by_rule[rules[0]]
+    a, c0 = shown.analyses[0], checks[0]
+    ends = [s.end for s in a.snapshots]
+    last_after = [float(b[r].subspace[-1]) for b in a.bottom[2:3] for r in b if r != -1]
+    returns = [float(np.max(b[r].subspace[1:])) for b in a.bottom[:2] for r in b if r != -1]
+    votes = seed_votes(checks)
+    missing = [s for s, f in zip(votes[1].seeds, votes[1].figures) if not np.isfinite(f)]
+    grid = {name: seed_votes(ch) for name, ch in checks_by_rule.items()}
+    flips = [i + 1 for i in range(len(votes)) if len({g[i].passed for g in grid.values()}) > 1]
+    out = {
+        "s0_reached": str(c0.eos.reached), "s0_median_ratio": f"{c0.eos.median_ratio:.2f}",
+        "s0_rises": _span([s.peak - s.start for s in a.snapshots], "d"),
+        "s0_points": _span(c0.mono.points, "d"),
+        "s0_min_subspace": _span([float(np.min(t.subspace[t.epochs <= e])) for t, e in zip(a.top, ends)], ".1f"),
+        "s0_gaps": ", ".join(f"{g:+.2f}".replace("-", "\u2212") for g in c0.gap.gap),
+        "s0_returns": _span(returns, ".2f"), "s0_third_after": _span(last_after, ".2f"),
+        "s0_t4_points": _span([len(b[4].epochs) for b in a.by_period if 4 in b], "d") if 4 in periods else "none",
+        "all_reached": _span([c.eos.reached for c in checks if c.eos.reached is not None], "d"),
+        "all_unranked": ", ".join(f"seed {s}" for s in missing) or "no seed",
+        "all_lost_min": f"{min(v for c in checks for v in c.wide.lost_fraction):.0%}".replace("%", " %"),
+        "all_gap_span": _span(votes[3].figures, "+.2f"),
+        "all_gap_median": f"{np.nanmedian(votes[3].figures):+.2f}".replace("-", "\u2212"),
+        "all_rev_span": _span([100 * f for f in votes[4].figures], ".0f"),
+        "all_rev_median": f"{100 * np.nanmedian(votes[4].figures):.0f}",
+        "grid_flips": ("no verdict flips" if not flips else
+                       "the verdict of claim " + ", ".join(map(str, flips)) + " flips"),
+    }
+    out.update({f"c{i + 1}": v.count().replace(" seeds", "") for i, v in enumerate(votes)})
+    out.update({f"grid_c{i + 1}_{j}": g[i].count().replace(" seeds", "") for j, g in enumerate(grid.values())
+                for i in range(len(votes))})
+    return out

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 
 import execute  # noqa: E402
+import prose  # noqa: E402
 import status_page  # noqa: E402
 
 CHAPTERS = sorted((ROOT / "book").glob("[0-9]*.md"))
@@ -64,6 +65,34 @@ def test_golden_notebook_has_run_metadata_and_no_volatile_fields(md):
     assert "papermill" not in nb.metadata
     for cell in nb.cells:
         assert not {"papermill", "execution"} & set(cell.metadata)
+
+
+PROSE_ALLOWED = {  # literals a chapter's measured parts may hold: fixed bounds and parameters quoted in words
+    "02_rotations": {"0.9", "80 %", "1.25"},  # claim 3's similarity level, claim 5's bound, variant_min_rise
+}
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.stem)
+def test_measured_numbers_in_the_text_are_glued(md):
+    """In the parts of a chapter marked as reporting its run (tools/prose.py), every measured
+    number is glued from the executed notebook, so the text cannot drift from the run."""
+    text = md.read_text()
+    if not prose.regions(text):
+        pytest.skip(f"{md.stem} marks no measured parts yet: its numbers are not glued (issue 29)")
+    assert not prose.literals(text, PROSE_ALLOWED.get(md.stem, set())), \
+        f"{md.name}: measured numbers outside glue roles (glue them from the notebook, or allow a fixed bound)"
+
+
+def test_the_prose_check_catches_numbers_written_by_hand():
+    text = (ROOT / "book" / "02_rotations.md").read_text()
+    assert "{glue:md}`c1`" in text and "{glue:md}`s0_gaps`" in text
+    edited = text.replace("{glue:md}`c1`", "5/5", 1).replace("{glue:md}`s0_gaps`", "+0.24, -0.12", 1)
+    assert prose.literals(edited, PROSE_ALLOWED["02_rotations"]) == ["0.24", "0.12", "5/5"]
+    sample = "\n".join([prose.BEGIN, "at 67 % and epoch 142, 52–80 seeds, 3-6 epochs, 0.5, $2/\\eta = 20.5$, "
+                         "`eta = 0.1`, {glue:md}`x` and {glue:text}`y:.2f`, top-8, claim 4", prose.END, "0.7 %"])
+    assert prose.literals(sample) == ["67 %", "epoch 142", "52–80", "3-6", "0.5"]
+    with pytest.raises(ValueError, match="without"):
+        prose.regions(prose.BEGIN + "\n0.5")
 
 
 @pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.stem)

@@ -73,3 +73,31 @@ def test_a_seed_result_survives_its_store_record_exactly(tmp_path):
     P = rotations.PRESETS["ci"]
     assert rotations.seed_spec(P, 3) == rotations.seed_spec({**P, "seed": 7, "num_seeds": 2}, 3)
     assert rotations.seed_spec(P, 3) != rotations.seed_spec({**P, "eta": 0.2}, 3) != rotations.seed_spec(P, 4)
+
+
+def test_prose_values_quote_the_stored_ci_seeds_and_their_claims():
+    """rotation_claims.prose_values (the numbers chapter 2's text glues) agree with the claims
+    computed from the committed ci seeds (read from store/rotations/, no training)."""
+    from eoslib import rotation_claims
+    from eoslib.results import open_store, spec_key
+
+    P = params()
+    store = open_store(rotations.STORE)
+    keys = [spec_key({"kind": rotations.SEED_KIND, **rotations.seed_spec(P, s)}) for s in rotations.seeds(P)]
+    if not all(k in store for k in keys):
+        pytest.skip("the ci seeds are not in the committed store")
+    results = [rotations.decode(store.get(k)["value"]) for k in keys]
+    checks = {rule.name: [rotation_claims.seed_checks(r.seed, r.sharpness, P["eta"], a.snapshots, a.top, a.bottom,
+                                                      a.by_period, subspace_k=P["subspace_k"])
+                          for r in results for a in r.analyses if a.rule == rule] for rule in rotations.rules(P)}
+    values = rotation_claims.prose_values(results, checks)
+    first = checks[rotations.rules(P)[0].name]
+    votes = rotation_claims.seed_votes(first)
+    assert values["s0_reached"] == str(first[0].eos.reached) == str(results[0].analyses[0].reached)
+    assert [values[f"c{i}"] for i in range(1, 7)] == [v.count().replace(" seeds", "") for v in votes]
+    assert values["grid_flips"] == ("no verdict flips" if not any(
+        rotation_claims.rule_grid(checks, num_eigs=P["num_eigs"], reduction_factor=P["reduction_factor"]).flips)
+        else values["grid_flips"])
+    lo, hi = (min(c.eos.reached for c in first), max(c.eos.reached for c in first))
+    assert values["all_reached"] == (f"{lo}\u2013{hi}" if lo != hi else str(lo))
+    assert all(v and "-" not in v for v in values.values())  # minus signs are typeset
