@@ -5,7 +5,7 @@ fail the same comparison.
 Run records (one training run each, keyed by its config), per store (``CHECKS``): the data set,
 how many records are drawn, and whether they are re-run whole (the Fashion-MNIST MLPs, seconds
 each) or only for a prefix of their epochs (the CIFAR-10 VGG10s, minutes to an hour each on a
-CPU: their first ``PREFIX_EPOCHS`` epochs, about 20 s each on two cores at 500 images, without
+CPU: their first ``PREFIX_EPOCHS`` epochs, about 10 s each on two cores at 500 images, without
 eigensolves; ``verification.verify(prefix=...)``).
 
 Computation records (a chapter's longer analysis, keyed by its spec), per store
@@ -24,7 +24,7 @@ from eoslib.results import STORE_ROOT, open_store
 from eoslib.runs import TRAINER_VERSION
 
 STORES = sorted(p.name for p in STORE_ROOT.iterdir() if p.is_dir()) if STORE_ROOT.is_dir() else []
-PREFIX_EPOCHS = 20
+PREFIX_EPOCHS = 10
 WHOLE_UP_TO = 3000  # a longer Fashion-MNIST record (up to 15,000 epochs) is re-run for its first 3,000 only
 CHECKS = {  # store -> (data set name, loader, records drawn, prefix epochs or None for whole runs)
     "fmnist-generalization": ("Fashion-MNIST", data.fashion_mnist, 2, None),
