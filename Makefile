@@ -15,9 +15,8 @@ CHAPTERS := $(sort $(wildcard book/[0-9]*.md))
 export OPENBLAS_NUM_THREADS ?= 1
 NOTEBOOKS := $(CHAPTERS:.md=.ipynb)
 DATASETS ?= fmnist
-# pytest-xdist workers: one test file, or one notebook's cells, stays on one worker (--dist loadgroup,
-# groups set in tests/conftest.py); three workers keep two cores busy through compilations and Python
-PYTEST_WORKERS ?= 3
+# pytest-xdist workers (one test file, or one notebook's cells, stays on one worker: --dist loadfile)
+PYTEST_WORKERS ?= 2
 
 .PHONY: setup data book test lint execute bench reproduce-stores clean
 
@@ -43,7 +42,7 @@ lint: setup
 
 test: DATASETS = fmnist cifar10
 test: setup data
-	$(BIN)/python -m pytest -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadgroup --durations=30 \
+	$(BIN)/python -m pytest -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadfile --durations=30 \
 		tests $(NOTEBOOKS) --nbval --nbval-current-env $(PYTEST_ARGS)
 
 execute: setup data

@@ -25,7 +25,6 @@ store (:func:`study`; the committed one is ``store/drivers/``).
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -278,7 +277,7 @@ def _decode(record: dict) -> DriversStudy:
     return study._replace(suites=[{name: suite[name] for name in order} for suite in study.suites])
 
 
-def reverify(record: dict, split: datasets.Split, *, prefix: int = 70, rtol: float = 5e-3) -> list[str]:
+def reverify(record: dict, split: datasets.Split, *, prefix: int = 60, rtol: float = 5e-3) -> list[str]:
     """Problems found re-verifying a :data:`STUDY_KIND` record here (empty: verified): it is
     current (:func:`eoslib.verification.computation_is_current`); its run, re-trained for its
     first ``prefix`` epochs with the same eigensolves, matches the stored loss and sharpness up
@@ -288,12 +287,8 @@ def reverify(record: dict, split: datasets.Split, *, prefix: int = 70, rtol: flo
     the eigenvectors, which are not stored: they are checked by re-computing the whole study."""
     problems = verification.computation_is_current(record, VERSION)
     P, stored = record["spec"]["parameters"], _decode(record)
-    config = dataclasses.replace(run_config(P), max_epochs=min(prefix, P["epochs"]), keep_eigenvectors=False)
-    run = train(config, split, progress=False)
-    again = {"loss": run.history["train_loss"], "sharpness": run.eigen["values"][:, 0]}
-    last = verification.series_window(again["loss"], again["sharpness"], P["eta"])
-    problems += verification.compare_series({"loss": stored.loss, "sharpness": stored.sharpness}, again, last,
-                                            rtol=rtol)
+    problems += verification.compare_run_prefix(run_config(P), split, stored.loss, stored.sharpness, prefix=prefix,
+                                                rtol=rtol)[0]
     reached, spikes, chosen = _instabilities(stored.loss, stored.sharpness, P)
     window = np.arange(max(0, reached - P["lead"]), len(stored.loss))
     if (reached, spikes, chosen, [s.start for s in chosen]) != (stored.reached, stored.spikes, stored.chosen,

@@ -26,7 +26,6 @@ on (:func:`switch_configs`), found by a run at constant η0 stopped when S first
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
@@ -416,11 +415,9 @@ def reverify(record: dict, split: datasets.Split, *, prefix: int = 60, rtol: flo
     stability, are checked by re-computing the whole study: ``tools/fill_store.py --verify``)."""
     problems = verification.computation_is_current(record, VERSION)
     P, study = record["spec"]["parameters"], _decode(record)
-    config = dataclasses.replace(cycle_config(P), max_epochs=min(prefix, P["epochs"]), keep_eigenvectors=False)
-    run = train(config, split, progress=False)
-    again = {"loss": run.history["train_loss"], "sharpness": run.eigen["values"][:, 0]}
-    last = verification.series_window(again["loss"], again["sharpness"], P["eta"])
-    problems += verification.compare_series({"loss": study.loss, "sharpness": study.sharpness}, again, last, rtol=rtol)
+    config = cycle_config(P)
+    found, last = verification.compare_run_prefix(config, split, study.loss, study.sharpness, prefix=prefix, rtol=rtol)
+    problems += found
     cycles = instability.stability_cycles(study.loss, study.sharpness, P["eta"])
     shown = instability.longest_lead(cycles)
     if cycles != study.cycles or shown != study.shown or not np.array_equal(

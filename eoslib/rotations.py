@@ -30,7 +30,6 @@ and :data:`VERSION`; a chapter computes only the seeds its store lacks.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -295,12 +294,8 @@ def reverify(record: dict, split: Split, *, prefix: int = 60) -> list[str]:
     spec = record["spec"]
     P = {**spec["parameters"], "seed": spec["seed"], "num_seeds": 1}
     stored = decode(record["value"])
-    config = dataclasses.replace(run_config(P, spec["seed"], schedules.constant(P["eta"]), min(prefix, P["epochs"])),
-                                 keep_eigenvectors=False)
-    run = train(config, split, progress=False)
-    again = {"loss": run.history["train_loss"], "sharpness": run.eigen["values"][:, 0]}
-    last = verification.series_window(again["loss"], again["sharpness"], P["eta"])
-    problems += verification.compare_series({"loss": stored.loss, "sharpness": stored.sharpness}, again, last)
+    config = run_config(P, spec["seed"], schedules.constant(P["eta"]), P["epochs"])
+    problems += verification.compare_run_prefix(config, split, stored.loss, stored.sharpness, prefix=prefix)[0]
     for a in stored.analyses:
         if not stored.diverged and find_snapshots(stored.loss, stored.sharpness, P, a.rule)[1:] != (a.spikes, a.snapshots):
             problems.append(f"rule '{a.rule.name}': the stored series give other spikes than the stored ones")

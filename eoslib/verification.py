@@ -70,7 +70,7 @@ from eoslib.runs import TRAINER_VERSION, RunConfig, train
 from eoslib.sweep import run_batch
 
 __all__ = ["first_unstable_epoch", "rounding_horizon", "compared_until", "verify", "rerun", "sample_keys",
-           "computation_is_current", "series_window", "compare_series"]
+           "computation_is_current", "series_window", "compare_series", "compare_run_prefix"]
 
 _HISTORY = ("train_loss", "train_acc", "eval_loss", "eval_acc", "param_norm")
 
@@ -263,3 +263,16 @@ def compare_series(stored: dict, rerun: dict, last: int, *, rtol: float = 5e-3) 
             e = int(bad[0])
             problems.append(f"{name} at epoch {e}: stored {a[e]:.6g}, re-run {b[e]:.6g}")
     return problems
+
+
+def compare_run_prefix(config: RunConfig, split, loss: np.ndarray, sharpness: np.ndarray, *, prefix: int,
+                       rtol: float = 5e-3) -> tuple[list[str], int]:
+    """Re-train the constant-rate run ``config`` for its first ``prefix`` epochs here (its
+    eigensolves, no eigenvectors kept) and compare the stored ``loss`` and ``sharpness`` (E,)
+    with it over the deterministic window (:func:`series_window`); returns the problems and the
+    window's last epoch."""
+    config = dataclasses.replace(config, max_epochs=min(prefix, config.max_epochs), keep_eigenvectors=False)
+    run = train(config, split, progress=False)
+    again = {"loss": run.history["train_loss"], "sharpness": run.eigen["values"][:, 0]}
+    last = series_window(again["loss"], again["sharpness"], config.schedule.lr)
+    return compare_series({"loss": loss, "sharpness": sharpness}, again, last, rtol=rtol), last

@@ -34,14 +34,3 @@ def x64():
     with jax.enable_x64(True):
         yield
 
-
-def pytest_collection_modifyitems(config, items):
-    """For pytest-xdist's ``--dist loadgroup`` (``make test``): the tests of one file, and the
-    cells of one notebook (nbval runs them in order in one kernel), stay on one worker, as with
-    ``--dist loadfile``, so module-scoped fixtures run once; the chapters' tiny smoke runs, which
-    are independent and take most of the book tests' time, are spread over the workers."""
-    for item in items:
-        group = item.nodeid.split("::")[0]
-        if getattr(item, "originalname", None) == "test_papermill_smoke_run_with_tiny_profile":
-            group += "::" + item.callspec.id
-        item.add_marker(pytest.mark.xdist_group(group))
