@@ -119,7 +119,8 @@ def _benchmark_sections(root: Path) -> list[str]:
     out = []
     for path in sorted((root / "benchmarks" / "results").glob("*.json")):
         data = json.loads(path.read_text())
-        out += [f"### `{path.relative_to(root)}`", "", f"Made by `benchmarks/bench_{path.stem}.py`.", ""]
+        made_by = data.pop("made_by", f"benchmarks/bench_{path.stem}.py")
+        out += [f"### `{path.relative_to(root)}`", "", f"Made by `{made_by}`.", ""]
         targets = data.pop("targets", [])
         if targets:
             out += ["| target | required | measured | met |", "| --- | --- | --- | --- |"]
