@@ -80,7 +80,7 @@ def test_corrupted_or_stale_records_fail(sampled):
     assert edited["history"]["epoch"][0] == 0
     edited["history"]["train_loss"][0] *= 1.01  # epoch 0 (initialization): compared for every run
     assert any("train_loss" in p for p in verification.verify(edited, again, peers, **kw))
-    window = verification.compared_until(again, prefix, probe) if prefix is not None else None
+    window = verification.prefix_window(stored, again, prefix, probe) if prefix is not None else None
     inside = [i for i, e in enumerate(stored["history"]["epoch"]) if window is not None and 1 <= e <= window]
     if inside:  # a prefix compares every stored epoch of its window, not only the first
         late = copy.deepcopy(stored)
