@@ -18,7 +18,7 @@ import copy
 import numpy as np
 import pytest
 
-from eoslib import data, drivers, flattening, rotations, verification
+from eoslib import data, drivers, flattening, generalization, generalization_claims, rotations, verification
 from eoslib.provenance import git_commit
 from eoslib.results import STORE_ROOT, open_store
 from eoslib.runs import TRAINER_VERSION
@@ -92,6 +92,33 @@ def test_corrupted_or_stale_records_fail(sampled):
     forged = copy.deepcopy(stored)
     forged["config"]["max_epochs"] += 1
     assert any("key" in p for p in verification.verify(forged, again, peers, **kw))
+
+
+VERDICT_FIELDS = ("completed", "diverged", "dead", "failed", "reached")  # a run's discrete outcome (summary_rows)
+
+
+def test_claim_verdicts_from_rerun_records_are_the_stored_ones(sampled):
+    """Where a record was re-run whole (its outcome is then determined, not chaotic), its
+    discrete outcome and the verdicts of the claims made over its store (chapter 4's, for the
+    Fashion-MNIST grid) are the same with the re-run in place of the stored record."""
+    whole = [(stored, again) for stored, prefix, again, _, _ in sampled if prefix is None]
+    if not whole:
+        pytest.skip("no record of this store was re-run whole (prefix re-runs: verdicts past the prefix are chaotic)")
+    for stored, again in whole:
+        row, row_again = generalization.summary_rows([stored])[0], generalization.summary_rows([again])[0]
+        assert {f: row[f] for f in VERDICT_FIELDS} == {f: row_again[f] for f in VERDICT_FIELDS}, stored["key"][:12]
+    grid = open_store("fmnist-generalization")
+    if not all(s["key"] in grid for s, _ in whole):
+        return  # claims over a store are chapter 4's only
+    n_train = whole[0][0]["config"]["n_train"]
+    everyone = [r for r in grid.records() if r["config"]["n_train"] == n_train]
+    swapped = {s["key"]: a for s, a in whole}
+
+    def verdicts(records):
+        rows = generalization.summary_rows(records)
+        return [c.verdict for c in generalization_claims.claims_table(rows, generalization.threshold_rate(rows)).claims]
+
+    assert verdicts(everyone) == verdicts([swapped.get(r["key"], r) for r in everyone])
 
 
 def test_a_prefix_rerun_checks_the_epochs_up_to_the_prefix_only(load_or_skip):
