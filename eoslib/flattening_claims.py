@@ -13,13 +13,13 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from scipy.stats import spearmanr
 
-from eoslib.flattening import cycle_phases
+from eoslib.flattening import cycle_phases, significant_round, stability_threshold
 from eoslib.instability import Cycle
 from eoslib.report import Claim, ClaimsTable
 
 __all__ = ["rank_correlation", "trend_statistics", "claim_progressive_sharpening",
            "claim_growth_then_change", "claim_later_switch", "claim_larger_eta0",
-           "claim_every_cycle", "claim_eta_small_stable", "claims_table"]
+           "claim_every_cycle", "claim_eta_small_stable", "claims_table", "prose_values"]
 
 
 def rank_correlation(x: Sequence[float], y: Sequence[float]) -> float:
@@ -161,3 +161,263 @@ def claims_table(epochs, fit_loss, fit_sharp, distance, cycle: Cycle, cycles: Se
         claim_every_cycle(cycles, fit_sharp_at),
         claim_eta_small_stable(rows, eta_small),
     ])
+
+
+def _num(x: float, spec: str = ".0f") -> str:
+    """``x`` formatted with ``spec``, the minus sign typeset (U+2212)."""
+    return f"{x:{spec}}".replace("-", "\u2212")
+
+
+def _sci(x: float) -> str:
+    """``x`` to one significant digit as ``"2 × 10⁻⁵"``."""
+    mantissa, exponent = f"{x:.0e}".split("e")
+    sup = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")
+    return f"{mantissa} \u00d7 10{str(int(exponent)).translate(sup)}"
+
+
+def _span(values: Sequence[float], spec: str) -> str:
+    """``"lo–hi"`` of ``values`` (``"lo to hi"`` when one is negative, one value when both read
+    alike), minus signs typeset."""
+    lo, hi = _num(min(values), spec), _num(max(values), spec)
+    return lo if lo == hi else f"{lo} to {hi}" if min(values) < 0 else f"{lo}\u2013{hi}"
+
+
+def _epochs(epochs: Sequence[int]) -> str:
+    """``"52–54"`` for consecutive epochs, else a list (``"none"`` without any)."""
+    epochs = sorted(int(e) for e in epochs)
+    if not epochs:
+        return "none"
+    if len(epochs) > 1 and epochs == list(range(epochs[0], epochs[-1] + 1)):
+        return f"{epochs[0]}\u2013{epochs[-1]}"
+    return ", ".join(map(str, epochs))
+
+
+def _trend(rho: float) -> str:
+    return "rises" if rho > 0 else "*falls*" if rho < 0 else "does not move monotonically"
+
+
+def _of(k: int, n: int) -> str:
+    return ("both" if n == 2 else f"all {n}") if k == n else f"{k} of {n}"
+
+
+def _series(values: Sequence[float], labels: Sequence[str]) -> str:
+    """``"falls from 163 (a) to 88 (b)"``: the verb from the values' order."""
+    verb = ("falls" if all(b < a for a, b in zip(values, values[1:])) else
+            "rises" if all(b > a for a, b in zip(values, values[1:])) else "goes")
+    return f"{verb} from " + " to ".join(f"{v:.0f}{lab}" for v, lab in zip(values, labels))
+
+
+def prose_values(study, fit_sharp: np.ndarray, fit_loss: np.ndarray, rows: Sequence[Mapping],
+                 reference: Mapping, onsets: Mapping[float, int | None], claims: ClaimsTable, *,
+                 eta: float, eta_small: float, band_epochs: int = 4, fit_fraction: float = 0.5) -> dict[str, str]:
+    """The measured values chapter 3's discussion quotes, as text to glue into it (``{glue:md}``).
+
+    ``study`` the :class:`eoslib.flattening.CycleStudy` (its ``loss``, ``sharpness``,
+    ``distance``, ``cycles``, ``shown``, ``window``, ``geometry``, ``ts``, ``reach``,
+    ``slices``, ``e0``, ``exact`` and ``fd`` are read), ``fit_sharp`` and ``fit_loss`` the slice
+    curvatures of the S- and L-curves per row of ``study.geometry``, ``rows`` Figure 4's
+    :func:`eoslib.flattening.switch_rows`, ``reference`` the stored stable run that sets the
+    threshold, ``onsets`` each η0's first instability and ``claims`` the chapter's
+    :func:`claims_table`. Keys:
+
+    - the cycles: ``n_cycles``, ``shown_which`` (the shown cycle's rank), ``epochs`` (of the run), ``cross``, ``peak``, ``back`` and
+      ``stable_to`` of the shown cycle, ``rise`` (its loss rise factor), ``s_back`` (S at the
+      return), ``frac_after`` (share of the epochs after the return with S ≥ 2/η),
+      ``later_leads`` (stable epochs before the other cycles), ``window`` (the shown epochs);
+    - the slices: ``before_epochs`` (shown epochs before the crossing), ``l_before`` (range of
+      the L-curve's curvature there), ``s_before`` (S at the first and last of them), ``slope_verb`` and
+      ``first_before`` (the sign and range of λ' there), ``steady_n``, ``steady_epochs`` and
+      ``change`` (the S-curve's steady epochs past 2/η and the first epoch it leaves its band),
+      ``trough`` (epochs from the change to the peak whose S at t = 0 is below both ends of the
+      slice) and ``walls`` (S at those ends), ``prev_min`` and ``prev_min_epoch`` (the previous
+      parameters' farthest position at t < 0), ``first_peak`` (λ' at the peak), ``back_ends``
+      (S at the ends of the return's slice);
+    - the curvatures: ``half`` (half-width of the fits), ``l_trend``/``s_trend``/``lam_trend``
+      and ``l_from``/``l_to``, ``s_from``/``s_to``, ``lam_from``/``lam_to`` (the L-curve's,
+      S-curve's and local λ'' before the crossing), ``c1``..``c6`` (verdict phrases),
+      ``s_cross`` (curvature of S at the crossing), ``s_top`` and ``s_top_epoch`` (its largest
+      before the peak), ``s_back_curv``, ``s_start`` and ``back_vs_start`` (at the return
+      against the first shown epoch), ``d_cross``, ``d_peak``, ``dist_cmp``, ``dist_paper``,
+      ``d_min`` and ``d_min_epoch`` (|θ − θ*|), ``flip`` (first epoch past the crossing with
+      the previous parameters at t < 0), ``c5_higher`` (cycles whose return is more curved),
+      ``dhd_first``, ``s_first`` (d'Hd and S before the first crossing), ``dhd_returns`` and
+      ``dhd_later`` (d'Hd at the returns, before the later crossings);
+    - the λ'' check: ``boundary`` (median distance to an activation boundary), ``spacing`` and
+      ``spacing_ratio`` (slice spacing, and over that median), ``e0``, ``lam_exact``,
+      ``lam_fd``, ``lam_fd10``, ``fd_verdict``, ``lam_min``, ``lam_max`` (λ'' over the window);
+    - Figure 4: ``f4_verdict``, ``ref_smax``, ``ref_epoch``, ``eta_c_frac``, ``small_ratio``,
+      ``small_side``, ``n_unstable``, ``n_switched``, ``unstable_first``, ``n_first``,
+      ``unstable_later``, ``f4_eta0``, ``f4_by_switch``, ``f4_switches``, ``f4_at``,
+      ``f4_by_eta0``, ``c3_means``, ``c3_rhos``, ``c4_means``, ``c4_rhos``, ``series_neg``,
+      ``n_completed``, ``completed_list``;
+    - the numerics: ``n_slices``, ``hvps``, ``slice_certified``, ``max_residual``, ``n_runs``.
+    """
+    geo, shown, window = study.geometry, study.shown, [int(e) for e in study.window]
+    fit_sharp, fit_loss = np.asarray(fit_sharp, float), np.asarray(fit_loss, float)
+    row = {int(e): i for i, e in enumerate(geo.epochs)}
+    phases = cycle_phases(np.asarray(window), fit_sharp[[row[e] for e in window]], shown, band_epochs)
+    sharp, dist, cycles = np.asarray(study.sharpness, float), np.asarray(study.distance, float), list(study.cycles)
+
+    def ends(e):  # S at the slice's ends, t = ±reach
+        return np.asarray(study.slices[row[e]].sharpness, float)[[0, -1]]
+
+    mid = len(study.ts) // 2
+    before = [e for e in window if e < shown.cross]
+    steady = list(range(shown.cross, shown.cross + phases["steady"]))
+    change = phases["change"]
+    trough = [e for e in window if (change or shown.cross) <= e < shown.peak
+              and study.slices[row[e]].sharpness[mid] < ends(e).min()]
+    past = [e for e in window if shown.cross <= e <= shown.peak]
+    prev = [(geo.prev_position[row[e]], e) for e in window if e >= shown.cross]
+    flips = [e for e in window if e > shown.cross and geo.prev_position[row[e]] < 0]
+    to_peak = [e for e in window if shown.cross <= e < shown.peak]
+    top = max(to_peak, key=lambda e: fit_sharp[row[e]])
+    d_cross, d_peak = dist[shown.cross], dist[shown.peak]
+    d_min = min(past, key=lambda e: dist[e])
+    rho_l = rank_correlation(before, fit_loss[[row[e] for e in before]])
+    rho_s = rank_correlation(before, fit_sharp[[row[e] for e in before]])
+    rho_lam = rank_correlation(before, np.asarray(geo.second)[[row[e] for e in before]])
+    start, back = fit_sharp[row[window[0]]], fit_sharp[row[shown.back]]
+    higher = sum(fit_sharp[row[c.back]] > fit_sharp[row[c.cross - 1]] for c in cycles)
+    later = [c for c in cycles if c != shown]
+    first = cycles[0]
+    boundary = float(np.median(np.asarray(geo.boundary)[[row[e] for e in window]]))
+    spacing = float(study.ts[1] - study.ts[0])
+    lam_window = np.asarray(geo.second)[[row[e] for e in window]]
+    exact, fd = study.exact, np.asarray(study.fd)
+    agree = abs(fd[0, 2] - exact.second) <= 1e-2 * abs(exact.second)
+    passed = [c.passed for c in claims.claims]
+
+    out = {
+        "n_cycles": str(len(cycles)),
+        "shown_which": ("the first", "the second", "the third", "the fourth")[cycles.index(shown)]
+                       if cycles.index(shown) < 4 else f"cycle {cycles.index(shown) + 1}", "epochs": str(len(sharp) - 1), "cross": str(shown.cross),
+        "peak": str(shown.peak), "back": str(shown.back), "stable_to": str(shown.stable_to),
+        "rise": f"{shown.rise:.2f}", "s_back": f"{sharp[shown.back]:.1f}",
+        "frac_after": f"{np.mean(sharp[shown.back + 1:] >= 2 / eta):.0%}".replace("%", " %"),
+        "later_leads": _span([c.lead for c in later], "d") if later else "none",
+        "window": _epochs(window),
+        "before_epochs": _epochs(before), "l_before": _span(fit_loss[[row[e] for e in before]], ".2f"),
+        "s_before": f"{_num(sharp[before[0]], '.0f')} to {_num(sharp[before[-1]], '.0f')}",
+        "first_before": _span(np.asarray(geo.first)[[row[e] for e in before]], ".1f"),
+        "slope_verb": ("decreases" if all(geo.first[row[e]] < 0 for e in before) else
+                       "increases" if all(geo.first[row[e]] > 0 for e in before) else "changes direction"),
+        "steady_n": str(len(steady)), "steady_epochs": _epochs(steady), "change": str(change),
+        "trough": _epochs(trough), "walls": _span([v for e in trough for v in ends(e)], ".0f") if trough else "none",
+        "prev_min": _num(min(prev)[0], ".2f"), "prev_min_epoch": str(min(prev)[1]),
+        "first_peak": _num(geo.first[row[shown.peak]], ".0f"),
+        "back_ends": " and ".join(_num(v, ".0f") for v in ends(shown.back)),
+        "half": f"{fit_fraction * study.reach:.2f}",
+        "l_trend": _trend(rho_l), "s_trend": _trend(rho_s), "lam_trend": _trend(rho_lam),
+        "l_from": _num(fit_loss[row[before[0]]], ".2f"), "l_to": _num(fit_loss[row[before[-1]]], ".2f"),
+        "s_from": _num(fit_sharp[row[before[0]]], ".0f"), "s_to": _num(fit_sharp[row[before[-1]]], ".0f"),
+        "lam_from": _num(geo.second[row[before[0]]], ".1f"), "lam_to": _num(geo.second[row[before[-1]]], ".1f"),
+        "c1": "holds" if passed[0] else " ".join(["fails on"] + [" and ".join(
+            n for n, r in (("the L-curve", rho_l), ("the S-curve", rho_s)) if not r > 0)]).strip(),
+        "s_cross": _num(fit_sharp[row[shown.cross]], ".1f"),
+        "s_top": f"{fit_sharp[row[top]]:,.0f}".replace("-", "\u2212"), "s_top_epoch": str(top),
+        "s_back_curv": _num(back, ".0f"), "s_start": _num(start, ".0f"),
+        "back_vs_start": "well above" if back > 2 * start else "above" if back > start else "below",
+        "c2": "holds" if passed[1] else "fails on " + " and ".join(
+            n for n, bad in (("its first part (a)", not d_peak > d_cross),
+                             ("its second part (b)", not (phases["steady"] >= 2 and change is not None)),
+                             ("its last part (c)", not back < start)) if bad),
+        "d_cross": f"{d_cross:.3f}", "d_peak": f"{d_peak:.3f}",
+        "dist_cmp": "larger" if d_peak > d_cross else "not larger",
+        "dist_paper": "as the paper says" if d_peak > d_cross else "unlike the paper's account",
+        "d_min": f"{dist[d_min]:.3f}", "d_min_epoch": str(d_min),
+        "flip": str(flips[0]) if flips else "none",
+        "c5_higher": "every time" if higher == len(cycles) else f"in {higher} of the {len(cycles)}",
+        "dhd_first": _num(geo.loss_curvature[row[first.cross - 1]], ".1f"),
+        "s_first": _num(geo.sharpness[row[first.cross - 1]], ".0f"),
+        "dhd_returns": _span([geo.loss_curvature[row[c.back]] for c in cycles], ".0f"),
+        "dhd_later": _span([geo.loss_curvature[row[c.cross - 1]] for c in cycles[1:]], ".1f") if cycles[1:] else "none",
+        "boundary": _sci(boundary), "spacing": f"{spacing:.2g}", "spacing_ratio": f"{float(f'{spacing / boundary:.2g}'):,.0f}",
+        "e0": str(study.e0), "lam_exact": _num(exact.second, ".6g"), "lam_fd": _num(fd[0, 2], ".5g"),
+        "lam_fd10": _num(fd[1, 2], ".0f"), "fd_verdict": "confirm" if agree else "do not confirm",
+        "lam_min": _num(round(float(lam_window.min()), -1), ",.0f"),
+        "lam_max": _num(round(float(lam_window.max()), -1), "+,.0f"),
+        "c3": "holds" if passed[2] else "fails", "c4": "holds" if passed[3] else "fails",
+        "c5": "holds" if passed[4] else "fails", "c6": "holds" if passed[5] else "fails",
+    }
+    out.update(_figure4_values(rows, reference, onsets, passed, eta_small))
+    residuals = np.concatenate([np.asarray(sl.residual) for sl in study.slices])
+    out.update({
+        "n_slices": str(len(study.slices)), "n_points": str(len(study.ts)),
+        "hvps": f"{np.concatenate([np.asarray(sl.num_matvecs) for sl in study.slices]).mean():.0f}",
+        "slice_certified": f"{np.concatenate([np.asarray(sl.certified) for sl in study.slices]).mean():.0%}"
+                           .replace("%", " %"),
+        "max_residual": _sci(float(residuals.max())), "n_runs": str(len(rows)),
+    })
+    return out
+
+
+def _figure4_values(rows: Sequence[Mapping], reference: Mapping, onsets: Mapping[float, int | None],
+                    passed: Sequence[bool], eta_small: float) -> dict[str, str]:
+    """The Figure-4 keys of :func:`prose_values`."""
+    eta_c_measured = stability_threshold(reference)
+    eta_c = significant_round(eta_c_measured, 2)
+    values = np.asarray(reference["eigen"]["values"], float)[:, 0]
+    switched = [r for r in rows if np.isfinite(r["s_max"])]
+    unstable = [r for r in switched if not r["stable"]]
+    first_switch = {e: min(r["switch"] for r in switched if r["eta0"] == e) for e in {r["eta0"] for r in switched}}
+    at_first = [r for r in switched if r["switch"] == first_switch[r["eta0"]]]
+    groups = sorted({(r["eta0"], r["switch"]) for r in switched if r["switch"] != first_switch[r["eta0"]]})
+    later = []
+    for e, s in groups:
+        mine = [r for r in switched if (r["eta0"], r["switch"]) == (e, s)]
+        k = sum(not r["stable"] for r in mine)
+        if k:
+            gap = f" ({s - onsets[e]:,} epochs after it)" if onsets.get(e) is not None else ""
+            later.append(f"{_of(k, len(mine))} switched at epoch {s:,} for \u03b7\u2080 = {e:g}{gap}")
+    seeds = sorted({r["seed"] for r in rows})
+
+    def mean(e, s):
+        vals = [r["s_max"] for r in switched if (r["eta0"], r["switch"]) == (e, s) and r["stable"]]
+        return (float(np.mean(vals)), len(vals)) if vals else None
+
+    pairs = {(r["eta0"], r["switch"]): mean(r["eta0"], r["switch"]) for r in switched}
+    pairs = {k: v for k, v in pairs.items() if v is not None}
+    eta0s, switches = sorted({k[0] for k in pairs}), sorted({k[1] for k in pairs})
+    f4_eta0 = max(eta0s, key=lambda e: (sum(k[0] == e for k in pairs), e))
+    by_switch = sorted(s for (e, s) in pairs if e == f4_eta0)
+    f4_at = max(switches, key=lambda s: (sum(k[1] == s for k in pairs), -s))
+    by_eta0 = sorted(e for (e, s) in pairs if s == f4_at)
+
+    def note(e, s, first):
+        n = pairs[(e, s)][1]
+        label = f"\u03b7\u2080 = {e:g}" if first else f"{e:g}"
+        return f" ({label}, {n} of {len(seeds)} seeds stable)" if n < len(seeds) else f" ({label})"
+
+    st3, st4 = trend_statistics(rows, "switch", "eta0"), trend_statistics(rows, "eta0", "switch")
+    m3 = [v for v in st3["mean_rho"].values() if np.isfinite(v)]
+    m4 = [v for v in st4["mean_rho"].values() if np.isfinite(v)]
+    series = list(st3["series"].values()) + list(st4["series"].values())
+    completed = [r for r in rows if not np.isfinite(r["s_max"])]
+    done = sorted({(r["eta0"], r["switch"]) for r in completed})
+    return {
+        "f4_verdict": ("holds" if passed[2] and passed[3] else "fails" if not (passed[2] or passed[3])
+                       else "holds only in part"),
+        "ref_smax": f"{values.max():.0f}", "ref_epoch": f"{int(reference['eigen']['epoch'][int(np.argmax(values))]):,}",
+        "eta_c_frac": f"2/{values.max():.0f} = {eta_c:g}",
+        "small_ratio": f"{eta_small / eta_c:.1f}", "small_side": "above" if eta_small > eta_c else "below",
+        "n_unstable": str(len(unstable)), "n_switched": str(len(switched)),
+        "unstable_first": str(sum(not r["stable"] for r in at_first)), "n_first": str(len(at_first)),
+        "unstable_later": ", ".join(later) if later else "none of the runs switched later",
+        "f4_eta0": f"{f4_eta0:g}",
+        "f4_by_switch": _series([pairs[(f4_eta0, s)][0] for s in by_switch], ["" for _ in by_switch]),
+        "f4_switches": "from epoch " + " to ".join(f"{s:,}" for s in by_switch),
+        "f4_at": f"{f4_at:,}",
+        "f4_by_eta0": _series([pairs[(e, f4_at)][0] for e in by_eta0],
+                              [note(e, f4_at, i == 0) for i, e in enumerate(by_eta0)]),
+        "c3_means": _of(sum(v < 0 for v in m3), len(m3)),
+        "c3_rhos": ", ".join(_num(v, ".2f") for v in m3),
+        "c4_means": _of(sum(v < 0 for v in m4), len(m4)),
+        "c4_rhos": ", ".join(_num(v, ".2f") for v in m4),
+        "series_neg": _of(sum(v < 0 for v in series), len(series)),
+        "n_completed": str(len(completed)),
+        "completed_list": "; ".join(
+            f"\u03b7\u2080 = {e:g} switched at epoch {s:,}: "
+            f"{_of(sum((r['eta0'], r['switch']) == (e, s) for r in completed), sum((r['eta0'], r['switch']) == (e, s) for r in rows))} seeds"
+            for e, s in done) or "none",
+    }

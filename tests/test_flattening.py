@@ -1,6 +1,8 @@
 """Chapter 3's analysis on synthetic data whose answer is known: cycles, phases, Figure 4's
 rows and statistics, and the claims built from them."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -140,3 +142,80 @@ def test_onset_and_switch_configs():
 def test_significant_round():
     assert flattening.significant_round(0.0126043) == 0.0126
     assert flattening.significant_round(123456.0, 2) == 120000.0
+
+
+def test_prose_values_quote_the_cycle_and_figure4_of_synthetic_runs():
+    """flattening_claims.prose_values (the numbers chapter 3's text glues) on a synthetic cycle
+    (the phases of test_cycle_phases_follow_the_band_rule) and Figure-4 grid."""
+    from types import SimpleNamespace as NS
+
+    cycle = instability.Cycle(0, 10, 15, 17, 20, 1.5)
+    window = np.arange(5, 19)  # the rows of the geometry, one per shown epoch
+    fit_s = np.array([5, 4.5, 4, 3.5, 3, 2.8, 3.2, 2.9, 30, 50, -10, 40, 20, 10.0])
+    fit_l = np.linspace(0, 1, 14)
+    sharp = np.concatenate([np.linspace(1, 19, 10), np.full(7, 22.0), [14.9, 20.5, 21.0, 19.0]])
+    sharp[5], sharp[9] = 5.0, 18.6
+    distance = np.linspace(0.1, 0.5, 21)
+    distance[12] = 0.25
+    second = np.array([40, 30, 20, 10, 0, 5, -1234, 7, 8, 987, 9, 10, 11, 12.0])
+    curvature = np.full(14, 1.0)
+    curvature[[4, 12]] = 0.2, 9.4
+    geo = NS(epochs=window, first=np.array([-10, -9, -8, -7, -6.0, 1, 2, 3, 4, 5, 50, 6, 7, 8]), second=second,
+             loss_curvature=curvature, sharpness=sharp[window], boundary=np.full(14, 2e-5),
+             prev_position=np.array([0.1] * 9 + [-0.2, -0.4, -0.3, -0.1, -0.05]))
+    profile = {13: [60, 40, 10, 50, 117], 14: [55, 30, 20, 40, 80], 17: [23, 20, 14.9, 25, 35]}
+    slices = [NS(sharpness=np.array(profile.get(int(e), [3, 2, 1, 0.5, 0.2]), float), residual=np.full(5, 1e-7),
+                 certified=np.ones(5, bool), num_matvecs=np.full(5, 22)) for e in window]
+    slices[0].residual[2] = 5e-5
+    study = NS(sharpness=sharp, distance=distance, cycles=[cycle], shown=cycle, window=window, geometry=geo,
+               ts=np.linspace(-1, 1, 5), reach=1.0, slices=slices, e0=12, exact=NS(second=-2.5),
+               fd=np.array([[1e-5, 0, -2.51], [1e-4, 0, 563.6], [1e-3, 0, 30.0], [0.5, 0, 1.0]]))
+    rows = _rows(lambda e, w, s: 300.0 / e - 0.1 * w + s)
+    rows += [dict(eta0=4.0, switch=800, seed=s, s_max=float("nan"), censored=float("nan"), stable=False)
+             for s in (0, 1, 2)]
+    reference = _record(0.005, float("inf"), 0, [0, 50, 100], [10.0, 300.0, 250.0])
+    claims = flattening_claims.claims_table(window, fit_l, fit_s, distance[window], cycle, [cycle],
+                                            {9: 3.0, 17: 20.0}, rows, 0.01)
+    v = flattening_claims.prose_values(study, fit_s, fit_l, rows, reference, {1.0: 50, 2.0: 50, 4.0: 50}, claims,
+                                       eta=0.1, eta_small=0.01)
+    assert {k: v[k] for k in ("n_cycles", "shown_which", "epochs", "cross", "peak", "back", "rise", "s_back",
+                              "frac_after", "later_leads", "window")} == {
+        "n_cycles": "1", "shown_which": "the first", "epochs": "20", "cross": "10", "peak": "15", "back": "17",
+        "rise": "1.50", "s_back": "14.9", "frac_after": "67 %", "later_leads": "none", "window": "5\u201318"}
+    assert (v["steady_n"], v["steady_epochs"], v["change"], v["trough"], v["walls"]) == ("3", "10\u201312", "13",
+                                                                                        "13\u201314", "55\u2013117")
+    assert (v["s_before"], v["slope_verb"], v["first_before"], v["back_ends"]) == (
+        "5 to 19", "decreases", "\u221210.0 to \u22126.0", "23 and 35")
+    assert (v["prev_min"], v["prev_min_epoch"], v["flip"], v["first_peak"]) == ("\u22120.40", "15", "14", "50")
+    assert (v["l_trend"], v["l_from"], v["l_to"], v["s_trend"], v["s_from"], v["s_to"]) == (
+        "rises", "0.00", "0.31", "*falls*", "5", "3")
+    assert (v["lam_trend"], v["lam_from"], v["lam_to"], v["lam_min"], v["lam_max"]) == (
+        "*falls*", "40.0", "0.0", "\u22121,230", "+990")
+    assert (v["c1"], v["c2"], v["c5"], v["c5_higher"]) == ("fails on the S-curve", "fails on its last part (c)",
+                                                           "fails", "every time")
+    assert (v["s_top"], v["s_top_epoch"], v["s_back_curv"], v["s_start"], v["back_vs_start"]) == (
+        "50", "14", "20", "5", "well above")
+    assert (v["d_cross"], v["d_peak"], v["dist_cmp"], v["d_min"], v["d_min_epoch"]) == (
+        "0.300", "0.400", "larger", "0.250", "12")
+    assert (v["dhd_first"], v["s_first"], v["dhd_returns"], v["dhd_later"]) == ("0.2", "19", "9", "none")
+    assert (v["boundary"], v["spacing"], v["spacing_ratio"], v["half"]) == (
+        "2 \u00d7 10\u207b\u2075", "0.5", "25,000", "0.50")
+    assert (v["fd_verdict"], v["lam_exact"], v["lam_fd"], v["lam_fd10"]) == ("confirm", "\u22122.5", "\u22122.51",
+                                                                           "564")
+    assert (v["ref_smax"], v["ref_epoch"], v["eta_c_frac"], v["small_ratio"], v["small_side"]) == (
+        "300", "50", "2/300 = 0.0067", "1.5", "above")
+    # eta0 = 1 is above 2/eta_small = 200 at every switch: 9 unstable runs, 3 of them at the first switch
+    assert (v["n_unstable"], v["n_switched"], v["unstable_first"], v["n_first"], v["n_runs"]) == (
+        "9", "27", "3", "9", "30")
+    assert v["unstable_later"] == ("all 3 switched at epoch 200 for \u03b7\u2080 = 1 (150 epochs after it), "
+                                   "all 3 switched at epoch 400 for \u03b7\u2080 = 1 (350 epochs after it)")
+    assert (v["f4_eta0"], v["f4_by_switch"], v["f4_switches"]) == ("4", "falls from 66 to 56 to 36",
+                                                                   "from epoch 100 to 200 to 400")
+    assert (v["f4_at"], v["f4_by_eta0"]) == ("100", "falls from 141 (\u03b7\u2080 = 2) to 66 (4)")
+    assert (v["c3"], v["c4"], v["c6"], v["f4_verdict"]) == ("holds", "holds", "fails", "holds")
+    assert (v["c3_means"], v["c3_rhos"], v["c4_means"], v["series_neg"]) == ("both", "\u22121.00, \u22121.00",
+                                                                              "all 3", "all 15")
+    assert (v["n_completed"], v["completed_list"]) == ("3", "\u03b7\u2080 = 4 switched at epoch 800: all 3 seeds")
+    assert (v["n_slices"], v["n_points"], v["hvps"], v["slice_certified"], v["max_residual"]) == (
+        "14", "5", "22", "100 %", "5 \u00d7 10\u207b\u2075")
+    assert all(v.values()) and not any(re.search(r"-\d", x) for x in v.values())  # minus signs are typeset
