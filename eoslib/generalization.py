@@ -188,7 +188,7 @@ def sweep_until_divergence(base: RunConfig, seeds: Sequence[int], store, *,
 
 def summary_rows(records: Sequence[dict]) -> list[dict]:
     """One row per model: ``eta0``, ``reduce_epoch`` (inf without a reduction), ``seed``,
-    ``val_acc`` (at the last epoch), ``sharpness``,
+    ``val_acc`` and ``train_acc`` (at the last epoch), ``sharpness``,
     ``rho``, ``rho_eos``, ``epochs``, ``completed``, ``diverged``, ``dead``, ``failed``
     (:func:`failed`) and ``reached`` (S ≥ 2/η0 at a recorded epoch)."""
     rows = []
@@ -197,7 +197,7 @@ def summary_rows(records: Sequence[dict]) -> list[dict]:
         values = r["eigen"].get("values", [])
         f = r["final"]
         rows.append(dict(eta0=eta, reduce_epoch=float(r["config"]["schedule"]["reduce_epoch"]),
-                         seed=r["config"]["seed"], val_acc=f.get("eval_acc"),
+                         seed=r["config"]["seed"], val_acc=f.get("eval_acc"), train_acc=f.get("train_acc"),
                          sharpness=f.get("sharpness", float("nan")), rho=f.get("rho", float("nan")),
                          rho_eos=f.get("rho_eos", float("nan")), epochs=f["epochs"],
                          completed=f["completed"], diverged=r["diverged"], dead=dead(r),

@@ -116,3 +116,219 @@ def claims_table(rows, threshold: float | None) -> ClaimsTable:
         none = [claim_flat_below(rows, threshold), claim_rise_above(rows, threshold),
                 claim_goldilocks(rows, threshold)]
     return ClaimsTable([*none, claim_sharpness(corr), claim_rho(corr)])
+
+
+def _minus(text: str) -> str:
+    """``text`` with its minus signs typeset (U+2212)."""
+    return text.replace("-", "\u2212")
+
+
+def _rate(eta: float) -> str:
+    """A learning rate as the text quotes it (3 significant digits)."""
+    return f"{eta:.3g}"
+
+
+def _span(values: Sequence[float], fmt, sep: str = "\u2013") -> str:
+    """``"lo–hi"`` of the finite ``values`` through ``fmt`` (one value when both read alike,
+    ``"none"`` without any)."""
+    finite = [v for v in values if v is not None and np.isfinite(v)]
+    if not finite:
+        return "none"
+    lo, hi = fmt(min(finite)), fmt(max(finite))
+    return lo if lo == hi else f"{lo}{sep}{hi}"
+
+
+def _pct(acc: float, spec: str = ".1f") -> str:
+    """An accuracy (fraction) in percent, ``"78.3 %"`` (``"none"`` when NaN)."""
+    return f"{100 * acc:{spec}} %" if acc is not None and np.isfinite(acc) else "none"
+
+
+def _num(x: float) -> str:
+    """A sharpness or similar figure: 3 significant digits, no exponent (``"196"``, ``"7.93"``)."""
+    if x is None or not np.isfinite(x):
+        return "none"
+    return f"{x:.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
+def _interval(value: float, lo: float, hi: float, spec: str = "+.2f", scale: float = 1.0) -> str:
+    """``"+0.43 [+0.31, +0.54]"`` with typeset minus signs."""
+    return _minus(f"{scale * value:{spec}} [{scale * lo:{spec}}, {scale * hi:{spec}}]")
+
+
+def _and(items: Sequence[str]) -> str:
+    """``"a, b and c"`` (``"none"`` without items)."""
+    items = list(items)
+    if not items:
+        return "none"
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _reach_text(rows: Sequence[Mapping], threshold: float | None) -> str:
+    """How many seeds (that did not fail) reach 2/η0 at the threshold and the rates after it, up
+    to the rate from which every seed that did not fail reaches it."""
+    if threshold is None:
+        return "no rate has most of its seeds reach it"
+    rates = sorted({r["eta0"] for r in rows if r["eta0"] >= threshold})
+    counts = []
+    for eta in rates:
+        mine = [r for r in rows if r["eta0"] == eta and not r["failed"]]
+        counts.append((sum(r["reached"] for r in mine), len(mine)))
+    full = [k == n for k, n in counts]
+    first_all = next((i for i in range(len(rates)) if all(full[i:])), len(rates))
+    parts = []
+    i = 0
+    while i < first_all:
+        j = i
+        while j + 1 < first_all and counts[j + 1] == counts[i]:
+            j += 1
+        k, n = counts[i]
+        parts.append(f"{k} of {n} seeds reach it" if i == 0 else
+                     f"at {_and([_rate(e) for e in rates[i:j + 1]])}, {k} of {n}")
+        i = j + 1
+    if first_all < len(rates):
+        parts.append("every seed reaches it" + (", and at every larger rate every seed that did not fail"
+                                                if first_all + 1 < len(rates) else "") if first_all == 0 else
+                     f"from {_rate(rates[first_all])} on, every seed that did not fail")
+    return "; ".join(parts[:-1]) + ("; and " if len(parts) > 1 else "") + parts[-1] if parts else "none"
+
+
+def _bands(live: Sequence[Mapping], key: str, edges: Sequence[float], fmt) -> str:
+    """The mean of ``key`` over the models of each band ``[edges[i], edges[i+1])`` of η0 that
+    has models: ``"78.5 % (0.00621–0.01), 79.9 % (0.01–0.05) and ..."``."""
+    parts = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        values = [r[key] for r in live if lo <= r["eta0"] < hi and np.isfinite(r[key])]
+        if values:
+            parts.append(f"{fmt(float(np.mean(values)))} ({_rate(lo)}\u2013{_rate(hi)})")
+    return _and(parts)
+
+
+def _mean(values) -> float:
+    values = [v for v in values if v is not None and np.isfinite(v)]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def prose_values(rows: Sequence[Mapping], threshold: float | None, *, start: float, factor: float,
+                 bands: Sequence[float] = (0.01, 0.05, 0.1, 0.2), extra_rows: Sequence[Mapping] = (),
+                 store_records: int = 0, store_bytes: int = 0, reference: float | None = None,
+                 corr: Mapping | None = None, draws: int = 5000) -> dict[str, str]:
+    """The measured values chapter 4's discussion quotes, as text to glue into it (``{glue:md}``).
+
+    ``rows``: :func:`eoslib.generalization.summary_rows` of the grid's models; ``threshold`` its
+    :func:`eoslib.generalization.threshold_rate`; ``start`` and ``factor`` the paper's first rate
+    and the grid's ratio; ``bands``: the upper edges of the bands of η0 the text averages over
+    (the first band starts at the threshold); ``extra_rows``: the rows of the store's records
+    outside the grid; ``store_records`` / ``store_bytes``: the store's size; ``reference``:
+    chapter 3's threshold; ``corr``: :func:`correlations` of ``rows`` when already computed;
+    ``draws``: the permutations of claim 1's test (as :func:`claim_flat_below`). Keys:
+
+    - ``n_models``, ``n_rates``, ``first_rate``, ``last_rate``: the grid; ``n_below_start`` /
+      ``n_from_start``: its rates below and from ``start``;
+    - ``end_rate``, ``end_diverged``, ``end_dead``: the first rate at which every seed failed
+      (``"none"``) and how its seeds failed; ``n_dead``, ``dead_min``: the dead networks and the
+      smallest rate with one; ``extra_runs``: the store's runs outside the grid, as a phrase;
+    - ``threshold``, ``reach``: the threshold and the seeds reaching 2/η0 there and after it
+      (a phrase); ``vs_reference``: ``"within one grid step of"`` chapter 3's threshold or not;
+      ``start_side``: where ``start`` lies relative to the threshold (a phrase);
+    - ``n_below``, ``n_rates_below``, ``acc_below``, ``flat_rho``, ``flat_p``, ``flat_verdict``:
+      claim 1 (the models below the threshold, their mean accuracy, Spearman's ρ with log η0, its
+      permutation p, ``"no significant trend"`` or ``"a significant trend"``);
+    - ``rise``, ``rise_verdict``: claim 2's difference of means in points with its interval,
+      ``"holds"`` / ``"fails"``; ``cut``: the first rate with a seed that did not complete;
+      ``acc_past``: the mean accuracy of the models that did not fail from ``cut`` on;
+      ``rise_early``, ``n_early``: the difference up to ``cut``; ``acc_bands``: the mean accuracy
+      per band; ``spread``: the median over the rates from the threshold to ``cut`` of the
+      seeds' standard deviation of accuracy (points); ``corr_eta``: Spearman's ρ of the
+      validation error with η0 and its interval;
+    - ``best_acc``, ``best_rate``, ``last_acc``, ``last_live_rate``: claim 3; ``n_hover``: the
+      models that neither completed nor failed; ``hover_high`` / ``hover_high_acc``: those of
+      them past 90 % training accuracy and their span, ``hover_low`` / ``hover_low_acc``: the others;
+    - ``s_below``, ``s_bands``, ``s_past``, ``corr_s``, ``s_verdict``: the mean sharpness at
+      completion below the threshold, per band and from ``cut`` on, claim 4's correlation and
+      its reading; ``rho_below``, ``rho_bands``, ``rho_past``, ``corr_rho``, ``rho_verdict``:
+      the same for ρ (claim 5);
+    - ``store_records``, ``store_mb``: the store's records and megabytes.
+    """
+    live = _live(rows)
+    rates = sorted({r["eta0"] for r in rows})
+    dead_rows = [r for r in rows if r.get("dead")]
+    all_failed = [e for e in rates if all(r["failed"] for r in rows if r["eta0"] == e)]
+    end = [r for r in rows if all_failed and r["eta0"] == all_failed[0]]
+    out = {
+        "n_models": str(len(rows)), "n_rates": str(len(rates)),
+        "first_rate": _rate(rates[0]) if rates else "none", "last_rate": _rate(rates[-1]) if rates else "none",
+        "n_below_start": str(sum(e < start for e in rates)), "n_from_start": str(sum(e >= start for e in rates)),
+        "end_rate": _rate(all_failed[0]) if all_failed else "none",
+        "end_diverged": str(sum(r["diverged"] for r in end)), "end_dead": str(sum(bool(r.get("dead")) for r in end)),
+        "n_dead": str(len(dead_rows)), "dead_min": _rate(min(r["eta0"] for r in dead_rows)) if dead_rows else "none",
+        "store_records": str(store_records), "store_mb": f"{store_bytes / 1e6:.1f}",
+    }
+    extra_rates = sorted({r["eta0"] for r in extra_rows})
+    out["extra_runs"] = (
+        f"the {len(extra_rows)} runs of the {len(extra_rates)} rates after {out['last_rate']} "
+        f"({_span(extra_rates, _rate)}, " + ("every seed failed" if all(r["failed"] for r in extra_rows) else
+                                              f"{sum(r['failed'] for r in extra_rows)} failed") + ")"
+        if extra_rows else "no other runs")
+    out["threshold"] = _rate(threshold) if threshold is not None else "none"
+    out["reach"] = _reach_text(rows, threshold)
+    out["vs_reference"] = ("within one grid step of" if threshold is not None and reference is not None
+                           and reference / factor <= threshold <= reference * factor else "more than a grid step from")
+    out["start_side"] = ("every rate from the paper's first one up is past the threshold" if threshold is not None
+                         and threshold <= start else "the threshold lies above the paper's first rate")
+    thr = threshold if threshold is not None else float("inf")
+    below = [r for r in live if r["eta0"] < thr]
+    out.update(n_below=str(len(below)), n_rates_below=str(len({r["eta0"] for r in below})),
+               acc_below=_pct(_mean([r["val_acc"] for r in below])))
+    if threshold is not None and len(below) >= 4:
+        rho, p = gen.permutation_trend(np.log([r["eta0"] for r in below]), [r["val_acc"] for r in below],
+                                       draws=draws)
+        out.update(flat_rho=_minus(f"{rho:+.2f}"), flat_p=f"{p:.2f}",
+                   flat_verdict="no significant trend" if p >= 0.05 else "a significant trend")
+    else:
+        out.update(flat_rho="none", flat_p="none", flat_verdict="too few models to test")
+    above = [r for r in live if r["eta0"] >= thr]
+    cut = min((r["eta0"] for r in rows if not r["completed"]), default=float("inf"))
+    early = [r for r in above if r["eta0"] < cut]
+    out["cut"] = _rate(cut) if np.isfinite(cut) else "none"
+    out["acc_past"] = _pct(_mean([r["val_acc"] for r in live if r["eta0"] >= cut]), ".0f")
+    out["n_early"] = str(len(early))
+    for key, group in (("rise", above), ("rise_early", early)):
+        if group and below:
+            d, (lo, hi) = gen.mean_difference_ci([r["val_acc"] for r in group], [r["val_acc"] for r in below])
+            out[key] = _interval(d, lo, hi, "+.1f", 100)
+            if key == "rise":
+                out["rise_verdict"] = "holds" if lo > 0 else "fails"
+        else:
+            out[key] = "none"
+            out.setdefault("rise_verdict", "fails")
+    out["acc_bands"] = _bands(live, "val_acc", [thr, *[b for b in bands if b > thr]], _pct)
+    stds = [float(np.std([r["val_acc"] for r in live if r["eta0"] == e], ddof=1)) for e in rates
+            if thr <= e < cut and sum(r["eta0"] == e for r in live) > 1]
+    out["spread"] = f"{100 * np.median(stds):.1f}" if stds else "none"
+    corr = correlations(rows) if corr is None else corr
+    rho, (lo, hi) = corr["eta0"]
+    out["corr_eta"] = _interval(rho, lo, hi)
+    means = rate_means(rows)
+    if means:
+        best, last = max(means, key=means.get), max(means)
+        out.update(best_acc=_pct(means[best]), best_rate=_rate(best), last_acc=_pct(means[last], ".0f"),
+                   last_live_rate=_rate(last))
+    else:
+        out.update(best_acc="none", best_rate="none", last_acc="none", last_live_rate="none")
+    hover = [r for r in rows if not r["completed"] and not r["failed"]]
+    high = [r for r in hover if (r.get("train_acc") or 0) >= 0.9]
+    low = [r for r in hover if r not in high]
+    out.update(n_hover=str(len(hover)), hover_high=str(len(high)), hover_low=str(len(low)),
+               hover_high_acc=_span([r.get("train_acc") for r in high], lambda a: f"{100 * a:.1f}") + " %",
+               hover_low_acc=_span([r.get("train_acc") for r in low], lambda a: f"{100 * a:.0f}") + " %")
+    for key, short, claim_sign in (("sharpness", "s", "lower $S$ goes with lower error"),
+                                   ("rho", "rho", "it has the paper's sign")):
+        out[f"{short}_below"] = _num(_mean([r[key] for r in below]))
+        out[f"{short}_bands"] = _bands(live, key, [thr, *[b for b in bands if b > thr]], _num)
+        out[f"{short}_past"] = _num(_mean([r[key] for r in live if r["eta0"] >= cut]))
+        rho, (lo, hi) = corr[key]
+        out[f"corr_{short}"] = _interval(rho, lo, hi)
+        out[f"{short}_verdict"] = (claim_sign + (", but weakly" if abs(rho) < 0.3 else "") if lo > 0 else
+                                   "the interval reaches 0: no sign is resolved" if hi > 0 else
+                                   "the sign is the opposite of the paper's")
+    return out

@@ -147,3 +147,53 @@ def test_sweep_skip_leaves_out_the_first_rates(small_split, tmp_path):
     assert [r["config"]["schedule"]["lr"] for r in records] == [0.1]
     table = generalization.rate_table(generalization.summary_rows(records))
     assert len(table.splitlines()) == 2 and "0.1" in table.splitlines()[1]
+
+
+def test_prose_values_quote_the_rows_they_are_given():
+    """generalization_claims.prose_values (the numbers chapter 4's text glues) on a small
+    constructed grid: 2 stable rates, the threshold where 2 of 3 seeds reach 2/η, a hovering seed,
+    and a last rate where every seed failed (2 diverged, 1 dead)."""
+    from eoslib import generalization_claims as gc
+
+    def row(eta, seed, acc, reached, *, sharpness=10.0, rho=0.5, completed=True, diverged=False, dead=False,
+            train_acc=1.0):
+        return dict(eta0=eta, seed=seed, val_acc=acc, train_acc=train_acc, sharpness=sharpness, rho=rho,
+                    completed=completed, diverged=diverged, dead=dead, failed=diverged or dead, reached=reached,
+                    epochs=100, reduce_epoch=float("inf"))
+
+    rows = [row(eta, s, 0.70 + 0.01 * s, False, sharpness=200.0, rho=0.8) for eta in (0.01, 0.02) for s in range(3)]
+    rows += [row(0.04, s, 0.75, s < 2, sharpness=40.0) for s in range(3)]
+    rows += [row(0.08, s, 0.80, True, sharpness=20.0, rho=0.2) for s in range(3)]
+    rows += [row(0.16, 0, 0.60, True, completed=False, train_acc=0.5, sharpness=2.0, rho=0.1),
+             row(0.16, 1, 0.50, True, completed=False, train_acc=0.996, sharpness=4.0, rho=0.1),
+             row(0.16, 2, 0.70, True, sharpness=6.0, rho=0.1)]
+    rows += [row(0.32, 0, None, False, completed=False, diverged=True), row(0.32, 1, None, False, completed=False,
+                                                                              diverged=True),
+             row(0.32, 2, None, False, completed=False, dead=True)]
+    extra = [row(0.64, s, None, False, completed=False, diverged=True) for s in range(3)]
+    v = gc.prose_values(rows, 0.04, start=0.04, factor=2.0, bands=(0.1, 0.2), extra_rows=extra,
+                        store_records=21, store_bytes=2_345_678, reference=0.05, draws=200,
+                        corr={"eta0": (-0.5, (-0.71, -0.2)), "sharpness": (0.4, (0.1, 0.6)), "rho": (0.1, (-0.05, 0.3))})
+    assert (v["n_models"], v["n_rates"], v["first_rate"], v["last_rate"]) == ("18", "6", "0.01", "0.32")
+    assert (v["n_below_start"], v["n_from_start"]) == ("2", "4")
+    assert (v["end_rate"], v["end_diverged"], v["end_dead"], v["n_dead"], v["dead_min"]) == ("0.32", "2", "1", "1",
+                                                                                             "0.32")
+    assert v["extra_runs"] == "the 3 runs of the 1 rates after 0.32 (0.64, every seed failed)"
+    assert v["threshold"] == "0.04" and v["reach"] == "2 of 3 seeds reach it; and from 0.08 on, every seed that did not fail"
+    assert v["vs_reference"] == "within one grid step of" and v["start_side"].startswith("every rate")
+    assert (v["n_below"], v["n_rates_below"], v["acc_below"]) == ("6", "2", "71.0 %")
+    assert v["flat_verdict"] == "no significant trend" and v["flat_rho"] == "+0.00"
+    assert v["cut"] == "0.16" and v["acc_past"] == "60 %" and v["n_early"] == "6"
+    assert v["rise"].startswith("+0.7 [\u2212") and v["rise_verdict"] == "fails"  # the interval reaches below 0
+    assert v["rise_early"] == "+6.5 [+4.3, +8.5]"
+    assert v["acc_bands"] == "77.5 % (0.04\u20130.1) and 60.0 % (0.1\u20130.2)"
+    assert (v["best_acc"], v["best_rate"], v["last_acc"], v["last_live_rate"]) == ("80.0 %", "0.08", "60 %", "0.16")
+    assert (v["n_hover"], v["hover_high"], v["hover_low"]) == ("2", "1", "1")
+    assert (v["hover_high_acc"], v["hover_low_acc"]) == ("99.6 %", "50 %")
+    assert (v["s_below"], v["s_bands"], v["s_past"]) == ("200", "30 (0.04\u20130.1) and 4 (0.1\u20130.2)", "4")
+    assert v["rho_below"] == "0.8" and v["rho_past"] == "0.1"
+    assert (v["store_records"], v["store_mb"]) == ("21", "2.3")
+    assert (v["corr_eta"], v["corr_s"], v["corr_rho"]) == ("\u22120.50 [\u22120.71, \u22120.20]", "+0.40 [+0.10, +0.60]",
+                                                         "+0.10 [\u22120.05, +0.30]")
+    assert v["s_verdict"] == "lower $S$ goes with lower error" and v["rho_verdict"].startswith("the interval reaches 0")
+    assert all("-" not in x for x in v.values())  # minus signs are typeset
