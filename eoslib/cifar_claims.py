@@ -21,7 +21,7 @@ from eoslib.report import Claim, ClaimsTable
 
 __all__ = ["PAPER_FIGURE7", "PAPER_FIGURE13", "figure7_table", "extreme_rate", "claim_flat_then_rise", "claim_goldilocks",
            "flattening_by_reduction", "claim_reduction", "claim_figure7", "within_rate_correlations",
-           "mean_group_correlation", "claim_figure13", "claims_table"]
+           "mean_group_correlation", "claim_figure13", "claims_table", "prose_values"]
 
 PAPER_FIGURE7 = {
     "eta": (0.1, 0.2, 0.4, 0.8, 1.6, 3.2),
@@ -241,3 +241,146 @@ def claims_table(rows5b, rows6, threshold: float | None, scale: str, *, figure7=
         for c in (fmnist.claim_sharpness(corr), fmnist.claim_rho(corr)):
             rows.append(c._replace(claim=f"{c.claim} ({label}; {scale} scale)"))
     return ClaimsTable(rows)
+
+
+def _first_at(record: Mapping, level: float = 0.9) -> float:
+    """The first recorded epoch at which the training accuracy reached ``level`` (NaN if never)."""
+    h = record["history"]
+    return next((float(e) for e, a in zip(h["epoch"], h["train_acc"]) if a >= level), float("nan"))
+
+
+def prose_values(rows: Sequence[Mapping], rows6: Sequence[Mapping], threshold: float | None, claims: ClaimsTable, *,
+                 params: Mapping, scale: str, records: Sequence[Mapping], group_records: Sequence[Mapping],
+                 group_params: Mapping, eig_start: int, paper_factor: float = 1.6, corr5: Mapping | None = None,
+                 corr6: Mapping | None = None) -> dict[str, str]:
+    """The measured values the CIFAR-10 chapter's discussion quotes, as text to glue into it
+    (``{glue:md}``). ``rows`` / ``rows6``: Figure 5b's and Figure 6's summary rows, ``records``
+    Figure 5b's records (with their histories and eigenvalues); ``claims``: :func:`claims_table`;
+    ``params``: the chapter's parameters; ``scale``: its name; ``group_params`` / ``group_records``:
+    the scale's Figure 13 group (:func:`eoslib.generalization.cifar_scale`) and its records in
+    the store; ``eig_start``: the first eigensolve's epoch; ``corr5`` / ``corr6``: Figure 12b's and
+    12c's :func:`eoslib.generalization_claims.correlations` when already computed. Keys:
+
+    - ``scale``, ``scale_text``: the scale and its data, seeds and grid; ``c1`` to ``c9``: the
+      claims' verdicts;
+    - ``stable_heading``: whether every rate is past the threshold (a sentence); ``first_rate``,
+      ``first_limit`` (2/η0), ``first_reached`` (its seeds reaching 2/η0, ``"k of n"``),
+      ``first_eig`` (the first eigensolve, ``"epoch N"``) and ``first_s`` (S then, over its seeds);
+    - ``acc_by_rate``: the mean accuracy per rate; ``best_rate``; ``example``: one validation image
+      in points; ``seed_gap``: the largest difference between two seeds of a rate (points);
+      ``broke_rate``, ``broke_n``, ``broke_s``, ``broke_acc``: the first rate at which no seed
+      completed (none failed), its seeds, their mean S and accuracy; ``next_rate``: the grid's next rate;
+    - ``f6_heading`` (a phrase), ``f6_eta``, ``f6_seed``, ``f6_small``, ``f6_limit``, ``f6_switches``,
+      ``f6_never``, ``f6_rho``, ``f6_n``, ``f6_better``: Figure 6's first (η0, seed): its switches
+      (epoch, S, accuracy), the never-switched run, Spearman's ρ(phase, S) over them and the later
+      switches more accurate than the earliest (``"k of n"``), and whether that is most of them
+      (``f6_half``: ``"holds"`` / ``"does not hold"``);
+    - ``n5``, ``corr_s5``, ``n_rho5``, ``corr_rho5``, ``n6``, ``f12_heading``, ``f12_fails``: Figure
+      12b-c's models and correlations, and what the four rows say;
+    - ``rho_heading``, ``eig_sched``, ``eig_second``: the models without ρ and the eigensolves' grid;
+    - ``f13_heading``, ``gap_90`` (epochs from 90 % training accuracy to completion at the group's
+      rates, Figure 5b's runs), ``group_rates``, ``group_sched``, ``group_stored``,
+      ``group_seeds``, ``group_epochs``, ``group_anchor``, ``group_wall``: the Figure 13 group;
+    - ``vgg10_ours``, ``n_readings``, ``vgg10_match``, ``vgg10_nearest``, ``vgg19_min``: the
+      parameter counts (:mod:`eoslib.param_counts`).
+    """
+    from eoslib import param_counts as pc
+
+    live = _live(rows)
+    rates = sorted({r["eta0"] for r in rows})
+    verdicts = [c.verdict for c in claims.claims]
+    out = {f"c{i}": f"**{v}**" for i, v in enumerate(verdicts, start=1)}
+    steps = np.log(params["factor"]) / np.log(paper_factor)
+    grid = ("every other rate of the paper's grid" if abs(steps - 2) < 1e-6 else
+            "the paper's grid" if abs(steps - 1) < 1e-6 else f"a factor {params['factor']:.3g} between rates")
+    out["scale"] = "CPU" if scale == "cpu" else scale
+    out["scale_text"] = (f"{params['n_train']} / {params['n_eval']} images, {params['seeds']} seed(s), {grid} "
+                         f"from {fmnist._rate(rates[0]) if rates else 'none'}; Figure 6: "
+                         f"{len(params['reduce_rates'])} rate(s), {params['reduce_seeds']} seed(s)")
+    below = [e for e in rates if threshold is None or e < threshold]
+    out["stable_heading"] = ("Every rate of the grid is past the stability limit." if rates and not below else
+                             f"{len(below)} of the grid's {len(rates)} rates are below the stability limit.")
+    first = [r for r in records if rates and r["config"]["schedule"]["lr"] == rates[0]]
+    firsts = [r["eigen"]["values"][0][0] for r in first if r["eigen"].get("values")]
+    mine = [r for r in rows if rates and r["eta0"] == rates[0] and not r["failed"]]
+    out.update(first_rate=fmnist._rate(rates[0]) if rates else "none",
+               first_limit=f"{2 / rates[0]:.0f}" if rates else "none",
+               first_reached=f"{sum(r['reached'] for r in mine)} of {len(mine)}",
+               first_eig=f"epoch {eig_start}", first_s=fmnist._span(firsts, lambda x: f"{x:.0f}"))
+    means = fmnist.rate_means(rows)
+    out["acc_by_rate"] = fmnist._and([f"{fmnist._pct(m)} ({fmnist._rate(e)})" for e, m in means.items()])
+    out["best_rate"] = fmnist._rate(max(means, key=means.get)) if means else "none"
+    out["example"] = f"{100 / params['n_eval']:.1f}"
+    gaps = [np.ptp([r["val_acc"] for r in live if r["eta0"] == e]) for e in means]
+    out["seed_gap"] = f"{100 * max(gaps):.1f}" if gaps else "none"
+    broke = [e for e in rates if not any(r["completed"] for r in rows if r["eta0"] == e)
+             and not any(r["failed"] for r in rows if r["eta0"] == e)]
+    b = [r for r in rows if broke and r["eta0"] == broke[0]]
+    out.update(broke_rate=fmnist._rate(broke[0]) if broke else "none", broke_n=str(len(b)),
+               broke_s=fmnist._num(fmnist._mean([r["sharpness"] for r in b])),
+               broke_acc=fmnist._pct(fmnist._mean([r["val_acc"] for r in b])),
+               next_rate=f"{gen.rate_grid(params['start'], params['factor'], params['skip'] + len(rates) + 1)[-1]:g}"
+               if rates else "none")
+    # Figure 6: the first (eta0, seed) of the switched runs, with its never-switched run
+    keys = sorted({(r["eta0"], r["seed"]) for r in rows6})
+    key = keys[0] if keys else None
+    switched = sorted((r for r in rows6 if (r["eta0"], r["seed"]) == key), key=lambda r: r["reduce_epoch"])
+    never = [r for r in rows if (r["eta0"], r["seed"]) == key]
+    stats = flattening_by_reduction([*switched, *never])
+    rho6 = stats["rho"][0]
+    out.update(f6_eta=f"{key[0]:g}" if key else "none", f6_seed=str(key[1]) if key else "none",
+               f6_small=f"{params['eta_small']:g}", f6_limit=f"{2 / params['eta_small']:.0f}",
+               f6_switches=fmnist._and([f"the switch at epoch {r['reduce_epoch']:.0f} ends at $S$ = "
+                                        f"{fmnist._num(r['sharpness'])} ({fmnist._pct(r['val_acc'])})"
+                                        for r in switched]),
+               f6_never=(f"$S$ = {fmnist._num(never[0]['sharpness'])} ({fmnist._pct(never[0]['val_acc'])})"
+                         if never else "none"),
+               f6_rho=fmnist._minus(f"{rho6:+.2f}"), f6_n=str(stats["models"]),
+               f6_better=f"{stats['later_better']} of {stats['later']}",
+               f6_half="holds" if 2 * stats["later_better"] > stats["later"] else "does not hold")
+    out["f6_heading"] = ("later switches end flatter" if rho6 < 0 else "later switches do not end flatter") + (
+        ", but the accuracy does not follow all the way" if 2 * stats["later_better"] <= stats["later"]
+        else ", and more accurate")
+    corr5 = fmnist.correlations(rows) if corr5 is None else corr5
+    corr6 = fmnist.correlations(rows6) if corr6 is None else corr6
+    rho_models = [r for r in live if np.isfinite(r["rho"])]
+    out.update(n5=str(len(live)), corr_s5=fmnist._interval(corr5["sharpness"][0], *corr5["sharpness"][1]),
+               n_rho5=str(len(rho_models)), corr_rho5=fmnist._interval(corr5["rho"][0], *corr5["rho"][1]),
+               n6=str(len(_live(rows6))))
+    fig12 = claims.claims[5:9]
+    resolved = sum(bool(np.isfinite(v[1][0]) and (v[1][0] > 0 or v[1][1] < 0))
+                   for corr in (corr5, corr6) for v in (corr["sharpness"], corr["rho"]))
+    fails = sum(c.verdict == "FAIL" for c in fig12)
+    out["f12_heading"] = ("no correlation is resolved at this scale" if resolved == 0 else
+                          f"{resolved} of the four correlations {'is' if resolved == 1 else 'are'} resolved")
+    out["f12_fails"] = ("All four rows fail" if fails == len(fig12) == 4 else f"{fails} of the four rows fail")
+    missing = len(live) - len(rho_models)
+    out["rho_heading"] = f"ρ is missing for {missing} of the {len(live)} constant-rate models."
+    out.update(eig_sched=f"every {params['eig_every']} epochs from epoch {eig_start}",
+               eig_second=f"epoch {eig_start + params['eig_every']}")
+    out["f13_heading"] = f"Figure 13 ({verdicts[4] if len(verdicts) > 4 else 'none'}) and Figure 7 " \
+                         f"({verdicts[3] if len(verdicts) > 3 else 'none'}) at the {out['scale']} scale."
+    g_rates = list(group_params["group_rates"])
+    at = [r for r in records if r["config"]["schedule"]["lr"] in g_rates and r["final"]["completed"]]
+    out["gap_90"] = fmnist._span([r["final"]["epochs"] - _first_at(r) for r in at], lambda x: f"{x:.0f}")
+    extreme = extreme_rate(rows)
+    out["group_rates"] = fmnist._and([f"{e:g}" + (", in the edge-of-stability phase" if e < extreme
+                                                   else ", in the extremely large phase") for e in g_rates])
+    out["group_sched"] = f"every {group_params['group_eig_every']} epochs from epoch {group_params['group_eig_start']}"
+    total = group_params["group_size"] * len(g_rates)
+    out.update(group_stored=f"{len(group_records)} of the {total}",
+               group_seeds=fmnist._and([str(r["config"]["seed"]) for r in group_records]),
+               group_epochs=fmnist._span([r["final"]["epochs"] for r in group_records], lambda x: f"{x:.0f}"),
+               group_anchor=("each with its anchor" if group_records and all(
+                   np.isfinite(r["final"].get("rho", float("nan"))) for r in group_records) else "not all with an anchor"),
+               group_wall=fmnist._span([r["wall_time_s"] for r in group_records], lambda x: f"{x:,.0f}") + " s")
+    widths, target = pc.PAPER_COUNTS["vgg10"]
+    counts = {pc.vgg_count(widths, r) for r in pc.readings(len(widths))}
+    nearest = [(n, r) for n, r in pc.closest(widths, target, count=2) if n != target]
+    n, r = nearest[0]
+    out.update(vgg10_ours=f"{pc.vgg_count(widths):,}", n_readings=f"{sum(1 for _ in pc.readings(len(widths))):,}",
+               vgg10_match="none gives" if target not in counts else "one gives",
+               vgg10_nearest=f"{n:,} (BatchNorm: {r.batchnorm}; hidden classifier layers: "
+                             f"{', '.join(map(str, r.head_hidden)) or 'none'})",
+               vgg19_min=f"{pc.lower_bound(pc.PAPER_COUNTS['vgg19'][0]):,}")
+    return out

@@ -113,3 +113,63 @@ def test_row_spearman_is_scipys():
     want = np.array([spearmanr(a, b).statistic for a, b in zip(x, y)])
     assert np.allclose(got, want, equal_nan=True)
     assert np.isnan(cc._spearman_rows(np.ones((1, 9)), y[:1])[0])
+
+
+def test_prose_values_quote_the_rows_and_records_they_are_given():
+    """cifar_claims.prose_values (the numbers the chapter's text glues) on a constructed CPU-like
+    scale: 3 rates past the threshold (the last one collapses without failing), one Figure 6
+    rate and seed switched twice, 2 of 3 group runs stored."""
+    from eoslib.generalization_claims import correlations
+    from eoslib.report import Claim, ClaimsTable
+
+    def record(eta, seed, epochs, first_s, reach90, wall=0.0, rho=0.5, completed=True):
+        return {"config": {"schedule": {"lr": eta}, "seed": seed}, "eigen": {"values": [[first_s, 1.0, 0.5]]},
+                "history": {"epoch": list(range(epochs + 1)), "train_acc": [min(1.0, e / reach90 * 0.9)
+                                                                              for e in range(epochs + 1)]},
+                "final": {"epochs": epochs, "completed": completed, "rho": rho}, "wall_time_s": wall}
+
+    rows = [_row(0.01, 0, 0.30, 300.0, 0.3), _row(0.01, 1, 0.28, 280.0, float("nan")),
+            _row(0.1, 0, 0.36, 10.0, float("nan")), _row(0.1, 1, 0.34, 12.0, float("nan")),
+            _row(1.0, 0, 0.08, 0.1, float("nan"), completed=False), _row(1.0, 1, 0.08, 0.1, float("nan"),
+                                                                         completed=False)]
+    rows[2]["epochs"] = 105  # the never-switched run: its large-η phase is its whole run
+    rows6 = [_row(0.1, 0, 0.37, 90.0, float("nan"), reduce_epoch=50.0),
+             _row(0.1, 0, 0.38, 14.0, float("nan"), reduce_epoch=100.0)]
+    records = [record(0.01, 0, 200, 480.0, 150), record(0.01, 1, 250, 160.0, 200), record(0.1, 0, 105, 80.0, 100),
+               record(0.1, 1, 126, 78.0, 117), record(1.0, 0, 400, 3.0, 1000, completed=False),
+               record(1.0, 1, 400, 2.0, 1000, completed=False)]
+    group = [record(0.1, 3, 110, 80.0, 93, wall=8996.0, rho=0.1), record(0.1, 4, 107, 80.0, 99, wall=8126.2, rho=0.1)]
+    claims = ClaimsTable([Claim.unmeasured("1", "", ""), Claim("2", "", "", True), *[Claim(str(i), "", "", False)
+                                                                                      for i in (3,)],
+                          Claim.unmeasured("4", "", ""), Claim.unmeasured("5", "", ""),
+                          *[Claim(str(i), "", "", False) for i in range(6, 10)]])
+    params = {"n_train": 500, "n_eval": 500, "seeds": 2, "start": 0.01, "factor": 10.0, "skip": 0,
+              "reduce_rates": [0.1], "reduce_seeds": 1, "eta_small": 0.02, "eig_every": 100}
+    nan = (float("nan"), (float("nan"), float("nan")))
+    corr5 = {"eta0": nan, "sharpness": (0.13, (-0.51, 0.85)), "rho": (-1.0, (-1.0, -1.0))}
+    v = cc.prose_values(rows, rows6, 0.01, claims, params=params, scale="cpu", records=records, group_records=group,
+                        group_params={"group_rates": (0.1,), "group_size": 3, "group_eig_every": 4,
+                                      "group_eig_start": 90}, eig_start=50, corr5=corr5, corr6=correlations(rows6))
+    assert [v[f"c{i}"] for i in (1, 2, 3, 4)] == ["**NOT RUN**", "**PASS**", "**FAIL**", "**NOT RUN**"]
+    assert v["scale"] == "CPU" and v["scale_text"].startswith("500 / 500 images, 2 seed(s), a factor 10 between rates")
+    assert v["stable_heading"].startswith("Every rate") and (v["first_rate"], v["first_limit"]) == ("0.01", "200")
+    assert (v["first_reached"], v["first_eig"], v["first_s"]) == ("0 of 2", "epoch 50", "160\u2013480")
+    assert v["acc_by_rate"] == "29.0 % (0.01), 35.0 % (0.1) and 8.0 % (1)" and v["best_rate"] == "0.1"
+    assert (v["example"], v["seed_gap"]) == ("0.2", "2.0")
+    assert (v["broke_rate"], v["broke_n"], v["broke_s"], v["broke_acc"], v["next_rate"]) == ("1", "2", "0.1", "8.0 %",
+                                                                                            "10")
+    assert (v["f6_eta"], v["f6_seed"], v["f6_small"], v["f6_limit"]) == ("0.1", "0", "0.02", "100")
+    assert v["f6_switches"] == ("the switch at epoch 50 ends at $S$ = 90 (37.0 %) and the switch at epoch 100 "
+                                "ends at $S$ = 14 (38.0 %)")
+    assert (v["f6_never"], v["f6_rho"], v["f6_n"], v["f6_better"]) == ("$S$ = 10 (36.0 %)", "\u22121.00", "3", "1 of 2")
+    assert v["f6_half"] == "does not hold" and v["f6_heading"].startswith("later switches end flatter, but")
+    assert (v["n5"], v["corr_s5"], v["n_rho5"], v["n6"]) == ("6", "+0.13 [\u22120.51, +0.85]", "1", "2")
+    assert v["f12_heading"] == "1 of the four correlations is resolved" and v["f12_fails"] == "All four rows fail"
+    assert v["rho_heading"] == "ρ is missing for 5 of the 6 constant-rate models."
+    assert (v["eig_sched"], v["eig_second"]) == ("every 100 epochs from epoch 50", "epoch 150")
+    assert v["gap_90"] == "5\u20139" and v["group_rates"] == "0.1, in the edge-of-stability phase"
+    assert (v["group_stored"], v["group_seeds"], v["group_epochs"]) == ("2 of the 3", "3 and 4", "107\u2013110")
+    assert v["group_anchor"] == "each with its anchor" and v["group_wall"] == "8,126\u20138,996 s"
+    assert (v["vgg10_ours"], v["n_readings"], v["vgg10_match"], v["vgg19_min"]) == ("35,634", "8,448", "none gives",
+                                                                                    "878,640")
+    assert v["vgg10_nearest"].startswith("47,896 (")
