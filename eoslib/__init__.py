@@ -7,6 +7,7 @@ use are re-exported here (``from eoslib import RunConfig, train, ...``); each mo
 Map of modules:
 
 - :mod:`eoslib.dln`: diagonal linear networks, closed-form theory (Sections 3.1-3.2, App. B-C).
+- :mod:`eoslib.dln_sums`: sums of DLNs, the two-term block Hessian and its rotation ratios (App. E).
 - :mod:`eoslib.som`: a single-output MLP as a sum over paths of products of its parameters (App. A.1 eq. 3, App. D).
 - :mod:`eoslib.objective`: the chunked full-batch loss, its gradient and its HVPs (one of each).
 - :mod:`eoslib.lanczos`: the Lanczos iteration (init/step/extract), its compiled and host
@@ -61,6 +62,7 @@ from eoslib import (  # noqa: E402
     cost,
     data,
     dln,
+    dln_sums,
     drivers,
     drivers_claims,
     flattening,
@@ -87,7 +89,7 @@ from eoslib.schedules import Schedule  # noqa: E402
 from eoslib.tracking import top_eigenpairs, track_eigh  # noqa: E402
 
 __all__ = [
-    "__version__", "cifar_claims", "cost", "data", "dln", "drivers", "drivers_claims", "flattening", "flattening_claims",
+    "__version__", "cifar_claims", "cost", "data", "dln", "dln_sums", "drivers", "drivers_claims", "flattening", "flattening_claims",
     "instability", "interventions", "landscape",
     "rotation_claims", "rotations", "runs", "schedules", "similarity", "som",
     "ExecutionPlan", "plan", "Eigenpairs", "lanczos_eigh", "Batch", "Objective", "flat_hvp",
