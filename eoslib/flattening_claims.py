@@ -379,9 +379,9 @@ def _figure4_values(rows: Sequence[Mapping], reference: Mapping, onsets: Mapping
     pairs = {(r["eta0"], r["switch"]): mean(r["eta0"], r["switch"]) for r in switched}
     pairs = {k: v for k, v in pairs.items() if v is not None}
     eta0s, switches = sorted({k[0] for k in pairs}), sorted({k[1] for k in pairs})
-    f4_eta0 = max(eta0s, key=lambda e: (sum(k[0] == e for k in pairs), e))
+    f4_eta0 = max(eta0s, key=lambda e: (sum(k[0] == e for k in pairs), e), default=None)
     by_switch = sorted(s for (e, s) in pairs if e == f4_eta0)
-    f4_at = max(switches, key=lambda s: (sum(k[1] == s for k in pairs), -s))
+    f4_at = max(switches, key=lambda s: (sum(k[1] == s for k in pairs), -s), default=None)
     by_eta0 = sorted(e for (e, s) in pairs if s == f4_at)
 
     def note(e, s, first):
@@ -404,10 +404,10 @@ def _figure4_values(rows: Sequence[Mapping], reference: Mapping, onsets: Mapping
         "n_unstable": str(len(unstable)), "n_switched": str(len(switched)),
         "unstable_first": str(sum(not r["stable"] for r in at_first)), "n_first": str(len(at_first)),
         "unstable_later": ", ".join(later) if later else "none of the runs switched later",
-        "f4_eta0": f"{f4_eta0:g}",
+        "f4_eta0": "none" if f4_eta0 is None else f"{f4_eta0:g}",  # none: no switched run stayed stable
         "f4_by_switch": _series([pairs[(f4_eta0, s)][0] for s in by_switch], ["" for _ in by_switch]),
-        "f4_switches": "from epoch " + " to ".join(f"{s:,}" for s in by_switch),
-        "f4_at": f"{f4_at:,}",
+        "f4_switches": "from epoch " + " to ".join(f"{s:,}" for s in by_switch) if by_switch else "none",
+        "f4_at": "none" if f4_at is None else f"{f4_at:,}",
         "f4_by_eta0": _series([pairs[(e, f4_at)][0] for e in by_eta0],
                               [note(e, f4_at, i == 0) for i, e in enumerate(by_eta0)]),
         "c3_means": _of(sum(v < 0 for v in m3), len(m3)),

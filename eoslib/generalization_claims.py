@@ -14,7 +14,8 @@ from eoslib import generalization as gen
 from eoslib.report import Claim, ClaimsTable
 
 __all__ = ["rate_means", "claim_flat_below", "claim_rise_above", "claim_goldilocks",
-           "claim_sharpness", "claim_rho", "correlations", "claims_table"]
+           "claim_sharpness", "claim_rho", "correlations", "claims_table", "divergence_rate", "claim_orders",
+           "prose_values"]
 
 
 def _live(rows):
@@ -79,6 +80,39 @@ def claim_goldilocks(rows, threshold: float) -> Claim:
                  "threshold <= best < largest surviving rate, and lower there", bool(interior))
 
 
+def divergence_rate(rows) -> float | None:
+    """The smallest rate at which every seed failed (diverged or died): the divergence boundary
+    of the grid (None when no rate of the grid is past it)."""
+    rates = sorted({r["eta0"] for r in rows})
+    return next((e for e in rates if all(r["failed"] for r in rows if r["eta0"] == e)), None)
+
+
+def claim_orders(rows, threshold: float | None, *, near: float = 10.0, far: float = 100.0) -> Claim:
+    """Claim 6 (§4.3): the Goldilocks rate (the best mean accuracy) lies "within one order of
+    magnitude" of the divergence boundary (``η_div / η* <= near``) and "several orders of
+    magnitude" from the stability limit (``η* / η_s >= far``, two decades read as the least
+    "several" can mean). UNRESOLVED when the grid has no threshold or no divergence boundary.
+    The measured text also gives the zone of rates whose mean is not significantly below the
+    best (bootstrap interval of the difference containing 0)."""
+    name = ("§4.3: the Goldilocks η lies within one order of magnitude of divergence and several orders of "
+            "magnitude above the stability limit")
+    bound = f"η_div / η* <= {near:g} and η* / η_s >= {far:g}"
+    div = divergence_rate(rows)
+    means = rate_means(rows)
+    if threshold is None or div is None or not means:
+        why = "no threshold" if threshold is None else "no rate at which every seed failed" if div is None else "no models"
+        return Claim(name, f"undefined on this grid: {why}", bound, False, unresolved=True)
+    best = max(means, key=means.get)
+    live = _live(rows)
+    accs = {e: [r["val_acc"] for r in live if r["eta0"] == e] for e in means}
+    zone = [e for e in means if e == best or (len(accs[e]) > 1 and len(accs[best]) > 1
+                                             and gen.mean_difference_ci(accs[best], accs[e])[1][0] <= 0)]
+    return Claim(name, f"η* = {best:g} (mean {100 * means[best]:.1f} %), η_div = {div:g} ({div / best:.3g}x η*), "
+                       f"η_s = {threshold:g} (η*/η_s = {best / threshold:.3g}); rates not significantly below the best: "
+                       f"{min(zone):g}–{max(zone):g}", bound,
+                 bool(div / best <= near and best / threshold >= far))
+
+
 def correlations(rows) -> dict[str, tuple[float, tuple[float, float]]]:
     """Spearman's ρ of validation error with η0, S at completion and ρ, with intervals (NaN
     with fewer than 3 models)."""
@@ -107,15 +141,17 @@ def claim_rho(corr: Mapping) -> Claim:
 
 
 def claims_table(rows, threshold: float | None) -> ClaimsTable:
-    """Claims 1-5 (claims 1-3 fail when no rate reached 2/η in most seeds: no threshold)."""
+    """Claims 1-6 (claims 1-3 and 6 are UNRESOLVED when no rate reached 2/η in most seeds: no
+    threshold)."""
     corr = correlations(rows)
     if threshold is None:
-        none = [Claim(name, "no rate reached 2/η in most seeds (no threshold)", "a threshold", False)
+        none = [Claim(name, "no rate reached 2/η in most seeds (no threshold)", "a threshold", False,
+                      unresolved=True)
                 for name in ("Flat below the threshold", "Rise past the threshold", "Goldilocks")]
     else:
         none = [claim_flat_below(rows, threshold), claim_rise_above(rows, threshold),
                 claim_goldilocks(rows, threshold)]
-    return ClaimsTable([*none, claim_sharpness(corr), claim_rho(corr)])
+    return ClaimsTable([*none, claim_sharpness(corr), claim_rho(corr), claim_orders(rows, threshold)])
 
 
 def _minus(text: str) -> str:

@@ -76,7 +76,9 @@ def test_generalization_claims_on_synthetic_data():
     from eoslib import generalization_claims as gc
     rows = _synthetic()
     table = gc.claims_table(rows, 0.03)
-    assert [c.passed for c in table.claims] == [True, True, True, True, False], table  # ρ: the wrong sign
+    assert [c.passed for c in table.claims] == [True, True, True, True, False, False], table  # ρ: the wrong sign
+    # §4.3: the best rate (0.03-0.06) is within a decade of divergence (0.1) but not 100x the threshold (0.03)
+    assert table.claims[5].verdict == "FAIL" and "η_div = 0.1" in table.claims[5].measured
     flat = gc.claims_table(_synthetic(rise=0.0, fall=False), 0.03)
     assert not flat.claims[1].passed and not flat.claims[2].passed
     means = gc.rate_means(rows)
@@ -197,3 +199,16 @@ def test_prose_values_quote_the_rows_they_are_given():
                                                          "+0.10 [\u22120.05, +0.30]")
     assert v["s_verdict"] == "lower $S$ goes with lower error" and v["rho_verdict"].startswith("the interval reaches 0")
     assert all("-" not in x for x in v.values())  # minus signs are typeset
+
+
+def test_orders_of_magnitude_claim_passes_far_from_the_limit_and_is_unresolved_without_a_boundary():
+    from eoslib import generalization_claims as gc
+    rows = _synthetic()
+    assert gc.divergence_rate(rows) == 0.1
+    assert gc.claim_orders(rows, 0.0003).verdict == "PASS"  # best >= 0.03 = 100 x 0.0003, 0.1 / best <= 10
+    assert gc.claim_orders(rows, 0.03).verdict == "FAIL"
+    alive = [r for r in rows if r["eta0"] < 0.1]
+    assert gc.divergence_rate(alive) is None
+    assert gc.claim_orders(alive, 0.0003).verdict == "UNRESOLVED"
+    assert gc.claim_orders(rows, None).verdict == "UNRESOLVED"
+    assert gc.claims_table(rows, None).claims[0].verdict == "UNRESOLVED"
