@@ -8,6 +8,7 @@ Map of modules:
 
 - :mod:`eoslib.dln`: diagonal linear networks, closed-form theory (Sections 3.1-3.2, App. B-C).
 - :mod:`eoslib.dln_sums`: sums of DLNs, the two-term block Hessian and its rotation ratios (App. E).
+- :mod:`eoslib.period2`: App. D's period-2 process: the equilibrium rate, ReLU-mask flips and linearization.
 - :mod:`eoslib.som`: a single-output MLP as a sum over paths of products of its parameters (App. A.1 eq. 3, App. D).
 - :mod:`eoslib.objective`: the chunked full-batch loss, its gradient and its HVPs (one of each).
 - :mod:`eoslib.lanczos`: the Lanczos iteration (init/step/extract), its compiled and host
@@ -70,6 +71,7 @@ from eoslib import (  # noqa: E402
     instability,
     interventions,
     landscape,
+    period2,
     rotation_claims,
     rotations,
     runs,
@@ -90,7 +92,7 @@ from eoslib.tracking import top_eigenpairs, track_eigh  # noqa: E402
 
 __all__ = [
     "__version__", "cifar_claims", "cost", "data", "dln", "dln_sums", "drivers", "drivers_claims", "flattening", "flattening_claims",
-    "instability", "interventions", "landscape",
+    "instability", "interventions", "landscape", "period2",
     "rotation_claims", "rotations", "runs", "schedules", "similarity", "som",
     "ExecutionPlan", "plan", "Eigenpairs", "lanczos_eigh", "Batch", "Objective", "flat_hvp",
     "hvp", "ParameterError", "resolve", "Claim", "ClaimsTable", "record_run", "ResultsStore",
