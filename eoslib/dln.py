@@ -15,17 +15,21 @@ and run in float64 when ``jax_enable_x64`` is on.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from eoslib.report import Claim
 
 __all__ = ["EvenPolynomial", "monomial", "output", "loss", "hessian", "eigenvalues_2d", "beta",
            "rotation_ratio", "top_eigenvector", "rotation_ratio_numerical", "gradient", "gd_step",
            "Thresholds", "s_factor", "xi", "thresholds", "update_ratio_approx",
            "update_ratio_exact", "Trajectory", "gd_trajectory", "psi", "approximate_top_vector",
-           "rotation_ratio_eq14", "deviation_sum"]
+           "rotation_ratio_eq14", "deviation_sum", "PhaseSteps", "phase_steps", "claim_phases"]
 
 Array = jax.Array
 
@@ -296,3 +300,65 @@ def deviation_sum(theta: Array, z: EvenPolynomial) -> Array:
     v1 = v1 * jnp.sign(jnp.dot(v1, u_star))
     eps = v1 / u_star - 1.0
     return jnp.sum(u_star**2 * eps)
+
+
+# --- Appendix C along trajectories ----------------------------------------------------
+
+
+class PhaseSteps(NamedTuple):
+    """App. C's phases along GD trajectories, one row per step ``t -> t + 1`` that stays finite
+    and away from ``Theta = 0`` (all of one or more trajectories). ``d_log_r`` (S, n-1): change of
+    ``log r_k = log |theta_k / theta_1|`` (``theta_1`` the initially sharpest parameter);
+    ``d_log_R`` (S, n-1): change of ``log R_n(k) = log |u_1,1 / u_1,k|`` (from ``eigh``);
+    ``unstable`` (S,): ``eta * lambda_1 >= 2`` at ``t``."""
+
+    d_log_r: np.ndarray
+    d_log_R: np.ndarray
+    unstable: np.ndarray
+
+
+def phase_steps(trajectory: Trajectory, eta: float, *, floor: float = 1e-150) -> PhaseSteps:
+    """:class:`PhaseSteps` of one trajectory of :func:`gd_trajectory` (``theta[:, 0]`` the
+    sharpest parameter at initialization); steps with ``|Theta| < floor`` are left out."""
+    th, v = np.asarray(trajectory.theta), np.asarray(trajectory.top_vector)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_r = np.log(np.abs(th[:, 1:] / th[:, :1]))
+        log_R = np.log(np.abs(v[:, :1] / v[:, 1:]))
+        d_r, d_R = np.diff(log_r, axis=0), np.diff(log_R, axis=0)
+    ok = (np.abs(np.prod(th, axis=1)) > floor)[1:] & np.isfinite(d_r).all(1) & np.isfinite(d_R).all(1)
+    unstable = eta * np.asarray(trajectory.eigenvalues)[:-1, 0] >= 2.0
+    return PhaseSteps(d_r[ok], d_R[ok], unstable[ok])
+
+
+def _episode_falls(p: PhaseSteps) -> list[bool]:
+    """For each run of consecutive unstable steps of ``p``: whether every ``r_k`` fell over it."""
+    out, i, u = [], 0, p.unstable
+    while i < len(u):
+        j = i
+        while j < len(u) and u[j]:
+            j += 1
+        if j > i:
+            out.append(bool((p.d_log_r[i:j].sum(axis=0) < 0).all()))
+        i = j + 1
+    return out
+
+
+def claim_phases(parts: Sequence[PhaseSteps], *, small: float = 1e-12) -> Claim:
+    """App. C's phases along trajectories: in every step ``R_n(k)`` moves in the direction of
+    ``r_k`` for every flat parameter ``k`` (the consequence of ``dR_n/dr_k > 0`` the phases rest
+    on), over the steps of ``parts`` (one per trajectory); steps where some ``|Δ log r_k| <=
+    small`` are not counted. PASS when every counted step agrees; UNRESOLVED without steps. The
+    measured text adds, as context, in how many instability episodes (consecutive steps with
+    ``eta * lambda_1 >= 2``) every ``r_k`` fell, the paper's description of phase 2."""
+    name = ("App. C phases along GD: R_n(k) rises when the ratio r_k = |theta_k/theta_1| rises "
+            "and falls when it falls")
+    agree = [(np.sign(p.d_log_R) == np.sign(p.d_log_r)).all(axis=1)[(np.abs(p.d_log_r) > small).all(axis=1)]
+             for p in parts]
+    agree = np.concatenate(agree) if agree else np.array([], bool)
+    if not agree.size:
+        return Claim(name, "no steps", "every step", False, unresolved=True)
+    episodes = [f for p in parts for f in _episode_falls(p)]
+    context = (f"; every r_k fell in {np.mean(episodes):.0%} of {len(episodes)} instability episodes "
+               f"(eta*lambda_1 >= 2)" if episodes else "; no instability episodes")
+    return Claim(name, f"R_n follows r_k (every k) in {int(agree.sum())} of {agree.size} steps{context}",
+                 "every step", bool(agree.all()))

@@ -198,3 +198,32 @@ def test_deviation_sum_is_small_and_non_positive():
     for theta in random_points(30, 5, seed=4):
         a = dln.deviation_sum(jnp.asarray(theta), Z2)
         assert -2.0 <= a <= 0.0
+
+
+def test_phase_claim_counts_steps_and_instability_episodes():
+    import numpy as np
+
+    from eoslib import dln
+
+    up = dln.PhaseSteps(np.array([[0.1, 0.2], [-0.1, -0.3], [0.2, 0.1]]), np.array([[0.5, 0.1], [-0.2, -0.1], [0.1, 0.3]]),
+                        np.array([False, True, False]))
+    ok = dln.claim_phases([up])
+    assert ok.verdict == "PASS" and "3 of 3 steps" in ok.measured and "100% of 1 instability" in ok.measured
+    wrong = up._replace(d_log_R=up.d_log_R * np.array([[1, 1], [1, -1], [1, 1]]))
+    assert dln.claim_phases([wrong]).verdict == "FAIL"
+    assert dln.claim_phases([]).verdict == "UNRESOLVED"
+
+
+def test_phase_steps_follow_a_real_trajectory():
+    import jax
+    import jax.numpy as jnp
+
+    from eoslib import dln
+
+    with jax.enable_x64(True):
+        theta0 = jnp.array([0.3, 1.5, -4.0])
+        z = dln.monomial(2)
+        lam0 = float(dln.top_eigenvector(theta0, z)[0][0])
+        steps = dln.phase_steps(dln.gd_trajectory(theta0, 1.5 / lam0, z, 50), 1.5 / lam0)
+    assert steps.d_log_r.shape == steps.d_log_R.shape == (50, 2) and not steps.unstable.any()
+    assert dln.claim_phases([steps]).verdict == "PASS"
