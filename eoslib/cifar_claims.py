@@ -21,7 +21,7 @@ from eoslib.report import Claim, ClaimsTable
 
 __all__ = ["PAPER_FIGURE7", "PAPER_FIGURE13", "figure7_table", "extreme_rate", "claim_flat_then_rise", "claim_goldilocks",
            "flattening_by_reduction", "claim_reduction", "claim_figure7", "within_rate_correlations",
-           "mean_group_correlation", "claim_figure13", "claims_table", "prose_values"]
+           "mean_group_correlation", "claim_figure13", "claim_rho_in_reduction", "claims_table", "prose_values"]
 
 PAPER_FIGURE7 = {
     "eta": (0.1, 0.2, 0.4, 0.8, 1.6, 3.2),
@@ -70,7 +70,7 @@ def claim_flat_then_rise(rows, threshold: float | None, scale: str) -> Claim:
     rate of the grid is below the threshold (a grid with no stable side cannot test it)."""
     name = f"Mean accuracy is flat below the threshold and rises past it (Figure 5b; {scale} scale)"
     if threshold is None:
-        return Claim(name, "no rate reached 2/η in most seeds (no threshold)", "a threshold", False)
+        return Claim(name, "no rate reached 2/η in most seeds (no threshold)", "a threshold", False, unresolved=True)
     below = [r for r in _live(rows) if r["eta0"] < threshold]
     if not below:
         return Claim.unmeasured(name, f"not run at this scale ({scale}): no rate of its grid is below the threshold "
@@ -85,7 +85,7 @@ def claim_goldilocks(rows, threshold: float | None, scale: str) -> Claim:
     """Claim 2: the Goldilocks fall near divergence (:func:`eoslib.generalization_claims.claim_goldilocks`)."""
     name = f"Goldilocks: accuracy falls again near divergence (Figure 5b; {scale} scale)"
     if threshold is None:
-        return Claim(name, "no threshold", "a threshold", False)
+        return Claim(name, "no threshold", "a threshold", False, unresolved=True)
     c = fmnist.claim_goldilocks(rows, threshold)
     return c._replace(claim=name)
 
@@ -115,7 +115,7 @@ def claim_reduction(rows, scale: str) -> Claim:
             f"(Figure 6; {scale} scale)")
     s = flattening_by_reduction(rows)
     if s["models"] < 3 or s["later"] == 0:
-        return Claim(name, f"{s['models']} models completed: too few to rank", "3+ models", False)
+        return Claim(name, f"{s['models']} models completed: too few to rank", "3+ models", False, unresolved=True)
     rho, (lo, hi) = s["rho"]
     return Claim(name, f"{s['models']} models (switched, and never switched): Spearman ρ(switch epoch, S at "
                  f"completion) = {rho:+.2f} [{lo:+.2f}, {hi:+.2f}]; {s['later_better']}/{s['later']} later switches "
@@ -224,6 +224,25 @@ def claim_figure13(groups: Sequence[Mapping], group_size: int, scale: str) -> Cl
                  unresolved=not resolved)
 
 
+def claim_rho_in_reduction(rows6, scale: str, *, min_models: int = 10) -> Claim:
+    """App. I: "ρ slightly outperforms alternatives in the η reduction regime": over Figure 6's
+    models, |Spearman ρ(ρ, error)| exceeds that of S at completion and of η0 (an alternative whose
+    correlation is undefined, e.g. η0 when every model shares it, is left out). UNRESOLVED with
+    fewer than ``min_models`` models that did not fail or without a finite ρ correlation."""
+    name = f"App. I: in the η-reduction regime ρ predicts the validation error better than S and η0 ({scale} scale)"
+    bound = f"|corr(ρ)| > |corr(alternative)| for every defined alternative, {min_models}+ models"
+    n = len(_live(rows6))
+    corr = fmnist.correlations(rows6)
+    r = {k: corr[k][0] for k in ("rho", "sharpness", "eta0")}
+    text = ", ".join(f"{k}: {v:+.2f}" for k, v in r.items())
+    others = {k: v for k, v in r.items() if k != "rho" and np.isfinite(v)}
+    if n < min_models or not np.isfinite(r["rho"]) or not others:
+        return Claim(name, f"{n} models (Spearman with the error: {text}): too few or undefined", bound, False,
+                     unresolved=True)
+    return Claim(name, f"{n} models, Spearman with the validation error: {text}", bound,
+                 bool(all(abs(r["rho"]) > abs(v) for v in others.values())))
+
+
 def claims_table(rows5b, rows6, threshold: float | None, scale: str, *, figure7=None,
                  group_size: int = 9, group_rows=None) -> ClaimsTable:
     """Claims 1-5 of the issue and Figure 12b-c's correlations (claims 6-7: S and ρ against the
@@ -240,6 +259,7 @@ def claims_table(rows5b, rows6, threshold: float | None, scale: str, *, figure7=
         corr = fmnist.correlations(subset)
         for c in (fmnist.claim_sharpness(corr), fmnist.claim_rho(corr)):
             rows.append(c._replace(claim=f"{c.claim} ({label}; {scale} scale)"))
+    rows.append(claim_rho_in_reduction(rows6, scale))
     return ClaimsTable(rows)
 
 
@@ -247,6 +267,20 @@ def _first_at(record: Mapping, level: float = 0.9) -> float:
     """The first recorded epoch at which the training accuracy reached ``level`` (NaN if never)."""
     h = record["history"]
     return next((float(e) for e, a in zip(h["epoch"], h["train_acc"]) if a >= level), float("nan"))
+
+
+def _verdict_counts(claims: Sequence[Claim], first: int) -> str:
+    """"Claims 6 and 7 fail; claims 8 and 9 are unresolved": the verdicts of consecutive claims
+    numbered from ``first``, grouped."""
+    words = {"FAIL": ("fails", "fail"), "UNRESOLVED": ("is unresolved", "are unresolved"),
+             "PASS": ("passes", "pass"), "NOT RUN": ("was not run", "were not run")}
+    parts = []
+    for verdict, (one, many) in words.items():
+        numbers = [str(first + i) for i, c in enumerate(claims) if c.verdict == verdict]
+        if numbers:
+            parts.append(f"claim {numbers[0]} {one}" if len(numbers) == 1 else
+                         f"claims {', '.join(numbers[:-1])} and {numbers[-1]} {many}")
+    return "; ".join(parts) or "no claim"
 
 
 def prose_values(rows: Sequence[Mapping], rows6: Sequence[Mapping], threshold: float | None, claims: ClaimsTable, *,
@@ -350,10 +384,9 @@ def prose_values(rows: Sequence[Mapping], rows6: Sequence[Mapping], threshold: f
     fig12 = claims.claims[5:9]
     resolved = sum(bool(np.isfinite(v[1][0]) and (v[1][0] > 0 or v[1][1] < 0))
                    for corr in (corr5, corr6) for v in (corr["sharpness"], corr["rho"]))
-    fails = sum(c.verdict == "FAIL" for c in fig12)
     out["f12_heading"] = ("no correlation is resolved at this scale" if resolved == 0 else
                           f"{resolved} of the four correlations {'is' if resolved == 1 else 'are'} resolved")
-    out["f12_fails"] = ("All four rows fail" if fails == len(fig12) == 4 else f"{fails} of the four rows fail")
+    out["f12_fails"] = _verdict_counts(fig12, first=6)
     missing = len(live) - len(rho_models)
     out["rho_heading"] = f"ρ is missing for {missing} of the {len(live)} constant-rate models."
     out.update(eig_sched=f"every {params['eig_every']} epochs from epoch {eig_start}",

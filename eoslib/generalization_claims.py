@@ -128,7 +128,7 @@ def claim_sharpness(corr: Mapping) -> Claim:
     rho, (lo, hi) = corr["sharpness"]
     return Claim("Lower sharpness at completion goes with higher accuracy",
                  f"Spearman ρ(S, validation error) = {rho:+.2f} [{lo:+.2f}, {hi:+.2f}]", "interval above 0",
-                 bool(lo > 0))
+                 bool(lo > 0), unresolved=not np.isfinite(lo))  # NaN: too few models, or constant values
 
 
 def claim_rho(corr: Mapping) -> Claim:
@@ -137,7 +137,7 @@ def claim_rho(corr: Mapping) -> Claim:
     return Claim("ρ (eigenvector similarity) correlates with validation error with the paper's sign "
                  "(more rotation, better generalization)",
                  f"Spearman ρ(ρ, validation error) = {rho:+.2f} [{lo:+.2f}, {hi:+.2f}]", "interval above 0",
-                 bool(lo > 0))
+                 bool(lo > 0), unresolved=not np.isfinite(lo))
 
 
 def claims_table(rows, threshold: float | None) -> ClaimsTable:

@@ -164,7 +164,7 @@ def test_prose_values_quote_the_rows_and_records_they_are_given():
     assert (v["f6_never"], v["f6_rho"], v["f6_n"], v["f6_better"]) == ("$S$ = 10 (36.0 %)", "\u22121.00", "3", "1 of 2")
     assert v["f6_half"] == "does not hold" and v["f6_heading"].startswith("later switches end flatter, but")
     assert (v["n5"], v["corr_s5"], v["n_rho5"], v["n6"]) == ("6", "+0.13 [\u22120.51, +0.85]", "1", "2")
-    assert v["f12_heading"] == "1 of the four correlations is resolved" and v["f12_fails"] == "All four rows fail"
+    assert v["f12_heading"] == "1 of the four correlations is resolved" and v["f12_fails"].startswith("claim")
     assert v["rho_heading"] == "ρ is missing for 5 of the 6 constant-rate models."
     assert (v["eig_sched"], v["eig_second"]) == ("every 100 epochs from epoch 50", "epoch 150")
     assert v["gap_90"] == "5\u20139" and v["group_rates"] == "0.1, in the edge-of-stability phase"
@@ -173,3 +173,31 @@ def test_prose_values_quote_the_rows_and_records_they_are_given():
     assert (v["vgg10_ours"], v["n_readings"], v["vgg10_match"], v["vgg19_min"]) == ("35,634", "8,448", "none gives",
                                                                                     "878,640")
     assert v["vgg10_nearest"].startswith("47,896 (")
+
+
+def test_rho_in_reduction_claim():
+    import numpy as np
+
+    from eoslib import cifar_claims
+
+    rng = np.random.default_rng(0)
+
+    def rows(rho_noise, s_noise, n=20):
+        err = np.linspace(0.1, 0.3, n)
+        return [dict(eta0=0.1, seed=i, failed=False, val_acc=1 - e, rho=e + rng.normal(0, rho_noise),
+                     sharpness=e + rng.normal(0, s_noise)) for i, e in enumerate(err)]
+    assert cifar_claims.claim_rho_in_reduction(rows(0.001, 0.1), "cpu").verdict == "PASS"  # eta0 constant: left out
+    assert cifar_claims.claim_rho_in_reduction(rows(0.1, 0.001), "cpu").verdict == "FAIL"
+    assert cifar_claims.claim_rho_in_reduction(rows(0.001, 0.1, n=5), "cpu").verdict == "UNRESOLVED"
+
+
+def test_verdict_counts_group_claims_by_verdict():
+    from eoslib.cifar_claims import _verdict_counts
+    from eoslib.report import Claim
+
+    def c(v):
+        return Claim("x", "m", "b", v == "PASS", not_run=v == "NOT RUN", unresolved=v == "UNRESOLVED")
+    assert _verdict_counts([c("FAIL"), c("FAIL"), c("UNRESOLVED"), c("UNRESOLVED")], 6) == \
+        "claims 6 and 7 fail; claims 8 and 9 are unresolved"
+    assert _verdict_counts([c("FAIL"), c("PASS"), c("FAIL"), c("FAIL")], 6) == "claims 6, 8 and 9 fail; claim 7 passes"
+    assert _verdict_counts([], 6) == "no claim"

@@ -212,3 +212,12 @@ def test_orders_of_magnitude_claim_passes_far_from_the_limit_and_is_unresolved_w
     assert gc.claim_orders(alive, 0.0003).verdict == "UNRESOLVED"
     assert gc.claim_orders(rows, None).verdict == "UNRESOLVED"
     assert gc.claims_table(rows, None).claims[0].verdict == "UNRESOLVED"
+
+
+def test_correlation_claims_are_unresolved_on_undefined_correlations():
+    from eoslib import generalization_claims as gc
+
+    nan = {k: (float("nan"), (float("nan"), float("nan"))) for k in ("eta0", "sharpness", "rho")}
+    assert gc.claim_sharpness(nan).verdict == "UNRESOLVED" and gc.claim_rho(nan).verdict == "UNRESOLVED"
+    assert gc.claim_sharpness({"sharpness": (0.5, (0.2, 0.7))}).verdict == "PASS"
+    assert gc.claim_rho({"rho": (-0.1, (-0.3, 0.1))}).verdict == "FAIL"
