@@ -30,7 +30,7 @@ from eoslib import schedules, sweep
 from eoslib.results import ResultsStore
 from eoslib.runs import RunConfig
 
-__all__ = ["rate_grid", "grid_configs", "reduction_configs", "sweep_until_divergence", "DEAD_SHARPNESS",
+__all__ = ["rate_grid", "grid_configs", "reduction_configs", "accuracy_reduction_configs", "sweep_until_divergence", "DEAD_SHARPNESS",
            "dead", "failed", "fmnist_base", "CIFAR_SCALES", "cifar_scale", "cifar_base", "group_configs", "committed_store",
            "STORE_ROOT", "summary_rows", "rate_table", "store_summary", "paper_scale_records", "threshold_rate", "bootstrap_ci", "spearman_ci",
            "mean_difference_ci", "permutation_trend"]
@@ -147,6 +147,17 @@ def reduction_configs(base: RunConfig, rates: Sequence[float], reduce_epochs: Se
     return [RunConfig(**{**base.__dict__, "seed": int(s), "schedule": schedules.reduce_at_epoch(
                 float(eta), float(eta_small), int(e), int(base.schedule.warmup_epochs))})
             for eta in rates for e in reduce_epochs for s in seeds]
+
+
+def accuracy_reduction_configs(base: RunConfig, rates: Sequence[float], eta_small: float, seeds: Sequence[int],
+                               accuracy: float = 0.9) -> list[RunConfig]:
+    """Section 4.2's "switching to a lower η for the final 20 % of training (from ~90 %
+    accuracy)": ``base`` at η0 for every rate until the training accuracy first reaches
+    ``accuracy``, then ``eta_small`` (:func:`eoslib.schedules.reduce_at_accuracy`), for every
+    seed; rate-major. Each is paired with the constant-η0 run of the same seed."""
+    return [dataclasses.replace(base, seed=int(s), schedule=schedules.reduce_at_accuracy(
+                float(eta), float(eta_small), float(accuracy), int(base.schedule.warmup_epochs)))
+            for eta in rates for s in seeds]
 
 
 def group_configs(base: RunConfig, scale: dict, seed: int = 0) -> list[RunConfig]:

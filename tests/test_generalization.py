@@ -221,3 +221,19 @@ def test_correlation_claims_are_unresolved_on_undefined_correlations():
     assert gc.claim_sharpness(nan).verdict == "UNRESOLVED" and gc.claim_rho(nan).verdict == "UNRESOLVED"
     assert gc.claim_sharpness({"sharpness": (0.5, (0.2, 0.7))}).verdict == "PASS"
     assert gc.claim_rho({"rho": (-0.1, (-0.3, 0.1))}).verdict == "FAIL"
+
+
+def test_accuracy_reduction_claim_on_synthetic_pairs():
+    from eoslib import generalization_claims as gc
+
+    def row(acc, *, completed=True, failed=False, switched=True):
+        return dict(val_acc=acc, completed=completed, failed=failed, switched=switched)
+    better = [(row(0.80), row(0.82 + 0.001 * i)) for i in range(8)] + [(row(0.3, completed=False), row(0.8))]
+    c = gc.claim_accuracy_reduction(better)
+    assert c.verdict == "PASS" and "1 run(s) that hovered" in c.measured and "9 switched pairs" in c.measured
+    assert "over the 8 pairs in which both completed: +2.35" in c.measured
+    mixed = [(row(0.80), row(0.80 + (0.01 if i % 2 else -0.01))) for i in range(8)]
+    assert gc.claim_accuracy_reduction(mixed).verdict == "FAIL"
+    few = [(row(0.8), row(0.9)), (row(0.8), row(0.9, switched=False))]
+    assert gc.claim_accuracy_reduction(few).verdict == "UNRESOLVED"
+    assert gc.switched({"history": {"train_acc": [0.1, 0.95]}}) and not gc.switched({"history": {"train_acc": [0.5]}})

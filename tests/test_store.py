@@ -28,6 +28,7 @@ PREFIX_EPOCHS = 10
 WHOLE_UP_TO = 3000  # a longer Fashion-MNIST record (up to 15,000 epochs) is re-run for its first 3,000 only
 CHECKS = {  # store -> (data set name, loader, records drawn, prefix epochs or None for whole runs)
     "fmnist-generalization": ("Fashion-MNIST", data.fashion_mnist, 2, None),
+    "fmnist-reduction": ("Fashion-MNIST", data.fashion_mnist, 1, None),
     "cifar-generalization": ("CIFAR-10", data.cifar10, 1, PREFIX_EPOCHS),
     "flattening-switch": ("Fashion-MNIST", data.fashion_mnist, 1, 300),
 }
