@@ -7,6 +7,7 @@ claims. It appends the library benchmarks stored in ``benchmarks/results/*.json`
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -80,9 +81,10 @@ def _profile_comparison(root: Path) -> list[str]:
         out += [f"### {_title(nbs[0], chapter)}", "",
                 f"| Claim | `{metas[0]['profile']}` ([chapter]({stem})) | `{metas[1]['profile']}` "
                 f"([record page](paper/{stem})) |", "| --- | --- | --- |"]
-        for a, b in zip(*(m["claims"] for m in metas)):
-            cells = [f"**{_verdict(c)}**: {c['measured'].split(';')[0]}" for c in (a, b)]
-            out.append(f"| {a['claim'].replace('|', '/')} | {cells[0]} | {cells[1]} |")
+        for a, b in itertools.zip_longest(*(m["claims"] for m in metas)):
+            cells = [f"**{_verdict(c)}**: {c['measured'].split(';')[0]}" if c else
+                     "not on this page (executed before the claim existed)" for c in (a, b)]
+            out.append(f"| {(a or b)['claim'].replace('|', '/')} | {cells[0]} | {cells[1]} |")
         out.append("")
     return out or ["No chapter has a record page at another profile yet."]
 
