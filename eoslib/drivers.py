@@ -51,7 +51,7 @@ __all__ = ["PRESETS", "VALIDATORS", "turning_points", "Phase", "phases", "neares
 _CI: dict[str, Any] = dict(
     eta=0.1, epochs=300, num_eigs=8, eig_tol=1e-3, min_rise=1.1, after_epochs=12, num_instabilities=3,
     choose="first", lead=20, turn_change=1.2, steps=40, ref_fraction=0.1, stabilize_fraction=0.9, n_train=1000,
-    n_eval=200, seed=0)
+    n_eval=200, weight_init="flax", seed=0)
 PRESETS: dict[str, dict[str, Any]] = {
     "ci": _CI,
     "paper": {**_CI, "epochs": 1000, "num_eigs": 10, "num_instabilities": 0},
@@ -64,6 +64,7 @@ them); ``paper`` on every instability of a 1,000-epoch run."""
 
 VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "eta": lambda v: None if v > 0 else "must be positive",
+    "weight_init": lambda v: None if v in models.INITS else f"must be one of {models.INITS}",
     "epochs": lambda v: None if v >= 40 else "must be >= 40 (the run must reach the edge of stability)",
     "num_eigs": lambda v: None if 2 <= v <= 50 else "must be in [2, 50]",
     "eig_tol": lambda v: None if 0 < v < 0.1 else "must be in (0, 0.1)",
@@ -198,7 +199,7 @@ VERSION = 1
 any change that changes its results (the trainer has its own version)."""
 
 STUDY_KEYS = ("eta", "epochs", "num_eigs", "eig_tol", "min_rise", "after_epochs", "num_instabilities", "choose",
-              "lead", "steps", "ref_fraction", "stabilize_fraction", "n_train", "n_eval", "seed")
+              "lead", "steps", "ref_fraction", "stabilize_fraction", "n_train", "n_eval", "weight_init", "seed")
 """The chapter parameters that decide a :class:`DriversStudy`: all but ``turn_change``, which
 only analyses it (the turning points of |θ − θ*|)."""
 
@@ -206,7 +207,7 @@ only analyses it (the turning points of |θ − θ*|)."""
 def run_config(P: Mapping[str, Any]) -> RunConfig:
     """The chapter's run: the MLP at constant ``eta`` with the top ``num_eigs`` eigenpairs (and
     vectors) at every epoch."""
-    return RunConfig(model="mlp", dataset="fmnist", n_train=P["n_train"], n_eval=P["n_eval"],
+    return RunConfig(model="mlp", weight_init=P["weight_init"], dataset="fmnist", n_train=P["n_train"], n_eval=P["n_eval"],
                      schedule=schedules.constant(P["eta"]), seed=P["seed"], max_epochs=P["epochs"], eig_every=1,
                      eig_k=P["num_eigs"], eig_tol=P["eig_tol"], keep_eigenvectors=True, sharpness_at_end=False)
 

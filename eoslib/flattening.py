@@ -326,14 +326,14 @@ VERSION = 1
 it with any change that changes its results (the trainer has its own version)."""
 
 STUDY_KEYS = ("eta", "epochs", "num_eigs", "eig_tol", "lead", "tail", "all_cycles", "num_points", "reach_factor",
-              "slice_tol", "n_train", "n_eval", "seed")
+              "slice_tol", "n_train", "n_eval", "weight_init", "seed")
 """The chapter parameters that decide a :class:`CycleStudy` (the others only analyse it)."""
 
 
 def cycle_config(P: Mapping[str, Any]) -> RunConfig:
     """The run through the cycles: the MLP at constant ``eta`` with the top ``num_eigs``
     eigenpairs (and vectors) at every epoch."""
-    return RunConfig(model="mlp", dataset="fmnist", n_train=P["n_train"], n_eval=P["n_eval"],
+    return RunConfig(model="mlp", weight_init=P["weight_init"], dataset="fmnist", n_train=P["n_train"], n_eval=P["n_eval"],
                      schedule=schedules.constant(P["eta"]), seed=P["seed"], max_epochs=P["epochs"], eig_every=1,
                      eig_k=P["num_eigs"], eig_tol=P["eig_tol"], keep_eigenvectors=True, sharpness_at_end=False)
 

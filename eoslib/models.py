@@ -4,9 +4,12 @@ All models map images (N, H, W, C) to logits (N, 10) and take ``train: bool``; i
 the BatchNorm layers are :class:`GhostBatchNorm` over fixed consecutive chunks of 1,024 examples,
 so a full-batch forward pass is a deterministic function of the parameters.
 
-Initialization follows PyTorch's defaults (the paper's parameter counts are PyTorch
-``state_dict`` counts, see :func:`count_params`): weights and biases of convolutions and linear
-layers ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), BatchNorm scale 1 and bias 0.
+Initialization (``weight_init``, :data:`INITS`): the paper does not state it. ``"flax"`` (the default)
+is the authors' code's (``lawrencewang94/jax_eigs``, treex/Flax layers): weights of
+convolutions and linear layers ``lecun_normal`` (truncated normal, variance 1/fan_in), biases 0.
+``"torch"`` is PyTorch's default: weights ~ U(±1/√fan_in) (variance 1/(3 fan_in)) and biases
+~ U(±1/√fan_in). Both give BatchNorm scale 1 and bias 0. The book's Appendix F measures how the
+choice moves the stability threshold (:mod:`eoslib.init_study`).
 
 Parameter counts against the paper (asserted in ``tests/test_models.py``):
 
@@ -49,7 +52,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-__all__ = ["MLP", "mlp_relu_inputs", "max_pool_2x2", "VGG", "VGG10", "VGG19", "ResNet20", "BasicBlock", "GhostBatchNorm", "Linear",
+__all__ = ["INITS", "kernel_init", "bias_init", "MLP", "mlp_relu_inputs", "max_pool_2x2", "VGG", "VGG10", "VGG19", "ResNet20", "BasicBlock", "GhostBatchNorm", "Linear",
            "MODELS", "GHOST_BATCH_SIZE", "init_variables", "count_params",
            "matmul_stored_transpose", "stored_transpose_weight_gradients"]
 
@@ -58,12 +61,33 @@ GHOST_BATCH_SIZE = 1024
 # PyTorch's default initializer for Linear/Conv weights: kaiming_uniform(a=sqrt(5)) on fan_in.
 torch_kernel_init = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
 
+INITS = ("flax", "torch")
+"""The initializations of :func:`kernel_init` and :func:`bias_init` (module docstring)."""
+
 
 def _uniform(bound: float):
     def init(key, shape, dtype=jnp.float32):
         return jax.random.uniform(key, shape, dtype, -bound, bound)
 
     return init
+
+
+def _check_init(init: str) -> None:
+    if init not in INITS:
+        raise ValueError(f"weight_init={init!r}: must be one of {INITS}")
+
+
+def kernel_init(init: str):
+    """Weight initializer of linear and convolution layers: ``"flax"`` lecun_normal
+    (variance 1/fan_in), ``"torch"`` U(±1/√fan_in) (variance 1/(3 fan_in))."""
+    _check_init(init)
+    return nn.initializers.lecun_normal() if init == "flax" else torch_kernel_init
+
+
+def bias_init(init: str, fan_in: int):
+    """Bias initializer: ``"flax"`` zeros, ``"torch"`` U(±1/√fan_in)."""
+    _check_init(init)
+    return nn.initializers.zeros if init == "flax" else _uniform(1.0 / math.sqrt(fan_in))
 
 
 _STORED_TRANSPOSE = contextvars.ContextVar("stored_transpose_weight_gradients", default=False)
@@ -124,7 +148,7 @@ def _dense_dot_general(lhs, rhs, dimension_numbers, precision=None,
 
 
 class Linear(nn.Module):
-    """Dense layer with PyTorch's default initialization (bias bound 1/sqrt(fan_in)).
+    """Dense layer initialized by ``weight_init`` (:data:`INITS`).
 
     ``input_layer``: the layer reads the data, so under :func:`stored_transpose_weight_gradients`
     its weight gradient reads a stored ``x.T`` (computed once per compiled loop, as the data do
@@ -133,11 +157,12 @@ class Linear(nn.Module):
     features: int
     use_bias: bool = True
     input_layer: bool = False
+    weight_init: str = "flax"
 
     @nn.compact
     def __call__(self, x):
-        return nn.Dense(self.features, use_bias=self.use_bias, kernel_init=torch_kernel_init,
-                        bias_init=_uniform(1.0 / math.sqrt(x.shape[-1])),
+        return nn.Dense(self.features, use_bias=self.use_bias, kernel_init=kernel_init(self.weight_init),
+                        bias_init=bias_init(self.weight_init, x.shape[-1]),
                         dot_general=_dense_dot_general if self.input_layer else None)(x)
 
 
@@ -199,14 +224,16 @@ class MLP(nn.Module):
     hidden: Sequence[int] = (32, 32, 32, 32)
     num_classes: int = 10
     use_bias: bool = False
+    weight_init: str = "flax"
     has_convolutions = False  # read by eoslib.execution
 
     @nn.compact
     def __call__(self, x, train: bool = True):
         x = x.reshape(x.shape[0], -1)
         for i, width in enumerate(self.hidden):
-            x = nn.relu(Linear(width, use_bias=self.use_bias, input_layer=i == 0)(x))
-        return Linear(self.num_classes, use_bias=self.use_bias)(x)
+            x = nn.relu(Linear(width, use_bias=self.use_bias, input_layer=i == 0,
+                               weight_init=self.weight_init)(x))
+        return Linear(self.num_classes, use_bias=self.use_bias, weight_init=self.weight_init)(x)
 
 
 def mlp_relu_inputs(model: MLP, params, x) -> jax.Array:
@@ -219,9 +246,9 @@ def mlp_relu_inputs(model: MLP, params, x) -> jax.Array:
                            axis=1)
 
 
-def _conv(features: int, stride: int = 1):
+def _conv(features: int, stride: int = 1, weight_init: str = "flax"):
     return nn.Conv(features, (3, 3), strides=(stride, stride), padding=((1, 1), (1, 1)),
-                   use_bias=False, kernel_init=torch_kernel_init)
+                   use_bias=False, kernel_init=kernel_init(weight_init))
 
 
 def max_pool_2x2(x: jax.Array) -> jax.Array:
@@ -244,17 +271,18 @@ class VGG(nn.Module):
     convs_per_block: int = 3
     num_classes: int = 10
     ghost_size: int = GHOST_BATCH_SIZE
+    weight_init: str = "flax"
     has_convolutions = True  # read by eoslib.execution
 
     @nn.compact
     def __call__(self, x, train: bool = True):
         for width in self.widths:
             for _ in range(self.convs_per_block):
-                x = _conv(width)(x)
+                x = _conv(width, weight_init=self.weight_init)(x)
                 x = nn.relu(GhostBatchNorm(self.ghost_size)(x, train))
             if x.shape[1] > 1:
                 x = max_pool_2x2(x)
-        return Linear(self.num_classes)(x.reshape(x.shape[0], -1))
+        return Linear(self.num_classes, weight_init=self.weight_init)(x.reshape(x.shape[0], -1))
 
 
 VGG10 = partial(VGG, widths=(8, 16, 32), convs_per_block=3)
@@ -268,11 +296,13 @@ class BasicBlock(nn.Module):
     features: int
     stride: int = 1
     ghost_size: int = GHOST_BATCH_SIZE
+    weight_init: str = "flax"
 
     @nn.compact
     def __call__(self, x, train: bool = True):
-        y = nn.relu(GhostBatchNorm(self.ghost_size)(_conv(self.features, self.stride)(x), train))
-        y = GhostBatchNorm(self.ghost_size)(_conv(self.features)(y), train)
+        conv1 = _conv(self.features, self.stride, self.weight_init)
+        y = nn.relu(GhostBatchNorm(self.ghost_size)(conv1(x), train))
+        y = GhostBatchNorm(self.ghost_size)(_conv(self.features, weight_init=self.weight_init)(y), train)
         shortcut = x
         if self.stride != 1 or x.shape[-1] != self.features:
             shortcut = x[:, :: self.stride, :: self.stride, :]
@@ -290,16 +320,18 @@ class ResNet20(nn.Module):
     blocks_per_stage: int = 3
     widths: Sequence[int] = (16, 32, 64)
     ghost_size: int = GHOST_BATCH_SIZE
+    weight_init: str = "flax"
     has_convolutions = True  # read by eoslib.execution
 
     @nn.compact
     def __call__(self, x, train: bool = True):
-        x = nn.relu(GhostBatchNorm(self.ghost_size)(_conv(self.widths[0])(x), train))
+        stem = _conv(self.widths[0], weight_init=self.weight_init)
+        x = nn.relu(GhostBatchNorm(self.ghost_size)(stem(x), train))
         for stage, width in enumerate(self.widths):
             for block in range(self.blocks_per_stage):
                 stride = 2 if stage > 0 and block == 0 else 1
-                x = BasicBlock(width, stride, self.ghost_size)(x, train)
-        return Linear(self.num_classes)(jnp.mean(x, axis=(1, 2)))
+                x = BasicBlock(width, stride, self.ghost_size, self.weight_init)(x, train)
+        return Linear(self.num_classes, weight_init=self.weight_init)(jnp.mean(x, axis=(1, 2)))
 
 
 MODELS = {"mlp": MLP, "vgg10": VGG10, "vgg19": VGG19, "resnet20": ResNet20}

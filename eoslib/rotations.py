@@ -36,7 +36,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from eoslib import instability, schedules, verification
+from eoslib import instability, models, schedules, verification
 from eoslib.data import Split
 from eoslib.instability import Instability, SimilarityToBaseline
 from eoslib.results import ResultsStore, computed, pack, unpack
@@ -48,7 +48,7 @@ __all__ = ["PRESETS", "VALIDATORS", "Rule", "rules", "run_config", "train_seed",
 
 _CI = dict(eta=0.1, epochs=300, num_eigs=8, subspace_k=3, num_snapshots=3, min_rise=1.1, variant_min_rise=1.25,
            period=2, periods=[1, 2, 3, 4], after_epochs=12, reduction_factor=0.2,
-           reduction_fractions=[0.25, 0.5, 0.75], eig_tol=1e-3, n_train=1000, n_eval=200, seed=0, num_seeds=5)
+           reduction_fractions=[0.25, 0.5, 0.75], eig_tol=1e-3, n_train=1000, n_eval=200, weight_init="flax", seed=0, num_seeds=5)
 PRESETS: dict[str, dict[str, Any]] = {
     "ci": _CI,
     "paper": {**_CI, "epochs": 1000, "num_eigs": 10, "eig_tol": 3e-4, "num_seeds": 10},
@@ -60,6 +60,7 @@ top-10 eigenpairs to 3e-4, 10 seeds) and ``tiny`` (smoke test)."""
 
 VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "eta": lambda v: None if v > 0 else "must be positive",
+    "weight_init": lambda v: None if v in models.INITS else f"must be one of {models.INITS}",
     "epochs": lambda v: None if v >= 40 else "must be >= 40 (the run must reach the edge of stability)",
     "num_eigs": lambda v: None if 3 <= v <= 50 else "must be in [3, 50]",
     "subspace_k": lambda v: None if 1 <= v else "must be >= 1",
@@ -107,7 +108,7 @@ def run_config(P: Mapping[str, Any], seed: int, schedule: schedules.Schedule, ma
                eig_start: int = 0) -> RunConfig:
     """The chapter's run: the MLP on ``n_train`` Fashion-MNIST images, top-``num_eigs`` eigenpairs
     (with their vectors) at every epoch from ``eig_start`` on."""
-    return RunConfig(model="mlp", dataset="fmnist", n_train=P["n_train"], n_eval=P["n_eval"], schedule=schedule,
+    return RunConfig(model="mlp", weight_init=P["weight_init"], dataset="fmnist", n_train=P["n_train"], n_eval=P["n_eval"], schedule=schedule,
                      seed=seed, max_epochs=max_epochs, eig_every=1, eig_start=eig_start, eig_k=P["num_eigs"],
                      eig_tol=P["eig_tol"], keep_eigenvectors=True, sharpness_at_end=False)
 

@@ -33,7 +33,7 @@ from eoslib import data as datasets
 from eoslib import execution
 from eoslib.gd import Limits, TrainState, init_states, run_epochs
 from eoslib.lanczos import Eigenpairs
-from eoslib.models import MODELS
+from eoslib.models import INITS, MODELS
 from eoslib.objective import Batch, Objective, default_chunk_size
 from eoslib.results import ResultsStore, make_record
 from eoslib.schedules import Schedule, as_arrays
@@ -57,6 +57,8 @@ it with any change that changes results, and no record made before can be read a
 class RunConfig:
     """Everything that determines one training run (and its results-store key).
 
+    ``model``: a name of :data:`eoslib.models.MODELS`; ``weight_init``: its initialization
+    (:data:`eoslib.models.INITS`: ``"flax"``, the authors' code's, or ``"torch"``).
     ``dataset``: a name of :func:`eoslib.data.load`. ``chunk_size``: examples per chunk of the
     full-batch sums; default the whole set, or the ghost batch (1,024) for BatchNorm models.
     ``eig_every`` > 0 records the top ``eig_k`` Hessian eigenpairs every that many epochs from
@@ -71,6 +73,7 @@ class RunConfig:
     """
 
     model: str = "mlp"
+    weight_init: str = "flax"
     dataset: str = "fmnist"
     n_train: int = 1000
     n_eval: int = 200
@@ -95,6 +98,8 @@ class RunConfig:
     trainer_version: int = TRAINER_VERSION
 
     def __post_init__(self):
+        if self.weight_init not in INITS:
+            raise ValueError(f"weight_init={self.weight_init!r}: must be one of {INITS}")
         if (self.stop_after_peak > 0 or np.isfinite(self.stop_above) or self.rho_k > 0) \
                 and self.eig_every <= 0:
             raise ValueError("stop_after_peak, stop_above and rho_k need eig_every > 0 (they "
@@ -110,8 +115,10 @@ class RunConfig:
     @classmethod
     def from_dict(cls, d: dict) -> RunConfig:
         """The config of a stored record; one without a trainer version is version 0 (older
-        than any current trainer), never the current one."""
-        return cls(**{"trainer_version": 0, **d, "schedule": Schedule(**d["schedule"])})
+        than any current trainer), never the current one, and one without ``weight_init`` was
+        made with PyTorch's initialization (the only one before the field existed)."""
+        return cls(**{"trainer_version": 0, "weight_init": "torch", **d,
+                      "schedule": Schedule(**d["schedule"])})
 
     def key(self) -> str:
         """SHA-256 of the canonical JSON of :meth:`to_dict` (the results-store key)."""
@@ -144,7 +151,7 @@ def prepare(configs: Sequence[RunConfig], split: datasets.Split, *, batched: boo
     first = configs[0]
     if not batched and len(configs) != 1:
         raise ValueError("an unbatched run takes exactly one config")
-    model = MODELS[first.model]()
+    model = MODELS[first.model](weight_init=first.weight_init)
     plan = execution.plan(model, num_models=len(configs) if batched else 1, devices=devices,
                           lane_groups=lane_groups)
     objective = Objective(model, first.loss,

@@ -34,12 +34,30 @@ def test_forward_on_two_images(model):
     assert np.isfinite(np.asarray(train_logits)).all()
 
 
-def test_mlp_init_matches_pytorch_default_bounds():
-    params = models.init_variables(models.MLP(), jax.random.key(0), (28, 28, 1))["params"]
+def test_mlp_torch_init_matches_pytorch_default_bounds():
+    params = models.init_variables(models.MLP(weight_init="torch"), jax.random.key(0), (28, 28, 1))["params"]
     first = params["Linear_0"]["Dense_0"]["kernel"]
     assert first.shape == (784, 32)
     assert float(jnp.max(jnp.abs(first))) <= 1 / np.sqrt(784)
     assert float(jnp.std(first)) == pytest.approx(1 / np.sqrt(3 * 784), rel=0.05)
+
+
+def test_default_init_is_the_authors_flax_lecun_normal():
+    """Variance 1/fan_in (truncated normal, |w| <= 2 std before rescaling), biases 0."""
+    params = models.init_variables(models.MLP(), jax.random.key(0), (28, 28, 1))["params"]
+    first = params["Linear_0"]["Dense_0"]["kernel"]
+    assert float(jnp.std(first)) == pytest.approx(1 / np.sqrt(784), rel=0.05)
+    assert float(jnp.max(jnp.abs(first))) <= 2.0 / 0.87962566 / np.sqrt(784)
+    variables = jax.eval_shape(lambda: models.init_variables(models.VGG10(), jax.random.key(0), (32, 32, 3)))
+    params = models.init_variables(models.VGG10(), jax.random.key(0), (32, 32, 3))["params"]
+    conv = params["Conv_0"]["kernel"]  # fan_in 3 x 3 x 3
+    assert float(jnp.std(params["Conv_8"]["kernel"])) == pytest.approx(1 / np.sqrt(9 * 32), rel=0.1)
+    assert conv.shape == variables["params"]["Conv_0"]["kernel"].shape
+    np.testing.assert_array_equal(params["Linear_0"]["Dense_0"]["bias"], 0.0)
+    torch = models.init_variables(models.VGG10(weight_init="torch"), jax.random.key(0), (32, 32, 3))["params"]
+    assert float(jnp.max(jnp.abs(torch["Linear_0"]["Dense_0"]["bias"]))) > 0
+    with pytest.raises(ValueError, match="weight_init"):
+        models.init_variables(models.MLP(weight_init="he"), jax.random.key(0), (28, 28, 1))
 
 
 def _plain_bn(x, eps=1e-5):
