@@ -33,10 +33,11 @@ CHECKS = {  # store -> (data set name, loader, records drawn, prefix epochs or N
     "flattening-switch": ("Fashion-MNIST", data.fashion_mnist, 1, 300),
 }
 COMPUTATIONS = {rotations.STORE: rotations, flattening.STORE: flattening, drivers.STORE: drivers}
+ELSEWHERE = {"initialization": "tests/test_init_study.py"}  # stores re-verified by another test file
 
 
 def test_every_store_has_a_check():
-    unchecked = set(STORES) - set(CHECKS) - set(COMPUTATIONS)
+    unchecked = set(STORES) - set(CHECKS) - set(COMPUTATIONS) - set(ELSEWHERE)
     assert not unchecked, f"stores without a re-verification setting: {unchecked}"
 
 
