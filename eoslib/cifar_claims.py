@@ -21,7 +21,8 @@ from eoslib.report import Claim, ClaimsTable
 
 __all__ = ["PAPER_FIGURE7", "PAPER_FIGURE13", "figure7_table", "extreme_rate", "claim_flat_then_rise", "claim_goldilocks",
            "flattening_by_reduction", "claim_reduction", "claim_figure7", "within_rate_correlations",
-           "mean_group_correlation", "claim_figure13", "claim_rho_in_reduction", "claims_table", "prose_values"]
+           "mean_group_correlation", "claim_figure13", "MIN_MODELS", "claim_correlation", "claim_rho_in_reduction",
+           "claims_table", "prose_values"]
 
 PAPER_FIGURE7 = {
     "eta": (0.1, 0.2, 0.4, 0.8, 1.6, 3.2),
@@ -224,13 +225,47 @@ def claim_figure13(groups: Sequence[Mapping], group_size: int, scale: str) -> Cl
                  unresolved=not resolved)
 
 
-def claim_rho_in_reduction(rows6, scale: str, *, min_models: int = 10) -> Claim:
+MIN_MODELS = 10
+"""Models below which a correlation claim (claims 6-10) is UNRESOLVED: the percentile bootstrap
+interval of Spearman's ρ over a handful of models is built from a few distinct rankings (a
+perfect ranking resamples to ρ = ±1 at every draw, so its interval is a point whatever the
+number of models) and cannot tell a correlation from chance."""
+
+
+def claim_correlation(rows, key: str, figure: str, scale: str, *, min_models: int = MIN_MODELS) -> Claim:
+    """Claims 6-9 (Figure 12b-c): Spearman's ρ of the validation error with ``key``
+    (``"sharpness"``: S at completion, claims 6 and 8; ``"rho"``: claims 7 and 9) over the models
+    of ``rows`` that did not fail and have a finite ``key``, decided on its bootstrap interval
+    (:func:`eoslib.generalization_claims.correlations`): PASS when the interval lies above 0 (the
+    paper's sign: flatter, or more rotation, goes with lower error), FAIL when it lies below 0;
+    UNRESOLVED when it contains 0, is undefined (NaN: fewer than 3 models, or constant values) or
+    rests on fewer than ``min_models`` models; NOT RUN when ``rows`` holds no run at all."""
+    corr = fmnist.correlations(rows)
+    base = (fmnist.claim_sharpness if key == "sharpness" else fmnist.claim_rho)(corr)
+    name = f"{base.claim} ({figure}; {scale} scale)"
+    bound = f"interval above 0 over {min_models}+ models (below 0: FAIL; containing 0: UNRESOLVED)"
+    if not rows:
+        return Claim.unmeasured(name, f"not run at this scale ({scale}): no model of {figure}", bound)
+    n = sum(bool(np.isfinite(r[key])) for r in _live(rows))
+    _, (lo, hi) = corr[key]
+    measured = f"{base.measured} over {n} model(s)"
+    why = ("too few models" if n < min_models else "undefined" if not (np.isfinite(lo) and np.isfinite(hi))
+           else "the interval contains 0" if lo <= 0 <= hi else None)
+    if why:
+        return Claim(name, f"{measured}: {why}", bound, False, unresolved=True)
+    return Claim(name, measured, bound, bool(lo > 0))
+
+
+def claim_rho_in_reduction(rows6, scale: str, *, min_models: int = MIN_MODELS) -> Claim:
     """App. I: "ρ slightly outperforms alternatives in the η reduction regime": over Figure 6's
     models, |Spearman ρ(ρ, error)| exceeds that of S at completion and of η0 (an alternative whose
     correlation is undefined, e.g. η0 when every model shares it, is left out). UNRESOLVED with
-    fewer than ``min_models`` models that did not fail or without a finite ρ correlation."""
+    fewer than ``min_models`` models that did not fail or without a finite ρ correlation; NOT RUN
+    without any Figure 6 run."""
     name = f"App. I: in the η-reduction regime ρ predicts the validation error better than S and η0 ({scale} scale)"
     bound = f"|corr(ρ)| > |corr(alternative)| for every defined alternative, {min_models}+ models"
+    if not rows6:
+        return Claim.unmeasured(name, f"not run at this scale ({scale}): no model of Figure 6", bound)
     n = len(_live(rows6))
     corr = fmnist.correlations(rows6)
     r = {k: corr[k][0] for k in ("rho", "sharpness", "eta0")}
@@ -256,9 +291,7 @@ def claims_table(rows5b, rows6, threshold: float | None, scale: str, *, figure7=
     rows = [claim_flat_then_rise(rows5b, threshold, scale), claim_goldilocks(rows5b, threshold, scale),
             claim_reduction([*rows6, *never], scale), claim_figure7(figure7), claim_figure13(groups, group_size, scale)]
     for label, subset in (("Figure 12b, constant η", rows5b), ("Figure 12c, η reduction", rows6)):
-        corr = fmnist.correlations(subset)
-        for c in (fmnist.claim_sharpness(corr), fmnist.claim_rho(corr)):
-            rows.append(c._replace(claim=f"{c.claim} ({label}; {scale} scale)"))
+        rows += [claim_correlation(subset, key, label, scale) for key in ("sharpness", "rho")]
     rows.append(claim_rho_in_reduction(rows6, scale))
     return ClaimsTable(rows)
 
@@ -310,7 +343,7 @@ def prose_values(rows: Sequence[Mapping], rows6: Sequence[Mapping], threshold: f
       switches more accurate than the earliest (``"k of n"``), and whether that is most of them
       (``f6_half``: ``"holds"`` / ``"does not hold"``);
     - ``n5``, ``corr_s5``, ``n_rho5``, ``corr_rho5``, ``n6``, ``f12_heading``, ``f12_fails``: Figure
-      12b-c's models and correlations, and what the four rows say;
+      12b-c's models and correlations, how many of claims 6-9 are decided (PASS or FAIL) and what they say;
     - ``rho_heading``, ``eig_sched``, ``eig_second``: the models without ρ and the eigensolves' grid;
     - ``f13_heading``, ``gap_90`` (epochs from 90 % training accuracy to completion at the group's
       rates, Figure 5b's runs), ``group_rates``, ``group_sched``, ``group_stored``,
@@ -382,8 +415,7 @@ def prose_values(rows: Sequence[Mapping], rows6: Sequence[Mapping], threshold: f
                n_rho5=str(len(rho_models)), corr_rho5=fmnist._interval(corr5["rho"][0], *corr5["rho"][1]),
                n6=str(len(_live(rows6))))
     fig12 = claims.claims[5:9]
-    resolved = sum(bool(np.isfinite(v[1][0]) and (v[1][0] > 0 or v[1][1] < 0))
-                   for corr in (corr5, corr6) for v in (corr["sharpness"], corr["rho"]))
+    resolved = sum(c.verdict in ("PASS", "FAIL") for c in fig12)  # claim_correlation's rule
     out["f12_heading"] = ("no correlation is resolved at this scale" if resolved == 0 else
                           f"{resolved} of the four correlations {'is' if resolved == 1 else 'are'} resolved")
     out["f12_fails"] = _verdict_counts(fig12, first=6)

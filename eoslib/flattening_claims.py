@@ -13,13 +13,13 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from scipy.stats import spearmanr
 
-from eoslib.flattening import cycle_phases, significant_round, stability_threshold
+from eoslib.flattening import cycle_phases, is_mid_training, significant_round, stability_threshold
 from eoslib.instability import Cycle
 from eoslib.report import Claim, ClaimsTable
 
 __all__ = ["rank_correlation", "trend_statistics", "claim_progressive_sharpening",
            "claim_growth_then_change", "claim_later_switch", "claim_larger_eta0",
-           "claim_every_cycle", "claim_eta_small_stable", "claims_table", "prose_values"]
+           "claim_every_cycle", "claim_eta_small_stable", "claims_table", "FIRST_APPROACH", "prose_values"]
 
 
 def rank_correlation(x: Sequence[float], y: Sequence[float]) -> float:
@@ -31,19 +31,38 @@ def rank_correlation(x: Sequence[float], y: Sequence[float]) -> float:
     return float(spearmanr(x[keep], y[keep]).statistic)
 
 
+FIRST_APPROACH = ("the analysed cycle is the run's first approach to 2/η from initialization (no complete "
+                  "cycle follows an earlier instability), not a mid-training cycle like the paper's")
+"""Why claims 1 and 2 are UNRESOLVED on such a cycle (:func:`eoslib.flattening.choose_cycle`)."""
+
+
+def _verdict(claim: str, measured: str, bound: str, ok: bool, undecided: str | None) -> Claim:
+    """PASS/FAIL on ``ok``, or UNRESOLVED (never a PASS) with ``undecided`` saying why."""
+    if undecided:
+        return Claim(claim, f"{measured}; UNRESOLVED: {undecided}", bound, False, unresolved=True)
+    return Claim(claim, measured, bound, bool(ok))
+
+
 def claim_progressive_sharpening(epochs: np.ndarray, fit_loss: np.ndarray, fit_sharp: np.ndarray,
                                  cycle: Cycle) -> Claim:
     """Claim 1: over the shown epochs before the crossing (S < 2/η), the curvatures of the
-    L- and S-curves both rise with the epoch (ρ > 0 for both)."""
-    before = np.asarray(epochs) < cycle.cross
+    L- and S-curves both rise with the epoch (ρ > 0 for both). UNRESOLVED when a ρ is undefined
+    (fewer than 3 such epochs, or a constant curvature) or the cycle is the approach from
+    initialization (:func:`eoslib.flattening.is_mid_training`)."""
+    epochs = np.asarray(epochs)
+    before = epochs < cycle.cross
     rho_l = rank_correlation(epochs[before], fit_loss[before])
     rho_s = rank_correlation(epochs[before], fit_sharp[before])
-    return Claim(
+    span = f"epochs {int(epochs[before][0])}-{int(epochs[before][-1])}" if before.any() else "no epoch"
+    undecided = (FIRST_APPROACH if not is_mid_training(cycle) else
+                 None if np.isfinite(rho_l) and np.isfinite(rho_s) else
+                 "a rank correlation is undefined (fewer than 3 epochs before the crossing, or constant)")
+    return _verdict(
         "During progressive sharpening (S < 2/η) the curvature of L and of S along the gradient "
         "both increase",
-        f"epochs {int(epochs[before][0])}-{int(epochs[before][-1])}: Spearman ρ(epoch, curvature of L) = "
-        f"{rho_l:+.2f}, ρ(epoch, curvature of S) = {rho_s:+.2f}",
-        "both ρ > 0", bool(rho_l > 0 and rho_s > 0))
+        f"{span} before the crossing: Spearman ρ(epoch, curvature of L) = {rho_l:+.2f}, "
+        f"ρ(epoch, curvature of S) = {rho_s:+.2f}",
+        "both ρ > 0", rho_l > 0 and rho_s > 0, undecided)
 
 
 def claim_growth_then_change(epochs: np.ndarray, fit_sharp: np.ndarray, distance: np.ndarray,
@@ -52,15 +71,17 @@ def claim_growth_then_change(epochs: np.ndarray, fit_sharp: np.ndarray, distance
     crossing the S-curve's curvature stays in the steady band of its last ``band_epochs``
     values before the crossing for at least 2 epochs, then leaves it before the return to
     stability (:func:`eoslib.flattening.cycle_phases`); (c) at the return its curvature is
-    below that at the first shown epoch."""
+    below that at the first shown epoch. UNRESOLVED without a band (fewer than 2 shown epochs
+    before the crossing) or on the approach from initialization."""
     epochs = np.asarray(epochs)
     at = {int(e): i for i, e in enumerate(epochs)}
     phases = cycle_phases(epochs, fit_sharp, cycle, band_epochs)
     (lo, hi), change, steady = phases["band"], phases["change"], phases["steady"]
     grew = distance[at[cycle.peak]] > distance[at[cycle.cross]]
     start, back = fit_sharp[0], fit_sharp[at[cycle.back]]
-    ok = bool(grew and steady >= 2 and change is not None and back < start)
-    return Claim(
+    undecided = (FIRST_APPROACH if not is_mid_training(cycle) else
+                 None if np.isfinite(lo) else "no steady band (fewer than 2 shown epochs before the crossing)")
+    return _verdict(
         "Past 2/η, |θ − θ*| grows while the S-curve's curvature stays in a band; then the S-curve "
         "changes, and at the return to stability its curvature is below the cycle's start",
         f"|θ − θ*| {distance[at[cycle.cross]]:.3f} at the crossing (epoch {cycle.cross}) -> "
@@ -68,7 +89,7 @@ def claim_growth_then_change(epochs: np.ndarray, fit_sharp: np.ndarray, distance
         f"[{lo:.1f}, {hi:.1f}] for {steady} epoch(s) past 2/η, leaves it at epoch {change}; "
         f"{back:.1f} at the return (epoch {cycle.back}) vs {start:.1f} at epoch {int(epochs[0])}",
         f"(a) larger at the peak, (b) >= 2 steady epochs then a change before epoch {cycle.back}, "
-        "(c) return < start", ok)
+        "(c) return < start", grew and steady >= 2 and change is not None and back < start, undecided)
 
 
 def claim_every_cycle(cycles: Sequence[Cycle], fit_sharp_at: Mapping[int, float]) -> Claim:
@@ -209,7 +230,8 @@ def _series(values: Sequence[float], labels: Sequence[str]) -> str:
 
 def prose_values(study, fit_sharp: np.ndarray, fit_loss: np.ndarray, rows: Sequence[Mapping],
                  reference: Mapping, onsets: Mapping[float, int | None], claims: ClaimsTable, *,
-                 eta: float, eta_small: float, band_epochs: int = 4, fit_fraction: float = 0.5) -> dict[str, str]:
+                 eta: float, eta_small: float, min_lead: int, band_epochs: int = 4,
+                 fit_fraction: float = 0.5) -> dict[str, str]:
     """The measured values chapter 3's discussion quotes, as text to glue into it (``{glue:md}``).
 
     ``study`` the :class:`eoslib.flattening.CycleStudy` (its ``loss``, ``sharpness``,
@@ -218,12 +240,15 @@ def prose_values(study, fit_sharp: np.ndarray, fit_loss: np.ndarray, rows: Seque
     curvatures of the S- and L-curves per row of ``study.geometry``, ``rows`` Figure 4's
     :func:`eoslib.flattening.switch_rows`, ``reference`` the stored stable run that sets the
     threshold, ``onsets`` each η0's first instability and ``claims`` the chapter's
-    :func:`claims_table`. Keys:
+    :func:`claims_table`; ``min_lead`` the parameter of :func:`eoslib.flattening.choose_cycle`.
+    Keys:
 
-    - the cycles: ``n_cycles``, ``shown_which`` (the shown cycle's rank), ``epochs`` (of the run), ``cross``, ``peak``, ``back`` and
-      ``stable_to`` of the shown cycle, ``rise`` (its loss rise factor), ``s_back`` (S at the
-      return), ``frac_after`` (share of the epochs after the return with S ≥ 2/η),
-      ``later_leads`` (stable epochs before the other cycles), ``window`` (the shown epochs);
+    - the cycles: ``n_cycles``, ``shown_which`` (the shown cycle's rank), ``shown_rule`` (which
+      step of :func:`eoslib.flattening.choose_cycle` chose it), ``first_cross`` (the run's first
+      epoch with S ≥ 2/η), ``epochs`` (of the run), ``cross``, ``peak``, ``back``, ``stable_to``
+      and ``lead`` of the shown cycle, ``rise`` (its loss rise factor), ``s_back`` (S at the
+      return), ``other_leads`` (stable epochs before the other cycles), ``window`` (the shown
+      epochs);
     - the slices: ``before_epochs`` (shown epochs before the crossing), ``l_before`` (range of
       the L-curve's curvature there), ``s_before`` (S at the first and last of them), ``slope_verb`` and
       ``first_before`` (the sign and range of λ' there), ``steady_n``, ``steady_epochs`` and
@@ -234,7 +259,8 @@ def prose_values(study, fit_sharp: np.ndarray, fit_loss: np.ndarray, rows: Seque
       (S at the ends of the return's slice);
     - the curvatures: ``half`` (half-width of the fits), ``l_trend``/``s_trend``/``lam_trend``
       and ``l_from``/``l_to``, ``s_from``/``s_to``, ``lam_from``/``lam_to`` (the L-curve's,
-      S-curve's and local λ'' before the crossing), ``c1``..``c6`` (verdict phrases),
+      S-curve's and local λ'' before the crossing), ``c1``..``c6`` (verdict phrases; ``c1``
+      and ``c2`` say what fails, or why a claim is unresolved),
       ``s_cross`` (curvature of S at the crossing), ``s_top`` and ``s_top_epoch`` (its largest
       before the peak), ``s_back_curv``, ``s_start`` and ``back_vs_start`` (at the return
       against the first shown epoch), ``d_cross``, ``d_peak``, ``dist_cmp``, ``dist_paper``,
@@ -279,7 +305,7 @@ def prose_values(study, fit_sharp: np.ndarray, fit_loss: np.ndarray, rows: Seque
     rho_lam = rank_correlation(before, np.asarray(geo.second)[[row[e] for e in before]])
     start, back = fit_sharp[row[window[0]]], fit_sharp[row[shown.back]]
     higher = sum(fit_sharp[row[c.back]] > fit_sharp[row[c.cross - 1]] for c in cycles)
-    later = [c for c in cycles if c != shown]
+    others = [c for c in cycles if c != shown]
     first = cycles[0]
     boundary = float(np.median(np.asarray(geo.boundary)[[row[e] for e in window]]))
     spacing = float(study.ts[1] - study.ts[0])
@@ -287,15 +313,17 @@ def prose_values(study, fit_sharp: np.ndarray, fit_loss: np.ndarray, rows: Seque
     exact, fd = study.exact, np.asarray(study.fd)
     agree = abs(fd[0, 2] - exact.second) <= 1e-2 * abs(exact.second)
     passed = [c.passed for c in claims.claims]
+    unresolved = [c.unresolved for c in claims.claims]
 
     out = {
         "n_cycles": str(len(cycles)),
         "shown_which": ("the first", "the second", "the third", "the fourth")[cycles.index(shown)]
-                       if cycles.index(shown) < 4 else f"cycle {cycles.index(shown) + 1}", "epochs": str(len(sharp) - 1), "cross": str(shown.cross),
+                       if cycles.index(shown) < 4 else f"cycle {cycles.index(shown) + 1}",
+        "shown_rule": _shown_rule(shown, min_lead), "first_cross": str(int(np.argmax(sharp >= 2 / eta))),
+        "epochs": str(len(sharp) - 1), "cross": str(shown.cross), "lead": str(shown.lead),
         "peak": str(shown.peak), "back": str(shown.back), "stable_to": str(shown.stable_to),
         "rise": f"{shown.rise:.2f}", "s_back": f"{sharp[shown.back]:.1f}",
-        "frac_after": f"{np.mean(sharp[shown.back + 1:] >= 2 / eta):.0%}".replace("%", " %"),
-        "later_leads": _span([c.lead for c in later], "d") if later else "none",
+        "other_leads": _span([c.lead for c in others], "d") if others else "none",
         "window": _epochs(window),
         "before_epochs": _epochs(before), "l_before": _span(fit_loss[[row[e] for e in before]], ".2f"),
         "s_before": f"{_num(sharp[before[0]], '.0f')} to {_num(sharp[before[-1]], '.0f')}",
@@ -312,13 +340,13 @@ def prose_values(study, fit_sharp: np.ndarray, fit_loss: np.ndarray, rows: Seque
         "l_from": _num(fit_loss[row[before[0]]], ".2f"), "l_to": _num(fit_loss[row[before[-1]]], ".2f"),
         "s_from": _num(fit_sharp[row[before[0]]], ".0f"), "s_to": _num(fit_sharp[row[before[-1]]], ".0f"),
         "lam_from": _num(geo.second[row[before[0]]], ".1f"), "lam_to": _num(geo.second[row[before[-1]]], ".1f"),
-        "c1": "holds" if passed[0] else " ".join(["fails on"] + [" and ".join(
-            n for n, r in (("the L-curve", rho_l), ("the S-curve", rho_s)) if not r > 0)]).strip(),
+        "c1": (_unresolved(shown) if unresolved[0] else "holds" if passed[0] else " ".join(["fails on"] + [" and ".join(
+            n for n, r in (("the L-curve", rho_l), ("the S-curve", rho_s)) if not r > 0)]).strip()),
         "s_cross": _num(fit_sharp[row[shown.cross]], ".1f"),
         "s_top": f"{fit_sharp[row[top]]:,.0f}".replace("-", "\u2212"), "s_top_epoch": str(top),
         "s_back_curv": _num(back, ".0f"), "s_start": _num(start, ".0f"),
         "back_vs_start": "well above" if back > 2 * start else "above" if back > start else "below",
-        "c2": "holds" if passed[1] else "fails on " + " and ".join(
+        "c2": _unresolved(shown) if unresolved[1] else "holds" if passed[1] else "fails on " + " and ".join(
             n for n, bad in (("its first part (a)", not d_peak > d_cross),
                              ("its second part (b)", not (phases["steady"] >= 2 and change is not None)),
                              ("its last part (c)", not back < start)) if bad),
@@ -350,6 +378,24 @@ def prose_values(study, fit_sharp: np.ndarray, fit_loss: np.ndarray, rows: Seque
         "max_residual": _sci(float(residuals.max())), "n_runs": str(len(rows)),
     })
     return out
+
+
+def _shown_rule(shown: Cycle, min_lead: int) -> str:
+    """Which step of :func:`eoslib.flattening.choose_cycle` chose ``shown``, in words."""
+    if not is_mid_training(shown):
+        return ("the run's first approach to $2/\\eta$ from initialization: no complete cycle follows an "
+                "earlier instability (the rule's fallback)")
+    if shown.lead >= min_lead:
+        return (f"the first complete cycle after the run's first instability with at least {min_lead} stable "
+                "epochs before its crossing")
+    return (f"the complete cycle after the run's first instability with the longest stable phase before its "
+            f"crossing (none has the {min_lead} epochs the rule asks for)")
+
+
+def _unresolved(shown: Cycle) -> str:
+    """The verdict phrase of an UNRESOLVED claim 1 or 2, and why."""
+    return ("is unresolved: the analysed cycle is the approach from initialization" if not is_mid_training(shown)
+            else "is unresolved: its statistic is undefined (see the claims table)")
 
 
 def _figure4_values(rows: Sequence[Mapping], reference: Mapping, onsets: Mapping[float, int | None],

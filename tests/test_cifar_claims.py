@@ -142,7 +142,8 @@ def test_prose_values_quote_the_rows_and_records_they_are_given():
     claims = ClaimsTable([Claim.unmeasured("1", "", ""), Claim("2", "", "", True), *[Claim(str(i), "", "", False)
                                                                                       for i in (3,)],
                           Claim.unmeasured("4", "", ""), Claim.unmeasured("5", "", ""),
-                          *[Claim(str(i), "", "", False) for i in range(6, 10)]])
+                          Claim("6", "", "", False), *[Claim(str(i), "", "", False, unresolved=True)
+                                                       for i in range(7, 10)]])
     params = {"n_train": 500, "n_eval": 500, "seeds": 2, "start": 0.01, "factor": 10.0, "skip": 0,
               "reduce_rates": [0.1], "reduce_seeds": 1, "eta_small": 0.02, "eig_every": 100}
     nan = (float("nan"), (float("nan"), float("nan")))
@@ -164,7 +165,8 @@ def test_prose_values_quote_the_rows_and_records_they_are_given():
     assert (v["f6_never"], v["f6_rho"], v["f6_n"], v["f6_better"]) == ("$S$ = 10 (36.0 %)", "\u22121.00", "3", "1 of 2")
     assert v["f6_half"] == "does not hold" and v["f6_heading"].startswith("later switches end flatter, but")
     assert (v["n5"], v["corr_s5"], v["n_rho5"], v["n6"]) == ("6", "+0.13 [\u22120.51, +0.85]", "1", "2")
-    assert v["f12_heading"] == "1 of the four correlations is resolved" and v["f12_fails"].startswith("claim")
+    assert v["f12_heading"] == "1 of the four correlations is resolved"  # claim 6 decided (FAIL), 7-9 UNRESOLVED
+    assert v["f12_fails"] == "claim 6 fails; claims 7, 8 and 9 are unresolved"
     assert v["rho_heading"] == "ρ is missing for 5 of the 6 constant-rate models."
     assert (v["eig_sched"], v["eig_second"]) == ("every 100 epochs from epoch 50", "epoch 150")
     assert v["gap_90"] == "5\u20139" and v["group_rates"] == "0.1, in the edge-of-stability phase"
@@ -201,3 +203,49 @@ def test_verdict_counts_group_claims_by_verdict():
         "claims 6 and 7 fail; claims 8 and 9 are unresolved"
     assert _verdict_counts([c("FAIL"), c("PASS"), c("FAIL"), c("FAIL")], 6) == "claims 6, 8 and 9 fail; claim 7 passes"
     assert _verdict_counts([], 6) == "no claim"
+
+
+def _correlated(n, slope, key="sharpness", seed=0):
+    """``n`` models at one rate whose validation error rises with ``key`` by ``slope`` (per unit
+    of standardized ``key``) plus noise of 0.01; the other statistic random."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(5, 20, n)
+    err = 0.5 + slope * (x - x.mean()) / x.std() + rng.normal(0, 0.01, n)
+    other = rng.uniform(5, 20, n)
+    s, r = (x, other) if key == "sharpness" else (other, x)
+    return [_row(0.05, i, 1 - e, si, ri) for i, (e, si, ri) in enumerate(zip(err, s, r))]
+
+
+def test_correlation_claims_pass_fail_and_stay_unresolved_on_undecidable_intervals():
+    """Claims 6-9 (Figure 12b-c): PASS / FAIL only on an interval clear of 0 over 10+ models;
+    a NaN statistic, fewer than 10 models or an interval containing 0 is UNRESOLVED, never FAIL;
+    no run at all is NOT RUN."""
+    for key in ("sharpness", "rho"):
+        def verdict(rows):
+            return cc.claim_correlation(rows, key, "Figure 12b, constant η", "cpu").verdict
+        assert verdict(_correlated(20, 0.05, key)) == "PASS"
+        assert verdict(_correlated(20, -0.05, key)) == "FAIL"
+        assert verdict(_correlated(20, 0.0, key)) == "UNRESOLVED"  # no relation: the interval contains 0
+        perfect = _correlated(6, 0.05, key)  # 6 models ranked perfectly: an interval of [+1, +1], too few
+        assert cc.fmnist.correlations(perfect)[key][1][0] > 0 and verdict(perfect) == "UNRESOLVED"
+        assert verdict(_correlated(6, -0.05, key)) == "UNRESOLVED"  # a clear sign on 6 models is no FAIL
+        assert verdict(_correlated(2, 0.05, key)) == "UNRESOLVED"  # NaN statistic
+        flat = [{**r, key: 7.0} for r in _correlated(20, 0.05, key)]  # constant values: undefined
+        assert verdict(flat) == "UNRESOLVED"
+        assert verdict([{**r, key: float("nan")} for r in _correlated(20, 0.05, key)]) == "UNRESOLVED"
+        failed = [{**r, "failed": True} for r in _correlated(20, 0.05, key)]  # runs made, none to rank
+        assert verdict(failed) == "UNRESOLVED"
+        assert verdict([]) == "NOT RUN"
+    claim = cc.claim_correlation(_correlated(6, 0.05), "sharpness", "Figure 12c, η reduction", "cpu")
+    assert "over 6 model(s): too few models" in claim.measured and "Figure 12c, η reduction; cpu scale" in claim.claim
+
+
+def test_claims_table_figure12_rows_follow_the_rule():
+    """Claims 6-9 in the table: decided over 20 constant-rate models, UNRESOLVED over Figure 6's
+    6 switched models, NOT RUN (with claim 10) without any Figure 6 run."""
+    rows5b = _correlated(20, 0.05, seed=1)  # its random ρ: interval [-0.35, +0.50]
+    table = cc.claims_table(rows5b, _reductions(), 0.03, "cpu", group_size=9)
+    assert [c.verdict for c in table.claims[5:9]] == ["PASS", "UNRESOLVED", "UNRESOLVED", "UNRESOLVED"], table
+    none = cc.claims_table(rows5b, [], 0.03, "cpu", group_size=9)
+    assert [c.verdict for c in none.claims[7:10]] == ["NOT RUN", "NOT RUN", "NOT RUN"], none
+    assert cc.claim_rho_in_reduction([], "cpu").verdict == "NOT RUN"

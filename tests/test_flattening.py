@@ -114,18 +114,85 @@ def test_rank_correlation_needs_three_points():
 
 
 def test_cycle_claims_on_synthetic_curvatures():
-    cycle = instability.Cycle(0, 10, 15, 17, 20, 1.5)
+    cycle = instability.Cycle(2, 10, 15, 17, 20, 1.5)  # mid-training: epoch 1 was unstable
     epochs = np.arange(5, 19)
     fit_l = np.linspace(0, 1, 14)
     curv = np.array([5, 5.5, 6, 6.5, 7, 7.2, 7.1, 7.3, 30, 50, -10, 40, 4.0, 1.0])
     dist = np.linspace(0.1, 0.5, 14)
-    assert flattening_claims.claim_progressive_sharpening(epochs, fit_l, curv, cycle).passed
+    assert flattening_claims.claim_progressive_sharpening(epochs, fit_l, curv, cycle).verdict == "PASS"
     c2 = flattening_claims.claim_growth_then_change(epochs, curv, dist, cycle)
-    assert c2.passed, c2.measured  # steady 10-12, changes at 13, 4.0 at the return < 5 at epoch 5
-    assert not flattening_claims.claim_progressive_sharpening(epochs, fit_l, -curv, cycle).passed
+    assert c2.verdict == "PASS", c2.measured  # steady 10-12, changes at 13, 4.0 at the return < 5 at epoch 5
+    assert flattening_claims.claim_progressive_sharpening(epochs, fit_l, -curv, cycle).verdict == "FAIL"
+    assert flattening_claims.claim_growth_then_change(epochs, -curv, dist, cycle).verdict == "FAIL"
     cycles = [instability.Cycle(0, 10, 12, 14, 15, 1.2), instability.Cycle(15, 20, 22, 25, 30, 1.2)]
     assert flattening_claims.claim_every_cycle(cycles, {9: 5.0, 14: 3.0, 19: 4.0, 25: 6.0}).measured.startswith("1/2")
     assert not flattening_claims.claim_every_cycle(cycles, {9: 5.0, 14: 3.0, 19: 4.0, 25: 6.0}).passed
+
+
+def test_cycle_claims_are_unresolved_on_the_first_approach_or_without_epochs_before_the_crossing():
+    """Claims 1 and 2 on the approach from initialization (the rule's fallback) and on a cycle
+    shown with one epoch before its crossing (no ρ, no band): UNRESOLVED, never FAIL or PASS."""
+    epochs = np.arange(5, 19)
+    fit_l = np.linspace(0, 1, 14)
+    curv = np.array([5, 5.5, 6, 6.5, 7, 7.2, 7.1, 7.3, 30, 50, -10, 40, 4.0, 1.0])
+    dist = np.linspace(0.1, 0.5, 14)
+    first = instability.Cycle(0, 10, 15, 17, 20, 1.5)
+    for c in (flattening_claims.claim_progressive_sharpening(epochs, fit_l, curv, first),
+              flattening_claims.claim_growth_then_change(epochs, curv, dist, first)):
+        assert c.verdict == "UNRESOLVED" and not c.passed and "first approach" in c.measured
+    short = instability.Cycle(9, 10, 15, 17, 20, 1.5)  # mid-training, one stable epoch before the crossing
+    window = np.arange(9, 19)
+    c1 = flattening_claims.claim_progressive_sharpening(window, fit_l[4:], curv[4:], short)
+    c2 = flattening_claims.claim_growth_then_change(window, curv[4:], dist[4:], short)
+    assert c1.verdict == c2.verdict == "UNRESOLVED" and not (c1.passed or c2.passed)
+    assert "undefined" in c1.measured and "no steady band" in c2.measured
+    assert flattening_claims.claim_progressive_sharpening(epochs, np.full(14, 0.3), curv, instability.Cycle(
+        2, 10, 15, 17, 20, 1.5)).verdict == "UNRESOLVED"  # a constant curvature of L: ρ undefined
+
+
+def _cycles(*spans):
+    """Cycles from ``(stable_from, cross)`` pairs, each returning 3 epochs after its crossing
+    and stable until the next one."""
+    out = []
+    for i, (start, cross) in enumerate(spans):
+        end = spans[i + 1][0] - 1 if i + 1 < len(spans) else cross + 10
+        out.append(instability.Cycle(start, cross, cross + 1, cross + 3, end, 1.5))
+    return out
+
+
+def test_choose_cycle_picks_a_mid_training_cycle():
+    """The rule of flattening.choose_cycle: the first cycle after the first instability with
+    min_lead stable epochs before its crossing; else the mid-training cycle with the longest
+    lead (earliest on ties); else (only the approach from initialization) that cycle."""
+    cycles = _cycles((0, 40), (44, 47), (51, 60), (64, 80))  # leads 40, 3, 9, 16
+    assert flattening.choose_cycle(cycles, 6) == cycles[2]  # not the first approach (lead 40), not lead 3
+    assert flattening.choose_cycle(cycles, 3) == cycles[1]
+    assert flattening.choose_cycle(cycles, 12) == cycles[3]
+    assert flattening.choose_cycle(cycles, 30) == cycles[3]  # none has 30: the longest mid-training lead
+    assert not flattening.is_mid_training(cycles[0]) and all(map(flattening.is_mid_training, cycles[1:]))
+    ties = _cycles((0, 40), (44, 49), (53, 58))  # leads 40, 5, 5
+    assert flattening.choose_cycle(ties, 8) == ties[1]  # the earlier of two equal leads
+    only = _cycles((0, 40))  # one cycle, the approach from initialization: the fallback
+    assert flattening.choose_cycle(only, 6) == only[0] and not flattening.is_mid_training(only[0])
+    single_mid = _cycles((5, 30))  # one cycle that follows an instability at epochs 0-4
+    assert flattening.choose_cycle(single_mid, 50) == single_mid[0]
+    with pytest.raises(ValueError, match="no complete"):
+        flattening.choose_cycle([], 6)
+
+
+def test_choose_cycle_on_a_run_with_two_cycles():
+    """stability_cycles then choose_cycle on a synthetic run: a first approach with a long lead
+    and a later cycle; the later one is analysed."""
+    epochs = np.arange(100)
+    loss = 2.0 - 0.01 * epochs
+    for a in (30, 70):
+        loss = loss + np.where((epochs >= a) & (epochs <= a + 8), 0.5 * np.sin(np.pi * (epochs - a) / 8), 0)
+    sharp = np.full(100, 8.0)
+    sharp[28:36] = sharp[62:75] = 12.0  # unstable 28-35 and 62-74, around the two spikes
+    cycles = instability.stability_cycles(loss, sharp, eta=0.2)
+    assert [(c.stable_from, c.cross, c.back) for c in cycles] == [(0, 28, 36), (36, 62, 75)]
+    assert instability.longest_lead(cycles) == cycles[0]  # the old rule: the approach from initialization
+    assert flattening.choose_cycle(cycles, 6) == cycles[1]
 
 
 def test_onset_and_switch_configs():
@@ -146,15 +213,16 @@ def test_significant_round():
 
 def test_prose_values_quote_the_cycle_and_figure4_of_synthetic_runs():
     """flattening_claims.prose_values (the numbers chapter 3's text glues) on a synthetic cycle
-    (the phases of test_cycle_phases_follow_the_band_rule) and Figure-4 grid."""
+    (the phases of test_cycle_phases_follow_the_band_rule, mid-training: S ≥ 2/η at epoch 1) and
+    Figure-4 grid; then the same cycle as the approach from initialization."""
     from types import SimpleNamespace as NS
 
-    cycle = instability.Cycle(0, 10, 15, 17, 20, 1.5)
+    cycle = instability.Cycle(2, 10, 15, 17, 20, 1.5)
     window = np.arange(5, 19)  # the rows of the geometry, one per shown epoch
     fit_s = np.array([5, 4.5, 4, 3.5, 3, 2.8, 3.2, 2.9, 30, 50, -10, 40, 20, 10.0])
     fit_l = np.linspace(0, 1, 14)
     sharp = np.concatenate([np.linspace(1, 19, 10), np.full(7, 22.0), [14.9, 20.5, 21.0, 19.0]])
-    sharp[5], sharp[9] = 5.0, 18.6
+    sharp[1], sharp[5], sharp[9] = 20.5, 5.0, 18.6
     distance = np.linspace(0.1, 0.5, 21)
     distance[12] = 0.25
     second = np.array([40, 30, 20, 10, 0, 5, -1234, 7, 8, 987, 9, 10, 11, 12.0])
@@ -177,11 +245,13 @@ def test_prose_values_quote_the_cycle_and_figure4_of_synthetic_runs():
     claims = flattening_claims.claims_table(window, fit_l, fit_s, distance[window], cycle, [cycle],
                                             {9: 3.0, 17: 20.0}, rows, 0.01)
     v = flattening_claims.prose_values(study, fit_s, fit_l, rows, reference, {1.0: 50, 2.0: 50, 4.0: 50}, claims,
-                                       eta=0.1, eta_small=0.01)
-    assert {k: v[k] for k in ("n_cycles", "shown_which", "epochs", "cross", "peak", "back", "rise", "s_back",
-                              "frac_after", "later_leads", "window")} == {
-        "n_cycles": "1", "shown_which": "the first", "epochs": "20", "cross": "10", "peak": "15", "back": "17",
-        "rise": "1.50", "s_back": "14.9", "frac_after": "67 %", "later_leads": "none", "window": "5\u201318"}
+                                       eta=0.1, eta_small=0.01, min_lead=4)
+    assert {k: v[k] for k in ("n_cycles", "shown_which", "first_cross", "epochs", "cross", "lead", "peak", "back",
+                              "rise", "s_back", "other_leads", "window")} == {
+        "n_cycles": "1", "shown_which": "the first", "first_cross": "1", "epochs": "20", "cross": "10", "lead": "8",
+        "peak": "15", "back": "17", "rise": "1.50", "s_back": "14.9", "other_leads": "none", "window": "5\u201318"}
+    assert v["shown_rule"] == ("the first complete cycle after the run's first instability with at least 4 stable "
+                               "epochs before its crossing")
     assert (v["steady_n"], v["steady_epochs"], v["change"], v["trough"], v["walls"]) == ("3", "10\u201312", "13",
                                                                                         "13\u201314", "55\u2013117")
     assert (v["s_before"], v["slope_verb"], v["first_before"], v["back_ends"]) == (
@@ -219,3 +289,15 @@ def test_prose_values_quote_the_cycle_and_figure4_of_synthetic_runs():
     assert (v["n_slices"], v["n_points"], v["hvps"], v["slice_certified"], v["max_residual"]) == (
         "14", "5", "22", "100 %", "5 \u00d7 10\u207b\u2075")
     assert all(v.values()) and not any(re.search(r"-\d", x) for x in v.values())  # minus signs are typeset
+    v = flattening_claims.prose_values(study, fit_s, fit_l, rows, reference, {1.0: 50, 2.0: 50, 4.0: 50}, claims,
+                                       eta=0.1, eta_small=0.01, min_lead=9)
+    assert v["shown_rule"].startswith("the complete cycle after the run's first instability with the longest")
+    first = cycle._replace(stable_from=0)  # the approach from initialization: claims 1 and 2 unresolved
+    study.cycles, study.shown = [first], first
+    claims = flattening_claims.claims_table(window, fit_l, fit_s, distance[window], first, [first],
+                                            {9: 3.0, 17: 20.0}, rows, 0.01)
+    assert [c.verdict for c in claims.claims[:2]] == ["UNRESOLVED", "UNRESOLVED"]
+    v = flattening_claims.prose_values(study, fit_s, fit_l, rows, reference, {1.0: 50, 2.0: 50, 4.0: 50}, claims,
+                                       eta=0.1, eta_small=0.01, min_lead=4)
+    assert v["shown_rule"].startswith("the run's first approach to $2/\\eta$ from initialization")
+    assert v["c1"] == v["c2"] == "is unresolved: the analysed cycle is the approach from initialization"
