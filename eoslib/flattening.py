@@ -298,7 +298,7 @@ def is_mid_training(cycle: Cycle) -> bool:
     return cycle.stable_from > 0
 
 
-def choose_cycle(cycles: Sequence[Cycle], min_lead: int) -> Cycle:
+def choose_cycle(cycles: Sequence[Cycle], min_lead: int, max_length: int | None = None) -> Cycle:
     """The cycle chapter 3 analyses (Figures 3 and 11), chosen from the middle of training as the
     paper's is. Section 3.3 explores the landscapes "through a complete cycle of learning,
     defined as from stability to instability and back to stability, using epochs 119 to 158 in
@@ -322,10 +322,17 @@ def choose_cycle(cycles: Sequence[Cycle], min_lead: int) -> Cycle:
        3's claims 1 and 2 read UNRESOLVED on it (:mod:`eoslib.flattening_claims`): it is not
        the kind of cycle the paper measured.
 
+    With ``max_length``, mid-training cycles whose unstable phase (crossing to return) lasts
+    more than ``max_length`` epochs are passed over while a shorter one exists: the paper's is
+    short (it crosses after epoch 131 and is flatter by 154), and the chapter computes a
+    landscape slice at every shown epoch.
+
     Raises ValueError without any cycle."""
     if not cycles:
         raise ValueError("no complete instability cycle: train longer or change eta")
     mid = [c for c in cycles if is_mid_training(c)]
+    if max_length is not None:
+        mid = [c for c in mid if c.back - c.cross <= max_length] or mid
     if not mid:
         return cycles[0]
     return next((c for c in mid if c.lead >= min_lead), max(mid, key=lambda c: (c.lead, -c.cross)))
@@ -372,7 +379,7 @@ it with any change that changes its results (the trainer has its own version). 2
 cycle is chosen by :func:`choose_cycle` (a mid-training cycle), no longer the one with the
 longest lead."""
 
-STUDY_KEYS = ("eta", "epochs", "num_eigs", "eig_tol", "min_lead", "lead", "tail", "all_cycles", "num_points",
+STUDY_KEYS = ("eta", "epochs", "num_eigs", "eig_tol", "min_lead", "max_cycle", "lead", "tail", "all_cycles", "num_points",
               "reach_factor", "slice_tol", "n_train", "n_eval", "weight_init", "seed")
 """The chapter parameters that decide a :class:`CycleStudy` (the others only analyse it)."""
 
@@ -408,7 +415,7 @@ def run_cycle_study(P: Mapping[str, Any], split: datasets.Split) -> CycleStudy:
     loss, sharpness = main.history["train_loss"], main.eigen["values"][:, 0]
     tracked = dict(zip(main.eigen["epoch"].tolist(), main.eigen["vectors"]))
     cycles = instability.stability_cycles(loss, sharpness, P["eta"])
-    shown = choose_cycle(cycles, P["min_lead"])
+    shown = choose_cycle(cycles, P["min_lead"], P["max_cycle"])
     window = instability.cycle_window(shown, P["lead"], P["tail"])
     ends = {e for c in cycles for e in (c.cross - 1, c.back)}
     every = {e for c in cycles for e in range(c.cross - 1, c.back + 1)} if P["all_cycles"] else set()
@@ -468,7 +475,7 @@ def reverify(record: dict, split: datasets.Split, *, prefix: int = 60, rtol: flo
     found, last = verification.compare_run_prefix(config, split, study.loss, study.sharpness, prefix=prefix, rtol=rtol)
     problems += found
     cycles = instability.stability_cycles(study.loss, study.sharpness, P["eta"])
-    shown = choose_cycle(cycles, P["min_lead"])
+    shown = choose_cycle(cycles, P["min_lead"], P["max_cycle"])
     if cycles != study.cycles or shown != study.shown or not np.array_equal(
             instability.cycle_window(shown, P["lead"], P["tail"]), study.window):
         problems.append("the stored series give other cycles than the stored ones")

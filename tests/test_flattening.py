@@ -169,6 +169,11 @@ def test_choose_cycle_picks_a_mid_training_cycle():
     assert flattening.choose_cycle(cycles, 3) == cycles[1]
     assert flattening.choose_cycle(cycles, 12) == cycles[3]
     assert flattening.choose_cycle(cycles, 30) == cycles[3]  # none has 30: the longest mid-training lead
+    lengthy = [cycles[0], cycles[1], cycles[2]._replace(back=cycles[2].cross + 100), cycles[3]]
+    assert flattening.choose_cycle(lengthy, 6) == lengthy[2]
+    assert flattening.choose_cycle(lengthy, 6, 60) == lengthy[3]  # a 100-epoch unstable phase is passed over
+    only_long = [lengthy[0], lengthy[2]]
+    assert flattening.choose_cycle(only_long, 6, 60) == lengthy[2]  # ... unless no shorter one exists
     assert not flattening.is_mid_training(cycles[0]) and all(map(flattening.is_mid_training, cycles[1:]))
     ties = _cycles((0, 40), (44, 49), (53, 58))  # leads 40, 5, 5
     assert flattening.choose_cycle(ties, 8) == ties[1]  # the earlier of two equal leads
