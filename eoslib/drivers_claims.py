@@ -1,27 +1,35 @@
 """The statistics behind chapter 5's claims table (Appendix G of the paper), one function per
 claim; :func:`claims_table` assembles them.
 
-Claims 3-5 are computed for every instability of Figure 10 and agree when the majority of the
-instabilities do (each row says how many). Distances between sharpness trajectories are
-:func:`eoslib.drivers.trajectory_distance` in gradient-flow time.
+Claims 3-5 are computed for every instability of Figure 10. Claim 3 agrees when the majority of
+the instabilities do; claims 4 and 5 are voted by :func:`_vote`, which leaves an instability
+whose statistic is undefined (a missing or too short trajectory, a NaN) out of the agreeing
+ones and reads UNRESOLVED when those could decide. Each row lists the instabilities. Distances
+between sharpness trajectories are :func:`eoslib.drivers.trajectory_distance` in gradient-flow
+time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
 from eoslib.drivers import Phase, fraction_near, nearest_offsets, trajectory_distance
-from eoslib.interventions import Trajectory, oscillation_amplitude
+from eoslib.interventions import Trajectory
 from eoslib.report import Claim, ClaimsTable, proportion_claim, wilson_interval
 
 __all__ = ["claim_peaks_coincide", "claim_alpha_negative", "s_distance", "claim_suppress_like_flow",
-           "claim_stabilize_like_suppress", "claim_restrict_oscillates", "claim_reference_converged",
-           "claims_table", "prose_values"]
+           "threshold_index", "stable_window_ratio", "claim_stabilize_like_flow", "RestrictOutcome",
+           "restrict_outcome", "claim_restrict_unstable", "claim_reference_converged", "claims_table",
+           "prose_values"]
 
 COINCIDE = 0.75  # claim 1: fraction of peaks within the tolerance
 RATIO = 0.5  # claims 3, 4: a trajectory "like" another one is at most half as far as GD is
+MIN_STEPS = 3  # claim 4: a window of fewer steps before (b)'s stability threshold is too short to tell
+FEW = 5  # claim 5: "quickly", within this many steps of the start
+RISE = 1.05  # claim 5: the loss rises to this factor of its value at the start (a stable descent never does)
 
 
 def _majority(flags: Sequence[bool]) -> bool:
@@ -94,33 +102,132 @@ def claim_suppress_like_flow(starts: Sequence[int], suites: Sequence[Mapping[str
                         "gradient-flow reference", starts, ratios, "d(S_a, S_ref) / d(S_GD, S_ref)")
 
 
-def claim_stabilize_like_suppress(starts: Sequence[int],
-                                  suites: Sequence[Mapping[str, Trajectory]]) -> Claim:
-    """Claim 4: (b) (η_u λ < 2) behaves like (a): d(b, a) below :data:`RATIO` · d(GD, a)."""
-    ratios = [_ratio(s_distance(s["stabilize"], s["suppress"]), s_distance(s["none"], s["suppress"]))
-              for s in suites]
-    claim = _ratio_claim("Effective stability (b, η_u λ < 2) behaves like (a)", starts, ratios,
-                         "d(S_b, S_a) / d(S_GD, S_a)")
-    to_flow = [_ratio(s_distance(s["stabilize"], s["reference"]), s_distance(s["none"], s["reference"]))
-               for s in suites]
-    return claim._replace(measured=claim.measured + "; for comparison d(S_b, S_ref) / d(S_GD, S_ref): "
-                          + ", ".join(f"{r:.2f}" for r in to_flow))
+def _vote(flags: Sequence[bool | None]) -> tuple[bool, bool]:
+    """``(passed, unresolved)`` of per-instability outcomes ``flags`` (None: undefined there):
+    PASS when a strict majority of all the instabilities agree; FAIL when fewer would agree
+    even if every undefined one did; UNRESOLVED otherwise, and when there is no instability."""
+    yes, undefined, need = sum(f is True for f in flags), sum(f is None for f in flags), len(flags) // 2 + 1
+    passed = bool(flags) and yes >= need
+    return passed, not passed and (not flags or yes + undefined >= need)
 
 
-def claim_restrict_oscillates(starts: Sequence[int],
-                              suites: Sequence[Mapping[str, Trajectory]]) -> Claim:
-    """Claim 5: restricting updates to the top-k directions (c) re-introduces oscillations:
-    the oscillation amplitude of L (:func:`eoslib.interventions.oscillation_amplitude`) is at
-    more than twice that under (a), for the majority of instabilities."""
-    amp = {rule: [oscillation_amplitude(s[rule].loss) for s in suites]
-           for rule in ("restrict", "suppress", "none")}
-    agree = [c > 2 * a for c, a in zip(amp["restrict"], amp["suppress"])]
-    listed = ", ".join(f"{s}: {c:.1e} vs {a:.1e} (GD {g:.1e})"
-                       for s, c, a, g in zip(starts, amp["restrict"], amp["suppress"], amp["none"]))
-    return Claim("Restricting updates to the sharpest directions (c) re-introduces oscillations",
-                 f"oscillation amplitude of L, (c) vs (a), by instability start: {listed}; "
-                 f"{sum(agree)}/{len(agree)} more than 2x", "(c) > 2 x (a) for the majority",
-                 _majority(agree))
+def _tally(flags: Sequence[bool | None]) -> str:
+    """``"k/n"``, and ``", u undefined"`` when some are."""
+    undefined = sum(f is None for f in flags)
+    return f"{sum(f is True for f in flags)}/{len(flags)}" + (f", {undefined} undefined" if undefined else "")
+
+
+def threshold_index(trajectory: Trajectory) -> int | None:
+    """Index of the first record of ``trajectory`` at which every tracked direction is unstable
+    (``unstable`` equals the number k of tracked eigenvalues: the k-th, the smallest, has reached
+    2/η), None when there is none. From there on a direction that is not tracked may be unstable
+    too and still step at η: effective stability (b) is no longer guaranteed, its "stability
+    threshold is reached" (claim 4)."""
+    hit = np.nonzero(np.asarray(trajectory.unstable) >= np.asarray(trajectory.values).shape[1])[0]
+    return int(hit[0]) if hit.size else None
+
+
+def stable_window_ratio(suite: Mapping[str, Trajectory], min_steps: int = MIN_STEPS) -> tuple[float, int]:
+    """``(d(S_b, S_ref) / d(S_GD, S_ref), n)`` over the ``n`` records of (b) after its start up
+    to its :func:`threshold_index` (inclusive: S there is still the result of effectively stable
+    steps; every record when it is never reached), plain GD's distance over the same records.
+    The ratio is NaN (undefined) when a trajectory is missing, S is not finite there or
+    ``n < min_steps``."""
+    b, gd, ref = (suite.get(rule) for rule in ("stabilize", "none", "reference"))
+    if b is None or gd is None or ref is None:
+        return float("nan"), 0
+    cut = threshold_index(b)
+    end = min(len(b.steps) if cut is None else cut + 1, len(gd.steps))
+    s_b, s_gd = np.asarray(b.values, float)[1:end, 0], np.asarray(gd.values, float)[1:end, 0]
+    if end - 1 < min_steps or not (np.isfinite(s_b).all() and np.isfinite(s_gd).all()):
+        return float("nan"), max(end - 1, 0)
+    s_ref = np.asarray(ref.values, float)[:, 0]
+    d_b = trajectory_distance(b.time[1:end], s_b, ref.time, s_ref)
+    d_gd = trajectory_distance(gd.time[1:end], s_gd, ref.time, s_ref)
+    return (float("nan") if np.isnan(d_b) or np.isnan(d_gd) else _ratio(d_b, d_gd)), end - 1
+
+
+def claim_stabilize_like_flow(starts: Sequence[int], suites: Sequence[Mapping[str, Trajectory]],
+                              min_steps: int = MIN_STEPS) -> Claim:
+    """Claim 4. Appendix G, third paragraph (on Figure 10): "Similarly, reducing the learning
+    rate along unstable directions to achieve *effective stability*, i.e. η_u < 2/S(θ),
+    reproduces this behavior up until the stability threshold is reached". "This behavior" is
+    that of the two sentences before: under η_u = 0, "S(θ) follows a trajectory similar to that
+    when observed under a globally small learning rate [...] characterized by slow and gradual
+    increases to S(θ)", i.e. the small-η reference (the gradient flow's stand-in).
+
+    At each instability, (b)'s S is "like" the reference's when d(S_b, S_ref) is below
+    :data:`RATIO` · d(S_GD, S_ref), both over the window of :func:`stable_window_ratio`: the
+    steps until (b)'s stability threshold is reached (:func:`threshold_index`). (S reaching 2/η
+    cannot end the window: an instability usually starts with S above 2/η already, and while S
+    is below it (b) changes no rate: it is plain GD.) Decided by :func:`_vote` (undefined ratio: NaN, e.g. a
+    window of fewer than ``min_steps`` steps)."""
+    found = [stable_window_ratio(s, min_steps) for s in suites]
+    flags = [None if np.isnan(r) else bool(r < RATIO) for r, _ in found]
+    passed, unresolved = _vote(flags)
+    listed = ", ".join(f"{s}: {_r2(r)} ({n} steps)" for s, (r, n) in zip(starts, found))
+    return Claim("Effective stability (b, η_u λ < 2) follows the small-η reference up until its stability "
+                 "threshold is reached",
+                 f"d(S_b, S_ref) / d(S_GD, S_ref) until all tracked directions are unstable under (b), by "
+                 f"instability start ({listed or 'no instability'}); {_tally(flags)} below {RATIO}",
+                 f"< {RATIO} at a strict majority of the instabilities", passed, unresolved=unresolved)
+
+
+class RestrictOutcome(NamedTuple):
+    """Claim 5 at one instability (:func:`restrict_outcome`): ``unstable`` (None: undefined),
+    ``above`` (S > 2/η at some step), ``step`` (first step at which the loss reaches the rise;
+    None: never) and ``factor`` (largest L_t / L_0), all over steps 1 to ``few``."""
+
+    unstable: bool | None
+    above: bool
+    step: int | None
+    factor: float
+
+
+def restrict_outcome(trajectory: Trajectory | None, few: int = FEW, rise: float = RISE) -> RestrictOutcome:
+    """Whether ``trajectory`` becomes unstable "quickly": at some record of steps 1 to ``few``
+    S exceeds 2/η (a tracked direction has η λ > 2: ``unstable`` ≥ 1) and at some the loss is at
+    least ``rise`` times its value at the start. Undefined when the trajectory is missing, ends
+    before step ``few`` or its loss is not finite and positive there."""
+    if trajectory is None:
+        return RestrictOutcome(None, False, None, float("nan"))
+    steps, loss = np.asarray(trajectory.steps), np.asarray(trajectory.loss, float)
+    mask = (steps >= 1) & (steps <= few)
+    if steps.size == 0 or steps[-1] < few or not (np.isfinite(loss[mask]).all() and np.isfinite(loss[0]) and loss[0] > 0):
+        return RestrictOutcome(None, False, None, float("nan"))
+    factor = loss[mask] / loss[0]
+    up = np.nonzero(factor >= rise)[0]
+    step = int(steps[mask][up[0]]) if up.size else None
+    above = bool(np.any(np.asarray(trajectory.unstable)[mask] >= 1))
+    return RestrictOutcome(above and step is not None, above, step, float(factor.max()))
+
+
+def claim_restrict_unstable(starts: Sequence[int], suites: Sequence[Mapping[str, Trajectory]],
+                            few: int = FEW, rise: float = RISE) -> Claim:
+    """Claim 5. Figure 10's caption: "restricting updates to only unstable directions leads
+    quickly to instability"; Appendix G, third paragraph: "when gradient updates are restricted
+    solely to the directions of the sharpest eigenvectors, unstable oscillations are
+    re-introduced". At each instability, (c) is unstable when S exceeds 2/η and the loss rises
+    by the factor ``rise`` within ``few`` steps (:func:`restrict_outcome`); decided by
+    :func:`_vote`. The same test on (a) and on plain GD is listed for comparison."""
+    out = {rule: [restrict_outcome(s.get(rule), few, rise) for s in suites] for rule in ("restrict", "suppress", "none")}
+    flags = [o.unstable for o in out["restrict"]]
+    passed, unresolved = _vote(flags)
+
+    def one(s, o):
+        if o.unstable is None:
+            return f"{s}: undefined"
+        notes = ([f"×{rise:g} at step {o.step}"] if o.step else []) + ([] if o.above else ["S ≤ 2/η"])
+        return f"{s}: L up to ×{o.factor:.2f}" + (f" ({'; '.join(notes)})" if notes else "")
+
+    listed = ", ".join(one(s, o) for s, o in zip(starts, out["restrict"]))
+    control = "; ".join(f"{name}: {_tally([o.unstable for o in out[rule]])}"
+                        for rule, name in (("suppress", "(a)"), ("none", "plain GD")))
+    return Claim("Restricting updates to the sharpest directions (c) leads quickly to instability",
+                 f"(c) over steps 1-{few}, by instability start ({listed or 'no instability'}); "
+                 f"{_tally(flags)} with S > 2/η and L ≥ {rise:g} L_0; the same test, for comparison: {control}",
+                 f"S > 2/η and L ≥ {rise:g} L_0 within {few} steps, at a strict majority of the instabilities",
+                 passed, unresolved=unresolved)
 
 
 def claim_reference_converged(suites: Sequence[Mapping[str, Trajectory]], tol: float = 0.02) -> Claim:
@@ -140,8 +247,8 @@ def claims_table(*, loss_peaks, sharpness_peaks, distance_maxima, epochs, alpha,
         claim_peaks_coincide(loss_peaks, sharpness_peaks, distance_maxima),
         claim_alpha_negative(epochs, alpha, phases),
         claim_suppress_like_flow(starts, suites),
-        claim_stabilize_like_suppress(starts, suites),
-        claim_restrict_oscillates(starts, suites),
+        claim_stabilize_like_flow(starts, suites),
+        claim_restrict_unstable(starts, suites),
         claim_reference_converged(suites),
     ])
 
@@ -199,15 +306,21 @@ def prose_values(study, maxima: Sequence[int], phases: Sequence[Phase], loss_pea
       ``alpha_neg_after`` (α < 0 over the window, and after that stretch), ``alpha_shrink`` and
       ``alpha_grow`` (by phase), ``n_spikes``, ``third_spike`` (start–end of the third
       instability);
-    - Figure 10: ``n_suites``, ``starts``, ``c3_ratios``, ``c3_count``, ``c4_ratios``,
-      ``c4_count``, ``b_ref_ratios``, ``worst_which``, ``worst_rise``, ``worst_smallest``,
-      ``worst_a_end``, ``worst_ref_end`` (where (a) is farthest from the flow), ``steps``,
-      ``rise_frac`` (least share of the steps at which S rises under (a) and (b)), ``end_ab``
-      (S after the last step under them), ``sat_which``, ``sat_frac`` (where all tracked
-      directions are unstable under (a) the most), ``num_eigs``, ``c5_where``, ``c5_ratios``
-      ((c)/(a) amplitude where (c) oscillates more than twice (a)), ``gd_over_c``, ``c5_other``
-      (a sentence on the others), ``restrict_below`` (steps until S < 2/η under (c)),
-      ``restrict_stays``, ``c5_count``, ``ref_change`` (claim 6's largest change);
+    - Figure 10: ``n_suites``, ``starts``, ``c3_ratios``, ``c3_count``, ``worst_which``,
+      ``worst_rise``, ``worst_smallest``, ``worst_a_end``, ``worst_ref_end`` (where (a) is
+      farthest from the flow), ``steps``, ``rise_frac`` (least share of the steps at which S
+      rises under (a) and (b)), ``end_ab`` (S after the last step under them), ``sat_which``,
+      ``sat_frac`` (where all tracked directions are unstable under (a) the most), ``num_eigs``,
+      ``ref_change`` (claim 6's largest change);
+    - claim 4 (:func:`claim_stabilize_like_flow`): ``c4_ratios`` (its ratios), ``c4_count``
+      (below :data:`RATIO`), ``c4_cut`` (where (b)'s stability threshold is reached: "at step t
+      at epoch e", "never");
+    - claim 5 (:func:`claim_restrict_unstable`): ``c5_few`` (:data:`FEW`), ``c5_rise_pct``
+      (:data:`RISE`, in percent), ``c5_where`` (where (c) becomes unstable), ``c5_rise`` (its
+      largest loss factor there), ``c5_step`` (the steps at which the loss reaches the rise),
+      ``c5_other`` (a sentence on the others, empty when none), ``c5_a`` and ``c5_gd`` (the same
+      test on (a) and plain GD), ``c5_count``, ``restrict_below`` (steps until S < 2/η under
+      (c)), ``restrict_stays``;
     - cost: ``hvps_steps``, ``hvps_run``, ``run_s``, ``alpha_s``, ``suite_s``, ``total_min``,
       ``epochs``.
     """
@@ -260,7 +373,6 @@ def prose_values(study, maxima: Sequence[int], phases: Sequence[Phase], loss_pea
     hvps = [s[r].num_matvecs[1:].mean() for s in study.suites for r in ("none", "suppress", "stabilize", "restrict")]
     total = study.run_seconds + study.alpha_seconds + study.suite_seconds
     out.update({
-        "c5_count": out.pop("_c5_count"),
         "hvps_steps": _span(hvps, ".0f"), "hvps_run": f"{np.mean(study.num_matvecs[1:]):.0f}",
         "run_s": f"{study.run_seconds:.0f}", "alpha_s": f"{study.alpha_seconds:.0f}",
         "suite_s": f"{study.suite_seconds:.0f}", "total_min": f"{total / 60:.0f}",
@@ -270,31 +382,17 @@ def prose_values(study, maxima: Sequence[int], phases: Sequence[Phase], loss_pea
 
 
 def _figure10_values(study, eta: float, num_eigs: int) -> dict[str, str]:
-    """The Figure-10 keys of :func:`prose_values`."""
+    """The Figure-10 keys of :func:`prose_values`, but those of claims 4 and 5."""
     starts, suites = list(study.starts), list(study.suites)
-    limit = 2 / eta
     r3 = [_ratio(s_distance(s["suppress"], s["reference"]), s_distance(s["none"], s["reference"])) for s in suites]
-    r4 = [_ratio(s_distance(s["stabilize"], s["suppress"]), s_distance(s["none"], s["suppress"])) for s in suites]
-    rb = [_ratio(s_distance(s["stabilize"], s["reference"]), s_distance(s["none"], s["reference"])) for s in suites]
     worst = int(np.argmax(r3))
     rises = [c.rise for c in study.chosen]
-    amp = {rule: [oscillation_amplitude(s[rule].loss) for s in suites] for rule in ("restrict", "suppress", "none")}
-    more = [i for i, (c, a) in enumerate(zip(amp["restrict"], amp["suppress"])) if c > 2 * a]
-    other = [i for i in range(len(suites)) if i not in more]
     sat = [float(np.mean(s["suppress"].unstable == num_eigs)) for s in suites]
-    below, stays = [], True
-    for s in suites:
-        v = s["restrict"].values[:, 0]
-        hit = np.nonzero(v < limit)[0]
-        below.append(str(int(s["restrict"].steps[hit[0]])) if hit.size else "never")
-        stays &= bool(hit.size and np.all(v[hit[0]:] < limit))
     ab = [s[r].values[:, 0] for s in suites for r in ("suppress", "stabilize")]
     worst_end = suites[worst]
-    return {
+    out = {
         "n_suites": str(len(suites)), "starts": _and(map(str, starts)),
         "c3_ratios": _and([f"{r:.2f}" for r in r3]), "c3_count": _of(sum(r < RATIO for r in r3), len(r3)),
-        "c4_ratios": _and([f"{r:.2f}" for r in r4]), "c4_count": _of(sum(r < RATIO for r in r4), len(r4)),
-        "b_ref_ratios": _and([f"{r:.2f}" for r in rb]),
         "worst_which": _ordinal(worst), "worst_rise": f"{rises[worst]:.2f}",
         "worst_smallest": (f", the smallest of the {len(rises)}" if len(rises) > 1 and rises[worst] == min(rises)
                            else ""),
@@ -304,20 +402,63 @@ def _figure10_values(study, eta: float, num_eigs: int) -> dict[str, str]:
         "rise_frac": _pct(min(float(np.mean(np.diff(v) > 0)) for v in ab)),
         "end_ab": _span([float(v[-1]) for v in ab], ".0f"),
         "sat_which": _ordinal(int(np.argmax(sat))), "sat_frac": _pct(max(sat)), "num_eigs": str(num_eigs),
-        "c5_where": ("none of the instabilities" if not more else
-                     "the instability at epoch " + str(starts[more[0]]) if len(more) == 1 else
-                     "the instabilities at epochs " + _and([str(starts[i]) for i in more])),
-        "c5_ratios": _and([f"{amp['restrict'][i] / amp['suppress'][i]:.0f}" for i in more]) or "none",
-        "gd_over_c": _span([amp["none"][i] / amp["restrict"][i] for i in more], ".0f") if more else "none",
-        "c5_other": ("" if not other else
-                     f"At {_and(['epoch ' + str(starts[i]) for i in other])}, (c) oscillates only "
-                     + _and([f"{amp['restrict'][i] / amp['suppress'][i]:.1f}" for i in other])
-                     + " times as much as (a)."),
-        "restrict_below": _and(below), "restrict_stays": "stays there" if stays else "does not always stay there",
-        "_c5_count": _of(len(more), len(suites)),
         "ref_change": _pct_fine(max(float(np.max(np.abs(s["reference"].values[:, 0] - s["reference_half"].values[:, 0])
                                                   / np.abs(s["reference_half"].values[:, 0]))) for s in suites)),
     }
+    return {**out, **_claim4_values(starts, suites), **_claim5_values(starts, suites, eta)}
+
+
+def _claim4_values(starts: Sequence[int], suites: Sequence[Mapping[str, Trajectory]]) -> dict[str, str]:
+    """Claim 4's keys of :func:`prose_values`."""
+    ratios = [r for r, _ in (stable_window_ratio(s) for s in suites)]
+    cut = [(start, int(s["stabilize"].steps[i])) for start, s in zip(starts, suites)
+           if "stabilize" in s and (i := threshold_index(s["stabilize"])) is not None]
+    where = _and([f"at step {t} at epoch {start}" for start, t in cut])
+    rest = len(suites) - len(cut)
+    return {
+        "c4_ratios": _and([_r2(r) for r in ratios]), "c4_count": _of(sum(r < RATIO for r in ratios), len(ratios)),
+        "c4_cut": ("never" if not cut else where if not rest else
+                   f"{where}, never at the other{'s' * (rest > 1)}"),
+    }
+
+
+def _claim5_values(starts: Sequence[int], suites: Sequence[Mapping[str, Trajectory]], eta: float) -> dict[str, str]:
+    """Claim 5's keys of :func:`prose_values`."""
+    outs = {rule: [restrict_outcome(s.get(rule)) for s in suites] for rule in ("restrict", "suppress", "none")}
+    more = [i for i, o in enumerate(outs["restrict"]) if o.unstable]
+    other = [i for i in range(len(suites)) if i not in more]
+
+    def why(i):
+        o = outs["restrict"][i]
+        if o.unstable is None:
+            return f"epoch {starts[i]} the test is undefined (too short a trajectory)"
+        return (f"epoch {starts[i]} the loss reaches at most \u00d7{o.factor:.2f} of its start"
+                + ("" if o.above else " and S stays at or below 2/\u03b7"))
+
+    below, stays = [], True
+    for s in suites:
+        v = s["restrict"].values[:, 0]
+        hit = np.nonzero(v < 2 / eta)[0]
+        below.append(str(int(s["restrict"].steps[hit[0]])) if hit.size else "never")
+        stays &= bool(hit.size and np.all(v[hit[0]:] < 2 / eta))
+    return {
+        "c5_few": str(FEW), "c5_rise_pct": _pct(RISE - 1),
+        "c5_where": ("none of the instabilities" if not more else
+                     "the instability at epoch " + str(starts[more[0]]) if len(more) == 1 else
+                     "the instabilities at epochs " + _and([str(starts[i]) for i in more])),
+        "c5_rise": _and([f"{outs['restrict'][i].factor:.2f}" for i in more]) or "none",
+        "c5_step": _span([outs["restrict"][i].step for i in more], ".0f") if more else "none",
+        "c5_other": f"At {_and([why(i) for i in other])}." if other else "",
+        "c5_a": _of(sum(o.unstable is True for o in outs["suppress"]), len(suites)),
+        "c5_gd": _of(sum(o.unstable is True for o in outs["none"]), len(suites)),
+        "c5_count": _of(len(more), len(suites)),
+        "restrict_below": _and(below), "restrict_stays": "stays there" if stays else "does not always stay there",
+    }
+
+
+def _r2(r: float) -> str:
+    """A ratio with two decimals, ``"undefined"`` for NaN."""
+    return "undefined" if np.isnan(r) else f"{r:.2f}"
 
 
 def _of(k: int, n: int) -> str:
