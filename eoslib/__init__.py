@@ -39,6 +39,8 @@ Map of modules:
   claims; :mod:`eoslib.verification`: re-running stored records (whole, or a prefix);
   :mod:`eoslib.cifar_claims`: the CIFAR-10 chapter's claims (each with its scale; NOT RUN
   without its runs); :mod:`eoslib.cost`: FLOPs and device-hours of the paper-scale runs.
+- :mod:`eoslib.init_study`: how the models' initialization (:data:`eoslib.models.INITS`) moves
+  the edge of stability (the book's Appendix F).
 - :mod:`eoslib.interventions`: GD with a learning rate per tracked eigendirection (Figure 10);
   :mod:`eoslib.drivers`: phases of |θ − θ*|, α along a run, trajectory distances (App. G);
   :mod:`eoslib.drivers_claims`: chapter 5's claims.
@@ -68,6 +70,7 @@ from eoslib import (  # noqa: E402
     drivers_claims,
     flattening,
     flattening_claims,
+    init_study,
     instability,
     interventions,
     landscape,
@@ -92,7 +95,7 @@ from eoslib.tracking import top_eigenpairs, track_eigh  # noqa: E402
 
 __all__ = [
     "__version__", "cifar_claims", "cost", "data", "dln", "dln_sums", "drivers", "drivers_claims", "flattening", "flattening_claims",
-    "instability", "interventions", "landscape", "period2",
+    "init_study", "instability", "interventions", "landscape", "period2",
     "rotation_claims", "rotations", "runs", "schedules", "similarity", "som",
     "ExecutionPlan", "plan", "Eigenpairs", "lanczos_eigh", "Batch", "Objective", "flat_hvp",
     "hvp", "ParameterError", "resolve", "Claim", "ClaimsTable", "record_run", "ResultsStore",
