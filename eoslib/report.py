@@ -123,60 +123,85 @@ def majority(num_seeds: int) -> int:
 
 class SeedVote(NamedTuple):
     """A claim checked on each of several seeds. ``seeds`` (N,), ``figures`` (N,) (the per-seed
-    measured figure; NaN where a seed has none) and ``passes`` (N,); ``required``: seeds that
-    must pass (:func:`majority`)."""
+    measured figure; NaN where a seed has none), ``passes`` (N,) and ``unresolved`` (N,) (the
+    seed's statistic is undefined or underpowered: it neither passes nor fails; empty: none);
+    ``required``: seeds that must pass (:func:`majority`).
+
+    :attr:`verdict`: ``PASS`` when at least ``required`` seeds pass; ``FAIL`` when fewer would
+    pass even if every unresolved seed passed; otherwise ``UNRESOLVED`` (the unresolved seeds
+    decide)."""
 
     seeds: tuple[int, ...]
     figures: tuple[float, ...]
     passes: tuple[bool, ...]
     required: int
+    unresolved: tuple[bool, ...] = ()
 
     @property
     def num_passed(self) -> int:
         return sum(self.passes)
 
     @property
+    def num_unresolved(self) -> int:
+        return sum(self.unresolved)
+
+    @property
     def passed(self) -> bool:
         return self.num_passed >= self.required
 
+    @property
+    def verdict(self) -> str:
+        if self.passed:
+            return "PASS"
+        return "FAIL" if self.num_passed + self.num_unresolved < self.required else "UNRESOLVED"
+
     def count(self) -> str:
-        """``"k/N seeds"``."""
-        return f"{self.num_passed}/{len(self.seeds)} seeds"
+        """``"k/N seeds"`` (``"k/N seeds, u unresolved"`` when some are)."""
+        text = f"{self.num_passed}/{len(self.seeds)} seeds"
+        return text + (f", {self.num_unresolved} unresolved" if self.num_unresolved else "")
 
     def describe(self, figure: str, spec: str) -> str:
         """``"k/N seeds pass (seeds ...); <figure> per seed: median m, range [lo, hi]"``, the
         statistics over the seeds with a finite figure (``spec``: their format; a seed without
-        one, e.g. with no instability to measure, is counted apart)."""
+        one, e.g. with no instability to measure, is counted apart), and the unresolved seeds."""
         passing = ", ".join(str(s) for s, p in zip(self.seeds, self.passes) if p) or "none"
         finite = np.array([f for f in self.figures if np.isfinite(f)])
         spread = (f"median {np.median(finite):{spec}}, range [{finite.min():{spec}}, {finite.max():{spec}}]"
                   if finite.size else "none measured")
         missing = len(self.figures) - finite.size
         spread += f" ({missing} seed{'s' * (missing > 1)} without a figure)" if missing else ""
-        return f"{self.count()} pass (seeds {passing}); {figure} per seed: {spread}"
+        undecided = ", ".join(str(s) for s, u in zip(self.seeds, self.unresolved) if u)
+        spread += f"; unresolved: seed{'s' * (self.num_unresolved > 1)} {undecided}" if undecided else ""
+        return f"{self.num_passed}/{len(self.seeds)} seeds pass (seeds {passing}); {figure} per seed: {spread}"
 
 
-def seed_vote(seeds: Sequence[int], figures: Sequence[float], passes: Sequence[bool]) -> SeedVote:
-    """A :class:`SeedVote` that passes when a strict majority of the seeds pass."""
-    if not len(seeds) == len(figures) == len(passes) > 0:
-        raise ValueError("seeds, figures and passes must be non-empty and of one length")
+def seed_vote(seeds: Sequence[int], figures: Sequence[float], passes: Sequence[bool],
+              unresolved: Sequence[bool] | None = None) -> SeedVote:
+    """A :class:`SeedVote` that passes when a strict majority of the seeds pass; ``unresolved``
+    (default: none) marks the seeds whose check could not decide (never also passing)."""
+    unresolved = [False] * len(seeds) if unresolved is None else list(unresolved)
+    if not len(seeds) == len(figures) == len(passes) == len(unresolved) > 0:
+        raise ValueError("seeds, figures, passes and unresolved must be non-empty and of one length")
+    if any(p and u for p, u in zip(passes, unresolved)):
+        raise ValueError("a seed cannot both pass and be unresolved")
     return SeedVote(tuple(int(s) for s in seeds), tuple(float(f) for f in figures),
-                    tuple(bool(p) for p in passes), majority(len(seeds)))
+                    tuple(bool(p) for p in passes), majority(len(seeds)), tuple(bool(u) for u in unresolved))
 
 
 class VerdictGrid:
     """Verdicts of the same claims under several variants (columns), e.g. detection rules: each
-    cell a :class:`SeedVote`; ``flips[i]``: whether claim ``i``'s verdict differs between columns."""
+    cell a :class:`SeedVote`; ``flips[i]``: whether claim ``i``'s verdict (PASS, FAIL or
+    UNRESOLVED) differs between columns."""
 
     def __init__(self, claims: Sequence[str], columns: Mapping[str, Sequence[SeedVote]]):
         self.claims, self.columns = list(claims), {name: list(votes) for name, votes in columns.items()}
         if any(len(votes) != len(self.claims) for votes in self.columns.values()):
             raise ValueError("every column needs one vote per claim")
-        self.flips = [len({votes[i].passed for votes in self.columns.values()}) > 1 for i in range(len(self.claims))]
+        self.flips = [len({votes[i].verdict for votes in self.columns.values()}) > 1 for i in range(len(self.claims))]
 
     @staticmethod
     def _cell(vote: SeedVote) -> str:
-        return f"{'PASS' if vote.passed else 'FAIL'} ({vote.count()})"
+        return f"{vote.verdict} ({vote.count()})"
 
     def summary(self) -> str:
         """One line per claim: its verdict in each column and whether it flips."""

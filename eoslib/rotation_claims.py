@@ -1,31 +1,37 @@
 """The claims of chapter 2 (eigenvector rotations, Section 3.2 and Appendix D), as statistics.
 
-Each function checks one claim of the paper on the measurements of the chapter and returns a
-small named tuple: the figures it measured and ``passed`` (whether they are within the bound).
-:func:`seed_checks` runs all six on one seed's run; :func:`claims_table` turns the checks of
-several seeds into the chapter's :class:`eoslib.report.ClaimsTable` (a claim PASSes when a strict
-majority of seeds pass), and :func:`rule_grid` sets the verdicts under several spike-detection
-rules side by side.
+Each function checks one claim of the paper (its docstring quotes the paper's sentence) on the
+measurements of the chapter and returns a small named tuple: the figures it measured, ``passed``
+(they are within the bound) and ``unresolved`` (the statistic is undefined or underpowered, e.g.
+no instability to measure or a rise too short to rank: the seed neither passes nor fails; an
+unmeasurable statistic is never a FAIL). :func:`seed_checks` runs all six on one seed's run;
+:func:`claims_table` turns the checks of several seeds into the chapter's
+:class:`eoslib.report.ClaimsTable` (a claim PASSes when a strict majority of seeds pass, FAILs
+when no majority could pass even if every unresolved seed passed, and is UNRESOLVED otherwise),
+and :func:`rule_grid` sets the verdicts under several spike-detection rules side by side.
 Thresholds are keyword parameters; their defaults are the bounds the chapter reports.
 
 The inputs are those the chapter builds with :mod:`eoslib.instability`:
 
 * ``sharpness`` (E,): ``S(theta)``, the top Hessian eigenvalue, at epochs ``0 .. E - 1``;
-* ``snapshots``: the analysed :class:`~eoslib.instability.Instability` spikes (N of them);
+* ``snapshots``: the analysed :class:`~eoslib.instability.Instability` spikes (N of them; the
+  chapter takes them from the edge-of-stability phase, :func:`eoslib.rotations.find_snapshots`);
 * ``top``: per snapshot, the :class:`~eoslib.instability.SimilarityToBaseline` at comparison
   period ``T = 2`` from its start to ``after_epochs`` past its end (``epochs`` (J,),
-  ``cosines`` (J, k) for the top-k eigenvectors, ``subspace`` (J,) for the top subspace);
+  ``cosines`` (J, k) index-wise and ``matched`` (J, k) after matching for the top-k
+  eigenvectors, ``subspace`` (J,) for the top subspace);
 * ``bottom``: per snapshot, a mapping ``reduction epoch r -> SimilarityToBaseline`` of the reruns
   whose learning rate is reduced at epoch ``r`` (``epochs`` start at ``r``, the baseline is still
   the snapshot's start); negative keys are the constant-learning-rate run and are skipped;
 * ``by_period``: per snapshot, a mapping ``period T -> SimilarityToBaseline`` at period ``T``.
 
-The claims (the paper's wording is in :func:`claims_table`):
+The claims (each check's docstring quotes the paper's sentence; :func:`claim_texts` words them for the table):
 
 1. :func:`edge_of_stability`: ``S`` rises to ``2/eta`` and then hovers at or above it.
 2. :func:`rise_monotonicity`: while the loss rises to its peak, the similarities to the baseline
    fall monotonically (Section 3.2, Figure 2 top).
-3. :func:`widespread_rotation`: all the top-k eigenvectors rotate, not a single one.
+3. :func:`widespread_rotation`: all the top-k eigenvectors rotate, not a single one (each
+   eigenvector compared with its matched counterpart, so a reordering is not a rotation).
 4. :func:`subspace_gap_after_resolution`: after the instability resolves, the top subspace
    stays more similar to the baseline than its individual eigenvectors.
 5. :func:`reversal_after_reduction`: reducing the learning rate during an instability reverses
@@ -68,38 +74,53 @@ __all__ = [
 ]
 
 
+def _outcome(fails: bool, passes: bool) -> tuple[bool, bool]:
+    """``(passed, unresolved)`` of a check that FAILs when ``fails`` (decided whatever could not
+    be measured), PASSes when ``passes`` (every part measured and within its bound) and is
+    UNRESOLVED otherwise (an undefined or underpowered statistic is never a FAIL)."""
+    return bool(passes and not fails), bool(not passes and not fails)
+
+
 class EdgeOfStability(NamedTuple):
     """Claim (1). ``reached``: first epoch with ``S >= 2/eta`` (None if never); ``num_epochs``:
     ``E - 1``; ``fraction_at_edge``: fraction of epochs from ``reached`` on with
-    ``S >= level * 2/eta``; ``median_ratio``: median of ``S / (2/eta)`` over those epochs."""
+    ``S >= level * 2/eta``; ``median_ratio``: median of ``S / (2/eta)`` over those epochs;
+    ``passed``, ``unresolved``: the seed's outcome (:func:`_outcome`)."""
 
     reached: int | None
     num_epochs: int
     fraction_at_edge: float
     median_ratio: float
     passed: bool
+    unresolved: bool
 
 
 def edge_of_stability(sharpness: np.ndarray, eta: float, *, level: float = 0.9, min_fraction: float = 0.9,
                       median_range: tuple[float, float] = (1.0, 1.6)) -> EdgeOfStability:
     """Claim (1): ``S(theta)`` rises to ``2/eta`` and then hovers at or above it (edge of stability).
 
-    ``sharpness`` (E,): ``S`` at epochs ``0 .. E - 1``. Passes when ``S`` first reaches ``2/eta``
+    Paper, Section 2.1 (after Cohen et al.): "Once sharpness reaches the stability limit, it sits
+    at, or just above, the stability threshold."
+
+    ``sharpness`` (E,): ``S`` at epochs ``0 .. E - 1``. PASS when ``S`` first reaches ``2/eta``
     in the first half of the run, afterwards ``S >= level * 2/eta`` in at least ``min_fraction``
-    of the epochs, and the median of ``S / (2/eta)`` after the crossing lies in ``median_range``.
+    of the epochs, and the median of ``S / (2/eta)`` after the crossing lies in ``median_range``;
+    FAIL otherwise (also when ``S`` never reaches ``2/eta``); UNRESOLVED when ``sharpness`` has
+    no finite value (a diverged run: nothing was measured).
     """
-    sharpness = np.asarray(sharpness)
+    sharpness = np.asarray(sharpness, dtype=float)
     num_epochs = len(sharpness) - 1
     crossed = sharpness >= 2.0 / eta
     if not np.any(crossed):
-        return EdgeOfStability(None, num_epochs, float("nan"), float("nan"), False)
+        measured = bool(np.any(np.isfinite(sharpness)))
+        return EdgeOfStability(None, num_epochs, float("nan"), float("nan"), False, not measured)
     reached = int(np.argmax(crossed))
     after = sharpness[reached:] * eta / 2.0  # S / (2/eta) from the first crossing on
     fraction = float(np.mean(after >= level))
     median = float(np.median(after))
     lo, hi = median_range
     passed = reached < len(sharpness) / 2 and fraction >= min_fraction and lo <= median <= hi
-    return EdgeOfStability(reached, num_epochs, fraction, median, bool(passed))
+    return EdgeOfStability(reached, num_epochs, fraction, median, bool(passed), False)
 
 
 def _rise(sim: SimilarityToBaseline, snap: Instability) -> np.ndarray:
@@ -107,85 +128,129 @@ def _rise(sim: SimilarityToBaseline, snap: Instability) -> np.ndarray:
     return sim.epochs <= snap.peak
 
 
+def _spearman(x: np.ndarray, y: np.ndarray, min_points: int) -> float:
+    """Spearman correlation of ``x`` and ``y``; NaN below ``min_points`` points or for a constant series."""
+    if x.size < min_points or np.ptp(y) == 0:
+        return float("nan")
+    return float(spearmanr(x, y).statistic)
+
+
 class RiseMonotonicity(NamedTuple):
     """Claim (2), per snapshot: Spearman correlation of the epoch with the subspace similarity
     (``rho_subspace``) and with the mean of the top-k cosines (``rho_mean``) over the rise (NaN
-    below ``min_points`` points), and the number of comparison epochs in the rise (``points``)."""
+    below ``min_points`` points or for a constant series), and the number of comparison epochs
+    in the rise (``points``)."""
 
     rho_subspace: tuple[float, ...]
     rho_mean: tuple[float, ...]
     points: tuple[int, ...]
     passed: bool
+    unresolved: bool
 
 
 def rise_monotonicity(top: Sequence[SimilarityToBaseline], snapshots: Sequence[Instability], *,
                       max_rho: float = -0.8, min_points: int = 3) -> RiseMonotonicity:
     """Claim (2): while ``L`` rises to its peak, the similarities to the baseline fall monotonically.
 
+    Paper, Section 3.2 (Figure 2, top): "Focusing on the top panel, we observe gradual and
+    monotonic rotations as L(θ) approaches its peak values as predicted by theory."
+
     For each snapshot, the comparison epochs ``<= peak`` of ``top[i]`` (the rise, baseline
     included) are ranked against the top-subspace similarity and against the mean over the k
-    eigenvectors of ``cosines`` (J, k). A monotone fall gives Spearman -1. Passes when every
-    subspace correlation is finite (at least ``min_points`` points) and every correlation, of
-    both series, is ``<= max_rho``.
+    eigenvectors of ``cosines`` (J, k). A monotone fall gives Spearman -1. FAIL when any
+    correlation, of either series, is ``> max_rho``; otherwise PASS when there are snapshots
+    and every correlation is defined; UNRESOLVED when there is no snapshot or a rise has fewer
+    than ``min_points`` points (too short to rank).
     """
     rho_sub, rho_mean, points = [], [], []
     for sim, snap in zip(top, snapshots):
         keep = _rise(sim, snap)
-        epochs, sub, mean_cos = sim.epochs[keep], sim.subspace[keep], sim.cosines[keep].mean(axis=1)
-        enough = epochs.size >= min_points
-        rho_sub.append(float(spearmanr(epochs, sub).statistic) if enough else np.nan)
-        rho_mean.append(float(spearmanr(epochs, mean_cos).statistic) if enough else np.nan)
+        epochs = sim.epochs[keep]
+        rho_sub.append(_spearman(epochs, sim.subspace[keep], min_points))
+        rho_mean.append(_spearman(epochs, sim.cosines[keep].mean(axis=1), min_points))
         points.append(int(np.sum(keep)))
-    passed = (bool(rho_sub) and all(np.isfinite(rho_sub))
-              and max(rho_sub) <= max_rho and max(rho_mean) <= max_rho)
-    return RiseMonotonicity(tuple(rho_sub), tuple(rho_mean), tuple(points), bool(passed))
+    rhos = np.array(rho_sub + rho_mean, dtype=float)
+    fails = bool(np.any(rhos[np.isfinite(rhos)] > max_rho))
+    passed, unresolved = _outcome(fails, rhos.size > 0 and bool(np.all(np.isfinite(rhos))))
+    return RiseMonotonicity(tuple(rho_sub), tuple(rho_mean), tuple(points), passed, unresolved)
 
 
 class WidespreadRotation(NamedTuple):
-    """Claim (3), per snapshot: the fraction of the top-k eigenvectors whose cosine to the baseline
-    falls below ``level`` at some comparison epoch up to the resolution."""
+    """Claim (3), per snapshot: the fraction of the top-k eigenvectors whose similarity to the
+    baseline falls below ``level`` at some comparison epoch up to the resolution, each
+    eigenvector matched to its counterpart (``lost_fraction``, the verdict's) and index-wise
+    (``lost_fraction_indexwise``); ``indexwise_passed``: the verdict the index-wise fractions
+    would give."""
 
     lost_fraction: tuple[float, ...]
+    lost_fraction_indexwise: tuple[float, ...]
+    indexwise_passed: bool
     passed: bool
+    unresolved: bool
+
+
+def _lost(series: np.ndarray, epochs: np.ndarray, end: int, level: float) -> float:
+    """Fraction of the columns of ``series`` (J, k) whose minimum over ``epochs <= end`` is below ``level``."""
+    return float(np.mean(series[epochs <= end].min(axis=0) < level))
 
 
 def widespread_rotation(top: Sequence[SimilarityToBaseline], snapshots: Sequence[Instability], *,
                         level: float = 0.9, min_fraction: float = 0.75) -> WidespreadRotation:
     """Claim (3): all the top-k eigenvectors lose similarity during an instability, not a single one.
 
-    For each snapshot, the minimum over the comparison epochs ``<= end`` of ``top[i].cosines``
-    (J, k) is taken per eigenvector; the measured figure is the fraction of the k minima below
-    ``level``. Passes when that fraction is ``>= min_fraction`` in every snapshot.
+    Paper, Section 3.2 (Figure 2, top): "Notably, these rotations do not involve sudden changes
+    in any single eigenvector but reflect a general decrease in similarity across all
+    eigenvectors, conforming to our expectations."
+
+    The similarity of each baseline eigenvector is its ``|cos|`` to its counterpart at the
+    comparison epoch under the optimal one-to-one matching of the two top-k sets
+    (``top[i].matched`` (J, k), :func:`eoslib.similarity.matched_cosines`), so two eigenvalues
+    that swap order count as no rotation; the index-wise cosines (``cosines``, the k-th
+    eigenvector with the k-th) are computed alongside. For each snapshot, the minimum over the
+    comparison epochs ``<= end`` is taken per eigenvector; the figure is the fraction of the k
+    minima below ``level``. PASS when that fraction (matched) is ``>= min_fraction`` in every
+    snapshot, FAIL when it is not; UNRESOLVED without snapshots.
     """
-    lost = [float(np.mean(sim.cosines[sim.epochs <= snap.end].min(axis=0) < level))
-            for sim, snap in zip(top, snapshots)]
-    return WidespreadRotation(tuple(lost), bool(lost) and min(lost) >= min_fraction)
+    pairs = list(zip(top, snapshots))
+    matched = [_lost(sim.matched, sim.epochs, snap.end, level) for sim, snap in pairs]
+    indexwise = [_lost(sim.cosines, sim.epochs, snap.end, level) for sim, snap in pairs]
+    passed, unresolved = _outcome(bool(matched) and min(matched) < min_fraction, bool(matched))
+    return WidespreadRotation(tuple(matched), tuple(indexwise), bool(indexwise) and min(indexwise) >= min_fraction,
+                              passed, unresolved)
 
 
 class SubspaceGap(NamedTuple):
     """Claim (4), per snapshot: median over the comparison epochs ``>= end`` of the top-subspace
-    similarity minus the mean cosine of the top-``subspace_k`` eigenvectors."""
+    similarity minus the mean cosine of the top-``subspace_k`` eigenvectors (NaN: no such epoch)."""
 
     gap: tuple[float, ...]
     passed: bool
+    unresolved: bool
 
 
 def subspace_gap_after_resolution(top: Sequence[SimilarityToBaseline], snapshots: Sequence[Instability],
                                   subspace_k: int, *, min_gap: float = 0.0) -> SubspaceGap:
     """Claim (4): after resolution the top subspace similarity stays above the individual ones.
 
-    The paper (Section 3.2) finds the top-3 subspace returning towards the baseline while its
-    individual eigenvectors keep rotating within it. For each snapshot, over the comparison
-    epochs ``>= end``: ``subspace`` (J,) minus the mean of ``cosines[:, :subspace_k]``, and the
-    median of that over the epochs. Passes when the median gap is ``> min_gap`` in every snapshot.
-    (Ye & Lim's similarity is a product of principal-angle cosines, so a single large principal
-    angle pulls it below the mean of the individual cosines.)
+    Paper, Section 3.2 (Figure 2, top): "Interestingly, even after the instability is resolved,
+    the similarity among individual eigenvectors fall while the overall subspace similarity
+    remains high."
+
+    For each snapshot, over the comparison epochs ``>= end``: ``subspace`` (J,) minus the mean
+    of ``cosines[:, :subspace_k]``, and the median of that over the epochs. FAIL when a median
+    gap is ``<= min_gap``; otherwise PASS when every snapshot has one; UNRESOLVED without
+    snapshots or when a snapshot has no comparison epoch after its end. (Ye & Lim's similarity
+    is a product of principal-angle cosines, so a single large principal angle pulls it below
+    the mean of the individual cosines.)
     """
     gaps = []
     for sim, snap in zip(top, snapshots):
         post = sim.epochs >= snap.end
-        gaps.append(float(np.median(sim.subspace[post] - sim.cosines[post, :subspace_k].mean(axis=1))))
-    return SubspaceGap(tuple(gaps), bool(gaps) and all(g > min_gap for g in gaps))
+        diff = sim.subspace[post] - sim.cosines[post, :subspace_k].mean(axis=1)
+        gaps.append(float(np.median(diff)) if diff.size else float("nan"))
+    finite = [g for g in gaps if np.isfinite(g)]
+    passed, unresolved = _outcome(any(g <= min_gap for g in finite), bool(gaps) and len(finite) == len(gaps))
+    return SubspaceGap(tuple(gaps), passed, unresolved)
 
 
 class ReductionReversal(NamedTuple):
@@ -196,33 +261,43 @@ class ReductionReversal(NamedTuple):
     immediate: tuple[float, ...]
     overall: tuple[float, ...]
     passed: bool
+    unresolved: bool
 
 
 def reversal_after_reduction(bottom: Sequence[Mapping[int, SimilarityToBaseline]], *, rise: float = 0.02,
-                             min_fraction: float = 0.8) -> ReductionReversal:
+                             min_fraction: float = 0.8, min_reruns: int = 3) -> ReductionReversal:
     """Claim (5): after the learning rate is reduced during an instability, the rotation reverses at once.
 
+    Paper, Section 3.2 (Figure 2, bottom): "Since these models have undergone some instability,
+    the eigenvectors have rotated away from their stable orientations (akin to the θ1 direction
+    in the 2-parameter DLN), but these rotations are immediately reversed once η-reduction
+    takes place."
+
     ``bottom[i][r]``: similarity to the start of snapshot ``i`` of the rerun whose learning rate
-    is reduced at epoch ``r``, at comparison epochs ``r, r + T, ...`` (``subspace`` (J,), J >= 2);
-    negative keys (the run at constant learning rate) are skipped. Passes when at least one
-    rerun exists and the similarity rises by more than ``rise`` over the first period in at
-    least ``min_fraction`` of them. The default ``rise = 0.02`` is above the eigenvector error
-    at the chapter's residual tolerance (``|angle| <~ tol * lambda_max / gap``).
+    is reduced at epoch ``r``, at comparison epochs ``r, r + T, ...`` (``subspace`` (J,));
+    negative keys (the run at constant learning rate) and reruns with fewer than 2 comparison
+    epochs are skipped. PASS when the similarity rises by more than ``rise`` over the first
+    period in at least ``min_fraction`` of the reruns, FAIL when not; UNRESOLVED with fewer
+    than ``min_reruns`` reruns. The default ``rise = 0.02`` is above the eigenvector error at
+    the chapter's residual tolerance (``|angle| <~ tol * lambda_max / gap``).
     """
     immediate, overall = [], []
     for reductions in bottom:
         for r, red in reductions.items():
-            if r >= 0:
+            if r >= 0 and len(red.subspace) >= 2:
                 immediate.append(float(red.subspace[1] - red.subspace[0]))  # first comparison after the reduction
                 overall.append(float(red.subspace[-1] - red.subspace[0]))
-    passed = bool(immediate) and float(np.mean(np.array(immediate) > rise)) >= min_fraction
-    return ReductionReversal(tuple(immediate), tuple(overall), bool(passed))
+    enough = len(immediate) >= min_reruns
+    rising = float(np.mean(np.array(immediate) > rise)) if immediate else float("nan")
+    passed, unresolved = _outcome(enough and rising < min_fraction, enough and rising >= min_fraction)
+    return ReductionReversal(tuple(immediate), tuple(overall), passed, unresolved)
 
 
 class PeriodSmoothness(NamedTuple):
     """Claim (6). ``roughness``: per comparison period ``T``, the mean over snapshots of the
     fraction of direction changes of the subspace similarity
-    (:func:`eoslib.instability.sign_change_fraction`); ``dips`` (D,): the parity dips
+    (:func:`eoslib.instability.sign_change_fraction`) over the series with at least
+    ``min_points`` points (NaN: none); ``dips`` (D,): the parity dips
     (:func:`eoslib.instability.parity_dips`) of the period-1 subspace similarity from each
     snapshot's start to its resolution, concatenated over snapshots (empty without ``T = 1``);
     ``mean_dip`` and ``dip_fraction``: their mean and the fraction that are positive (NaN if
@@ -233,30 +308,45 @@ class PeriodSmoothness(NamedTuple):
     mean_dip: float
     dip_fraction: float
     passed: bool
+    unresolved: bool
+
+
+def _roughness(series: Sequence[SimilarityToBaseline], min_points: int) -> float:
+    """Mean :func:`sign_change_fraction` of the subspace similarities with ``>= min_points`` points."""
+    values = [sign_change_fraction(s.subspace) for s in series if len(s.subspace) >= min_points]
+    return float(np.mean(values)) if values else float("nan")
 
 
 def period_smoothness(by_period: Sequence[Mapping[int, SimilarityToBaseline]], snapshots: Sequence[Instability],
-                      *, min_dip: float = 0.05, min_dip_fraction: float = 0.75) -> PeriodSmoothness:
+                      *, min_dip: float = 0.05, min_dip_fraction: float = 0.75, min_points: int = 4,
+                      min_dips: int = 4) -> PeriodSmoothness:
     """Claim (6): rotations are smooth at even comparison periods, not at odd ones (Appendix D).
+
+    Paper, Appendix D (Figure 8): "Gradual rotations in the eigenvectors are observed over
+    even-period processes, and not for adjacent odd-period processes."
 
     At the edge of stability the parameters cross the valley every step, so epochs an odd number
     of steps from the baseline see the landscape from the other side. ``by_period[i][T]``:
     similarity to the start of snapshot ``i`` at period ``T`` (the periods are those of
-    ``by_period[0]``, in its order). Passes when ``T = 2`` changes direction less often than
-    every odd period and, at ``T = 1`` during the instabilities, the mean parity dip is
-    ``> min_dip`` with at least ``min_dip_fraction`` of the odd offsets dipping.
+    ``by_period[0]``, in its order). Two parts: (a) ``T = 2`` changes direction less often than
+    every odd period; (b) at ``T = 1`` during the instabilities the mean parity dip is
+    ``> min_dip`` with at least ``min_dip_fraction`` of the odd offsets dipping. A part is
+    measured when its periods have series of ``>= min_points`` points (a); with at least
+    ``min_dips`` dips (b). FAIL when a measured part fails; PASS when both are measured and
+    hold; UNRESOLVED otherwise (no snapshot, no ``T = 2`` or odd period, too few points).
     """
     periods = list(by_period[0]) if by_period else []
-    roughness = {T: float(np.mean([sign_change_fraction(bp[T].subspace) for bp in by_period])) for T in periods}
+    roughness = {T: _roughness([bp[T] for bp in by_period], min_points) for T in periods}
     parts = ([parity_dips(bp[1].subspace[bp[1].epochs <= snap.end]) for bp, snap in zip(by_period, snapshots)]
              if 1 in roughness else [])
     dips = np.concatenate(parts) if parts else np.array([])
     mean_dip = float(dips.mean()) if dips.size else float("nan")
     dip_fraction = float(np.mean(dips > 0)) if dips.size else float("nan")
-    odd = [v for T, v in roughness.items() if T % 2 == 1]
-    passed = (2 in roughness and bool(odd) and roughness[2] < min(odd)
-              and dips.size > 0 and mean_dip > min_dip and dip_fraction >= min_dip_fraction)
-    return PeriodSmoothness(roughness, dips, mean_dip, dip_fraction, bool(passed))
+    compared = [roughness.get(2, np.nan)] + [v for T, v in roughness.items() if T % 2 == 1]
+    smooth = None if len(compared) < 2 or not np.all(np.isfinite(compared)) else bool(compared[0] < min(compared[1:]))
+    dipping = None if dips.size < min_dips else bool(mean_dip > min_dip and dip_fraction >= min_dip_fraction)
+    passed, unresolved = _outcome(smooth is False or dipping is False, bool(smooth and dipping))
+    return PeriodSmoothness(roughness, dips, mean_dip, dip_fraction, passed, unresolved)
 
 
 class SeedChecks(NamedTuple):
@@ -289,25 +379,30 @@ def _worst(values: Sequence[float], pick) -> float:
     return float(pick(finite)) if finite else float("nan")
 
 
+def _rising(immediate: Sequence[float]) -> float:
+    """Fraction of reduced reruns rising by more than claim (5)'s default ``rise`` (NaN: none)."""
+    rise = reversal_after_reduction.__kwdefaults__["rise"]
+    return float(np.mean(np.array(immediate) > rise)) if len(immediate) else float("nan")
+
+
 # The figure summarizing each check on one seed (the claims table gives its median and range over seeds).
 SEED_FIGURES = (
     ("fraction of epochs at >= 0.9 (2/eta) after the crossing", ".0%", lambda c: c.fraction_at_edge),
-    ("largest Spearman over instabilities and both series", ".2f",  # none if a rise is too short to rank
-     lambda c: max(c.rho_subspace + c.rho_mean) if c.rho_subspace and np.all(np.isfinite(c.rho_subspace))
-     else float("nan")),
-    ("smallest fraction over instabilities", ".0%", lambda c: _worst(c.lost_fraction, min)),
+    ("largest Spearman over instabilities and both series", ".2f",  # over the rises long enough to rank
+     lambda c: _worst(c.rho_subspace + c.rho_mean, max)),
+    ("smallest fraction (matched eigenvectors) over instabilities", ".0%", lambda c: _worst(c.lost_fraction, min)),
     ("smallest median gap over instabilities", "+.2f", lambda c: _worst(c.gap, min)),
-    ("fraction of reduced reruns rising", ".0%",
-     lambda c: float(np.mean(np.array(c.immediate) > reversal_after_reduction.__kwdefaults__["rise"]))
-     if c.immediate else float("nan")),
+    ("fraction of reduced reruns rising", ".0%", lambda c: _rising(c.immediate)),
     ("mean dip at T=1", ".2f", lambda c: c.mean_dip),
 )
 
 
 def seed_votes(checks: Sequence[SeedChecks]) -> list[SeedVote]:
-    """Per claim, the :class:`~eoslib.report.SeedVote` of ``checks`` (one per seed)."""
+    """Per claim, the :class:`~eoslib.report.SeedVote` of ``checks`` (one per seed), with the
+    seeds whose check was unresolved."""
     seeds = [c.seed for c in checks]
-    return [seed_vote(seeds, [figure(c.results[i]) for c in checks], [c.results[i].passed for c in checks])
+    return [seed_vote(seeds, [figure(c.results[i]) for c in checks], [c.results[i].passed for c in checks],
+                      [c.results[i].unresolved for c in checks])
             for i, (_, _, figure) in enumerate(SEED_FIGURES)]
 
 
@@ -316,7 +411,8 @@ def claim_texts(num_eigs: int, reduction_factor: float) -> list[str]:
     return [
         "(1) S(theta) rises to 2/eta and then hovers at or above it (edge of stability)",
         "(2) While L rises to its peak, eigenvector similarities to the baseline fall monotonically (T = 2)",
-        f"(3) All top-{num_eigs} eigenvectors lose similarity, not a single one",
+        f"(3) All top-{num_eigs} eigenvectors lose similarity, not a single one (eigenvectors matched "
+        "across epochs)",
         "(4) After resolution the top-3 subspace similarity stays above the individual eigenvector similarities",
         f"(5) After reducing eta to {reduction_factor:g} eta the rotations reverse at once (similarity to "
         "the baseline rises)",
@@ -328,33 +424,27 @@ def _floats(values: Sequence[float], spec: str) -> str:
     return ", ".join(f"{v:{spec}}" for v in values)
 
 
-def claims_table(checks: Sequence[SeedChecks], *, num_eigs: int, subspace_k: int, period: int,
-                 reduction_factor: float) -> ClaimsTable:
-    """Chapter 2's claims table over seeds: claims (1)-(6) at their default bounds on each seed
-    (:func:`seed_checks`, ``checks[0]`` the seed shown in the figures); a row is PASS when a
-    strict majority of the seeds pass (:func:`eoslib.report.majority`). ``measured`` gives the
-    count, the passing seeds, the median and range of the per-seed figure (:data:`SEED_FIGURES`)
-    and, for the shown seed, the detailed figures. ``num_eigs``: tracked eigenvectors;
-    ``subspace_k``: size of the top subspace; ``period``: the comparison period of ``top`` and
-    ``bottom``; ``reduction_factor``: the reruns' learning rate as a fraction of ``eta``.
-    """
-    votes = seed_votes(checks)
-    shown = checks[0]
+def _bounds_of_checks() -> tuple[dict, ...]:
+    """The checks' default keyword arguments, claims (1)-(6): the bounds the table prints."""
+    return (edge_of_stability.__kwdefaults__, rise_monotonicity.__kwdefaults__, widespread_rotation.__kwdefaults__,
+            subspace_gap_after_resolution.__kwdefaults__, reversal_after_reduction.__kwdefaults__,
+            period_smoothness.__kwdefaults__)
+
+
+def _details(shown: SeedChecks, *, num_eigs: int, subspace_k: int, period: int) -> list[str]:
+    """The detailed figures of the shown seed, one text per claim."""
     eos, mono, wide, gap, rev, smooth = shown.results
-    # the bounds printed are the checks' defaults, read from their signatures (one source of truth)
-    b1, b2, b3 = (edge_of_stability.__kwdefaults__, rise_monotonicity.__kwdefaults__,
-                  widespread_rotation.__kwdefaults__)
-    b4, b5, b6 = (subspace_gap_after_resolution.__kwdefaults__, reversal_after_reduction.__kwdefaults__,
-                  period_smoothness.__kwdefaults__)
-    lo, hi = b1["median_range"]
-    detail = [
+    b1, _, b3, *_ = _bounds_of_checks()
+    same = "the same verdict" if wide.indexwise_passed == wide.passed else "the other verdict"
+    return [
         f"S reaches 2/eta at epoch {eos.reached} of {eos.num_epochs}; afterwards S >= {b1['level']:g} "
         f"(2/eta) in {eos.fraction_at_edge:.1%} of epochs, median S/(2/eta) = {eos.median_ratio:.2f}",
         f"Spearman(similarity, epoch) over the rise, per instability: top-{subspace_k} subspace "
         f"{_floats(mono.rho_subspace, '.2f')}; mean of the top-{num_eigs} "
         f"{_floats(mono.rho_mean, '.2f')} ({', '.join(map(str, mono.points))} points)",
-        f"fraction of the top-{num_eigs} whose similarity drops below {b3['level']:g} during the "
-        f"instability: {_floats(wide.lost_fraction, '.0%')}",
+        f"fraction of the top-{num_eigs} whose similarity to their matched counterparts drops below "
+        f"{b3['level']:g} during the instability: {_floats(wide.lost_fraction, '.0%')}; index-wise (k-th with "
+        f"k-th): {_floats(wide.lost_fraction_indexwise, '.0%')} ({same})",
         f"median over epochs after resolution of (subspace - mean of the top-{subspace_k} individual): "
         f"{_floats(gap.gap, '+.2f')}",
         f"{len(rev.immediate)} reduced reruns: change of the top-{subspace_k} subspace similarity over the first "
@@ -363,31 +453,58 @@ def claims_table(checks: Sequence[SeedChecks], *, num_eigs: int, subspace_k: int
         "fraction of direction changes of the subspace similarity (mean over instabilities): "
         + ", ".join(f"T={T}: {v:.2f}" for T, v in smooth.roughness.items())
         + f"; at T=1 during the instabilities, odd-offset epochs dip below their even neighbours by "
-        f"{smooth.mean_dip:.2f} on average ({smooth.dip_fraction:.0%} of them dip)",
+        f"{smooth.mean_dip:.2f} on average ({smooth.dip_fraction:.0%} of {smooth.dips.size} dip)",
     ]
-    bounds = [
+
+
+def _bound_texts() -> list[str]:
+    """The per-seed bound of each claim, with what leaves a seed unresolved."""
+    b1, b2, b3, b4, b5, b6 = _bounds_of_checks()
+    lo, hi = b1["median_range"]
+    return [
         f"reached in the first half; >= {b1['min_fraction']:.0%} of epochs at >= {b1['level']:g} (2/eta); "
-        f"median in [{lo:g}, {hi:g}]",
-        f"every Spearman <= {b2['max_rho']:g} (>= {b2['min_points']} points)",
-        f">= {b3['min_fraction']:.0%} in every instability",
-        f"> {b4['min_gap']:g} in every instability",
-        f">= {b5['min_fraction']:.0%} of reruns rise by more than {b5['rise']} over the first period",
+        f"median in [{lo:g}, {hi:g}] (unresolved: no finite S)",
+        f"every Spearman <= {b2['max_rho']:g} (unresolved: a rise of < {b2['min_points']} points, or no "
+        "instability)",
+        f">= {b3['min_fraction']:.0%} in every instability, eigenvectors matched (unresolved: no instability)",
+        f"> {b4['min_gap']:g} in every instability (unresolved: no instability)",
+        f">= {b5['min_fraction']:.0%} of reruns rise by more than {b5['rise']} over the first period "
+        f"(unresolved: < {b5['min_reruns']} reruns)",
         f"T=2 changes direction less often than every odd T; mean dip > {b6['min_dip']:g} with >= "
-        f"{b6['min_dip_fraction']:.0%} of odd offsets dipping (T=4 is shown, not bounded: it has few points "
-        "per window)",
+        f"{b6['min_dip_fraction']:.0%} of odd offsets dipping (unresolved: series of < {b6['min_points']} points "
+        f"or < {b6['min_dips']} dips; T=4 is shown, not bounded: it has few points per window)",
     ]
-    majority_text = f"; PASS when at least {votes[0].required} of {len(checks)} seeds pass (a strict majority)"
+
+
+def claims_table(checks: Sequence[SeedChecks], *, num_eigs: int, subspace_k: int, period: int,
+                 reduction_factor: float) -> ClaimsTable:
+    """Chapter 2's claims table over seeds: claims (1)-(6) at their default bounds on each seed
+    (:func:`seed_checks`, ``checks[0]`` the seed shown in the figures). Each seed passes, fails
+    or is unresolved; a row is PASS when a strict majority of the seeds pass
+    (:func:`eoslib.report.majority`), FAIL when no majority could pass even if every unresolved
+    seed passed, and UNRESOLVED otherwise (:attr:`eoslib.report.SeedVote.verdict`).
+    ``measured`` gives the count, the passing and unresolved seeds, the median and range of the
+    per-seed figure (:data:`SEED_FIGURES`) and, for the shown seed, the detailed figures.
+    ``num_eigs``: tracked eigenvectors; ``subspace_k``: size of the top subspace; ``period``:
+    the comparison period of ``top`` and ``bottom``; ``reduction_factor``: the reruns' learning
+    rate as a fraction of ``eta``.
+    """
+    votes = seed_votes(checks)
+    shown = checks[0]
+    detail = _details(shown, num_eigs=num_eigs, subspace_k=subspace_k, period=period)
+    majority_text = (f"; PASS when at least {votes[0].required} of {len(checks)} seeds pass (a strict majority), "
+                     "UNRESOLVED when the unresolved seeds could still make one")
     return ClaimsTable([
         Claim(claim, f"{vote.describe(name, spec)}. Seed {shown.seed} (the figures): {text}",
-              f"per seed: {bound}{majority_text}", vote.passed)
+              f"per seed: {bound}{majority_text}", vote.passed, unresolved=vote.verdict == "UNRESOLVED")
         for claim, vote, (name, spec, _), text, bound in zip(claim_texts(num_eigs, reduction_factor), votes,
-                                                             SEED_FIGURES, detail, bounds)])
+                                                             SEED_FIGURES, detail, _bound_texts())])
 
 
 def rule_grid(checks_by_rule: Mapping[str, Sequence[SeedChecks]], *, num_eigs: int,
               reduction_factor: float) -> VerdictGrid:
-    """Each claim's verdict over seeds under each detection rule (columns, e.g.
-    :func:`eoslib.rotations.rules`), and whether it flips between rules."""
+    """Each claim's verdict (PASS, FAIL or UNRESOLVED) over seeds under each detection rule
+    (columns, e.g. :func:`eoslib.rotations.rules`), and whether it flips between rules."""
     claims = [c.split(")")[0] + ")" for c in claim_texts(num_eigs, reduction_factor)]
     return VerdictGrid(claims, {name: seed_votes(checks) for name, checks in checks_by_rule.items()})
 
@@ -402,13 +519,46 @@ def _span(values: Sequence[float], spec: str) -> str:
     return lo if lo == hi else f"{lo} to {hi}" if min(finite) < 0 else f"{lo}\u2013{hi}"
 
 
+def _median(values: Sequence[float], spec: str) -> str:
+    """The median of the finite ``values`` (``"none"`` without any), minus signs typeset."""
+    finite = [v for v in values if np.isfinite(v)]
+    return f"{np.median(finite):{spec}}".replace("-", "\u2212") if finite else "none"
+
+
+def _count(vote: SeedVote) -> str:
+    """``"k/N"`` (``"k/N, u unresolved"``) of a vote, for the prose."""
+    return vote.count().replace(" seeds", "")
+
+
+def _eos_phase_values(results: Sequence[Any], checks: Sequence[SeedChecks]) -> dict[str, str]:
+    """Prose values of the spike rule's window (``s0_fitted``, ``all_fitted``, ``all_snapshots``)
+    and of claim (3) under matched and index-wise cosines (``all_lost_min``, ``c3_indexwise``,
+    ``c3_same``)."""
+    fitted = [r.analyses[0].fitted for r in results]
+    done = [f for f in fitted if f is not None]
+    matched = seed_votes(checks)[2]
+    indexwise = seed_vote(matched.seeds, matched.figures, [c.wide.indexwise_passed for c in checks],
+                          [c.wide.unresolved for c in checks])
+    lost = [v for c in checks for v in c.wide.lost_fraction]
+    return {
+        "s0_fitted": "the end of the run" if fitted[0] is None else f"epoch {fitted[0]}",
+        "all_fitted": (f"{len(done)} of the {len(fitted)} seeds reach it within the run, at epochs {_span(done, 'd')}"
+                       if done else f"none of the {len(fitted)} seeds reaches it within the run"),
+        "all_snapshots": _span([len(r.analyses[0].snapshots) for r in results], "d"),
+        "all_lost_min": f"{min(lost):.0%}".replace("%", " %") if lost else "none",
+        "c3_indexwise": _count(indexwise),
+        "c3_same": ("the verdict does not depend on the choice" if indexwise.verdict == matched.verdict else
+                    f"the verdict would be {indexwise.verdict} instead of {matched.verdict}"),
+    }
+
+
 def prose_values(results: Sequence[Any], checks_by_rule: Mapping[str, Sequence[SeedChecks]],
                  *, period: int = 2, periods: Sequence[int] = (1, 2, 3, 4)) -> dict[str, str]:
     """The measured values chapter 2's discussion quotes, as text to glue into it (``{glue:md}``):
     ``results`` the seeds' :class:`eoslib.rotations.SeedResult` (the first is shown in the
     figures), ``checks_by_rule`` their :class:`SeedChecks` per detection rule, the chapter's
     rule first (as for :func:`rule_grid`). Keys ``s0_*`` describe the shown seed, ``all_*`` the
-    seeds, ``grid_*`` the verdicts per rule."""
+    seeds, ``c*`` the counts of the claims table, ``grid_*`` the verdicts per rule."""
     rules = list(checks_by_rule)
     shown, checks = results[0], checks_by_rule[rules[0]]
     a, c0 = shown.analyses[0], checks[0]
@@ -416,28 +566,27 @@ def prose_values(results: Sequence[Any], checks_by_rule: Mapping[str, Sequence[S
     last_after = [float(b[r].subspace[-1]) for b in a.bottom[2:3] for r in b if r != -1]
     returns = [float(np.max(b[r].subspace[1:])) for b in a.bottom[:2] for r in b if r != -1]
     votes = seed_votes(checks)
-    missing = [s for s, f in zip(votes[1].seeds, votes[1].figures) if not np.isfinite(f)]
+    unranked = [c.seed for c in checks if not np.all(np.isfinite(c.mono.rho_subspace))]
     grid = {name: seed_votes(ch) for name, ch in checks_by_rule.items()}
-    flips = [i + 1 for i in range(len(votes)) if len({g[i].passed for g in grid.values()}) > 1]
+    flips = [i + 1 for i in range(len(votes)) if len({g[i].verdict for g in grid.values()}) > 1]
     out = {
         "s0_reached": str(c0.eos.reached), "s0_median_ratio": f"{c0.eos.median_ratio:.2f}",
         "s0_rises": _span([s.peak - s.start for s in a.snapshots], "d"),
         "s0_points": _span(c0.mono.points, "d"),
         "s0_min_subspace": _span([float(np.min(t.subspace[t.epochs <= e])) for t, e in zip(a.top, ends)], ".1f"),
-        "s0_gaps": ", ".join(f"{g:+.2f}".replace("-", "\u2212") for g in c0.gap.gap),
+        "s0_gaps": ", ".join(f"{g:+.2f}".replace("-", "\u2212") for g in c0.gap.gap) or "none",
         "s0_returns": _span(returns, ".2f"), "s0_third_after": _span(last_after, ".2f"),
         "s0_t4_points": _span([len(b[4].epochs) for b in a.by_period if 4 in b], "d") if 4 in periods else "none",
         "all_reached": _span([c.eos.reached for c in checks if c.eos.reached is not None], "d"),
-        "all_unranked": ", ".join(f"seed {s}" for s in missing) or "no seed",
-        "all_lost_min": f"{min(v for c in checks for v in c.wide.lost_fraction):.0%}".replace("%", " %"),
+        "all_unranked": ", ".join(f"seed {s}" for s in unranked) or "no seed",
         "all_gap_span": _span(votes[3].figures, "+.2f"),
-        "all_gap_median": f"{np.nanmedian(votes[3].figures):+.2f}".replace("-", "\u2212"),
+        "all_gap_median": _median(votes[3].figures, "+.2f"),
         "all_rev_span": _span([100 * f for f in votes[4].figures], ".0f"),
-        "all_rev_median": f"{100 * np.nanmedian(votes[4].figures):.0f}",
+        "all_rev_median": _median([100 * f for f in votes[4].figures], ".0f"),
         "grid_flips": ("no verdict flips" if not flips else
                        "the verdict of claim " + ", ".join(map(str, flips)) + " flips"),
+        **_eos_phase_values(results, checks),
     }
-    out.update({f"c{i + 1}": v.count().replace(" seeds", "") for i, v in enumerate(votes)})
-    out.update({f"grid_c{i + 1}_{j}": g[i].count().replace(" seeds", "") for j, g in enumerate(grid.values())
-                for i in range(len(votes))})
+    out.update({f"c{i + 1}": _count(v) for i, v in enumerate(votes)})
+    out.update({f"grid_c{i + 1}_{j}": _count(g[i]) for j, g in enumerate(grid.values()) for i in range(len(votes))})
     return out

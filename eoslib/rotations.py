@@ -7,8 +7,15 @@ One seed (:func:`run_seed`):
    the top ``num_eigs`` certified Hessian eigenpairs at every epoch (``eoslib.tracking``).
 2. For each :class:`Rule` (:func:`rules`: the chapter's, one with another ``min_rise`` and two
    with another end criterion), :func:`find_snapshots`: the loss spikes of
-   :func:`eoslib.instability.detect_instabilities` after ``S`` first reaches ``2/eta`` that
-   resolve at least ``after_epochs`` before the run ends; the ``num_snapshots`` largest.
+   :func:`eoslib.instability.detect_instabilities` that start in the edge-of-stability phase
+   (:func:`eos_phase`: from the first epoch with ``S >= 2/eta`` to the first epoch at which the
+   training accuracy reaches ``fit_accuracy``, the data fitted) and resolve at least
+   ``after_epochs`` before the run ends; the ``num_snapshots`` largest. The paper's
+   instabilities are those of the edge of stability, where ``S`` crosses ``2/eta`` and comes
+   back (Section 3.3 follows one "from stability to instability and back to stability, using
+   epochs 119 to 158 in the same MLP trajectory as Section 3.2"). Once the training set is
+   fitted the loss is small, so the relative rise of a late catapult is large, and choosing by
+   rise would prefer those catapults over the edge-of-stability spikes.
 3. :func:`analyse`: for each snapshot the similarity to its start at period ``T = period``
    (Figure 2, top), at every period of ``periods`` (Figure 8), and in the reruns whose learning
    rate is reduced to ``reduction_factor * eta`` at ``start + f (end - start)`` for each ``f`` of
@@ -42,13 +49,19 @@ from eoslib.instability import Instability, SimilarityToBaseline
 from eoslib.results import ResultsStore, computed, pack, unpack
 from eoslib.runs import TRAINER_VERSION, RunConfig, RunResult, train
 
-__all__ = ["PRESETS", "VALIDATORS", "Rule", "rules", "run_config", "train_seed", "find_snapshots",
+__all__ = ["PRESETS", "VALIDATORS", "FIT_ACCURACY", "Rule", "rules", "run_config", "train_seed", "eos_phase",
+           "find_snapshots",
            "Reruns", "Analysis", "reduction_epochs", "analyse", "SeedResult", "run_seed", "seeds", "SEED_KIND",
            "VERSION", "STORE", "seed_spec", "encode", "decode", "seed_results", "compute", "reverify"]
 
+FIT_ACCURACY = 0.99
+"""Default ``fit_accuracy``: training accuracy at which the data count as fitted, ending the
+edge-of-stability phase whose spikes are analysed (:func:`eos_phase`)."""
+
 _CI = dict(eta=0.1, epochs=300, num_eigs=8, subspace_k=3, num_snapshots=3, min_rise=1.1, variant_min_rise=1.25,
            period=2, periods=[1, 2, 3, 4], after_epochs=12, reduction_factor=0.2,
-           reduction_fractions=[0.25, 0.5, 0.75], eig_tol=1e-3, n_train=1000, n_eval=200, weight_init="flax", seed=0, num_seeds=5)
+           reduction_fractions=[0.25, 0.5, 0.75], fit_accuracy=FIT_ACCURACY, eig_tol=1e-3, n_train=1000, n_eval=200,
+           weight_init="flax", seed=0, num_seeds=5)
 PRESETS: dict[str, dict[str, Any]] = {
     "ci": _CI,
     "paper": {**_CI, "epochs": 1000, "num_eigs": 10, "eig_tol": 3e-4, "num_seeds": 10},
@@ -72,6 +85,7 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "after_epochs": lambda v: None if v >= 2 else "must be >= 2",
     "reduction_factor": lambda v: None if 0 < v < 1 else "must be in (0, 1)",
     "reduction_fractions": lambda v: None if v and all(0 < f < 1 for f in v) else "must be fractions in (0, 1)",
+    "fit_accuracy": lambda v: None if 0 < v <= 1 else "must be in (0, 1]",
     "eig_tol": lambda v: None if 0 < v < 0.1 else "must be in (0, 0.1)",
     "n_train": lambda v: None if 100 <= v <= 60000 else "must be in [100, 60000]",
     "n_eval": lambda v: None if 10 <= v <= 10000 else "must be in [10, 10000]",
@@ -120,19 +134,30 @@ def train_seed(P: Mapping[str, Any], split: Split, seed: int) -> RunResult:
     return run
 
 
-def find_snapshots(loss: np.ndarray, sharpness: np.ndarray, P: Mapping[str, Any],
-                   rule: Rule) -> tuple[int | None, list[Instability], list[Instability]]:
-    """``(reached, spikes, snapshots)``: the first epoch with ``S >= 2/eta`` (None: never), the
-    spikes of ``rule`` after it that end at least ``after_epochs`` before the last epoch, and the
-    ``num_snapshots`` largest of them (time order). ``loss``, ``sharpness``: (E,)."""
+def eos_phase(sharpness: np.ndarray, accuracy: np.ndarray, P: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """``(reached, fitted)``: the first epoch with ``S >= 2/eta`` and the first epoch at which the
+    training accuracy is ``>= fit_accuracy`` (None: never). The edge-of-stability phase is
+    ``reached <= t < fitted`` (to the end of the run when ``fitted`` is None; empty when the
+    data are fitted first). ``sharpness``, ``accuracy``: (E,)."""
     above = np.asarray(sharpness) >= 2.0 / P["eta"]
-    if not np.any(above):
-        return None, [], []
-    reached = int(np.argmax(above))
+    fit = np.asarray(accuracy) >= P["fit_accuracy"]
+    return (int(np.argmax(above)) if np.any(above) else None), (int(np.argmax(fit)) if np.any(fit) else None)
+
+
+def find_snapshots(loss: np.ndarray, sharpness: np.ndarray, accuracy: np.ndarray, P: Mapping[str, Any],
+                   rule: Rule) -> tuple[int | None, int | None, list[Instability], list[Instability]]:
+    """``(reached, fitted, spikes, snapshots)``: the edge-of-stability phase (:func:`eos_phase`),
+    the spikes of ``rule`` that peak at or after ``reached``, start before ``fitted`` and end at
+    least ``after_epochs`` before the last epoch, and the ``num_snapshots`` largest of them
+    (time order). ``loss``, ``sharpness``, ``accuracy`` (training): (E,)."""
+    reached, fitted = eos_phase(sharpness, accuracy, P)
+    if reached is None:
+        return None, fitted, [], []
     last_usable = len(loss) - 1 - P["after_epochs"]
+    before_fit = len(loss) if fitted is None else fitted
     spikes = [s for s in instability.detect_instabilities(loss, min_rise=rule.min_rise, first_epoch=reached,
-                                                           end=rule.end) if s.end <= last_usable]
-    return reached, spikes, instability.largest(spikes, P["num_snapshots"])
+                                                           end=rule.end) if s.end <= last_usable and s.start < before_fit]
+    return reached, fitted, spikes, instability.largest(spikes, P["num_snapshots"])
 
 
 class Reruns:
@@ -162,13 +187,14 @@ class Reruns:
 
 
 class Analysis(NamedTuple):
-    """One rule's view of one run. ``reached``, ``spikes``, ``snapshots``: :func:`find_snapshots`;
+    """One rule's view of one run. ``reached``, ``fitted``, ``spikes``, ``snapshots``: :func:`find_snapshots`;
     per snapshot, ``top`` (similarity at period ``T``), ``bottom`` (``{r: similarity}`` of the
     reruns reduced at ``r``, plus key ``-1``: the run at constant ``eta``) and ``by_period``
     (``{T: similarity}``), as :mod:`eoslib.rotation_claims` takes them."""
 
     rule: Rule
     reached: int | None
+    fitted: int | None
     spikes: list[Instability]
     snapshots: list[Instability]
     top: list[SimilarityToBaseline]
@@ -181,11 +207,11 @@ def reduction_epochs(snap: Instability, fractions: Sequence[float]) -> list[int]
     return sorted({snap.start + max(1, round(f * (snap.end - snap.start))) for f in fractions})
 
 
-def analyse(P: Mapping[str, Any], loss: np.ndarray, sharpness: np.ndarray, vectors: np.ndarray, rule: Rule,
-            reruns: Reruns) -> Analysis:
+def analyse(P: Mapping[str, Any], loss: np.ndarray, sharpness: np.ndarray, accuracy: np.ndarray,
+            vectors: np.ndarray, rule: Rule, reruns: Reruns) -> Analysis:
     """The similarities of steps 2-3 of the module docstring under ``rule``. ``loss``,
-    ``sharpness``: (E,); ``vectors``: (E, d, k) eigenvectors by epoch."""
-    reached, spikes, snapshots = find_snapshots(loss, sharpness, P, rule)
+    ``sharpness``, ``accuracy`` (training): (E,); ``vectors``: (E, d, k) eigenvectors by epoch."""
+    reached, fitted, spikes, snapshots = find_snapshots(loss, sharpness, accuracy, P, rule)
     top, bottom, by_period = [], [], []
     k = P["subspace_k"]
     for s in snapshots:
@@ -200,12 +226,13 @@ def analyse(P: Mapping[str, Any], loss: np.ndarray, sharpness: np.ndarray, vecto
         bottom.append(reductions)
         by_period.append({T: instability.similarity_to_baseline(
             vectors, instability.comparison_epochs(s.start, stop, T), subspace_k=k) for T in P["periods"]})
-    return Analysis(rule, reached, spikes, snapshots, top, bottom, by_period)
+    return Analysis(rule, reached, fitted, spikes, snapshots, top, bottom, by_period)
 
 
 class SeedResult(NamedTuple):
     """One seed's run without its eigenvectors, and its :class:`Analysis` under each rule (in
-    :func:`rules`' order). ``loss``, ``sharpness``: (E,); ``train_acc``, ``eval_acc``: final;
+    :func:`rules`' order). ``loss``, ``sharpness``, ``accuracy`` (training accuracy): (E,);
+    ``train_acc``, ``eval_acc``: final;
     ``matvecs`` (E,): Hessian-vector products per epoch; ``certified``: fraction of epochs whose
     top-k set was certified; ``max_residual``: largest residual relative to ``S``;
     ``rerun_matvecs``: mean HVPs per epoch of each rerun; times in seconds."""
@@ -214,6 +241,7 @@ class SeedResult(NamedTuple):
     diverged: bool
     loss: np.ndarray
     sharpness: np.ndarray
+    accuracy: np.ndarray
     train_acc: float
     eval_acc: float
     matvecs: np.ndarray
@@ -231,12 +259,12 @@ def run_seed(P: Mapping[str, Any], split: Split, seed: int) -> SeedResult:
     t0 = time.perf_counter()
     run = train_seed(P, split, seed)
     run_seconds = time.perf_counter() - t0
-    loss, values = run.history["train_loss"], run.eigen["values"]
+    loss, accuracy, values = run.history["train_loss"], run.history["train_acc"], run.eigen["values"]
     sharpness = values[:, 0] if not run.diverged else np.full(len(loss), np.nan)
     reruns = Reruns(P, split, seed, loss)
-    analyses = [analyse(P, loss, sharpness, run.eigen["vectors"], rule, reruns) if not run.diverged
-                else Analysis(rule, None, [], [], [], [], []) for rule in rules(P)]
-    return SeedResult(seed, bool(run.diverged), loss, sharpness, float(run.history["train_acc"][-1]),
+    analyses = [analyse(P, loss, sharpness, accuracy, run.eigen["vectors"], rule, reruns) if not run.diverged
+                else Analysis(rule, None, None, [], [], [], [], []) for rule in rules(P)]
+    return SeedResult(seed, bool(run.diverged), loss, sharpness, accuracy, float(accuracy[-1]),
                       float(run.history["eval_acc"][-1]), run.eigen["num_matvecs"],
                       float(np.mean(run.eigen["certified"])),
                       float(np.max(run.eigen["residuals"] / np.abs(values[:, :1]))), reruns.matvecs, run_seconds,
@@ -245,9 +273,11 @@ def run_seed(P: Mapping[str, Any], split: Split, seed: int) -> SeedResult:
 
 SEED_KIND = "rotations-seed"
 STORE = "rotations"  # the committed store's folder, store/rotations/
-VERSION = 1
+VERSION = 2
 """Version of the per-seed analysis (spike detection, reruns, similarities): bump it with any
-change to :func:`run_seed` or what it calls that changes results (the trainer has its own)."""
+change to :func:`run_seed` or what it calls that changes results (the trainer has its own).
+2: spikes only from the edge-of-stability phase (``fit_accuracy``, :func:`eos_phase`); the
+per-epoch training accuracy and each analysis' ``fitted`` epoch are stored."""
 
 _UNKEYED = ("seed", "num_seeds")  # which seeds are shown: not an input of any one seed's result
 
@@ -289,7 +319,7 @@ def reverify(record: dict, split: Split, *, prefix: int = 60) -> list[str]:
     first ``prefix`` epochs with the same eigensolves, matches its stored loss and sharpness up
     to the edge of stability (:func:`eoslib.verification.series_window`: the run is chaotic
     after); and the spikes and snapshots of every rule, detected again on the stored series,
-    are the stored ones. The similarity series need the eigenvectors, which are not stored:
+    (and the epoch the data are fitted) are the stored ones. The similarity series need the eigenvectors, which are not stored:
     they are checked by re-computing the whole seed (``tools/fill_store.py --verify``)."""
     problems = verification.computation_is_current(record, VERSION)
     spec = record["spec"]
@@ -298,6 +328,7 @@ def reverify(record: dict, split: Split, *, prefix: int = 60) -> list[str]:
     config = run_config(P, spec["seed"], schedules.constant(P["eta"]), P["epochs"])
     problems += verification.compare_run_prefix(config, split, stored.loss, stored.sharpness, prefix=prefix)[0]
     for a in stored.analyses:
-        if not stored.diverged and find_snapshots(stored.loss, stored.sharpness, P, a.rule)[1:] != (a.spikes, a.snapshots):
+        found = find_snapshots(stored.loss, stored.sharpness, stored.accuracy, P, a.rule)
+        if not stored.diverged and found[1:] != (a.fitted, a.spikes, a.snapshots):
             problems.append(f"rule '{a.rule.name}': the stored series give other spikes than the stored ones")
     return problems

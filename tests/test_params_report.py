@@ -95,3 +95,24 @@ def test_seed_vote_counts_a_strict_majority_and_summarizes_the_figures():
     assert not seed_vote([0, 1], [1.0, 2.0], [True, False]).passed
     with pytest.raises(ValueError):
         seed_vote([0, 1], [1.0], [True, True])
+
+
+def test_seed_vote_is_unresolved_only_when_the_unresolved_seeds_could_decide():
+    from eoslib.report import VerdictGrid, seed_vote
+
+    nan = float("nan")
+    figs = [1.0, nan, 2.0, nan, 3.0]
+    passes = [True, False, True, False, False]
+    undecided = seed_vote(range(5), figs, passes, [False, True, False, False, False])  # 2 pass + 1 open >= 3
+    assert not undecided.passed and undecided.verdict == "UNRESOLVED" and undecided.count() == "2/5 seeds, 1 unresolved"
+    assert undecided.describe("x", ".0f").endswith("(2 seeds without a figure); unresolved: seed 1")
+    assert seed_vote(range(5), figs, passes).verdict == "FAIL"  # nobody unresolved: 2 of 5
+    lost = seed_vote(range(5), figs, [True, False, False, False, False], [False, True, False, False, False])
+    assert lost.verdict == "FAIL"  # 1 pass + 1 open < 3: decided
+    won = seed_vote(range(5), figs, [True, False, True, False, True], [False, True, False, True, False])
+    assert won.verdict == "PASS" and won.passed
+    assert seed_vote([0], [nan], [False], [True]).verdict == "UNRESOLVED"
+    with pytest.raises(ValueError, match="both pass"):
+        seed_vote([0], [1.0], [True], [True])
+    grid = VerdictGrid(["(1)"], {"a": [undecided], "b": [seed_vote(range(5), figs, passes)]})
+    assert grid.flips == [True] and grid.summary() == "  (1): UNRESOLVED (2/5 seeds, 1 unresolved); FAIL (2/5 seeds) <- flips"

@@ -47,8 +47,11 @@ def test_mask_flips_and_linearization():
 
 def test_claims_on_synthetic_values():
     assert period2.claim_equilibrium(np.full(10, 1e-13), 1e-14).verdict == "PASS"
-    assert period2.claim_equilibrium(np.r_[1e-13, np.nan], 1e-14).verdict == "FAIL"
-    assert period2.claim_equilibrium(np.array([]), 0.0).verdict == "NOT RUN"
+    assert period2.claim_equilibrium(np.r_[1e-13, 1e-6], 1e-14).verdict == "FAIL"  # a rate that misses
+    assert period2.claim_equilibrium(np.full(10, 1e-13), 1e-6).verdict == "FAIL"  # the closed form misses
+    assert period2.claim_equilibrium(np.r_[1e-13, np.nan], 1e-14).verdict == "UNRESOLVED"  # a Theta_t not bracketed
+    assert period2.claim_equilibrium(np.r_[1e-6, np.nan], 1e-14).verdict == "FAIL"  # decided anyway
+    assert period2.claim_equilibrium(np.array([]), 0.0).verdict == "UNRESOLVED"  # nothing drawn
     ok = period2.claim_period2_masks({1: [0.05, 0.04], 2: [0.01, 0.008]}, {1: [0.05], 2: [0.003, 0.004]})
     assert ok.verdict == "PASS"
     assert period2.claim_period2_masks({1: [0.05], 2: [0.04]}, {2: [0.003]}).verdict == "FAIL"
