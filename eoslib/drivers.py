@@ -35,7 +35,7 @@ from jax.flatten_util import ravel_pytree
 from scipy.signal import find_peaks
 
 from eoslib import data as datasets
-from eoslib import instability, schedules, verification
+from eoslib import instability, models, schedules, verification
 from eoslib.instability import CHOICES, Instability, smoothed_loss
 from eoslib.interventions import RULES, Trajectory, intervention_suite
 from eoslib.objective import Batch, Objective
