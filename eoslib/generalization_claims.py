@@ -13,13 +13,19 @@ import numpy as np
 from eoslib import generalization as gen
 from eoslib.report import Claim, ClaimsTable
 
-__all__ = ["rate_means", "claim_flat_below", "claim_rise_above", "claim_goldilocks",
+__all__ = ["rate_means", "claim_flat_below", "RISE_RATES", "rise_end", "rise_statistics", "rise_verdict",
+           "claim_rise_above", "claim_goldilocks",
            "claim_sharpness", "claim_rho", "correlations", "claims_table", "divergence_rate", "claim_orders", "switched", "claim_accuracy_reduction",
            "prose_values"]
 
 
 def _live(rows):
     return [r for r in rows if not r["failed"] and r["val_acc"] is not None]
+
+
+def _g(x: float | None) -> str:
+    """A rate in a claim's measured text (``"none"`` for None)."""
+    return "none" if x is None else f"{x:g}"
 
 
 def rate_means(rows: Sequence[Mapping]) -> dict[float, float]:
@@ -42,28 +48,120 @@ def claim_flat_below(rows, threshold: float) -> Claim:
                  "no significant trend: p >= 0.05", bool(p >= 0.05))
 
 
-def claim_rise_above(rows, threshold: float) -> Claim:
-    """Claim 2: mean accuracy above the threshold minus below, with a bootstrap interval."""
-    live = _live(rows)
-    above = [r["val_acc"] for r in live if r["eta0"] >= threshold]
-    below = [r["val_acc"] for r in live if r["eta0"] < threshold]
-    if not above or not below:
-        return Claim("Validation accuracy rises past the stability threshold",
-                     f"{len(above)} models above and {len(below)} below the threshold: nothing to compare",
-                     "interval above 0", False)
-    diff, (lo, hi) = gen.mean_difference_ci(above, below)
-    # context, not the verdict: "above" only up to the first rate at which a seed did not complete
-    broke = [r["eta0"] for r in rows if not r.get("completed", True)]
-    cut = min(broke, default=float("inf"))
-    early = [r["val_acc"] for r in live if threshold <= r["eta0"] < cut]
-    context = ""
-    if early and cut < float("inf"):
-        d2, (lo2, hi2) = gen.mean_difference_ci(early, below)
-        context = (f"; above only up to the first rate with a seed that did not complete ({cut:g}): "
-                   f"{100 * d2:+.2f} [{100 * lo2:+.2f}, {100 * hi2:+.2f}] ({len(early)} models)")
-    return Claim("Validation accuracy rises past the stability threshold",
-                 f"mean above − mean below = {100 * diff:+.2f} points [{100 * lo:+.2f}, {100 * hi:+.2f}] "
-                 f"({len(above)} vs {len(below)} models){context}", "interval above 0", bool(lo > 0))
+RISE_RATES = 3
+"""Claim 2's least number of rates below the threshold and in its window (:func:`claim_rise_above`),
+and the rates on each side of the threshold that its jump compares."""
+
+
+def rise_end(rows) -> float:
+    """The end of claim 2's window: the first rate at which some seed failed or did not
+    complete (it hovered to the epoch cap, the edge of divergence, and is kept in the means),
+    where the Goldilocks collapse of claim 3 begins; inf when every seed of every rate
+    completed. Ending at the first failed seed alone would keep hovering seeds, part of the
+    collapse, in the window."""
+    return min((r["eta0"] for r in rows if r["failed"] or not r.get("completed", True)), default=float("inf"))
+
+
+def _shape_r2(acc: np.ndarray, x: np.ndarray, above: np.ndarray) -> tuple[float, float]:
+    """R² of the two shapes of claim 2 fitted to accuracies ``acc`` by least squares: a step
+    (one level below the threshold, one above) and a ramp (one level below, then linear in
+    ``x``, the log-distance from the last rate below). NaN without a model on each side, or
+    when every accuracy is the same (no variance to explain)."""
+    if not above.any() or above.all() or np.ptp(acc) == 0:
+        return float("nan"), float("nan")
+    total = float(((acc - acc.mean()) ** 2).sum())
+    step = sum(float(((acc[m] - acc[m].mean()) ** 2).sum()) for m in (above, ~above))
+    design = np.column_stack([np.ones_like(x), np.where(above, x, 0.0)])
+    coef = np.linalg.lstsq(design, acc, rcond=None)[0]
+    ramp = float(((acc - design @ coef) ** 2).sum())
+    return 1 - step / total, 1 - ramp / total
+
+
+def rise_statistics(rows, threshold: float | None, *, rates: int = RISE_RATES) -> dict:
+    """Claim 2's statistics over the models that did not fail. ``below``: the rates under the
+    threshold; ``window``: the rates from the threshold up to, not including, :func:`rise_end`.
+    Keys: ``end``, ``n_below`` / ``n_window`` (models), ``n_rates_below`` / ``n_rates_window``;
+    ``rise``: mean accuracy in the window minus below, ``jump``: the same over the ``rates``
+    rates just above and just below the threshold, ``rise_all``: over every rate above the
+    threshold (the collapse included), each with its bootstrap interval
+    (:func:`eoslib.generalization.mean_difference_ci`); ``r2_step`` / ``r2_ramp`` and
+    ``shape``: the step's R² minus the ramp's (:func:`_shape_r2`, fitted to the models below
+    and in the window) with its bootstrap interval over models
+    (:func:`eoslib.generalization.bootstrap_ci`). Undefined values are NaN."""
+    nan = (float("nan"), (float("nan"), float("nan")))
+    live, end = _live(rows), rise_end(rows)
+    thr = float("inf") if threshold is None else threshold
+    below = [r for r in live if r["eta0"] < thr]
+    window = [r for r in live if thr <= r["eta0"] < end]
+    b_rates, w_rates = sorted({r["eta0"] for r in below}), sorted({r["eta0"] for r in window})
+    out = dict(end=end, n_below=len(below), n_window=len(window), n_rates_below=len(b_rates),
+               n_rates_window=len(w_rates), rise=nan, jump=nan, rise_all=nan, r2_step=float("nan"),
+               r2_ramp=float("nan"), shape=nan)
+    if not below or not window:
+        return out
+    acc = lambda group: [r["val_acc"] for r in group]  # noqa: E731
+    out["rise"] = gen.mean_difference_ci(acc(window), acc(below))
+    out["rise_all"] = gen.mean_difference_ci(acc([r for r in live if r["eta0"] >= thr]), acc(below))
+    out["jump"] = gen.mean_difference_ci(acc([r for r in window if r["eta0"] in w_rates[:rates]]),
+                                         acc([r for r in below if r["eta0"] in b_rates[-rates:]]))
+    models = below + window
+    y = np.array(acc(models), float)
+    eta = np.array([r["eta0"] for r in models], float)
+    above, x = eta >= thr, np.log(eta / b_rates[-1])
+    out["r2_step"], out["r2_ramp"] = _shape_r2(y, x, above)
+
+    def diff(i):
+        step, ramp = _shape_r2(y[i], x[i], above[i])
+        return step - ramp
+    out["shape"] = (out["r2_step"] - out["r2_ramp"], gen.bootstrap_ci(diff, y.size))
+    return out
+
+
+def rise_verdict(s: Mapping, rates: int = RISE_RATES) -> tuple[str, str]:
+    """Claim 2's verdict on :func:`rise_statistics` ``s`` and its reading: UNRESOLVED with fewer
+    than ``rates`` rates below or in the window, or an undefined (NaN) statistic; FAIL when the
+    rise's interval reaches 0 (no rise); otherwise PASS when the shape's interval is above 0 (a
+    step), FAIL when it is below 0 (a slow climb), UNRESOLVED when it contains 0."""
+    if s["n_rates_below"] < rates or s["n_rates_window"] < rates:
+        return "UNRESOLVED", "too few rates to decide"
+    (_, (lo, _)), (_, (slo, shi)) = s["rise"], s["shape"]
+    if not np.isfinite(lo):
+        return "UNRESOLVED", "the rise is undefined"
+    if lo <= 0:
+        return "FAIL", "no rise: its interval reaches 0"
+    if slo > 0:
+        return "PASS", "a step at the threshold"
+    if shi < 0:
+        return "FAIL", "a slow climb, not a step"
+    return "UNRESOLVED", "the shape is undefined" if not np.isfinite(slo) else "step and ramp not told apart"
+
+
+def claim_rise_above(rows, threshold: float | None, *, rates: int = RISE_RATES) -> Claim:
+    """Claim 2, Section 4.1 (second paragraph, on Figure 5): "the mean accuracy remains
+    relatively flat until η goes past the stability threshold, where it sharply improves".
+    "Performance eventually falls" is claim 3 (:func:`claim_goldilocks`), so the rates compared
+    above the threshold are its window, from the threshold up to the first rate at which some
+    seed did not complete (:func:`rise_end`), against every rate below it
+    (:func:`rise_statistics`). Two parts, both needed: (a) it improves: the mean accuracy in the
+    window minus the mean below, with its bootstrap interval above 0; (b) sharply: a step at
+    the threshold (flat below, flat at a higher level above) fits the models' accuracies
+    better than a ramp with as many parameters (flat below, then a straight line in log η0
+    from the last rate below), read as the step's R² minus the ramp's with its bootstrap
+    interval above 0 (below 0: a slow climb). The measured text adds the jump across the
+    threshold (the ``rates`` rates on each side). Verdict: :func:`rise_verdict`."""
+    name = "Validation accuracy sharply improves past the stability threshold (before the Goldilocks collapse)"
+    bound = (f"rise: interval above 0; sharply: R²(step) − R²(ramp), interval above 0; {rates}+ rates below "
+             "and in the window")
+    s = rise_statistics(rows, threshold, rates=rates)
+    verdict, reading = rise_verdict(s, rates)
+    (d, (lo, hi)), (j, (jlo, jhi)), (sd, (slo, shi)) = s["rise"], s["jump"], s["shape"]
+    measured = (f"window {_g(threshold)} <= η0 < {s['end']:g} (to the first rate with "
+                f"a seed that did not complete): {s['n_rates_window']} rates, {s['n_window']} models, against "
+                f"{s['n_rates_below']} rates, {s['n_below']} models below; mean in the window − below = "
+                f"{100 * d:+.2f} points [{100 * lo:+.2f}, {100 * hi:+.2f}]; jump across the threshold ({rates} rates "
+                f"each side) {100 * j:+.2f} [{100 * jlo:+.2f}, {100 * jhi:+.2f}]; R² step {s['r2_step']:.3f}, ramp "
+                f"{s['r2_ramp']:.3f}, step − ramp {sd:+.3f} [{slo:+.3f}, {shi:+.3f}]: {reading}")
+    return Claim(name, measured, bound, verdict == "PASS", unresolved=verdict == "UNRESOLVED")
 
 
 def claim_goldilocks(rows, threshold: float) -> Claim:
@@ -278,6 +376,23 @@ def _mean(values) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
+def _rise_prose(rows: Sequence[Mapping], threshold: float | None) -> dict[str, str]:
+    """Claim 2's values for :func:`prose_values` (:func:`rise_statistics`, :func:`rise_verdict`)."""
+    s = rise_statistics(rows, threshold)
+    verdict, reading = rise_verdict(s)
+    out = {}
+    for key, spec, scale in (("rise", "+.1f", 100), ("rise_all", "+.1f", 100), ("jump", "+.1f", 100),
+                             ("shape", "+.2f", 1)):
+        v, (lo, hi) = s[key]
+        out[key] = _interval(v, lo, hi, spec, scale) if np.isfinite([v, lo, hi]).all() else "none"
+    for key in ("r2_step", "r2_ramp"):
+        out[key] = _minus(f"{s[key]:.2f}") if np.isfinite(s[key]) else "none"
+    out.update(n_window=str(s["n_window"]), n_rates_window=str(s["n_rates_window"]), rise_rates=str(RISE_RATES),
+               rise_verdict={"PASS": "holds", "FAIL": "fails", "UNRESOLVED": "cannot be decided"}[verdict],
+               rise_reading=reading)
+    return out
+
+
 def prose_values(rows: Sequence[Mapping], threshold: float | None, *, start: float, factor: float,
                  bands: Sequence[float] = (0.01, 0.05, 0.1, 0.2), extra_rows: Sequence[Mapping] = (),
                  store_records: int = 0, store_bytes: int = 0, reference: float | None = None,
@@ -303,13 +418,17 @@ def prose_values(rows: Sequence[Mapping], threshold: float | None, *, start: flo
     - ``n_below``, ``n_rates_below``, ``acc_below``, ``flat_rho``, ``flat_p``, ``flat_verdict``:
       claim 1 (the models below the threshold, their mean accuracy, Spearman's ρ with log η0, its
       permutation p, ``"no significant trend"`` or ``"a significant trend"``);
-    - ``rise``, ``rise_verdict``: claim 2's difference of means in points with its interval,
-      ``"holds"`` / ``"fails"``; ``cut``: the first rate with a seed that did not complete;
-      ``acc_past``: the mean accuracy of the models that did not fail from ``cut`` on;
-      ``rise_early``, ``n_early``: the difference up to ``cut``; ``acc_bands``: the mean accuracy
-      per band; ``spread``: the median over the rates from the threshold to ``cut`` of the
-      seeds' standard deviation of accuracy (points); ``corr_eta``: Spearman's ρ of the
-      validation error with η0 and its interval;
+    - ``cut``: :func:`rise_end` (the first rate with a seed that did not complete); ``acc_past``:
+      the mean accuracy of the models that did not fail from ``cut`` on; claim 2
+      (:func:`rise_statistics`): ``rise`` (the window's mean minus the mean below, points, with
+      its interval), ``rise_all`` (the same over every rate above the threshold), ``jump`` (the
+      ``rise_rates`` rates on each side of the threshold), ``n_window`` / ``n_rates_window`` (the
+      window's models and rates), ``r2_step`` / ``r2_ramp`` and ``shape`` (the step's R² minus
+      the ramp's, with its interval), ``rise_verdict`` (``"holds"`` / ``"fails"`` /
+      ``"cannot be decided"``) and ``rise_reading`` (:func:`rise_verdict`'s reading);
+      ``acc_bands``: the mean accuracy per band; ``spread``: the median over the rates from the
+      threshold to ``cut`` of the seeds' standard deviation of accuracy (points); ``corr_eta``:
+      Spearman's ρ of the validation error with η0 and its interval;
     - ``best_acc``, ``best_rate``, ``last_acc``, ``last_live_rate``: claim 3; ``n_hover``: the
       models that neither completed nor failed; ``hover_high`` / ``hover_high_acc``: those of
       them past 90 % training accuracy and their span, ``hover_low`` / ``hover_low_acc``: the others;
@@ -356,21 +475,10 @@ def prose_values(rows: Sequence[Mapping], threshold: float | None, *, start: flo
                    flat_verdict="no significant trend" if p >= 0.05 else "a significant trend")
     else:
         out.update(flat_rho="none", flat_p="none", flat_verdict="too few models to test")
-    above = [r for r in live if r["eta0"] >= thr]
-    cut = min((r["eta0"] for r in rows if not r["completed"]), default=float("inf"))
-    early = [r for r in above if r["eta0"] < cut]
+    cut = rise_end(rows)
     out["cut"] = _rate(cut) if np.isfinite(cut) else "none"
     out["acc_past"] = _pct(_mean([r["val_acc"] for r in live if r["eta0"] >= cut]), ".0f")
-    out["n_early"] = str(len(early))
-    for key, group in (("rise", above), ("rise_early", early)):
-        if group and below:
-            d, (lo, hi) = gen.mean_difference_ci([r["val_acc"] for r in group], [r["val_acc"] for r in below])
-            out[key] = _interval(d, lo, hi, "+.1f", 100)
-            if key == "rise":
-                out["rise_verdict"] = "holds" if lo > 0 else "fails"
-        else:
-            out[key] = "none"
-            out.setdefault("rise_verdict", "fails")
+    out.update(_rise_prose(rows, threshold))
     out["acc_bands"] = _bands(live, "val_acc", [thr, *[b for b in bands if b > thr]], _pct)
     stds = [float(np.std([r["val_acc"] for r in live if r["eta0"] == e], ddof=1)) for e in rates
             if thr <= e < cut and sum(r["eta0"] == e for r in live) > 1]

@@ -85,6 +85,63 @@ def test_generalization_claims_on_synthetic_data():
     assert 0.1 not in means and max(means, key=means.get) in (0.03, 0.04, 0.06)
 
 
+def _rise_rows(shape="step", n_below=4, n_window=8, seeds=5, collapse=True):
+    """Rates 0.01 · 1.25^k: ``n_below`` stable rates, then from the threshold (returned) a window
+    of ``n_window`` rates whose accuracy (0.80 + noise below) takes ``shape``: ``"step"`` (+2 points
+    at the threshold, then a plateau), ``"climb"`` (+0.4 points per rate from the threshold, no
+    step) or ``"flat"``; with ``collapse``, then two rates whose seeds hover at 50 % without
+    completing (the Goldilocks collapse) and one at which every seed diverged."""
+    rng = np.random.default_rng(2)
+    rates = [0.01 * 1.25 ** k for k in range(n_below + n_window + (3 if collapse else 0))]
+    rows = []
+    for k, eta in enumerate(rates):
+        j = k - n_below  # rates past the threshold
+        gain = {"step": 0.02 * (j >= 0), "climb": 0.004 * max(j + 1, 0), "flat": 0.0}[shape]
+        hover, failed = j >= n_window and k < len(rates) - 1, collapse and k == len(rates) - 1
+        for seed in range(seeds):
+            acc = None if failed else 0.50 if hover else 0.80 + gain + rng.normal(0, 0.003)
+            rows.append(dict(eta0=eta, seed=seed, val_acc=acc, completed=not (hover or failed), failed=failed,
+                             diverged=failed, reached=j >= 0))
+    return rows, rates[n_below]
+
+
+def test_rise_claim_passes_on_a_step_at_the_threshold_whatever_the_collapse():
+    from eoslib import generalization_claims as gc
+    rows, threshold = _rise_rows("step")
+    c = gc.claim_rise_above(rows, threshold)
+    assert c.verdict == "PASS" and "a step at the threshold" in c.measured, c
+    s = gc.rise_statistics(rows, threshold)
+    assert (s["n_rates_below"], s["n_rates_window"], s["n_window"]) == (4, 8, 40)
+    assert s["end"] == sorted({r["eta0"] for r in rows})[-3]  # the first rate whose seeds did not complete
+    assert s["rise_all"][1][1] < 0  # over every rate above, the collapse would turn the rise into a fall
+    no_collapse = gc.rise_statistics(_rise_rows("step", collapse=False)[0], threshold)
+    assert no_collapse["rise"][0] == s["rise"][0] and no_collapse["shape"][0] == s["shape"][0]
+
+
+def test_rise_claim_fails_on_a_slow_climb_and_on_no_rise():
+    from eoslib import generalization_claims as gc
+    rows, threshold = _rise_rows("climb")
+    s = gc.rise_statistics(rows, threshold)
+    assert s["rise"][1][0] > 0 and s["r2_ramp"] > s["r2_step"]  # it rises, but the ramp fits better
+    c = gc.claim_rise_above(rows, threshold)
+    assert c.verdict == "FAIL" and "a slow climb, not a step" in c.measured, c
+    c = gc.claim_rise_above(*_rise_rows("flat"))
+    assert c.verdict == "FAIL" and "no rise" in c.measured, c
+
+
+def test_rise_claim_is_unresolved_with_too_few_rates_or_no_threshold():
+    from eoslib import generalization_claims as gc
+    for rows, threshold in (_rise_rows("step", n_below=2), _rise_rows("step", n_window=2),
+                            _rise_rows("flat", n_below=1, n_window=2)):
+        c = gc.claim_rise_above(rows, threshold)
+        assert c.verdict == "UNRESOLVED" and "too few rates" in c.measured, c
+    rows, _ = _rise_rows("step")
+    assert gc.claim_rise_above(rows, None).verdict == "UNRESOLVED"
+    assert gc.claim_rise_above(rows, 1.0).verdict == "UNRESOLVED"  # nothing in the window
+    same = [dict(r, val_acc=0.8) if r["val_acc"] is not None else r for r in rows]
+    assert np.isnan(gc.rise_statistics(same, 0.02)["r2_step"])  # no variance to explain: undefined
+
+
 def test_a_dead_network_fails_like_a_diverged_one():
     def record(diverged=False, completed=False, sharpness=0.0):
         return {"diverged": diverged, "final": {"completed": completed, "sharpness": sharpness}}
@@ -185,9 +242,11 @@ def test_prose_values_quote_the_rows_they_are_given():
     assert v["vs_reference"] == "within one grid step of" and v["start_side"].startswith("every rate")
     assert (v["n_below"], v["n_rates_below"], v["acc_below"]) == ("6", "2", "71.0 %")
     assert v["flat_verdict"] == "no significant trend" and v["flat_rho"] == "+0.00"
-    assert v["cut"] == "0.16" and v["acc_past"] == "60 %" and v["n_early"] == "6"
-    assert v["rise"].startswith("+0.7 [\u2212") and v["rise_verdict"] == "fails"  # the interval reaches below 0
-    assert v["rise_early"] == "+6.5 [+4.3, +8.5]"
+    assert v["cut"] == "0.16" and v["acc_past"] == "60 %" and (v["n_window"], v["n_rates_window"]) == ("6", "2")
+    assert v["rise"] == "+6.5 [+4.3, +8.5]"  # the window: 0.04 and 0.08, before the hovering seeds at 0.16
+    assert v["rise_all"].startswith("+0.7 [\u2212")  # every rate above: the collapse pulls the interval below 0
+    assert v["jump"] == v["rise"] and v["rise_rates"] == "3"  # 2 rates a side: the jump is the whole rise
+    assert v["rise_verdict"] == "cannot be decided" and v["rise_reading"] == "too few rates to decide"
     assert v["acc_bands"] == "77.5 % (0.04\u20130.1) and 60.0 % (0.1\u20130.2)"
     assert (v["best_acc"], v["best_rate"], v["last_acc"], v["last_live_rate"]) == ("80.0 %", "0.08", "60 %", "0.16")
     assert (v["n_hover"], v["hover_high"], v["hover_low"]) == ("2", "1", "1")
