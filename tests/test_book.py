@@ -72,6 +72,7 @@ PROSE_ALLOWED = {  # literals a chapter's measured parts may hold: fixed bounds 
     "04_generalization": {"95 %", "90 %", "4.3", "4.2"},  # the bootstrap intervals' level, the ρ anchor's training accuracy
     "05_drivers": {"75 %", "95 %"},  # claim 1's bound (drivers_claims.COINCIDE), the level of its intervals
     "06_cifar": {"90 %", "4.3"},  # the ρ anchor's training accuracy, the paper's Section 4.3
+    "07_initialization": {"0.01"},  # the paper's first rate (Section 4.1)
 }
 
 
