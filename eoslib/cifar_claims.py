@@ -67,7 +67,8 @@ def extreme_rate(rows: Sequence[Mapping]) -> float:
 
 def claim_flat_then_rise(rows, threshold: float | None, scale: str) -> Claim:
     """Claim 1 (Figure 5b): flat below the threshold (permutation test) and higher above it
-    (bootstrap interval of the difference of means above 0): both must hold. NOT RUN when no
+    (:func:`eoslib.generalization_claims.claim_rise_above`): both must hold; UNRESOLVED when
+    neither fails and either cannot be decided. NOT RUN when no
     rate of the grid is below the threshold (a grid with no stable side cannot test it)."""
     name = f"Mean accuracy is flat below the threshold and rises past it (Figure 5b; {scale} scale)"
     if threshold is None:
@@ -78,8 +79,9 @@ def claim_flat_then_rise(rows, threshold: float | None, scale: str) -> Claim:
                                 f"{threshold:g} (every rate reached 2/η), so there is no stable side to compare",
                                 "4+ models below the threshold, flat; rise above")
     flat, rise = fmnist.claim_flat_below(rows, threshold), fmnist.claim_rise_above(rows, threshold)
+    failed = (not flat.passed and not flat.unresolved) or (not rise.passed and not rise.unresolved)
     return Claim(name, f"flat: {flat.measured}; rise: {rise.measured}", f"{flat.bound}; {rise.bound}",
-                 flat.passed and rise.passed)
+                 flat.passed and rise.passed, unresolved=not failed and (flat.unresolved or rise.unresolved))
 
 
 def claim_goldilocks(rows, threshold: float | None, scale: str) -> Claim:
