@@ -34,23 +34,26 @@ def test_grid_facts_and_paper_claim_pass_when_0_01_is_stable_and_models_diverge_
     assert facts.stable_runs == 8 and facts.stable_at_start == "4/4"
     assert facts.largest_completed == pytest.approx(0.16)
     assert facts.first_all_failed == pytest.approx(0.64)
-    assert init_study.claim_paper_grid(facts).verdict == "PASS"
+    assert init_study.claim_start_stable(facts).verdict == "PASS"
+    assert init_study.claim_grid_end(facts).verdict == "PASS"
 
 
-def test_paper_claim_fails_when_0_01_is_unstable_or_divergence_comes_early():
+def test_paper_claims_fail_when_0_01_is_unstable_or_divergence_comes_early():
     early = init_study.grid_facts(_grid(threshold=0.015, last=0.16), "torch")
-    assert init_study.claim_paper_grid(early).verdict == "FAIL"
+    assert init_study.claim_grid_end(early).verdict == "FAIL"
+    assert init_study.claim_start_stable(early).verdict == "PASS"
     unstable = init_study.grid_facts(_grid(threshold=0.006, last=0.64), "torch")
     assert unstable.stable_at_start == "0/4"
-    assert init_study.claim_paper_grid(unstable).verdict == "FAIL"
+    assert init_study.claim_start_stable(unstable).verdict == "FAIL"
+    assert init_study.claim_grid_end(unstable).verdict == "PASS"
 
 
-def test_paper_claim_is_unresolved_without_divergence_and_not_run_without_0_01():
+def test_paper_claims_unresolved_without_divergence_and_not_run_without_0_01():
     never = init_study.grid_facts(_grid(threshold=0.015, last=10.0), "flax")
     assert np.isnan(never.first_all_failed)
-    assert init_study.claim_paper_grid(never).verdict == "UNRESOLVED"
+    assert init_study.claim_grid_end(never).verdict == "UNRESOLVED"
     no_start = init_study.grid_facts([r for r in _grid(0.015, 0.64) if r["config"]["schedule"]["lr"] != 0.01], "flax")
-    assert init_study.claim_paper_grid(no_start).verdict == "NOT RUN"
+    assert init_study.claim_start_stable(no_start).verdict == "NOT RUN"
 
 
 def test_initial_sharpness_is_stored_certified_and_depends_on_the_init(tmp_path):
