@@ -100,6 +100,11 @@ class ClaimsTable:
         lines += [f"  ({i}) {c.verdict}" for i, c in enumerate(self.claims, start=1)]
         return "\n".join(lines)
 
+    def verdict_values(self) -> dict[str, str]:
+        """``{"verdict_<i>": "**<VERDICT>**"}`` for claim i (from 1): the glue names by which a
+        chapter's prose quotes its own verdicts."""
+        return {f"verdict_{i}": f"**{c.verdict}**" for i, c in enumerate(self.claims, start=1)}
+
     def __repr__(self) -> str:
         rows = [f"({i}) [{c.verdict}] {c.claim}\n    measured: {c.measured}\n    bound: {c.bound}"
                 for i, c in enumerate(self.claims, start=1)]

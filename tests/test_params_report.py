@@ -38,6 +38,7 @@ def test_validators_run_on_final_values():
 
 def test_claims_table_and_run_record(tmp_path, monkeypatch):
     table = ClaimsTable([Claim("x grows", "1.5", "> 1", True), Claim("y <falls>", "2", "< 1", False)])
+    assert table.verdict_values() == {"verdict_1": "**PASS**", "verdict_2": "**FAIL**"}
     assert table.num_passed == 1
     assert table.summary() == "1/2 claims PASS\n  (1) PASS\n  (2) FAIL"
     assert "&lt;falls&gt;" in table._repr_html_() and "[FAIL] y <falls>" in repr(table)
