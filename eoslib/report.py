@@ -15,11 +15,12 @@ import html
 import json
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["RUN_RECORD_ENV", "Claim", "wilson_interval", "proportion_claim", "ClaimsTable", "majority", "SeedVote", "seed_vote", "VerdictGrid",
+__all__ = ["record_page_values", "RUN_RECORD_ENV", "Claim", "wilson_interval", "proportion_claim", "ClaimsTable", "majority", "SeedVote", "seed_vote", "VerdictGrid",
            "record_run"]
 
 RUN_RECORD_ENV = "EOSLIB_RUN_RECORD"
@@ -243,3 +244,20 @@ def record_run(chapter: str, profile: str, params: Mapping[str, Any], table: Cla
     }
     with open(path, "w") as f:
         json.dump(record, f, indent=1, default=str)
+
+
+def record_page_values(path, prefix: str = "paper") -> dict[str, str]:
+    """Glue values of a committed record page (``book/paper/*.ipynb``, see ``tools/execute.py``)
+    for the chapter that quotes it: ``<prefix>_passed`` ("k/n"), ``<prefix>_commit`` (10 hex
+    digits), ``<prefix>_verdicts`` (one phrase per claim) and ``<prefix>_verdict_<i>``; empty
+    when the page does not exist."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    meta = json.loads(path.read_text())["metadata"]["eoslib"]
+    claims = [Claim(**c) for c in meta["claims"]]
+    out = {f"{prefix}_passed": f"{meta['claims_passed']}/{meta['claims_total']}",
+           f"{prefix}_commit": f"`{meta['provenance']['git_commit'][:10]}`",
+           f"{prefix}_verdicts": "; ".join(f"({i}) **{c.verdict}**" for i, c in enumerate(claims, 1))}
+    out.update({f"{prefix}_verdict_{i}": f"**{c.verdict}**" for i, c in enumerate(claims, 1)})
+    return out
