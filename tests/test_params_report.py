@@ -117,3 +117,18 @@ def test_seed_vote_is_unresolved_only_when_the_unresolved_seeds_could_decide():
         seed_vote([0], [1.0], [True], [True])
     grid = VerdictGrid(["(1)"], {"a": [undecided], "b": [seed_vote(range(5), figs, passes)]})
     assert grid.flips == [True] and grid.summary() == "  (1): UNRESOLVED (2/5 seeds, 1 unresolved); FAIL (2/5 seeds) <- flips"
+
+
+def test_record_page_values_quote_a_pages_verdicts(tmp_path):
+    import json
+
+    from eoslib.report import record_page_values
+
+    assert record_page_values(tmp_path / "missing.ipynb") == {}
+    claims = [Claim("a", "1", "b", True)._asdict(), Claim("c", "2", "d", False, unresolved=True)._asdict()]
+    meta = {"claims": claims, "claims_passed": 1, "claims_total": 2, "provenance": {"git_commit": "0123456789abcdef"}}
+    page = tmp_path / "page.ipynb"
+    page.write_text(json.dumps({"metadata": {"eoslib": meta}}))
+    got = record_page_values(page)
+    assert got["paper_passed"] == "1/2" and got["paper_commit"] == "`0123456789`"
+    assert got["paper_verdict_2"] == "**UNRESOLVED**" and got["paper_verdicts"] == "(1) **PASS**; (2) **UNRESOLVED**"
