@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from eoslib import data, drivers, flattening, rotations, sweep, verification
+from eoslib import data, drivers, flattening, init_study, rotations, sweep, verification
 from eoslib.results import STORE_ROOT, ResultsStore, open_store
 from eoslib.runs import RunConfig
 
@@ -63,6 +63,16 @@ def reproduce_computations(name: str, root: Path) -> list[tuple[str, list[str]]]
     return out
 
 
+def reproduce_initialization(name: str, root: Path) -> list[tuple[str, list[str]]]:
+    """Recompute S(θ_0) of every record of the ``initialization`` store (``root`` unused: the
+    values are compared in memory); problems per record (:func:`eoslib.init_study.reverify`)."""
+    out = []
+    for record in open_store(name).records():
+        c = record["spec"]["config"]
+        out.append((record["key"], init_study.reverify(record, data.load(c["dataset"], c["n_train"], c["n_eval"]))))
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     stores = sorted(p.name for p in STORE_ROOT.iterdir() if p.is_dir())
@@ -72,7 +82,9 @@ def main() -> int:
     failed, times = 0, {}
     for name in args.stores.split(","):
         start = time.perf_counter()
-        results = (reproduce_computations if name in COMPUTATIONS else reproduce_runs)(name, args.root)
+        reproduce = (reproduce_initialization if name == "initialization"
+                     else reproduce_computations if name in COMPUTATIONS else reproduce_runs)
+        results = reproduce(name, args.root)
         times[name] = time.perf_counter() - start
         for key, problems in results:
             print(f"{name} {key[:12]}: {'reproduced' if not problems else problems}", flush=True)
