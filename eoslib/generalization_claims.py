@@ -222,11 +222,13 @@ def claim_accuracy_reduction(pairs: Sequence[tuple[Mapping, Mapping]], *, min_pa
     row, reduced row) of :func:`eoslib.generalization.summary_rows` for the same η0 and seed,
     each reduced row with ``switched`` (it reached 90 % and switched). Read as "improves on
     average": the mean paired difference of validation accuracy (reduced − constant) over the
-    switched pairs in which neither run failed, with a bootstrap interval above 0. The measured
-    text adds the runs the switch let complete. UNRESOLVED with fewer than ``min_pairs`` pairs."""
+    switched pairs in which neither run failed, with a bootstrap interval above 0 (below 0: FAIL;
+    containing 0: UNRESOLVED). The measured text adds the runs the switch let complete.
+    UNRESOLVED with fewer than ``min_pairs`` pairs."""
     name = ("§4.2: with extremely large η, switching to a lower η for the final ~20 % of training (from ~90 % "
             "accuracy) improves validation accuracy")
-    bound = f"mean paired difference > 0 (95 % interval above 0), {min_pairs}+ switched pairs"
+    bound = (f"mean paired difference > 0 (95 % interval above 0; below 0: FAIL; containing 0: UNRESOLVED), "
+             f"{min_pairs}+ switched pairs")
     used = [(c, r) for c, r in pairs if r["switched"] and not c["failed"] and not r["failed"]]
     rescued = sum(r["completed"] and not c["completed"] for c, r in pairs if r["switched"])
     if len(used) < min_pairs:
@@ -242,7 +244,8 @@ def claim_accuracy_reduction(pairs: Sequence[tuple[Mapping, Mapping]], *, min_pa
     return Claim(name, f"{len(used)} switched pairs (of {len(pairs)}; same η0 and seed; a failed run leaves its pair out): "
                        f"reduced − constant = {100 * d.mean():+.2f} points [{100 * lo:+.2f}, {100 * hi:+.2f}], better in "
                        f"{int((d > 0).sum())}, worse in {int((d < 0).sum())}; {context}; {rescued} run(s) that hovered or "
-                       f"failed at constant η completed after the switch", bound, bool(lo > 0))
+                       f"failed at constant η completed after the switch", bound, bool(lo > 0),
+                 unresolved=not hi < 0 and not lo > 0)
 
 
 def correlations(rows) -> dict[str, tuple[float, tuple[float, float]]]:
@@ -255,21 +258,26 @@ def correlations(rows) -> dict[str, tuple[float, tuple[float, float]]]:
             for k in ("eta0", "sharpness", "rho")}
 
 
+def _sign_claim(claim: str, measured: str, lo: float, hi: float) -> Claim:
+    """A claim of a positive effect decided on its interval: PASS above 0, FAIL below 0,
+    UNRESOLVED when it contains 0 or is undefined (NaN: too few models, or constant values)."""
+    return Claim(claim, measured, "interval above 0 (below 0: FAIL; containing 0: UNRESOLVED)", bool(lo > 0),
+                 unresolved=not (lo > 0 or hi < 0))
+
+
 def claim_sharpness(corr: Mapping) -> Claim:
     """Claim 4: lower S at completion goes with higher accuracy (ρ(S, error) > 0)."""
     rho, (lo, hi) = corr["sharpness"]
-    return Claim("Lower sharpness at completion goes with higher accuracy",
-                 f"Spearman ρ(S, validation error) = {rho:+.2f} [{lo:+.2f}, {hi:+.2f}]", "interval above 0",
-                 bool(lo > 0), unresolved=not np.isfinite(lo))  # NaN: too few models, or constant values
+    return _sign_claim("Lower sharpness at completion goes with higher accuracy",
+                       f"Spearman ρ(S, validation error) = {rho:+.2f} [{lo:+.2f}, {hi:+.2f}]", lo, hi)
 
 
 def claim_rho(corr: Mapping) -> Claim:
     """Claim 5: ρ has the paper's sign: more rotation (lower ρ) with lower error, ρ(ρ, error) > 0."""
     rho, (lo, hi) = corr["rho"]
-    return Claim("ρ (eigenvector similarity) correlates with validation error with the paper's sign "
-                 "(more rotation, better generalization)",
-                 f"Spearman ρ(ρ, validation error) = {rho:+.2f} [{lo:+.2f}, {hi:+.2f}]", "interval above 0",
-                 bool(lo > 0), unresolved=not np.isfinite(lo))
+    return _sign_claim("ρ (eigenvector similarity) correlates with validation error with the paper's sign "
+                       "(more rotation, better generalization)",
+                       f"Spearman ρ(ρ, validation error) = {rho:+.2f} [{lo:+.2f}, {hi:+.2f}]", lo, hi)
 
 
 def claims_table(rows, threshold: float | None) -> ClaimsTable:

@@ -279,7 +279,8 @@ def test_correlation_claims_are_unresolved_on_undefined_correlations():
     nan = {k: (float("nan"), (float("nan"), float("nan"))) for k in ("eta0", "sharpness", "rho")}
     assert gc.claim_sharpness(nan).verdict == "UNRESOLVED" and gc.claim_rho(nan).verdict == "UNRESOLVED"
     assert gc.claim_sharpness({"sharpness": (0.5, (0.2, 0.7))}).verdict == "PASS"
-    assert gc.claim_rho({"rho": (-0.1, (-0.3, 0.1))}).verdict == "FAIL"
+    assert gc.claim_rho({"rho": (-0.1, (-0.3, 0.1))}).verdict == "UNRESOLVED"  # the interval contains 0
+    assert gc.claim_rho({"rho": (-0.4, (-0.6, -0.2))}).verdict == "FAIL"
 
 
 def test_accuracy_reduction_claim_on_synthetic_pairs():
@@ -292,7 +293,9 @@ def test_accuracy_reduction_claim_on_synthetic_pairs():
     assert c.verdict == "PASS" and "1 run(s) that hovered" in c.measured and "9 switched pairs" in c.measured
     assert "over the 8 pairs in which both completed: +2.35" in c.measured
     mixed = [(row(0.80), row(0.80 + (0.01 if i % 2 else -0.01))) for i in range(8)]
-    assert gc.claim_accuracy_reduction(mixed).verdict == "FAIL"
+    assert gc.claim_accuracy_reduction(mixed).verdict == "UNRESOLVED"  # the interval contains 0
+    worse = [(row(0.80), row(0.78 - 0.001 * i)) for i in range(8)]
+    assert gc.claim_accuracy_reduction(worse).verdict == "FAIL"
     few = [(row(0.8), row(0.9)), (row(0.8), row(0.9, switched=False))]
     assert gc.claim_accuracy_reduction(few).verdict == "UNRESOLVED"
     assert gc.switched({"history": {"train_acc": [0.1, 0.95]}}) and not gc.switched({"history": {"train_acc": [0.5]}})
