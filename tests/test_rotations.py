@@ -129,8 +129,8 @@ def test_prose_values_quote_the_stored_ci_seeds_and_their_claims():
     votes = rotation_claims.seed_votes(first)
     assert values["s0_reached"] == str(first[0].eos.reached) == str(results[0].analyses[0].reached)
     assert [values[f"c{i}"] for i in range(1, 7)] == [v.count().replace(" seeds", "") for v in votes]
-    assert values["s0_fitted"] == ("never" if results[0].analyses[0].fitted is None
-                                   else f"at epoch {results[0].analyses[0].fitted}")
+    assert values["s0_fitted"] == ("the end of the run" if results[0].analyses[0].fitted is None
+                                   else f"epoch {results[0].analyses[0].fitted}")
     assert values["grid_flips"] == ("no verdict flips" if not any(
         rotation_claims.rule_grid(checks, num_eigs=P["num_eigs"], reduction_factor=P["reduction_factor"]).flips)
         else values["grid_flips"])

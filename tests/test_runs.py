@@ -214,7 +214,7 @@ def test_rho_compares_the_final_top_subspace_with_its_anchors(small_split):
     """ρ: similarity of the top-2 subspace at completion to the one at the first evaluation
     that sees 90 % training accuracy (rho) and at the first with S >= 2/η (rho_eos)."""
     config = RunConfig(n_train=128, n_eval=32, max_epochs=300, schedule=schedules.constant(0.3),
-                       eig_every=5, eig_k=2, rho_k=2)
+                       eig_every=5, eig_k=2, rho_k=2, weight_init="torch")  # completes in 300 epochs
     run = train(config, small_split)
     f, e = run.final, run.eigen
     assert f["completed"] and 0 < f["rho"] <= 1 and 0 < f["rho_eos"] <= 1

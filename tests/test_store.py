@@ -100,12 +100,15 @@ VERDICT_FIELDS = ("completed", "diverged", "dead", "failed", "reached")  # a run
 
 
 def test_claim_verdicts_from_rerun_records_are_the_stored_ones(sampled):
-    """Where a record was re-run whole (its outcome is then determined, not chaotic), its
+    """Where a stable record (S never reached 2/η) was re-run whole, so that its outcome is
+    determined, not chaotic, its
     discrete outcome and the verdicts of the claims made over its store (chapter 4's, for the
     Fashion-MNIST grid) are the same with the re-run in place of the stored record."""
-    whole = [(stored, again) for stored, prefix, again, _, _ in sampled if prefix is None]
+    whole = [(stored, again) for stored, prefix, again, _, _ in sampled
+             if prefix is None and not generalization.summary_rows([stored])[0]["reached"]]
     if not whole:
-        pytest.skip("no record of this store was re-run whole (prefix re-runs: verdicts past the prefix are chaotic)")
+        pytest.skip("no stable record of this store was re-run whole (a run past 2/η is chaotic: re-run alone "
+                    "instead of in its vmapped batch, rounding can change whether it completes or diverges)")
     for stored, again in whole:
         row, row_again = generalization.summary_rows([stored])[0], generalization.summary_rows([again])[0]
         assert {f: row[f] for f in VERDICT_FIELDS} == {f: row_again[f] for f in VERDICT_FIELDS}, stored["key"][:12]

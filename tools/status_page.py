@@ -170,6 +170,9 @@ def _label(record: dict) -> str:
     if "config" in record:
         return f"lr {record['config']['schedule']['lr']:g} seed {record['config']['seed']}"
     spec = record["spec"]
+    if "parameters" not in spec:  # e.g. S(θ_0) of one model: keyed by a run config
+        c = spec["config"]
+        return f"{record['kind']} ({c['model']}, {c['weight_init']}, seed {c['seed']})"
     seed = spec.get("seed", spec["parameters"].get("seed"))
     return f"{record['kind']} (eta {spec['parameters']['eta']:g}, seed {seed})"
 
