@@ -51,7 +51,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import platformdirs
 
 __all__ = [
     "CIFAR10_BIN_FILES", "CIFAR10_BIN_TAR_MD5", "CIFAR10_BIN_URL", "CIFAR10_CLASSES",
@@ -141,6 +140,7 @@ class Split:
 
 def cache_dir() -> Path:
     """The user cache folder for datasets (download target, third place searched)."""
+    import platformdirs  # here, not at import: a bare GPU image (tools/device_cifar.py) lacks it
     return Path(platformdirs.user_cache_dir("eoslib")) / "data"
 
 

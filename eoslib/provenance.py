@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 from functools import lru_cache
@@ -37,7 +38,10 @@ def device_description() -> str:
 
 @lru_cache(maxsize=1)
 def git_commit() -> str:
-    """The commit of the repository eoslib is imported from, or ``"unknown"``."""
+    """The commit of the repository eoslib is imported from (``$EOSLIB_GIT_COMMIT`` where the
+    tree travelled without its ``.git``, as to a lent GPU), or ``"unknown"``."""
+    if os.environ.get("EOSLIB_GIT_COMMIT"):
+        return os.environ["EOSLIB_GIT_COMMIT"]
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=_REPO, capture_output=True,
                              text=True, timeout=10, check=True)

@@ -98,16 +98,17 @@ def measure(split, models: int, epochs: int = 5) -> dict:
     return out
 
 
-def _fill(store_root: str, rates_per_batch: int) -> None:
+def _fill(store_root: str, rates_per_batch: int, figures: str) -> None:
     sys.path.insert(0, str(ROOT / "tools"))
     from fill_store import fill_cifar
 
     from eoslib.results import ResultsStore
-    fill_cifar(ResultsStore(store_root, compact_points=200), "paper", rates_per_batch, "5b,6,13",
+    fill_cifar(ResultsStore(store_root, compact_points=200), "paper", rates_per_batch, figures,
                split=load_pack())
 
 
-def run(budget_s: float, margin_s: float, out: Path, models: int, rates_per_batch: int) -> None:
+def run(budget_s: float, margin_s: float, out: Path, models: int, rates_per_batch: int,
+        figures: str = "5b,6,13") -> None:
     start = time.perf_counter()
     import jax
 
@@ -116,14 +117,15 @@ def run(budget_s: float, margin_s: float, out: Path, models: int, rates_per_batc
     out.mkdir(parents=True, exist_ok=True)
     timings = {"provenance": provenance(), "devices": [str(d) for d in jax.devices()]}
     split = load_pack()
-    timings.update(measure(split, models))
+    if models > 0:  # benchmarks/bench_gpu.py measures the same and more
+        timings.update(measure(split, models))
     store_root = Path("/tmp/eoslib-store")
     store = ResultsStore(store_root, compact_points=200)
     committed = ROOT / "store" / "cifar-generalization"  # the travelled tree's records: resume from them
     for path in committed.glob("*.json"):
         store.put(json.loads(path.read_text()))
     before = set(store.keys())
-    child = multiprocessing.get_context("spawn").Process(target=_fill, args=(str(store_root), rates_per_batch))
+    child = multiprocessing.get_context("spawn").Process(target=_fill, args=(str(store_root), rates_per_batch, figures))
     child.start()
     child.join(timeout=max(0.0, budget_s - margin_s - (time.perf_counter() - start)))
     stopped = child.is_alive()
@@ -165,15 +167,16 @@ def main() -> int:
     r.add_argument("--budget-s", type=float, default=540, help="seconds for the whole command")
     r.add_argument("--margin-s", type=float, default=60, help="stop the sweep this long before the budget")
     r.add_argument("--out", type=Path, required=True)
-    r.add_argument("--models", type=int, default=20, help="models vmapped in the timing")
+    r.add_argument("--models", type=int, default=20, help="models vmapped in the timing (0: none)")
     r.add_argument("--rates-per-batch", type=int, default=4, help="rates x 5 seeds per vmapped program")
+    r.add_argument("--figures", default="5b,6,13", help="whose runs, in this order (fill_store.fill_cifar)")
     u = sub.add_parser("unpack")
     u.add_argument("tarball", type=Path)
     args = parser.parse_args()
     if args.step == "pack":
         pack()
     elif args.step == "run":
-        run(args.budget_s, args.margin_s, args.out, args.models, args.rates_per_batch)
+        run(args.budget_s, args.margin_s, args.out, args.models, args.rates_per_batch, args.figures)
     else:
         unpack(args.tarball)
     return 0

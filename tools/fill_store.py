@@ -21,26 +21,32 @@ from eoslib.results import ResultsStore
 
 
 def fill_cifar(store, scale: str, rates_per_batch: int, figures: str, split=None) -> int:
-    """Figure 5b's sweep until every seed diverged, then Figure 6's reductions, then Figure 13's
-    groups of seeds; the record count.
-    ``split``: the data (default: the configs' own, from ``eoslib.data``)."""
+    """The runs of ``figures`` (comma-separated, in that order; any of 5b, 6, 13): Figure 5b's
+    sweep until every seed diverged, Figure 6's reductions, Figure 13's groups of seeds; the
+    record count. ``split``: the data (default: the configs' own, from ``eoslib.data``)."""
     s = generalization.cifar_scale(scale)
     base = generalization.cifar_base(scale)
-    count = 0
-    figures = set(figures.split(","))
-    if "5b" in figures:
-        count += len(generalization.sweep_until_divergence(
+
+    def fig5b():
+        return generalization.sweep_until_divergence(
             base, range(s["seeds"]), store, start=s["start"], factor=s["factor"], skip=s["skip"],
-            max_rates=s["max_rates"], rates_per_batch=rates_per_batch, split=split, progress=True))
-    if "6" in figures:
+            max_rates=s["max_rates"], rates_per_batch=rates_per_batch, split=split, progress=True)
+
+    def fig6():
         configs = generalization.reduction_configs(base, s["reduce_rates"], s["reduce_epochs"],
                                                    s["eta_small"], range(s["reduce_seeds"]))
-        count += len(sweep.sweep(configs, store, split=split, batch_size=max(2, rates_per_batch * s["reduce_seeds"]),
-                                 progress=True))
-    if "13" in figures:
+        return sweep.sweep(configs, store, split=split, batch_size=max(2, rates_per_batch * s["reduce_seeds"]),
+                           progress=True)
+
+    def fig13():
         configs = generalization.group_configs(base, s)
-        count += len(sweep.sweep(configs, store, split=split, batch_size=s["group_size"], progress=True))
-    return count
+        return sweep.sweep(configs, store, split=split, batch_size=s["group_size"], progress=True)
+
+    runs = {"5b": fig5b, "6": fig6, "13": fig13}
+    order = figures.split(",")
+    if unknown := set(order) - set(runs):
+        raise ValueError(f"figures {sorted(unknown)}: choose among {sorted(runs)}")
+    return sum(len(runs[f]()) for f in order)
 
 
 def main() -> int:
@@ -50,7 +56,7 @@ def main() -> int:
     parser.add_argument("--below", type=int, default=8, help="fmnist: rates of the grid under 0.01 (stable ones)")
     parser.add_argument("--scale", choices=sorted(generalization.CIFAR_SCALES), default="cpu",
                         help="cifar: the scale (eoslib.generalization.CIFAR_SCALES)")
-    parser.add_argument("--figures", default="5b,6,13", help="cifar: which figures' runs (any of 5b, 6, 13)")
+    parser.add_argument("--figures", default="5b,6,13", help="cifar: which figures' runs, in this order (any of 5b, 6, 13)")
     parser.add_argument("--rates-per-batch", type=int, default=None,
                         help="rates per vmapped sweep (default: 8 for fmnist, 1 for cifar)")
     parser.add_argument("--root", type=Path, help="a store folder other than the committed one")
