@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from scipy.stats import rankdata, spearmanr
+from scipy.stats import spearmanr
 
 from eoslib import generalization as gen
 from eoslib import generalization_claims as fmnist
@@ -159,16 +159,6 @@ def within_rate_correlations(rows: Sequence[Mapping], group_size: int = 9,
     return out
 
 
-def _spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Spearman's ρ of each row of ``y`` (D, n) on the same row of ``x`` (average ranks for
-    ties; NaN for a row with one distinct value), as scipy's ``spearmanr`` on each row."""
-    rx, ry = rankdata(x, axis=1), rankdata(y, axis=1)
-    rx, ry = rx - rx.mean(axis=1, keepdims=True), ry - ry.mean(axis=1, keepdims=True)
-    den = np.sqrt((rx * rx).sum(axis=1) * (ry * ry).sum(axis=1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, (rx * ry).sum(axis=1) / den, np.nan)
-
-
 def mean_group_correlation(groups: Sequence[Mapping], key: str, *, draws: int = 2000, level: float = 0.95,
                            seed: int = 0) -> tuple[float, tuple[float, float]]:
     """The mean over ``groups`` (:func:`within_rate_correlations`) of Spearman's ρ of validation
@@ -183,9 +173,9 @@ def mean_group_correlation(groups: Sequence[Mapping], key: str, *, draws: int = 
     for g in groups:
         x = np.array([m[key] for m in g["models"]], float)
         y = np.array([m["val_acc"] for m in g["models"]], float)
-        estimates.append(_spearman_rows(x[None], y[None])[0])
+        estimates.append(gen.spearman_rows(x[None], y[None])[0])
         pick = rng.integers(0, x.size, (draws, x.size))
-        resampled.append(_spearman_rows(x[pick], y[pick]))
+        resampled.append(gen.spearman_rows(x[pick], y[pick]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # every group NaN: the mean is NaN
         estimate = float(np.nanmean(estimates))

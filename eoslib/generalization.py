@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import spearmanr
+from scipy.stats import rankdata, spearmanr
 
 from eoslib import data as datasets
 from eoslib import schedules, sweep
@@ -33,7 +33,7 @@ from eoslib.runs import RunConfig
 __all__ = ["rate_grid", "grid_configs", "reduction_configs", "accuracy_reduction_configs", "sweep_until_divergence", "DEAD_SHARPNESS",
            "dead", "failed", "fmnist_base", "CIFAR_SCALES", "cifar_scale", "cifar_base", "group_configs", "committed_store",
            "STORE_ROOT", "summary_rows", "rate_table", "store_summary", "paper_scale_records", "threshold_rate", "bootstrap_ci", "spearman_ci",
-           "mean_difference_ci", "permutation_trend"]
+           "mean_difference_ci", "permutation_trend", "spearman_rows"]
 
 STORE_ROOT = Path(__file__).resolve().parent.parent / "store"
 DEAD_SHARPNESS = 1e-2
@@ -261,12 +261,25 @@ def threshold_rate(rows: Sequence[dict]) -> float | None:
     return None
 
 
-def bootstrap_ci(statistic: Callable[[np.ndarray], float], n: int, *, draws: int = 2000,
-                 level: float = 0.95, seed: int = 0) -> tuple[float, float]:
-    """Percentile interval of ``statistic(indices)`` over ``draws`` resamples (with
-    replacement) of ``range(n)``."""
+def spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Spearman's ρ of each row of ``y`` (D, n) on the same row of ``x`` (D, n) (average ranks
+    for ties; NaN for a row with one distinct value), as scipy's ``spearmanr`` on each row, in
+    one vectorized pass (the bootstrap and permutation nulls below draw thousands of rows)."""
+    rx, ry = rankdata(x, axis=1), rankdata(y, axis=1)
+    rx, ry = rx - rx.mean(axis=1, keepdims=True), ry - ry.mean(axis=1, keepdims=True)
+    den = np.sqrt((rx * rx).sum(axis=1) * (ry * ry).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (rx * ry).sum(axis=1) / den, np.nan)
+
+
+def _resamples(n: int, draws: int, seed: int) -> np.ndarray:
+    """(draws, n) resampled indices of ``range(n)``, drawn one resample at a time (the stream of
+    every interval here, so a vectorized statistic sees the same resamples as a looped one)."""
     rng = np.random.default_rng(seed)
-    stats = np.array([statistic(rng.integers(0, n, n)) for _ in range(draws)])
+    return np.stack([rng.integers(0, n, n) for _ in range(draws)])
+
+
+def _percentile_interval(stats: np.ndarray, level: float) -> tuple[float, float]:
     stats = stats[np.isfinite(stats)]
     if stats.size == 0:
         return float("nan"), float("nan")
@@ -274,15 +287,25 @@ def bootstrap_ci(statistic: Callable[[np.ndarray], float], n: int, *, draws: int
     return float(np.quantile(stats, alpha)), float(np.quantile(stats, 1 - alpha))
 
 
-def spearman_ci(x: Sequence[float], y: Sequence[float], **kwargs) -> tuple[float, tuple[float, float]]:
-    """Spearman's ρ of ``y`` on ``x`` (finite pairs) and its bootstrap interval."""
+def bootstrap_ci(statistic: Callable[[np.ndarray], float], n: int, *, draws: int = 2000,
+                 level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile interval of ``statistic(indices)`` over ``draws`` resamples (with
+    replacement) of ``range(n)``."""
+    return _percentile_interval(np.array([statistic(i) for i in _resamples(n, draws, seed)]), level)
+
+
+def spearman_ci(x: Sequence[float], y: Sequence[float], *, draws: int = 2000, level: float = 0.95,
+                seed: int = 0) -> tuple[float, tuple[float, float]]:
+    """Spearman's ρ of ``y`` on ``x`` (finite pairs) and its bootstrap interval (the resamples of
+    :func:`bootstrap_ci`, their correlations by :func:`spearman_rows`)."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     keep = np.isfinite(x) & np.isfinite(y)
     x, y = x[keep], y[keep]
     if x.size < 3:
         return float("nan"), (float("nan"), float("nan"))
     rho = float(spearmanr(x, y).statistic)
-    return rho, bootstrap_ci(lambda i: spearmanr(x[i], y[i]).statistic, x.size, **kwargs)
+    idx = _resamples(x.size, draws, seed)
+    return rho, _percentile_interval(spearman_rows(x[idx], y[idx]), level)
 
 
 def mean_difference_ci(a: Sequence[float], b: Sequence[float], *, draws: int = 2000,
@@ -297,9 +320,12 @@ def mean_difference_ci(a: Sequence[float], b: Sequence[float], *, draws: int = 2
 
 def permutation_trend(x: Sequence[float], y: Sequence[float], *, draws: int = 5000,
                       seed: int = 0) -> tuple[float, float]:
-    """Spearman's ρ of ``y`` on ``x`` and its two-sided permutation p-value (``y`` shuffled)."""
+    """Spearman's ρ of ``y`` on ``x`` and its two-sided permutation p-value (``y`` shuffled;
+    a permuted |ρ| counts as at least as extreme within 1e-12, so that rounding cannot split
+    ties of the rank statistic)."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     rho = float(spearmanr(x, y).statistic)
     rng = np.random.default_rng(seed)
-    null = np.array([spearmanr(x, rng.permutation(y)).statistic for _ in range(draws)])
-    return rho, float((np.sum(np.abs(null) >= abs(rho)) + 1) / (draws + 1))
+    shuffled = np.stack([rng.permutation(y) for _ in range(draws)])
+    null = spearman_rows(np.broadcast_to(x, shuffled.shape), shuffled)
+    return rho, float((np.sum(np.abs(null) >= abs(rho) - 1e-12) + 1) / (draws + 1))
