@@ -151,7 +151,7 @@ def run(out: Path, models: int, vgg_models: int, epochs: int, repeats: int, quic
     fmnist = load(FMNIST_PACK)
     if quick:
         from eoslib import data
-        cifar = data.subset(cifar, 256, 128)
+        cifar = data.subset(cifar, 32, 32)
     mlp = generalization.fmnist_base()
     vgg = generalization.cifar_base("paper", n_train=len(cifar.y_train), n_eval=len(cifar.y_eval))
     for name, config, split, m, ep in (("mlp", mlp, fmnist, models, epochs * 10),
@@ -175,7 +175,7 @@ def main() -> int:
     r.add_argument("--vgg-models", type=int, default=8, help="VGG10s in the vmapped batch (its HVP at 5k images needs ~7 GB a lane)")
     r.add_argument("--epochs", type=int, default=20, help="VGG10 epochs per timed call (MLP: 10x)")
     r.add_argument("--repeats", type=int, default=5)
-    r.add_argument("--quick", action="store_true", help="CPU smoke: 256 CIFAR images, 2 models, 2 epochs")
+    r.add_argument("--quick", action="store_true", help="CPU smoke: 32 CIFAR images, 2 models, 2 epochs")
     args = parser.parse_args()
     if args.step == "pack":
         pack()

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any, NamedTuple
 
 import jax
@@ -85,6 +86,12 @@ def cycle_states(config: RunConfig, split: datasets.Split,
     return prepare([config], split, batched=False), states
 
 
+@partial(jax.jit, static_argnums=0)
+def _gradient(objective, params, stats, batch):
+    """∇L(θ), compiled once per objective (called eagerly, its chunk loop compiles every call)."""
+    return objective.loss_and_grad(params, stats, batch)[3]
+
+
 def cycle_geometry(prep: Prepared, states: dict[int, TrainState], epochs: Sequence[int],
                    tracked_vectors: dict, *, k: int = 3, tol: float = 1e-4, cg_tol: float = 1e-4,
                    cg_max_iters: int = 500) -> Geometry:
@@ -101,7 +108,7 @@ def cycle_geometry(prep: Prepared, states: dict[int, TrainState], epochs: Sequen
     for e in epochs:
         state = states[e]
         loss_fn = objective.loss_fn(state.batch_stats, batch)
-        grad = objective.loss_and_grad(state.params, state.batch_stats, batch)[3]
+        grad = _gradient(objective, state.params, state.batch_stats, batch)
         grad_norm = float(np.linalg.norm(ravel_pytree(grad)[0]))
         d = landscape.unit_direction(grad)
         prev = landscape.projection(states[e - 1].params, state.params, d)
@@ -400,7 +407,7 @@ def _finite_difference_check(config: RunConfig, split: datasets.Split, e0: int, 
     with jax.enable_x64(True):
         params64 = jax.tree.map(lambda a: a.astype(np.float64), state0.params)
         loss64 = prep0.objective.loss_fn({}, prep0.train_data)
-        d64 = landscape.unit_direction(prep0.objective.loss_and_grad(params64, {}, prep0.train_data)[3])
+        d64 = landscape.unit_direction(_gradient(prep0.objective, params64, {}, prep0.train_data))
         return landscape.finite_differences(loss64, params64, d64, [h_in, 10 * h_in, 100 * h_in, spacing],
                                             k=k, tol=1e-10)
 

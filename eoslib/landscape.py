@@ -50,6 +50,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
+from jax.tree_util import Partial
 
 from eoslib.objective import as_partial, flat_hvp, hvp
 from eoslib.sharpening import sharpness_along
@@ -104,8 +105,10 @@ class Slice(NamedTuple):
     num_matvecs: np.ndarray
 
 
-@partial(jax.jit, static_argnums=0)
-def _losses_along(loss_fn, params, direction, ts):
+@jax.jit
+def _losses_along(loss_fn: Partial, params, direction, ts):
+    """``loss_fn`` is a pytree (its bound arrays traced, its function static): one compile for
+    every slice of the same objective, not one per slice."""
     return jax.vmap(lambda t: loss_fn(offset(params, direction, t)))(ts)
 
 
