@@ -19,7 +19,7 @@ intervals over models (:func:`spearman_ci`), differences of means with bootstrap
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -109,14 +109,17 @@ its own (``tools/fill_store.py cifar-generalization --figures 13``, more than 2.
 groups' rates), the sweep's every 50 epochs."""
 
 
-def cifar_scale(scale: str) -> dict:
-    """The settings of one of :data:`CIFAR_SCALES` (a clear error for an unknown name)."""
+def cifar_scale(scale: str | Mapping) -> dict:
+    """The settings of one of :data:`CIFAR_SCALES` (a clear error for an unknown name), or a copy
+    of ``scale`` if it is a mapping of the same settings (a scale of one's own)."""
+    if isinstance(scale, Mapping):
+        return dict(scale)
     if scale not in CIFAR_SCALES:
         raise ValueError(f"scale {scale!r}: choose one of {sorted(CIFAR_SCALES)}")
     return dict(CIFAR_SCALES[scale])
 
 
-def cifar_base(scale: str = "cpu", **overrides) -> RunConfig:
+def cifar_base(scale: str | Mapping = "cpu", **overrides) -> RunConfig:
     """Figure 5b's run (Section 4.1, Appendix F): VGG10 (GhostBatchNorm over 1,024) on the first
     ``n_train`` / ``n_eval`` CIFAR-10 images of the scale, full-batch GD with a 100-epoch
     linear warm-up, to completion (training accuracy > 99.99 %, at most ``max_epochs``); the

@@ -50,24 +50,25 @@ def _digest(arrays: dict) -> str:
     return h.hexdigest()
 
 
-def pack() -> None:
+def pack(path: Path = PACK, n_train: int = N_TRAIN, n_eval: int = N_EVAL) -> None:
+    """The raw first ``n_train`` / ``n_eval`` CIFAR-10 images and their SHA-256 into ``path``."""
     from eoslib import data
     raw = data.load_cifar10()
-    arrays = {"x_train": raw.x_train[:N_TRAIN], "y_train": raw.y_train[:N_TRAIN],
-              "x_eval": raw.x_eval[:N_EVAL], "y_eval": raw.y_eval[:N_EVAL]}
-    PACK.parent.mkdir(exist_ok=True)
-    np.savez_compressed(PACK, sha256=_digest(arrays), **arrays)
-    print(f"{PACK} ({PACK.stat().st_size / 2**20:.1f} MiB)")
+    arrays = {"x_train": raw.x_train[:n_train], "y_train": raw.y_train[:n_train],
+              "x_eval": raw.x_eval[:n_eval], "y_eval": raw.y_eval[:n_eval]}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, sha256=_digest(arrays), **arrays)
+    print(f"{path} ({path.stat().st_size / 2**20:.1f} MiB)")
 
 
-def load_pack():
+def load_pack(pack: Path = PACK):
     """The packed raw images, checked against their hash, standardized as ``eoslib.data.cifar10``."""
     from eoslib import data
-    with np.load(PACK) as f:
+    with np.load(pack) as f:
         arrays = {k: f[k] for k in ("x_train", "y_train", "x_eval", "y_eval")}
         if _digest(arrays) != str(f["sha256"]):
-            raise SystemExit(f"{PACK}: contents do not match their SHA-256")
-    return data.subset(data.Split(**arrays), N_TRAIN, N_EVAL)
+            raise SystemExit(f"{pack}: contents do not match their SHA-256")
+    return data.subset(data.Split(**arrays), len(arrays["y_train"]), len(arrays["y_eval"]))
 
 
 def measure(split, models: int, epochs: int = 5) -> dict:
@@ -98,17 +99,22 @@ def measure(split, models: int, epochs: int = 5) -> dict:
     return out
 
 
-def _fill(store_root: str, rates_per_batch: int, figures: str) -> None:
+def _fill(store_root: str, rates_per_batch: int, figures: str, scale, pack: Path) -> None:
     sys.path.insert(0, str(ROOT / "tools"))
     from fill_store import fill_cifar
 
     from eoslib.results import ResultsStore
-    fill_cifar(ResultsStore(store_root, compact_points=200), "paper", rates_per_batch, figures,
-               split=load_pack())
+    fill_cifar(ResultsStore(store_root, compact_points=200), scale, rates_per_batch, figures,
+               split=load_pack(pack))
 
 
 def run(budget_s: float, margin_s: float, out: Path, models: int, rates_per_batch: int,
-        figures: str = "5b,6,13") -> None:
+        figures: str = "5b,6,13", *, scale="paper", pack: Path = PACK,
+        store_root: Path = Path("/tmp/eoslib-store"),
+        committed: Path | None = ROOT / "store" / "cifar-generalization") -> None:
+    """Measure (``models`` > 0), then fill ``scale`` (a name of ``CIFAR_SCALES`` or its settings)
+    from ``pack`` into ``store_root``, resuming from the records in ``committed``, in a child
+    stopped ``margin_s`` before ``budget_s``; the new records to ``out/records.tar.gz``."""
     start = time.perf_counter()
     import jax
 
@@ -116,16 +122,14 @@ def run(budget_s: float, margin_s: float, out: Path, models: int, rates_per_batc
     from eoslib.results import ResultsStore
     out.mkdir(parents=True, exist_ok=True)
     timings = {"provenance": provenance(), "devices": [str(d) for d in jax.devices()]}
-    split = load_pack()
+    split = load_pack(pack)
     if models > 0:  # benchmarks/bench_gpu.py measures the same and more
         timings.update(measure(split, models))
-    store_root = Path("/tmp/eoslib-store")
     store = ResultsStore(store_root, compact_points=200)
-    committed = ROOT / "store" / "cifar-generalization"  # the travelled tree's records: resume from them
-    for path in committed.glob("*.json"):
+    for path in committed.glob("*.json") if committed else ():  # the travelled tree's records: resume
         store.put(json.loads(path.read_text()))
     before = set(store.keys())
-    child = multiprocessing.get_context("spawn").Process(target=_fill, args=(str(store_root), rates_per_batch, figures))
+    child = multiprocessing.get_context("spawn").Process(target=_fill, args=(str(store_root), rates_per_batch, figures, scale, pack))
     child.start()
     child.join(timeout=max(0.0, budget_s - margin_s - (time.perf_counter() - start)))
     stopped = child.is_alive()
@@ -143,10 +147,12 @@ def run(budget_s: float, margin_s: float, out: Path, models: int, rates_per_batc
     print(json.dumps({k: v for k, v in timings.items() if k != "model_seconds"}, indent=1, default=str))
 
 
-def unpack(tarball: Path) -> None:
+def unpack(tarball: Path, store=None) -> int:
+    """Add the tarball's records to ``store`` (default: the committed ``cifar-generalization``),
+    each checked to hash to its key; the number added."""
     from eoslib import generalization
     from eoslib.runs import RunConfig
-    store = generalization.committed_store("cifar-generalization")
+    store = generalization.committed_store("cifar-generalization") if store is None else store
     added = 0
     with tarfile.open(tarball) as tar:
         for member in tar.getmembers():
@@ -156,7 +162,8 @@ def unpack(tarball: Path) -> None:
             if record["key"] not in store:
                 store.put(record)
                 added += 1
-    print(f"{added} records added to store/cifar-generalization")
+    print(f"{added} records added to {store.root}")
+    return added
 
 
 def main() -> int:
