@@ -41,6 +41,7 @@ stability with well-separated eigenvalues).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -49,7 +50,7 @@ from eoslib.lanczos import DEFAULT_CHECK_STEPS, DEFAULT_GUARDS, DEFAULT_ROUNDS, 
 
 Array = jax.Array
 
-__all__ = ["track_eigh", "top_eigenpairs", "warm_start", "DEFAULT_MIX"]
+__all__ = ["track_eigh", "top_eigenpairs", "track_above", "AbovePairs", "warm_start", "DEFAULT_MIX"]
 
 DEFAULT_MIX = 0.1
 
@@ -121,3 +122,60 @@ def top_eigenpairs(matvec: Callable[[Array], Array], dim: int, k: int, *, tol: f
     if prev_vectors is not None:
         return track_eigh(matvec, prev_vectors, k=k, tol=tol, key=key, compiled=compiled)
     return lanczos_eigh(matvec, dim, k, tol=tol, key=key, compiled=compiled, dtype=dtype)
+
+
+class AbovePairs(NamedTuple):
+    """Every eigenpair above a threshold, plus the first one below it (:func:`track_above`).
+
+    Attributes:
+      values, vectors, residuals: as :class:`~eoslib.lanczos.Eigenpairs`, for the ``above``
+        pairs above the threshold and one more (at least ``k_min`` pairs in all).
+      num_matvecs: HVPs of every solve of the call.
+      certified: the last solve's certificate (its returned set is the true top set).
+      above: how many eigenvalues exceed the threshold (of those returned).
+      complete: certified, and the last returned eigenvalue is at or below the threshold, so
+        no eigenvalue above it is missing; False when ``k_max`` pairs were all above it
+        (saturated) or the solve was not certified.
+    """
+
+    values: Array
+    vectors: Array
+    residuals: Array
+    num_matvecs: int
+    certified: bool
+    above: int
+    complete: bool
+
+
+def track_above(matvec: Callable[[Array], Array], dim: int, threshold: float, *,
+                prev_vectors: Array | None = None, k_min: int = 1, k_max: int = 20, grow: int = 2,
+                tol: float = 1e-3, key: Array | None = None, compiled: bool = True,
+                dtype=jnp.float32) -> AbovePairs:
+    """Threshold-driven tracking (as centralflows tracks every eigenvalue above ``c · 2/η``):
+    the top eigenpairs down to the first one at or below ``threshold``, however many there are
+    (up to ``k_max``). A host loop over certified solves (:func:`top_eigenpairs`): it solves
+    for ``k = max(k_min, k')`` pairs (``k'`` the columns of ``prev_vectors``, warm start), and
+    while every returned eigenvalue is above ``threshold`` (the set is saturated) it solves
+    again for ``grow`` more, warm-started from the pairs found. It returns the pairs above
+    ``threshold`` and one below: passed back as ``prev_vectors`` at the next step, the tracked
+    set grows as eigenvalues cross the threshold upward and shrinks as they fall below it. A
+    certified top-k whose k-th value is at or below ``threshold`` contains every eigenvalue
+    above it (``complete``)."""
+    if not 1 <= k_min <= k_max <= dim or grow < 1:
+        raise ValueError("need 1 <= k_min <= k_max <= dim and grow >= 1")
+    key = jax.random.PRNGKey(0) if key is None else key
+    k = k_min if prev_vectors is None else min(k_max, max(k_min, prev_vectors.shape[1]))
+    spent = 0
+    while True:
+        key, sub = jax.random.split(key)
+        pairs = top_eigenpairs(matvec, dim, k, tol=tol, prev_vectors=prev_vectors, key=sub,
+                               compiled=compiled, dtype=dtype)
+        spent += int(pairs.num_matvecs)
+        above = int(jnp.sum(pairs.values > threshold))
+        if not (bool(pairs.certified) and above == k and k < k_max):
+            break
+        prev_vectors, k = pairs.vectors, min(k_max, k + grow)
+    keep = min(k, max(k_min, above + 1))
+    certified = bool(pairs.certified)
+    return AbovePairs(pairs.values[:keep], pairs.vectors[:, :keep], pairs.residuals[:keep], spent,
+                      certified, above, certified and above < k)
