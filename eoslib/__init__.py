@@ -13,7 +13,10 @@ Map of modules:
 - :mod:`eoslib.objective`: the chunked full-batch loss, its gradient and its HVPs (one of each).
 - :mod:`eoslib.lanczos`: the Lanczos iteration (init/step/extract), its compiled and host
   drivers, guard pairs and the missed-eigenvalue check (certified top-k eigenpairs).
-- :mod:`eoslib.tracking`: warm-started tracking of the top eigenpairs along training.
+- :mod:`eoslib.tracking`: warm-started tracking of the top eigenpairs along training, and of
+  every eigenpair above a threshold (``track_above``: the set grows and shrinks as they cross it).
+- :mod:`eoslib.preconditioned`: effective sharpness λ_max(P⁻¹H) of Adam and RMSProp from optax's
+  states, and the stability limits of GD, momentum, RMSProp and Adam.
 - :mod:`eoslib.similarity`: eigenvector and subspace similarity (Ye & Lim).
 - :mod:`eoslib.sharpening`: progressive-sharpening factor α = −∇L·∇S (Appendix G).
 - :mod:`eoslib.execution`: every CPU/GPU decision (compiled loops, lane groups, stored
@@ -75,6 +78,7 @@ from eoslib import (  # noqa: E402
     interventions,
     landscape,
     period2,
+    preconditioned,
     rotation_claims,
     rotations,
     runs,
@@ -91,14 +95,14 @@ from eoslib.report import Claim, ClaimsTable, record_run  # noqa: E402
 from eoslib.results import ResultsStore  # noqa: E402
 from eoslib.runs import RunConfig, RunResult, run_or_load, train  # noqa: E402
 from eoslib.schedules import Schedule  # noqa: E402
-from eoslib.tracking import top_eigenpairs, track_eigh  # noqa: E402
+from eoslib.tracking import AbovePairs, top_eigenpairs, track_above, track_eigh  # noqa: E402
 
 __all__ = [
     "__version__", "cifar_claims", "cost", "data", "dln", "dln_sums", "drivers", "drivers_claims", "flattening", "flattening_claims",
-    "init_study", "instability", "interventions", "landscape", "period2",
+    "init_study", "instability", "interventions", "landscape", "period2", "preconditioned",
     "rotation_claims", "rotations", "runs", "schedules", "similarity", "som",
     "ExecutionPlan", "plan", "Eigenpairs", "lanczos_eigh", "Batch", "Objective", "flat_hvp",
     "hvp", "ParameterError", "resolve", "Claim", "ClaimsTable", "record_run", "ResultsStore",
     "RunConfig", "RunResult", "run_or_load", "train", "Schedule", "sweep",
-    "top_eigenpairs", "track_eigh",
+    "top_eigenpairs", "track_eigh", "track_above", "AbovePairs",
 ]
