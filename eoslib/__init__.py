@@ -15,6 +15,8 @@ Map of modules:
   drivers, guard pairs and the missed-eigenvalue check (certified top-k eigenpairs).
 - :mod:`eoslib.tracking`: warm-started tracking of the top eigenpairs along training, and of
   every eigenpair above a threshold (``track_above``: the set grows and shrinks as they cross it).
+- :mod:`eoslib.diagnostics`: the same diagnostics on a model of one's own: any
+  ``loss(params, batch)``, any optax optimizer, certified (effective) sharpness along training.
 - :mod:`eoslib.preconditioned`: effective sharpness λ_max(P⁻¹H) of Adam and RMSProp from optax's
   states, and the stability limits of GD, momentum, RMSProp and Adam.
 - :mod:`eoslib.similarity`: eigenvector and subspace similarity (Ye & Lim).
@@ -67,6 +69,7 @@ from eoslib import (  # noqa: E402
     cifar_claims,
     cost,
     data,
+    diagnostics,
     dln,
     dln_sums,
     drivers,
@@ -98,7 +101,7 @@ from eoslib.schedules import Schedule  # noqa: E402
 from eoslib.tracking import AbovePairs, top_eigenpairs, track_above, track_eigh  # noqa: E402
 
 __all__ = [
-    "__version__", "cifar_claims", "cost", "data", "dln", "dln_sums", "drivers", "drivers_claims", "flattening", "flattening_claims",
+    "__version__", "cifar_claims", "cost", "data", "diagnostics", "dln", "dln_sums", "drivers", "drivers_claims", "flattening", "flattening_claims",
     "init_study", "instability", "interventions", "landscape", "period2", "preconditioned",
     "rotation_claims", "rotations", "runs", "schedules", "similarity", "som",
     "ExecutionPlan", "plan", "Eigenpairs", "lanczos_eigh", "Batch", "Objective", "flat_hvp",

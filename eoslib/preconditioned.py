@@ -32,8 +32,10 @@ import jax
 import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
+from jax.tree_util import Partial
 
 from eoslib.lanczos import Eigenpairs, lanczos_eigh
+from eoslib.objective import as_partial
 
 __all__ = ["find_state", "adam_preconditioner", "rmsprop_preconditioner", "preconditioned_matvec",
            "effective_sharpness", "stability_limit"]
@@ -69,11 +71,16 @@ def rmsprop_preconditioner(opt_state, *, eps: float = 1e-8, eps_in_sqrt: bool = 
     return jax.tree.map(lambda nu: jnp.sqrt(nu + eps) if eps_in_sqrt else jnp.sqrt(nu) + eps, s.nu)
 
 
-def preconditioned_matvec(matvec: Callable[[jax.Array], jax.Array], p: PyTree | jax.Array) -> Callable:
+def _scaled_apply(matvec, scale, w):
+    return scale * matvec(scale * w)
+
+
+def preconditioned_matvec(matvec: Callable[[jax.Array], jax.Array], p: PyTree | jax.Array) -> Partial:
     """``w ↦ P^{-1/2} H P^{-1/2} w`` on flat (d,) vectors, from the flat HVP ``matvec`` and the
-    diagonal ``p`` (a pytree like the parameters, or flat (d,), all entries > 0)."""
+    diagonal ``p`` (a pytree like the parameters, or flat (d,), all entries > 0); a
+    :class:`~jax.tree_util.Partial` (compiled once when ``matvec`` is one)."""
     scale = jax.lax.rsqrt(p if isinstance(p, jax.Array) else ravel_pytree(p)[0])
-    return lambda w: scale * matvec(scale * w)
+    return Partial(_scaled_apply, as_partial(matvec), scale)
 
 
 def effective_sharpness(matvec: Callable[[jax.Array], jax.Array], p: PyTree | jax.Array, dim: int, k: int = 1,

@@ -1,0 +1,83 @@
+"""eoslib.diagnostics on models of one's own: a plain ``loss(params, batch)`` and optax
+optimizers; the recorded (effective) sharpness against dense linear algebra in float64, GD's
+sharpness reaching 2/η on the paper's MLP written as a plain loss, and threshold tracking."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import linen as nn
+from jax.flatten_util import ravel_pytree
+
+from eoslib import models
+from eoslib.diagnostics import Problem, hessian_operator, train
+
+
+class _Net(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(3)(nn.tanh(nn.Dense(6)(x)))
+
+
+def _tiny():
+    kx, ky, kp = jax.random.split(jax.random.key(0), 3)
+    x = jax.random.normal(kx, (40, 6), jnp.float64)
+    y = jax.random.randint(ky, (40,), 0, 3)
+    params = jax.tree.map(lambda a: a.astype(jnp.float64), _Net().init(kp, x)["params"])
+
+    def loss(p, batch):
+        return optax.softmax_cross_entropy_with_integer_labels(_Net().apply({"params": p}, batch[0]), batch[1]).mean()
+    return Problem(loss, (x, y)), params
+
+
+def test_recorded_sharpness_and_effective_sharpness_are_the_dense_ones(x64):
+    problem, params = _tiny()
+    out = train(problem, params, optax.adam(0.05), 6, eig_every=3, k=2, preconditioner="adam", tol=1e-8)
+    assert list(out["eig_step"]) == [0, 3, 6] and out["loss"].shape == (7,) and np.isnan(out["effective"][0])
+    assert out["certified"].all() and out["effective_certified"][1:].all() and (out["hvps"] > 0).all()
+    flat, unravel = ravel_pytree(out["params"])
+    hessian = np.asarray(jax.hessian(lambda f: problem.loss(unravel(f), problem.batch))(flat))
+    np.testing.assert_allclose(out["values"][-1, :2], np.linalg.eigvalsh(hessian)[::-1][:2], rtol=1e-7)
+    matvec, dim = hessian_operator(problem, out["params"])
+    assert dim == flat.size
+    np.testing.assert_allclose(np.asarray(matvec(jnp.ones(dim))), hessian @ np.ones(dim), rtol=1e-10)
+    # the effective sharpness at the last step, from the optimizer state that train reached
+    opt, state, p = optax.adam(0.05), None, params
+    state = opt.init(p)
+    for _ in range(6):
+        g = jax.grad(problem.loss)(p, problem.batch)
+        u, state = opt.update(g, state, p)
+        p = optax.apply_updates(p, u)
+    pre = ravel_pytree(jax.tree.map(lambda nu: jnp.sqrt(nu / (1 - 0.999 ** 6)) + 1e-8,
+                                    state[0].nu))[0]
+    want = np.max(np.linalg.eigvals(hessian / np.asarray(pre)[:, None]).real)
+    np.testing.assert_allclose(out["effective"][-1], want, rtol=1e-7)
+
+
+def test_gd_sharpness_reaches_two_over_eta_on_the_paper_mlp(small_split):
+    model = models.MLP()
+    params = models.init_variables(model, jax.random.key(0), small_split.x_train.shape[1:])["params"]
+
+    def loss(p, batch):
+        return optax.softmax_cross_entropy_with_integer_labels(model.apply({"params": p}, batch[0]), batch[1]).mean()
+    problem = Problem(loss, (jnp.asarray(small_split.x_train), jnp.asarray(small_split.y_train)))
+    eta = 0.2
+    out = train(problem, params, optax.sgd(eta), 150, eig_every=10, k=1)
+    assert out["certified"].all() and np.isfinite(out["loss"]).all()
+    assert out["sharpness"][0] < 2 / eta <= 1.02 * out["sharpness"].max()
+
+
+def test_threshold_tracking_records_how_many_pairs_are_above(x64):
+    problem, params = _tiny()
+    out = train(problem, params, optax.sgd(0.5), 4, eig_every=2, k=1, threshold=0.4, k_max=12, tol=1e-8)
+
+    def dense_count(p):
+        flat, unravel = ravel_pytree(p)
+        hessian = jax.hessian(lambda f: problem.loss(unravel(f), problem.batch))(flat)
+        return int(np.sum(np.linalg.eigvalsh(np.asarray(hessian)) > 0.4))
+    first, last = dense_count(params), dense_count(out["params"])
+    assert list(out["above"][[0, -1]]) == [first, last] and last > first  # an eigenvalue crossed upward
+    assert list(out["tracked"][[0, -1]]) == [first + 1, last + 1] and out["certified"].all()
+    with pytest.raises(ValueError, match="preconditioner"):
+        train(problem, params, optax.sgd(0.1), 2, preconditioner="lion")
