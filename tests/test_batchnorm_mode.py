@@ -39,11 +39,10 @@ def setup():
             return optax.softmax_cross_entropy_with_integer_labels(logits, y[:examples]).mean()
 
         objective = Objective(model, "xent", GHOST)
-        matvec = jax.jit(objective.hessian_matvec(params, stats, Batch(x, y)))
-        engine = np.stack([np.asarray(matvec(e)) for e in np.eye(flat.size)], axis=1)
-        dense = {"train": np.asarray(jax.hessian(loss)(flat)),
-                 "eval": np.asarray(jax.hessian(lambda f: loss(f, train=False))(flat)),
-                 "dropped remainder": np.asarray(jax.hessian(lambda f: loss(f, examples=16))(flat))}
+        engine = np.asarray(jax.jit(jax.vmap(objective.hessian_matvec(params, stats, Batch(x, y)), in_axes=1, out_axes=1))(jnp.eye(flat.size)))
+        dense = {"train": np.asarray(jax.jit(jax.hessian(loss))(flat)),
+                 "eval": np.asarray(jax.jit(jax.hessian(lambda f: loss(f, train=False)))(flat)),
+                 "dropped remainder": np.asarray(jax.jit(jax.hessian(lambda f: loss(f, examples=16)))(flat))}
         grad = ravel_pytree(objective.loss_and_grad(params, stats, Batch(x, y))[3])[0]
         return dict(model=model, x=x, flat=flat, loss=loss, engine=engine, dense=dense, grad=np.asarray(grad))
 

@@ -37,7 +37,7 @@ def test_recorded_sharpness_and_effective_sharpness_are_the_dense_ones(x64):
     assert list(out["eig_step"]) == [0, 3, 6] and out["loss"].shape == (7,) and np.isnan(out["effective"][0])
     assert out["certified"].all() and out["effective_certified"][1:].all() and (out["hvps"] > 0).all()
     flat, unravel = ravel_pytree(out["params"])
-    hessian = np.asarray(jax.hessian(lambda f: problem.loss(unravel(f), problem.batch))(flat))
+    hessian = np.asarray(jax.jit(jax.hessian(lambda f: problem.loss(unravel(f), problem.batch)))(flat))
     np.testing.assert_allclose(out["values"][-1, :2], np.linalg.eigvalsh(hessian)[::-1][:2], rtol=1e-7)
     matvec, dim = hessian_operator(problem, out["params"])
     assert dim == flat.size
@@ -70,11 +70,11 @@ def test_gd_sharpness_reaches_two_over_eta_on_the_paper_mlp(small_split):
 
 def test_threshold_tracking_records_how_many_pairs_are_above(x64):
     problem, params = _tiny()
-    out = train(problem, params, optax.sgd(0.5), 4, eig_every=2, k=1, threshold=0.4, k_max=12, tol=1e-8)
+    out = train(problem, params, optax.sgd(0.5), 4, eig_every=2, k=4, threshold=0.4, k_max=12, tol=1e-8)
 
     def dense_count(p):
         flat, unravel = ravel_pytree(p)
-        hessian = jax.hessian(lambda f: problem.loss(unravel(f), problem.batch))(flat)
+        hessian = jax.jit(jax.hessian(lambda f: problem.loss(unravel(f), problem.batch)))(flat)
         return int(np.sum(np.linalg.eigvalsh(np.asarray(hessian)) > 0.4))
     first, last = dense_count(params), dense_count(out["params"])
     assert list(out["above"][[0, -1]]) == [first, last] and last > first  # an eigenvalue crossed upward
