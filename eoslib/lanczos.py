@@ -352,6 +352,8 @@ def _iterate_compiled(matvec: Partial, s: LanczosState, tol: Array, which: str) 
 
 _apply_block_jit = jax.jit(_apply_block)
 _step_jit = jax.jit(lanczos_step, static_argnames=("which",))
+_init_jit = jax.jit(lanczos_init, static_argnames=("wanted", "max_basis"))
+_extract_jit = jax.jit(lanczos_extract)
 
 
 def _iterate_host(matvec: Partial, s: LanczosState, tol: Array, which: str) -> LanczosState:
@@ -394,15 +396,16 @@ def _certified_solve(matvec: Partial, start: Array, key: Array, tol: Array, *, k
                      host: bool) -> Eigenpairs:
     iterate = _iterate_host if host else _iterate_compiled
     loop = _while_host if host else jax.lax.while_loop
+    init = _init_jit if host else lanczos_init  # eager, their lax.cond's compiled at every call
+    extract = _extract_jit if host else lanczos_extract
     sign = 1.0 if which == "LA" else -1.0
     dim = start.shape[1]
 
     def solve_and_check(start, key, solves, num_matvecs) -> _Round:
         key, solve_key, check_key = jax.random.split(key, 3)
         tols = jnp.where(jnp.arange(wanted) < k, tol, GUARD_TOL_FACTOR * tol)  # (wanted,)
-        st = iterate(matvec, lanczos_init(start, solve_key, wanted=wanted, max_basis=max_basis),
-                     tols, which)
-        values, vectors, residuals = lanczos_extract(st)
+        st = iterate(matvec, init(start, solve_key, wanted=wanted, max_basis=max_basis), tols, which)
+        values, vectors, residuals = extract(st)
         # convergence from the explicit residuals (the estimate ‖R y_last‖ is meaningless once
         # the basis fills the whole space)
         converged = jnp.all(residuals <= tols * jnp.max(jnp.abs(values)))
@@ -414,9 +417,8 @@ def _certified_solve(matvec: Partial, start: Array, key: Array, tol: Array, *, k
             shift = values[k - 1] - sign * 2 * tol * scale  # never beyond θ_k: span V is inert
             deflated = Partial(_deflated_apply, matvec, vectors, shift)
             probe = jax.random.normal(check_key, (1, dim), start.dtype)
-            ch = iterate(deflated, lanczos_init(probe, check_key, wanted=1,
-                                                max_basis=min(check_steps, dim)), tol, which)
-            theta, u, _ = lanczos_extract(ch)
+            ch = iterate(deflated, init(probe, check_key, wanted=1, max_basis=min(check_steps, dim)), tol, which)
+            theta, u, _ = extract(ch)
             missed = sign * (theta[0] - values[k - 1]) > tol * scale
             direction, used = u[:, 0], used + ch.num_matvecs
         return _Round(solves + 1, values, vectors, residuals, used, converged, missed,
