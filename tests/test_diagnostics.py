@@ -7,28 +7,16 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from flax import linen as nn
+import tiny
 from jax.flatten_util import ravel_pytree
 
 from eoslib import models
 from eoslib.diagnostics import Problem, hessian_operator, train
 
 
-class _Net(nn.Module):
-    @nn.compact
-    def __call__(self, x):
-        return nn.Dense(3)(nn.tanh(nn.Dense(6)(x)))
-
-
 def _tiny():
-    kx, ky, kp = jax.random.split(jax.random.key(0), 3)
-    x = jax.random.normal(kx, (40, 6), jnp.float64)
-    y = jax.random.randint(ky, (40,), 0, 3)
-    params = jax.tree.map(lambda a: a.astype(jnp.float64), _Net().init(kp, x)["params"])
-
-    def loss(p, batch):
-        return optax.softmax_cross_entropy_with_integer_labels(_Net().apply({"params": p}, batch[0]), batch[1]).mean()
-    return Problem(loss, (x, y)), params
+    loss, batch, params = tiny.tanh_problem()
+    return Problem(loss, batch), params
 
 
 def test_recorded_sharpness_and_effective_sharpness_are_the_dense_ones(x64):

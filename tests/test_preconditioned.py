@@ -7,27 +7,17 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from flax import linen as nn
+import tiny
 from jax.flatten_util import ravel_pytree
 
 from eoslib import preconditioned as pc
 
 
-class _Net(nn.Module):
-    @nn.compact
-    def __call__(self, x):
-        return nn.Dense(3)(nn.tanh(nn.Dense(6)(x)))
-
-
 def _problem():
-    """A 6-input MLP (63 parameters) on 40 random examples: flat loss, flat params, unravel."""
-    kx, ky, kp = jax.random.split(jax.random.key(0), 3)
-    x = jax.random.normal(kx, (40, 6), jnp.float64)
-    y = jax.random.randint(ky, (40,), 0, 3)
-    params = jax.tree.map(lambda a: a.astype(jnp.float64), _Net().init(kp, x)["params"])
+    """tiny.tanh_problem as a loss of flat parameters: (loss, flat params, unravel)."""
+    loss, batch, params = tiny.tanh_problem()
     flat, unravel = ravel_pytree(params)
-    loss = lambda f: optax.softmax_cross_entropy_with_integer_labels(_Net().apply({"params": unravel(f)}, x), y).mean()  # noqa: E731
-    return loss, flat, unravel
+    return (lambda f: loss(unravel(f), batch)), flat, unravel
 
 
 def _trained_state(opt, loss, flat, unravel, steps=5):

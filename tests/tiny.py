@@ -82,3 +82,26 @@ def mlp_problem(widths, classes, n, features, seed=0, head_first=False):
         return xent_mean(model.apply(p, x), y)
 
     return loss, params
+
+
+class TanhNet(nn.Module):
+    """6 inputs -> Dense(6), tanh -> Dense(3): 63 parameters."""
+
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(3)(nn.tanh(nn.Dense(6)(x)))
+
+
+def tanh_problem():
+    """:class:`TanhNet` on 40 random float64 examples of 3 classes: ``(loss(params, batch),
+    (x, y), params)`` with the mean cross-entropy (call under x64)."""
+    import optax
+
+    kx, ky, kp = jax.random.split(jax.random.key(0), 3)
+    x = jax.random.normal(kx, (40, 6), jnp.float64)
+    y = jax.random.randint(ky, (40,), 0, 3)
+    params = jax.tree.map(lambda a: a.astype(jnp.float64), TanhNet().init(kp, x)["params"])
+
+    def loss(p, batch):
+        return optax.softmax_cross_entropy_with_integer_labels(TanhNet().apply({"params": p}, batch[0]), batch[1]).mean()
+    return loss, (x, y), params
