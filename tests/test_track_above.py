@@ -1,5 +1,5 @@
 """Threshold-driven tracking (eoslib.tracking.track_above, issue 31): the tracked set follows
-the eigenvalues above a threshold as they cross it one by one, upward and back down, always
+the eigenvalues above a threshold as they cross it, upward and back down, always
 certified, on a synthetic spectrum in float64; and on the paper's MLP it returns the same
 eigenvalues as ARPACK."""
 
