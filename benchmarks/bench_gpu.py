@@ -16,7 +16,7 @@ dataset files. Per model and per batch of ``--models`` MLPs / ``--vgg-models`` V
   in one compiled loop;
 * ``hvp_s``: seconds per Hessian-vector product (jitted, a fresh random vector each call);
 * ``top8_s`` / ``top8_uncertified_s``: seconds per top-8 solve to relative residual 1e-3 with
-  the missed-eigenvalue check (the trainer's) and without it (``check_steps=0``), with their
+  the missed-eigenvalue check (the library's default) and without it (``check=None``), with their
   HVP counts; ``top8_eigsh_s``: one model's top-8 by ``scipy.sparse.linalg.eigsh`` calling the
   jitted HVP from the host (as Cohen et al.'s code does), at ARPACK tol 1e-3.
 
@@ -75,7 +75,7 @@ def bench_model(name: str, config, split, models: int, epochs: int, repeats: int
 
     from eoslib import generalization
     from eoslib.gd import run_epochs
-    from eoslib.lanczos import lanczos_eigh
+    from eoslib.lanczos import DEFAULT_CHECK, lanczos_eigh
     from eoslib.runs import prepare
     out = {"model": name, "n_train": int(len(split.y_train)), "vmapped_models": models}
     for m in (1, models):
@@ -95,7 +95,7 @@ def bench_model(name: str, config, split, models: int, epochs: int, repeats: int
             return o.hessian_matvec(p, s, t)(v)
 
         def top8(p, s, key, check, o=prep.objective, t=train):
-            e = lanczos_eigh(o.hessian_matvec(p, s, t), dim, 8, tol=1e-3, key=key, check_steps=check)
+            e = lanczos_eigh(o.hessian_matvec(p, s, t), dim, 8, tol=1e-3, key=key, check=check)
             return e.values, e.num_matvecs, e.certified
 
         shape = (m, dim) if m > 1 else (dim,)
@@ -105,7 +105,7 @@ def bench_model(name: str, config, split, models: int, epochs: int, repeats: int
         vs = iter(jax.random.normal(jax.random.key(2), (repeats + 1, *shape)))
         out[f"hvp_s_{m}"] = median_s(lambda: hvp_j(params, stats, next(vs)), repeats)
         save(out)
-        for check, label in ((8, "top8"), (0, "top8_uncertified")) if solves else ():
+        for check, label in ((DEFAULT_CHECK, "top8"), (None, "top8_uncertified")) if solves else ():
             solve = jax.jit(vmap(lambda p, s, k, c=check: top8(p, s, k, c), (0, 0, 0)))
             out[f"{label}_s_{m}"] = median_s(lambda: solve(params, stats, keys), repeats)
             _, hvps, certified = solve(params, stats, keys)

@@ -40,7 +40,7 @@ from eoslib import instability, landscape, models, schedules, sweep, verificatio
 from eoslib.gd import TrainState
 from eoslib.instability import Cycle
 from eoslib.results import ResultsStore, computed, pack, unpack
-from eoslib.runs import TRAINER_VERSION, Prepared, RunConfig, prepare, states_at, train
+from eoslib.runs import TRAINER_CHECK, TRAINER_VERSION, Prepared, RunConfig, prepare, states_at, train
 from eoslib.tracking import top_eigenpairs
 
 __all__ = ["Geometry", "cycle_states", "cycle_geometry", "cycle_slices", "max_after_switch", "first_reaching",
@@ -114,7 +114,7 @@ def cycle_geometry(prep: Prepared, states: dict[int, TrainState], epochs: Sequen
         prev = landscape.projection(states[e - 1].params, state.params, d)
         pairs = top_eigenpairs(objective.hessian_matvec(state.params, state.batch_stats, batch),
                                dim, k, tol=tol, prev_vectors=tracked_vectors.get(e),
-                               compiled=prep.plan.compiled_loops)
+                               compiled=prep.plan.compiled_loops, check=TRAINER_CHECK)
         der = landscape.sharpness_derivatives(loss_fn, state.params, d, pairs.values,
                                               pairs.vectors, cg_tol=cg_tol,
                                               cg_max_iters=cg_max_iters)

@@ -34,6 +34,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from eoslib.objective import Batch, Objective
+from eoslib.runs import TRAINER_CHECK
 from eoslib.tracking import top_eigenpairs
 
 Array = jax.Array
@@ -114,7 +115,7 @@ def intervene(objective: Objective, params: PyTree, stats: PyTree, batch: Batch,
         record = t % record_every == 0 or t == steps
         if record or rule != "none":
             pairs = top_eigenpairs(objective.hessian_matvec(params, stats, batch), dim, k, tol=tol,
-                                   prev_vectors=vectors, compiled=compiled)
+                                   prev_vectors=vectors, compiled=compiled, check=TRAINER_CHECK)
             vectors = pairs.vectors
         rate_in, rate_out = rates(rule, pairs.values, eta, fraction=fraction) if rule != "none" \
             else (jnp.full((k,), eta), jnp.asarray(eta))

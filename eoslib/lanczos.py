@@ -52,21 +52,48 @@ Two defences, both measured in ``benchmarks/bench_hessian.py``:
 * guard pairs: the solve runs until ``k + guards`` pairs converge (the guards to
   ``GUARD_TOL_FACTOR · tol``) and returns the top ``k``, so the Krylov space has resolved
   ``guards`` further eigenvalues below ``λ_k``;
-* a check: ``check_steps`` Lanczos steps from a fresh Gaussian vector on the deflated operator
-  ``P H P + c (I − P)`` with ``P = I − V Vᵀ`` (``V``: the ``k + guards`` found vectors; the
-  shift ``c`` lies below ``θ_k``, so ``span V`` cannot trigger it). Its Ritz values are lower
-  bounds on the eigenvalues of ``H`` outside ``span V`` (Courant–Fischer), so a Ritz value above
-  ``θ_k + tol · max|θ|`` proves that an eigenvalue is missing; the solve then starts again from
-  ``Σ V + u`` (``u``: the check's Ritz vector), for at most ``rounds`` solves. A solve that
-  reaches ``max_iters`` unconverged starts again the same way (a restart from its Ritz
-  vectors).
+* a check (:class:`Check`): Lanczos from a fresh Gaussian vector on the deflated operator
+  ``D = P H P + c (I − P)`` with ``P = I − V Vᵀ`` (``V``: the ``k`` returned vectors; the shift
+  ``c`` lies below ``θ_k``, so ``span V`` cannot trigger it). Its Ritz values are lower bounds
+  on the eigenvalues of ``D`` (Courant–Fischer), so a Ritz value above ``θ_k + tol · max|θ|``
+  proves that an eigenvalue is missing; the solve then starts again from ``Σ V + u`` (``u``: the
+  check's Ritz vector; ``V`` with the guards), for at most ``rounds`` solves. A solve that
+  reaches ``max_iters`` unconverged starts again the same way (a restart from its Ritz vectors).
 
-``Eigenpairs.certified`` is True when the last solve converged and its check found nothing.
-Like any Krylov method from a random vector this is a probabilistic certificate: a missed
-eigenvalue ``μ`` escapes the check only if the random vector has a tiny component along it or
-``μ`` is within a small relative gap of the rest of the deflated spectrum (Kuczyński &
-Woźniakowski 1992: the chance of a relative error ε after ``j`` steps is at most about
-``√d e^{−√ε (2j − 1)}``); such near-ties are what the guards cover.
+The certificate (``Eigenpairs.miss_bound``). Finding no Ritz value above ``θ_k`` proves nothing
+by itself: a missed eigenvalue in a dense part of the spectrum is reached only after many steps
+(issue 27: a fixed 8-step check certified wrong top-20 sets along chapter 2's run). The check
+therefore steps until it can state a bound. Kuczyński & Woźniakowski (1992, Thm. 4.2): after
+``j`` Lanczos steps from a start uniform on the sphere of ``R^d`` (a normalized Gaussian), the
+top Ritz value ``ξ`` of a symmetric ``A`` with extreme eigenvalues ``μ_max, μ_min`` satisfies
+
+    P[ μ_max − ξ ≥ ε (μ_max − μ_min) ] ≤ 1.648 √d · exp(−√ε (2j − 1)),
+
+and the same holds for the bottom Ritz value ``ξ'`` and ``μ_min`` (apply it to ``−A``; shifts
+do not change Krylov spaces). Choosing ``ε_j = (ln(2 · 1.648 √d / p) / (2j − 1))²`` makes each
+probability ``p / 2``; with probability at least ``1 − p`` both hold, so the spread
+``s = μ_max − μ_min < (ξ − ξ') + 2 ε_j s``, i.e. ``s < (ξ − ξ') / (1 − 2 ε_j)``, and
+
+    μ_max(D) < ξ + ε_j (ξ − ξ') / (1 − 2 ε_j).
+
+Why this bounds the error of the whole set: in the basis ``(V, V⊥)``, ``H = [[Θ, Rᵀ], [R, C]]``
+with ``R = H V − V Θ`` (the residuals; ``Vᵀ R = 0`` for Ritz vectors) and ``C`` the compression
+of ``H`` to ``V⊥``, whose eigenvalues are those of ``D`` other than ``c``. Weyl's inequality
+against ``diag(Θ, C)`` gives ``|λ_i(H) − λ_i(diag(Θ, C))| ≤ ‖R‖₂``, and the top k of
+``diag(Θ, C)`` differ from ``θ_1 … θ_k`` by at most ``max(0, λ_max(C) − θ_k)`` (inserting a
+value into a sorted list moves each entry by at most its excess over the last). So each true
+top-k eigenvalue is within ``‖R‖₂ + miss_bound ≤ ‖residuals‖₂ + miss_bound`` of the returned
+one, where ``miss_bound = max(0, bound − θ_k)``, with probability ``≥ 1 − p``. This holds for
+any spectrum and any overlap of a missed eigenvector with ``V``, which is why only the returned
+pairs are deflated: the guards converge only to ``10 tol``, and deflating them lets a missed
+eigenvector hide in a guard (issue 27, the 128-image run at k = 20). The check stops as soon
+as a miss is proven, or ``miss_bound ≤ set_tol · max|θ|`` (then ``certified``), or after
+``max_steps`` steps (not certified: the set may be right, but the check could not say so). The
+bound uses only the check's own Ritz values, whatever the spectrum; what it costs is set by
+``ε_j``: ``j ≈ ln(2 · 1.648 √d / p) / (2 √ε)`` steps for a bound of ``ε`` times the deflated
+spread. The probability is over the check's start vector, per solve: along ``n`` tracked epochs
+the chance that any stated bound is wrong is at most ``n p``. :data:`LEGACY_CHECK` (the fixed
+8-step check of the stores made with ``TRAINER_VERSION`` 1) states no bound.
 
 Repeated eigenvalues. A Krylov space started from ``b`` vectors contains at most ``b``
 independent vectors of any eigenspace before a breakdown: with one start vector an eigenvalue
@@ -100,12 +127,11 @@ from eoslib.objective import as_partial
 Array = jax.Array
 
 __all__ = ["Eigenpairs", "LanczosState", "default_max_iters", "lanczos_eigh", "lanczos_init",
-           "lanczos_step", "lanczos_extract", "DEFAULT_GUARDS", "DEFAULT_CHECK_STEPS",
-           "DEFAULT_ROUNDS"]
+           "lanczos_step", "lanczos_extract", "Check", "LEGACY_CHECK", "DEFAULT_CHECK",
+           "DEFAULT_GUARDS", "DEFAULT_ROUNDS"]
 
 _KAPPA = math.sqrt(2.0)
 DEFAULT_GUARDS = 2
-DEFAULT_CHECK_STEPS = 8
 DEFAULT_ROUNDS = 3
 GUARD_TOL_FACTOR = 10.0  # guard pairs converge to 10 tol: they extend the Krylov space
 
@@ -122,8 +148,12 @@ class Eigenpairs(NamedTuple):
         to rounding, not an estimate).
       num_matvecs: ``()`` int, operator applications (HVPs) used, checks and re-solves
         included.
-      certified: ``()`` bool, the pairs converged and the missed-eigenvalue check found no
-        eigenvalue beyond ``values[-1]`` outside their span (see the module docstring).
+      certified: ``()`` bool, the pairs converged, the missed-eigenvalue check found no
+        eigenvalue beyond ``values[-1]`` outside their span, and ``miss_bound ≤ set_tol ·
+        max|θ|`` (see the module docstring).
+      miss_bound: ``()``, with probability at least ``1 − failure_prob`` every one of the true
+        top-k eigenvalues is within ``‖residuals‖₂ + miss_bound`` of ``values`` (module
+        docstring); NaN when no bound is stated (no check, or :data:`LEGACY_CHECK`).
     """
 
     values: Array
@@ -131,6 +161,7 @@ class Eigenpairs(NamedTuple):
     residuals: Array
     num_matvecs: Array
     certified: Array
+    miss_bound: Array
 
 
 def default_max_iters(dim: int, k: int, block_size: int = 1) -> int:
@@ -345,9 +376,10 @@ def _apply_block(matvec: Partial, block: Array) -> Array:
 # ------------------------------------------------------------------------ the two drivers
 
 
-def _iterate_compiled(matvec: Partial, s: LanczosState, tol: Array, which: str) -> LanczosState:
+def _iterate_compiled(matvec: Partial, s: LanczosState, tol: Array, which: str,
+                      cond=_keep_going) -> LanczosState:
     body = lambda st: lanczos_step(st, _apply_block(matvec, st.pending), tol, which=which)  # noqa: E731
-    return jax.lax.while_loop(_keep_going, body, s)
+    return jax.lax.while_loop(cond, body, s)
 
 
 _apply_block_jit = jax.jit(_apply_block)
@@ -356,8 +388,9 @@ _init_jit = jax.jit(lanczos_init, static_argnames=("wanted", "max_basis"))
 _extract_jit = jax.jit(lanczos_extract)
 
 
-def _iterate_host(matvec: Partial, s: LanczosState, tol: Array, which: str) -> LanczosState:
-    while bool(_keep_going(s)):
+def _iterate_host(matvec: Partial, s: LanczosState, tol: Array, which: str,
+                  cond=_keep_going) -> LanczosState:
+    while bool(cond(s)):
         s = _step_jit(s, _apply_block_jit(matvec, s.pending), tol, which=which)
     return s
 
@@ -371,12 +404,69 @@ def _while_host(cond, body, state):
 # ------------------------------------------------------------------------ certified solve
 
 
+class Check(NamedTuple):
+    """Settings of the missed-eigenvalue check (module docstring, "Certified top-k").
+
+    Attributes:
+      max_steps: Lanczos steps of the check at most (static).
+      failure_prob: ``p``, the probability (over the check's random start) that the stated
+        ``miss_bound`` is wrong.
+      set_tol: certify only when ``miss_bound ≤ set_tol · max|θ|``.
+      adaptive: True: step until a miss is found, the bound reaches ``set_tol`` or
+        ``max_steps`` is spent. False: the fixed check of ``TRAINER_VERSION`` 1 (exactly as many
+        steps as its own top Ritz pair needs to converge, at most ``max_steps``; no bound, so
+        ``certified`` says only that this check found no miss).
+    """
+
+    max_steps: int = 64
+    failure_prob: float = 1e-3
+    set_tol: float = 1e-2
+    adaptive: bool = True
+
+
+LEGACY_CHECK = Check(max_steps=8, adaptive=False)
+"""The 8-step check of before (issue 27): kept for records made with it, not a certificate."""
+DEFAULT_CHECK = Check()
+
+
 def _deflated_apply(matvec: Partial, vectors: Array, shift: Array, v: Array) -> Array:
     """``P H P v + shift (I − P) v`` with ``P = I − V Vᵀ`` for orthonormal ``vectors`` (d, w)."""
     along = vectors @ (vectors.T @ v)
     outside = v - along
     hv = matvec(outside).astype(v.dtype)
     return hv - vectors @ (vectors.T @ hv) + shift * along
+
+
+def _extreme_ritz(s: LanczosState, sign: float) -> tuple[Array, Array]:
+    """``(top, bottom)``: the largest and smallest Ritz values of ``sign · T`` (the check's basis)."""
+    t = sign * s.projected
+    active = jnp.arange(t.shape[0]) < s.size
+    big = 3 * jnp.sqrt(jnp.sum(t**2)) + jnp.finfo(t.dtype).tiny
+    top = jnp.max(jnp.linalg.eigvalsh(t + jnp.diag(jnp.where(active, 0.0, -big))))
+    bottom = jnp.min(jnp.linalg.eigvalsh(t + jnp.diag(jnp.where(active, 0.0, big))))
+    return top, bottom
+
+
+def _kw_bound(s: LanczosState, log_term: Array, sign: float) -> tuple[Array, Array]:
+    """``(top, bound)`` in ``σ = sign · value`` units: the check's top Ritz value and the bound
+    ``top + ε (top − bottom) / (1 − 2ε)`` on the deflated operator's top eigenvalue, which holds
+    with probability ``≥ 1 − p`` for ``ε = (log_term / (2j − 1))²`` after ``j`` steps
+    (module docstring); ``inf`` while ``ε ≥ 1/2``; exact once the basis spans the whole space."""
+    top, bottom = _extreme_ritz(s, sign)
+    eps = (log_term / jnp.maximum(2 * s.size - 1, 1)) ** 2
+    eps = jnp.where(s.size >= s.basis.shape[1], 0.0, eps)  # the whole space: Ritz values are exact
+    bound = jnp.where(eps < 0.5, top + eps * (top - bottom) / jnp.maximum(1 - 2 * eps, 1e-30), jnp.inf)
+    return top, bound
+
+
+def _check_going(s: LanczosState, log_term: Array, miss_level: Array, cert_level: Array,
+                 sign: float) -> Array:
+    top, bound = _kw_bound(s, log_term, sign)
+    room = s.size + 1 <= s.basis.shape[0]
+    return room & (top <= miss_level) & (bound > cert_level)
+
+
+_check_going_jit = jax.jit(_check_going, static_argnames=("sign",))
 
 
 class _Round(NamedTuple):
@@ -387,18 +477,50 @@ class _Round(NamedTuple):
     num_matvecs: Array  # () int
     converged: Array  # () bool
     missed: Array  # () bool: the check found a Ritz value beyond values[k - 1]
+    bound: Array  # () the miss bound (NaN: none stated)
     direction: Array  # (d,) the check's top Ritz vector
     key: Array
 
 
+def _check(iterate, init, extract, matvec, values, vectors, key, tol, *, k, which, check, host):
+    """The missed-eigenvalue check on the deflated operator: ``(missed, bound, direction,
+    matvecs)`` (module docstring)."""
+    sign = 1.0 if which == "LA" else -1.0
+    dim = vectors.shape[0]
+    scale = jnp.max(jnp.abs(values))
+    shift = values[k - 1] - sign * 2 * tol * scale  # never beyond θ_k: span V is inert
+    probe = jax.random.normal(key, (1, dim), vectors.dtype)
+    state = init(probe, key, wanted=1, max_basis=min(check.max_steps, dim))
+    if not check.adaptive:  # deflates the guards too (their residuals are 10 tol: unsound)
+        deflated = Partial(_deflated_apply, matvec, vectors, shift)
+        ch = iterate(deflated, state, tol, which)
+        theta, u, _ = extract(ch)
+        missed = sign * (theta[0] - values[k - 1]) > tol * scale
+        return missed, jnp.array(jnp.nan, values.dtype), u[:, 0], ch.num_matvecs
+    sigma_k = sign * values[k - 1]
+    log_term = jnp.asarray(math.log(2 * 1.648 * math.sqrt(dim) / check.failure_prob), values.dtype)
+    levels = (log_term, sigma_k + tol * scale, sigma_k + check.set_tol * scale)
+    deflated = Partial(_deflated_apply, matvec, vectors[:, :k], shift)  # the returned pairs only
+    if host:
+        going = lambda st: _check_going_jit(st, *levels, sign=sign)  # noqa: E731
+    else:
+        going = lambda st: _check_going(st, *levels, sign=sign)  # noqa: E731
+    ch = iterate(deflated, state, jnp.zeros((), values.dtype), which, going)
+    top, bound = (_kw_bound_jit if host else _kw_bound)(ch, log_term, sign=sign)
+    _, u, _ = extract(ch)
+    return top > levels[1], jnp.maximum(bound - sigma_k, 0.0), u[:, 0], ch.num_matvecs
+
+
+_kw_bound_jit = jax.jit(_kw_bound, static_argnames=("sign",))
+
+
 def _certified_solve(matvec: Partial, start: Array, key: Array, tol: Array, *, k: int,
-                     wanted: int, which: str, max_basis: int, check_steps: int, rounds: int,
+                     wanted: int, which: str, max_basis: int, check: Check | None, rounds: int,
                      host: bool) -> Eigenpairs:
     iterate = _iterate_host if host else _iterate_compiled
     loop = _while_host if host else jax.lax.while_loop
     init = _init_jit if host else lanczos_init  # eager, their lax.cond's compiled at every call
     extract = _extract_jit if host else lanczos_extract
-    sign = 1.0 if which == "LA" else -1.0
     dim = start.shape[1]
 
     def solve_and_check(start, key, solves, num_matvecs) -> _Round:
@@ -411,17 +533,13 @@ def _certified_solve(matvec: Partial, start: Array, key: Array, tol: Array, *, k
         converged = jnp.all(residuals <= tols * jnp.max(jnp.abs(values)))
         used = num_matvecs + st.num_matvecs
         direction = jnp.zeros((dim,), start.dtype)
-        missed = jnp.array(False)
-        if check_steps:
-            scale = jnp.max(jnp.abs(values))
-            shift = values[k - 1] - sign * 2 * tol * scale  # never beyond θ_k: span V is inert
-            deflated = Partial(_deflated_apply, matvec, vectors, shift)
-            probe = jax.random.normal(check_key, (1, dim), start.dtype)
-            ch = iterate(deflated, init(probe, check_key, wanted=1, max_basis=min(check_steps, dim)), tol, which)
-            theta, u, _ = extract(ch)
-            missed = sign * (theta[0] - values[k - 1]) > tol * scale
-            direction, used = u[:, 0], used + ch.num_matvecs
-        return _Round(solves + 1, values, vectors, residuals, used, converged, missed,
+        missed, bound = jnp.array(False), jnp.array(jnp.nan, start.dtype)
+        if check is not None:
+            missed, bound, direction, spent = _check(iterate, init, extract, matvec, values, vectors,
+                                                     check_key, tol, k=k, which=which, check=check,
+                                                     host=host)
+            used = used + spent
+        return _Round(solves + 1, values, vectors, residuals, used, converged, missed, bound,
                       direction, key)
 
     def again(r: _Round) -> _Round:  # restart from the found vectors and the missed direction
@@ -430,12 +548,15 @@ def _certified_solve(matvec: Partial, start: Array, key: Array, tol: Array, *, k
 
     first = solve_and_check(start, key, jnp.array(0, int), jnp.array(0, int))
     last = loop(lambda r: (r.missed | ~r.converged) & (r.solves < rounds), again, first)
+    certified = last.converged & ~last.missed
+    if check is not None and check.adaptive:
+        certified = certified & (last.bound <= check.set_tol * jnp.max(jnp.abs(last.values)))
     return Eigenpairs(values=last.values[:k], vectors=last.vectors[:, :k],
                       residuals=last.residuals[:k], num_matvecs=last.num_matvecs,
-                      certified=last.converged & ~last.missed)
+                      certified=certified, miss_bound=last.bound)
 
 
-_STATIC = ("k", "wanted", "which", "max_basis", "check_steps", "rounds", "host")
+_STATIC = ("k", "wanted", "which", "max_basis", "check", "rounds", "host")
 _certified_solve_jit = jax.jit(_certified_solve, static_argnames=_STATIC)
 
 
@@ -452,7 +573,7 @@ def lanczos_eigh(
     dtype=jnp.float32,
     block_size: int | None = None,
     guards: int = DEFAULT_GUARDS,
-    check_steps: int = DEFAULT_CHECK_STEPS,
+    check: Check | None = DEFAULT_CHECK,
     rounds: int = DEFAULT_ROUNDS,
     compiled: bool = True,
 ) -> Eigenpairs:
@@ -483,8 +604,9 @@ def lanczos_eigh(
       block_size: ``b``, basis vectors (HVPs) added per iteration. Default: the number of
         columns of ``v0``, or 1. Eigenvalues of multiplicity up to ``b`` are resolved.
       guards: extra pairs that must converge too (not returned).
-      check_steps: Lanczos steps of the missed-eigenvalue check; 0 disables it (then
-        ``certified`` only says that the pairs converged).
+      check: the missed-eigenvalue check's :class:`Check` (default: adaptive, ``p = 1e-3``,
+        ``set_tol = 1e-2``); ``None`` disables it (then ``certified`` only says that the pairs
+        converged); :data:`LEGACY_CHECK` is the fixed 8-step check of ``TRAINER_VERSION`` 1.
       rounds: at most this many solves (restarts after a missed eigenvalue or an unconverged
         solve).
       compiled: ``True``: one compiled loop (works inside a user's ``jit``); ``False``: the
@@ -497,8 +619,10 @@ def lanczos_eigh(
         raise ValueError(f"which must be 'LA' or 'SA', got {which!r}")
     if not 1 <= k <= dim:
         raise ValueError(f"need 1 <= k <= dim, got k={k}, dim={dim}")
-    if guards < 0 or check_steps < 0 or rounds < 1:
-        raise ValueError("need guards >= 0, check_steps >= 0 and rounds >= 1")
+    if guards < 0 or rounds < 1:
+        raise ValueError("need guards >= 0 and rounds >= 1")
+    if check is not None and not (check.max_steps >= 1 and 0 < check.failure_prob < 1 and check.set_tol > 0):
+        raise ValueError(f"need max_steps >= 1, 0 < failure_prob < 1 and set_tol > 0, got {check}")
     key = jax.random.PRNGKey(0) if key is None else key
     key, start_key = jax.random.split(key)
     if v0 is None:
@@ -517,7 +641,7 @@ def lanczos_eigh(
         raise ValueError("max_iters must be at least max(k, block_size)")
     wanted = min(wanted, max_basis)
     statics = dict(k=k, wanted=wanted, which=which, max_basis=max_basis,
-                   check_steps=check_steps if k < dim else 0, rounds=rounds)
+                   check=check if k < dim else None, rounds=rounds)
     solve = _certified_solve_jit if compiled else _certified_solve
     return solve(as_partial(matvec), start.T, key, jnp.asarray(tol, dtype), host=not compiled,
                  **statics)

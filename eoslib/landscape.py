@@ -54,6 +54,7 @@ from jax.tree_util import Partial
 
 from eoslib.objective import as_partial, flat_hvp, hvp
 from eoslib.sharpening import sharpness_along
+from eoslib.runs import TRAINER_CHECK
 from eoslib.tracking import top_eigenpairs
 
 PyTree = Any
@@ -143,7 +144,7 @@ def line_slice(loss_fn: Callable[[PyTree], Array], params: PyTree, direction: Py
         matvec, _ = flat_hvp(loss_fn, offset(params, direction, ts[j]))
         pairs = top_eigenpairs(matvec, dim, k, tol=tol, prev_vectors=seed,
                                key=jax.random.fold_in(key, j), compiled=compiled,
-                               dtype=flat_dtype)
+                               dtype=flat_dtype, check=TRAINER_CHECK)
         seeds[j] = pairs.vectors
         values[j] = np.asarray(pairs.values)
         residual[j] = float(pairs.residuals[0]) / abs(float(pairs.values[0]))
@@ -280,7 +281,7 @@ def finite_differences(loss_fn: Callable[[PyTree], Array], params: PyTree, direc
     def top(t, seed=None):
         matvec, _ = flat_hvp(loss_fn, offset(params, direction, t))
         return top_eigenpairs(matvec, dim, k, tol=tol, prev_vectors=seed, compiled=compiled,
-                              dtype=dtype)
+                              dtype=dtype, check=TRAINER_CHECK)
 
     center = top(0.0)
     exact = sharpness_derivatives(loss_fn, params, direction, center.values, center.vectors,

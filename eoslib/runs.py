@@ -32,7 +32,7 @@ from tqdm import tqdm  # text bar: tqdm.auto warns in notebooks without ipywidge
 from eoslib import data as datasets
 from eoslib import execution
 from eoslib.gd import Limits, TrainState, init_states, run_epochs
-from eoslib.lanczos import Eigenpairs
+from eoslib.lanczos import LEGACY_CHECK, Eigenpairs
 from eoslib.models import INITS, MODELS
 from eoslib.objective import Batch, Objective, default_chunk_size
 from eoslib.results import ResultsStore, make_record
@@ -40,7 +40,7 @@ from eoslib.schedules import Schedule, as_arrays
 from eoslib.similarity import cosine_grassmann_similarity
 from eoslib.tracking import top_eigenpairs
 
-__all__ = ["TRAINER_VERSION", "RunConfig", "RunResult", "Prepared", "METRICS", "prepare", "collect",
+__all__ = ["TRAINER_VERSION", "TRAINER_CHECK", "RunConfig", "RunResult", "Prepared", "METRICS", "prepare", "collect",
            "state_eigenpairs", "has_peaked", "EigenRecorder", "last_accuracy", "train", "states_at", "save_run", "run_or_load",
            "progress_enabled"]
 
@@ -48,6 +48,10 @@ METRICS = ("train_loss", "train_acc", "eval_loss", "eval_acc", "param_norm", "di
 
 
 TRAINER_VERSION = 1
+TRAINER_CHECK = LEGACY_CHECK
+"""The missed-eigenvalue check of every eigensolve that goes into a stored record: the fixed
+8-step check the stores were made with (issue 27: not a certificate). The next refill
+(``TRAINER_VERSION`` 2) switches it to :data:`eoslib.lanczos.DEFAULT_CHECK`."""
 """Version of what turns a config into results (the trainer, the eigensolver settings, the
 records' metrics). It is a field of every :class:`RunConfig`, hence part of its store key: bump
 it with any change that changes results, and no record made before can be read as current."""
@@ -193,7 +197,7 @@ def state_eigenpairs(prepared: Prepared, state: TrainState, k: int, tol: float,
                                                prepared.train_data)
     dim = ravel_pytree(state.params)[0].size
     return top_eigenpairs(matvec, dim, k, tol=tol, prev_vectors=prev_vectors,
-                          compiled=prepared.plan.compiled_loops)
+                          compiled=prepared.plan.compiled_loops, check=TRAINER_CHECK)
 
 
 @dataclass

@@ -46,7 +46,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from eoslib.lanczos import DEFAULT_CHECK_STEPS, DEFAULT_GUARDS, DEFAULT_ROUNDS, Eigenpairs, lanczos_eigh
+from eoslib.lanczos import DEFAULT_CHECK, DEFAULT_GUARDS, DEFAULT_ROUNDS, Check, Eigenpairs, lanczos_eigh
 
 Array = jax.Array
 
@@ -80,7 +80,7 @@ def track_eigh(
     key: Array | None = None,
     mix: float = DEFAULT_MIX,
     guards: int = DEFAULT_GUARDS,
-    check_steps: int = DEFAULT_CHECK_STEPS,
+    check: Check | None = DEFAULT_CHECK,
     rounds: int = DEFAULT_ROUNDS,
     compiled: bool = True,
 ) -> Eigenpairs:
@@ -91,7 +91,7 @@ def track_eigh(
       prev_vectors: ``(d, k')`` eigenvectors from the previous evaluation (need not be exactly
         orthonormal). Their dtype sets the working precision.
       k: number of pairs wanted; default ``k'``.
-      tol, max_iters, which, guards, check_steps, rounds, compiled: as in
+      tol, max_iters, which, guards, check, rounds, compiled: as in
         :func:`eoslib.lanczos.lanczos_eigh`.
       block_size: ``b``; 1 (default) seeds Lanczos with one vector, ``b > 1`` runs block
         Lanczos from ``b`` seeds (:func:`warm_start`).
@@ -110,18 +110,20 @@ def track_eigh(
     return lanczos_eigh(matvec, prev_vectors.shape[0],
                         prev_vectors.shape[1] if k is None else k, which=which, tol=tol,
                         max_iters=max_iters, key=key, v0=start, dtype=prev_vectors.dtype,
-                        block_size=block_size, guards=guards, check_steps=check_steps,
+                        block_size=block_size, guards=guards, check=check,
                         rounds=rounds, compiled=compiled)
 
 
 def top_eigenpairs(matvec: Callable[[Array], Array], dim: int, k: int, *, tol: float = 1e-3,
                    prev_vectors: Array | None = None, key: Array | None = None,
-                   compiled: bool = True, dtype=jnp.float32) -> Eigenpairs:
+                   compiled: bool = True, dtype=jnp.float32,
+                   check: Check | None = DEFAULT_CHECK) -> Eigenpairs:
     """Top-k eigenpairs as the trainer computes them: tracked from ``prev_vectors`` (d, k) when
-    given (:func:`track_eigh`), else a cold :func:`~eoslib.lanczos.lanczos_eigh`."""
+    given (:func:`track_eigh`), else a cold :func:`~eoslib.lanczos.lanczos_eigh`; ``check`` as
+    there (the trainer passes :data:`eoslib.runs.TRAINER_CHECK`)."""
     if prev_vectors is not None:
-        return track_eigh(matvec, prev_vectors, k=k, tol=tol, key=key, compiled=compiled)
-    return lanczos_eigh(matvec, dim, k, tol=tol, key=key, compiled=compiled, dtype=dtype)
+        return track_eigh(matvec, prev_vectors, k=k, tol=tol, key=key, compiled=compiled, check=check)
+    return lanczos_eigh(matvec, dim, k, tol=tol, key=key, compiled=compiled, dtype=dtype, check=check)
 
 
 class AbovePairs(NamedTuple):

@@ -8,7 +8,7 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from eoslib import models
-from eoslib.lanczos import lanczos_eigh
+from eoslib.lanczos import LEGACY_CHECK, Check, lanczos_eigh
 from eoslib.objective import Batch, Objective, flat_hvp
 from eoslib.similarity import cosine_grassmann_similarity
 from eoslib.tracking import track_eigh
@@ -67,11 +67,14 @@ def test_eigenpairs_match_dense_eigh(name, whichs, compiled, x64):
     dim = hess.shape[0]
     for which in whichs:
         k = 4
+        # on an operator this small the check's bound needs about as many steps as the dimension
         result = lanczos_eigh(matvec, dim, k, which=which, tol=1e-10, max_iters=dim,
-                              dtype=jnp.float64, compiled=compiled)
+                              dtype=jnp.float64, compiled=compiled, check=Check(max_steps=dim))
         _check_against_dense(result, hess, evals, evecs, which, k)
         assert bool(result.certified)
-        assert int(result.num_matvecs) < dim  # stopped early
+        solve = lanczos_eigh(matvec, dim, k, which=which, tol=1e-10, max_iters=dim,
+                             dtype=jnp.float64, compiled=compiled, check=None)
+        assert int(solve.num_matvecs) < dim  # the solve itself stopped early
 
 
 def test_float32_default_path_agrees_with_float64():
@@ -130,7 +133,7 @@ def _assert_valid_pairs(result, mat, k):
 
 def test_large_gap_converges_in_few_products():
     spectrum = np.concatenate([[100.0], np.linspace(-1, 1, 199)])
-    result, mat, q = _solve(spectrum, 1, tol=1e-10, guards=0, check_steps=0)
+    result, mat, q = _solve(spectrum, 1, tol=1e-10, guards=0, check=None)
     np.testing.assert_allclose(result.values, [100.0], rtol=1e-12)
     assert int(result.num_matvecs) <= 12
     assert abs(q[:, 0] @ result.vectors[:, 0]) >= 1 - 1e-12
@@ -186,7 +189,7 @@ def test_negative_spectrum_both_ends():
 def test_rank_deficient_operator_breakdown_and_restart():
     """Rank 3: the Krylov space becomes invariant after 4 vectors (breakdown)."""
     spectrum = np.concatenate([[5.0, 3.0, 2.0], np.zeros(57)])
-    result, mat, q = _solve(spectrum, 6, tol=1e-10, guards=0, check_steps=0)
+    result, mat, q = _solve(spectrum, 6, tol=1e-10, guards=0, check=None)
     np.testing.assert_allclose(result.values, [5, 3, 2, 0, 0, 0], atol=1e-10)
     _assert_valid_pairs(result, mat, 6)
     assert int(result.num_matvecs) <= 10
@@ -224,7 +227,7 @@ def test_eigenvalue_crossing_is_found_by_the_tracked_solve(dtype, compiled):
         matvec, prev, spectrum = _crossing(getattr(jnp, dtype))
         want = np.sort(spectrum)[::-1][:8]
         # without mixing, guards or the check, the solve converges on the wrong set: the bug
-        blind = track_eigh(matvec, prev, tol=1e-4, mix=0.0, guards=0, check_steps=0,
+        blind = track_eigh(matvec, prev, tol=1e-4, mix=0.0, guards=0, check=None,
                            compiled=compiled)
         assert not np.any(np.abs(np.asarray(blind.values) - 9.0) < 1e-3)
         # the check alone detects the missed eigenvalue and the solve continues
@@ -260,3 +263,40 @@ def test_clustered_top_with_adversarial_start(compiled):
                               compiled=compiled)
         np.testing.assert_allclose(result.values, spectrum[:4], rtol=1e-6)
         assert bool(result.certified)
+
+
+# ----------------------------------------- the certificate's bound (issue 27): a miss mid-set
+def _missed_in_a_dense_spectrum(d=3000):
+    """A top 20 whose 17th eigenvector the warm start lacks exactly, above a dense bulk that
+    reaches up to just below the top 20: the case the fixed 8-step check certified wrongly
+    (issue 27). The operator is diagonal (Lanczos from a Gaussian start is rotation invariant);
+    the previous vectors are perturbed within the bulk, so the solve never breaks down and
+    never sees ``e_16`` (0-based)."""
+    top = np.array([10, 8, 6, 5, 4, 3.6, 3.2, 3.0, 2.8, 2.6, 2.4, 2.2, 2.0, 1.9, 1.8, 1.7, 1.6, 1.55, 1.5, 1.45])
+    spectrum = np.concatenate([top, np.linspace(1.3, -3.0, d - 20)])
+    rng = np.random.default_rng(3)
+    prev = np.zeros((d, 20))
+    prev[np.r_[0:16, 17:20], np.r_[0:16, 17:20]] = 1.0
+    prev[100, 16] = 1.0  # a bulk direction in place of the 17th
+    noise = 0.01 * rng.normal(size=(d, 20))
+    noise[:20] = 0.0
+    prev = np.linalg.qr(prev + noise)[0]
+    diag = jnp.asarray(spectrum)
+    return jax.tree_util.Partial(lambda s, v: s * v, diag), jnp.asarray(prev), top
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "host"])
+def test_a_miss_in_the_middle_of_the_set_is_never_certified(compiled):
+    """The fixed 8-step check (today's trainer, :data:`LEGACY_CHECK`) certifies a set that lacks
+    the true 17th eigenvalue (errors 0.05-0.15, up to 15 tol · S); the adaptive check either
+    finds it or does not certify, and whatever it certifies is within its stated bound."""
+    with jax.enable_x64(True):
+        matvec, prev, top = _missed_in_a_dense_spectrum()
+        tol = 1e-3
+        old = track_eigh(matvec, prev, tol=tol, mix=0.0, check=LEGACY_CHECK, compiled=compiled)
+        old_error = np.max(np.abs(np.asarray(old.values) - top))
+        assert bool(old.certified) and old_error > 10 * tol * top[0]  # the bug
+        new = track_eigh(matvec, prev, tol=tol, mix=0.0, compiled=compiled)
+        error = np.max(np.abs(np.asarray(new.values) - top))
+        assert bool(new.certified) and error <= tol * top[0], (error, bool(new.certified))
+        assert float(new.miss_bound) <= 1e-2 * top[0]

@@ -50,7 +50,7 @@ def test_tracking_unchanged_operator_costs_one_block():
         q, _ = np.linalg.qr(np.random.default_rng(1).normal(size=(80, 80)))
         mat = jnp.asarray((q * np.r_[9.0, 7.0, 5.0, np.linspace(-1, 1, 77)]) @ q.T)
         result = track_eigh(lambda v: mat @ v, jnp.asarray(q[:, :3]), tol=1e-10, mix=0.0,
-                            guards=0, check_steps=0)
+                            guards=0, check=None)
         assert int(result.num_matvecs) == 3
         np.testing.assert_allclose(result.values, [9.0, 7.0, 5.0], rtol=1e-12)
         # more previous vectors than wanted pairs, float32 working precision
@@ -60,43 +60,67 @@ def test_tracking_unchanged_operator_costs_one_block():
         np.testing.assert_allclose(result32.values, [9.0, 7.0], rtol=1e-5)
 
 
-def test_tracked_top_k_is_the_true_top_k_along_an_edge_of_stability_run(small_split, x64):
+def _eos_run_with_reference(split, epochs=40, reference_k=21):
     """The paper's MLP on 128 Fashion-MNIST images at η = 0.2 (S passes 2/η = 10 near epoch 24,
-    then oscillates around it): at every epoch the top 8 tracked along the GD trajectory (the
-    trainer's path: warm start, mixing, check; tol 1e-3) against ARPACK on the same HVP at tol
-    1e-10; every one of the true top 8 must be matched to 1e-3, not only those the solver
-    returns. Both solve the float64 Hessian at the float32 GD iterates: in float32 the HVP of
-    this network loses up to ~0.5 % to cancellation at some iterates (epoch 13: two jit
-    compilations of the same float32 HVP differ by 4.5e-3 relative, float64 agrees with one of
-    them), which is the precision of the operator, not a missed eigenvalue; the float32 crossing
-    tests in test_lanczos.py cover the float32 solver."""
+    then oscillates around it): the float32 GD iterates, the float64 HVP at each, and ARPACK's
+    top ``reference_k`` at tol 1e-10 on it (the truth)."""
     import scipy.sparse.linalg as spla
 
-    config = RunConfig(n_train=128, n_eval=32, schedule=schedules.constant(0.2), max_epochs=60)
-    prep = prepare([config], small_split, batched=False)
+    config = RunConfig(n_train=128, n_eval=32, schedule=schedules.constant(0.2), max_epochs=epochs)
+    prep = prepare([config], split, batched=False)
     data64 = Batch(prep.train_data.x.astype(jnp.float64), prep.train_data.y)
-    state, vectors, errors, certified, sharpness = prep.state, None, [], [], []
     apply = jax.jit(lambda m, v: m(v))  # the HVP Partial traced as data: one compile for every epoch
-    for epoch in range(61):
+    state, matvecs, true = prep.state, [], []
+    for epoch in range(epochs + 1):
         params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), state.params)
         matvec = prep.objective.hessian_matvec(params, {}, data64)
         dim = ravel_pytree(params)[0].size
-        if vectors is None:
-            pairs = lanczos_eigh(matvec, dim, 8, tol=1e-3, dtype=jnp.float64)
-        else:
-            pairs = track_eigh(matvec, vectors, tol=1e-3)
-        vectors = pairs.vectors
         op = spla.LinearOperator((dim, dim), dtype=np.float64,
                                  matvec=lambda v, m=matvec: np.asarray(apply(m, jnp.asarray(v))))
-        true = np.sort(spla.eigsh(op, k=8, which="LA", tol=1e-10,
-                                  return_eigenvectors=False))[::-1]
-        errors.append(np.abs(np.asarray(pairs.values) - true) / np.abs(true))
-        certified.append(bool(pairs.certified))
-        sharpness.append(true[0])
+        true.append(np.sort(spla.eigsh(op, k=reference_k, which="LA", tol=1e-10,
+                                       return_eigenvectors=False))[::-1])
+        matvecs.append(matvec)
         state, _ = run_epochs(prep.objective, 1, prep.train_data, prep.eval_data, prep.limits,
                               prep.schedule, state, epoch)
-    errors = np.array(errors)
-    assert max(sharpness) > 10.0 and np.mean(np.array(sharpness[30:]) > 0.8 * 10.0) > 0.8
-    bad = np.argwhere(errors > 1e-3)
-    assert errors.max() <= 1e-3, [(e, i, errors[e, i], certified[e]) for e, i in bad]
-    assert np.mean(certified) >= 0.95
+    return matvecs, np.array(true), dim
+
+
+def _track_along(matvecs, dim, k, **solver):
+    vectors, rows = None, []
+    for matvec in matvecs:
+        if vectors is None:
+            pairs = lanczos_eigh(matvec, dim, k, tol=1e-3, dtype=jnp.float64, **solver)
+        else:
+            pairs = track_eigh(matvec, vectors, tol=1e-3, **solver)
+        vectors = pairs.vectors
+        rows.append((np.asarray(pairs.values), bool(pairs.certified), float(pairs.miss_bound),
+                     np.asarray(pairs.residuals)))
+    return tuple(np.array(x) for x in zip(*rows))
+
+
+def test_tracked_top_k_is_the_true_top_k_along_an_edge_of_stability_run(small_split, x64):
+    """At every epoch of an edge-of-stability run (:func:`_eos_run_with_reference`, epochs
+    0-40), the top k tracked along the GD trajectory (the trainer's path: warm start, mixing,
+    check; tol 1e-3) against ARPACK, for k = 10 (the paper profile's) and 20: every *certified*
+    set is right, i.e. each of the true top k is matched to the solver's stated error,
+    ``‖residuals‖₂ + miss_bound`` (not only those the solver returns), and nearly all are
+    certified; at k = 10 every epoch is within ``tol · S``. The fixed 8-step check of before
+    certified wrong top-20 sets at 7 of these epochs (3, 6, 10, 19, 31, 34, 40; errors up to
+    0.0059 S; issue 27). Both solve the float64 Hessian at the float32 GD iterates: in float32
+    the HVP of this network loses up to ~0.5 % to cancellation at some iterates (epoch 13: two
+    jit compilations of the same float32 HVP differ by 4.5e-3 relative, float64 agrees with one
+    of them), which is the precision of the operator, not a missed eigenvalue; the float32
+    crossing tests in test_lanczos.py cover the float32 solver."""
+    matvecs, true, dim = _eos_run_with_reference(small_split)
+    sharpness = true[:, 0]
+    assert max(sharpness) > 10.0 and np.mean(sharpness[24:] > 0.8 * 10.0) > 0.8
+    for k in (10, 20):
+        values, certified, bounds, residuals = _track_along(matvecs, dim, k)
+        error = np.max(np.abs(values - true[:, :k]), axis=1)
+        stated = np.linalg.norm(residuals, axis=1) + bounds
+        wrong = certified & (error > stated)
+        assert not np.any(wrong), (k, np.nonzero(wrong)[0], error[wrong] / sharpness[wrong])
+        assert np.all(bounds[certified] <= 1e-2 * np.max(np.abs(values[certified]), axis=1) * (1 + 1e-9))
+        assert np.mean(certified) >= 0.95, (k, np.mean(certified))
+        if k == 10:
+            assert np.all(error <= 1e-3 * sharpness), (error / sharpness).max()
