@@ -257,7 +257,7 @@ def bench_solvers(loss, params, ks, tol: float, repeats: int, power_max_iter: in
                          "values": np.asarray(values).tolist()}
             if name.startswith("ours"):
                 row[name]["certified"] = bool(out.certified)
-                row[name]["miss_bound_over_s"] = float(out.miss_bound / abs(values[0]))
+                row[name]["error_bound_over_s"] = float(out.error_bound / abs(values[0]))
         for name in methods:
             if name != "ours":
                 row[f"speedup_vs_{name}"] = statistics.median(

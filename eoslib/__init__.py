@@ -63,9 +63,7 @@ under :meth:`RunConfig.key`; the chapter's claims go to :func:`eoslib.report.rec
 ``tools/execute.py`` stores in the notebook's metadata.
 """
 
-__version__ = "0.1.0"
-
-from eoslib import (  # noqa: E402
+from eoslib import (
     cifar_claims,
     cost,
     data,
@@ -90,15 +88,16 @@ from eoslib import (  # noqa: E402
     som,
     sweep,
 )
-from eoslib.execution import ExecutionPlan, plan  # noqa: E402
-from eoslib.lanczos import Eigenpairs, lanczos_eigh  # noqa: E402
-from eoslib.objective import Batch, Objective, flat_hvp, hvp  # noqa: E402
-from eoslib.params import ParameterError, resolve  # noqa: E402
-from eoslib.report import Claim, ClaimsTable, record_run  # noqa: E402
-from eoslib.results import ResultsStore  # noqa: E402
-from eoslib.runs import RunConfig, RunResult, run_or_load, train  # noqa: E402
-from eoslib.schedules import Schedule  # noqa: E402
-from eoslib.tracking import AbovePairs, top_eigenpairs, track_above, track_eigh  # noqa: E402
+from eoslib._version import __version__
+from eoslib.execution import ExecutionPlan, plan
+from eoslib.lanczos import Eigenpairs, lanczos_eigh
+from eoslib.objective import Batch, Objective, flat_hvp, hvp
+from eoslib.params import ParameterError, resolve
+from eoslib.report import Claim, ClaimsTable, record_run
+from eoslib.results import ResultsStore
+from eoslib.runs import RunConfig, RunResult, run_or_load, train
+from eoslib.schedules import Schedule
+from eoslib.tracking import AbovePairs, top_eigenpairs, track_above, track_eigh
 
 __all__ = [
     "__version__", "cifar_claims", "cost", "data", "diagnostics", "dln", "dln_sums", "drivers", "drivers_claims", "flattening", "flattening_claims",

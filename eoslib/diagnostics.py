@@ -79,8 +79,9 @@ def train(problem: Problem, params, optimizer: optax.GradientTransformation, ste
     (``preconditioner_kw``: their ``eps`` etc., as given to optax) also records the effective
     sharpness λ_max(P⁻¹H) (top-1, certified). Returns a dict of numpy arrays: ``loss`` (steps+1,)
     at θ_0..θ_T; at the eigen-steps ``eig_step`` (E,): ``sharpness``, ``values`` (E, k_max) NaN-
-    padded, ``tracked`` (number of pairs), ``above`` (with ``threshold``), ``certified``,
-    ``hvps``, and with a preconditioner ``effective``, ``effective_certified``, ``effective_hvps``;
+    padded, ``tracked`` (number of pairs), ``above`` (with ``threshold``), ``certified`` and
+    ``error_bound`` (:class:`eoslib.lanczos.Eigenpairs`: with probability ≥ 1 − 1e-3 each true top
+    value is within it of ``values``), ``hvps``, and with a preconditioner ``effective``, ``effective_certified``, ``effective_hvps``;
     and ``params``, the last parameters."""
     if steps < 1 or eig_every < 1 or not 1 <= k <= k_max:
         raise ValueError("need steps >= 1, eig_every >= 1 and 1 <= k <= k_max")
@@ -112,7 +113,8 @@ def train(problem: Problem, params, optimizer: optax.GradientTransformation, ste
             values = np.full(k_max, np.nan)
             values[:pairs.values.shape[0]] = np.asarray(pairs.values)
             row = dict(eig_step=t, sharpness=float(pairs.values[0]), values=values, tracked=pairs.values.shape[0],
-                       above=above, certified=bool(pairs.certified), hvps=int(pairs.num_matvecs))
+                       above=above, certified=bool(pairs.certified), error_bound=float(pairs.error_bound),
+                       hvps=int(pairs.num_matvecs))
             if preconditioner is not None and t > 0:  # the optimizer's state holds P from step 1 on
                 p = PRECONDITIONERS[preconditioner](opt_state, **(preconditioner_kw or {}))
                 eff = preconditioned.effective_sharpness(matvec, p, dim, 1, tol=tol, key=sub2, dtype=dtype)

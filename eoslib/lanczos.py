@@ -53,19 +53,21 @@ Two defences, both measured in ``benchmarks/bench_hessian.py``:
   ``GUARD_TOL_FACTOR · tol``) and returns the top ``k``, so the Krylov space has resolved
   ``guards`` further eigenvalues below ``λ_k``;
 * a check (:class:`Check`): Lanczos from a fresh Gaussian vector on the deflated operator
-  ``D = P H P + c (I − P)`` with ``P = I − V Vᵀ`` (``V``: the ``k`` returned vectors; the shift
-  ``c`` lies below ``θ_k``, so ``span V`` cannot trigger it). Its Ritz values are lower bounds
-  on the eigenvalues of ``D`` (Courant–Fischer), so a Ritz value above ``θ_k + tol · max|θ|``
-  proves that an eigenvalue is missing; the solve then starts again from ``Σ V + u`` (``u``: the
-  check's Ritz vector; ``V`` with the guards), for at most ``rounds`` solves. A solve that
-  reaches ``max_iters`` unconverged starts again the same way (a restart from its Ritz vectors).
+  ``D = P H P + c (I − P)`` with ``P = I − V Vᵀ`` (``V``: the ``k`` returned vectors; ``c``
+  lies below ``θ_k``, at the last guard's value, so ``span V`` can neither trigger the check nor
+  lift ``D``'s top). Its Ritz values are lower bounds on the eigenvalues of ``D``
+  (Courant–Fischer), so a Ritz value above ``θ_k + tol · max|θ|`` proves that an eigenvalue is
+  missing; the solve then starts again from ``Σ V + u`` (``u``: the check's Ritz vector; ``V``
+  with the guards), for at most ``rounds`` solves. A solve that reaches ``max_iters``
+  unconverged starts again the same way (a restart from its Ritz vectors).
 
-The certificate (``Eigenpairs.miss_bound``). Finding no Ritz value above ``θ_k`` proves nothing
-by itself: a missed eigenvalue in a dense part of the spectrum is reached only after many steps
-(issue 27: a fixed 8-step check certified wrong top-20 sets along chapter 2's run). The check
-therefore steps until it can state a bound. Kuczyński & Woźniakowski (1992, Thm. 4.2): after
-``j`` Lanczos steps from a start uniform on the sphere of ``R^d`` (a normalized Gaussian), the
-top Ritz value ``ξ`` of a symmetric ``A`` with extreme eigenvalues ``μ_max, μ_min`` satisfies
+The certificate (``Eigenpairs.error_bound``). Finding no Ritz value above ``θ_k`` proves
+nothing by itself: a missed eigenvalue in a dense part of the spectrum is reached only after
+many steps (issue 27: a fixed 8-step check certified wrong top-20 sets along chapter 2's run).
+The check therefore steps until it can state a bound. Kuczyński & Woźniakowski (1992, Thm.
+4.2): after ``j`` Lanczos steps from a start uniform on the sphere of ``R^d`` (a normalized
+Gaussian), the top Ritz value ``ξ`` of a symmetric ``A`` with extreme eigenvalues ``μ_max,
+μ_min`` satisfies
 
     P[ μ_max − ξ ≥ ε (μ_max − μ_min) ] ≤ 1.648 √d · exp(−√ε (2j − 1)),
 
@@ -74,26 +76,29 @@ do not change Krylov spaces). Choosing ``ε_j = (ln(2 · 1.648 √d / p) / (2j �
 probability ``p / 2``; with probability at least ``1 − p`` both hold, so the spread
 ``s = μ_max − μ_min < (ξ − ξ') + 2 ε_j s``, i.e. ``s < (ξ − ξ') / (1 − 2 ε_j)``, and
 
-    μ_max(D) < ξ + ε_j (ξ − ξ') / (1 − 2 ε_j).
+    μ_max(D) < B = ξ + ε_j (ξ − ξ') / (1 − 2 ε_j).
 
 Why this bounds the error of the whole set: in the basis ``(V, V⊥)``, ``H = [[Θ, Rᵀ], [R, C]]``
 with ``R = H V − V Θ`` (the residuals; ``Vᵀ R = 0`` for Ritz vectors) and ``C`` the compression
 of ``H`` to ``V⊥``, whose eigenvalues are those of ``D`` other than ``c``. Weyl's inequality
 against ``diag(Θ, C)`` gives ``|λ_i(H) − λ_i(diag(Θ, C))| ≤ ‖R‖₂``, and the top k of
 ``diag(Θ, C)`` differ from ``θ_1 … θ_k`` by at most ``max(0, λ_max(C) − θ_k)`` (inserting a
-value into a sorted list moves each entry by at most its excess over the last). So each true
-top-k eigenvalue is within ``‖R‖₂ + miss_bound ≤ ‖residuals‖₂ + miss_bound`` of the returned
-one, where ``miss_bound = max(0, bound − θ_k)``, with probability ``≥ 1 − p``. This holds for
-any spectrum and any overlap of a missed eigenvector with ``V``, which is why only the returned
-pairs are deflated: the guards converge only to ``10 tol``, and deflating them lets a missed
-eigenvector hide in a guard (issue 27, the 128-image run at k = 20). The check stops as soon
-as a miss is proven, or ``miss_bound ≤ set_tol · max|θ|`` (then ``certified``), or after
-``max_steps`` steps (not certified: the set may be right, but the check could not say so). The
-bound uses only the check's own Ritz values, whatever the spectrum; what it costs is set by
-``ε_j``: ``j ≈ ln(2 · 1.648 √d / p) / (2 √ε)`` steps for a bound of ``ε`` times the deflated
-spread. The probability is over the check's start vector, per solve: along ``n`` tracked epochs
-the chance that any stated bound is wrong is at most ``n p``. :data:`LEGACY_CHECK` (the fixed
-8-step check of the stores made with ``TRAINER_VERSION`` 1) states no bound.
+value into a sorted list moves each entry by at most its excess over the last). So, with
+probability ``≥ 1 − p``, each true top-k eigenvalue is within
+
+    error_bound = ‖residuals‖₂ + max(0, B − θ_k)    (‖R‖₂ ≤ its Frobenius norm)
+
+of the returned one, for any spectrum and any overlap of a missed eigenvector with ``V``. Only
+the returned pairs are deflated: the guards converge only to ``10 tol``, and deflating them
+would let a missed eigenvector hide in a guard (issue 27, the 128-image run at k = 20). The
+check stops as soon as a miss is proven, or ``error_bound ≤ set_tol · max|θ|`` (then
+``certified``), or after ``max_steps`` steps (not certified: the set may be right, but the
+check could not say so). What it costs is set by ``ε_j``: ``j ≈ ln(2 · 1.648 √d / p) / (2 √ε)``
+steps for a bound of ``ε`` times the deflated spread, so a dense spectrum just below ``θ_k``
+costs the most. The probability is over the check's start vector, per solve: along ``n``
+tracked epochs the chance that any stated bound is wrong is at most ``n p``.
+:data:`LEGACY_CHECK` (the fixed 8-step check of the stores made with ``TRAINER_VERSION`` 1)
+states no bound.
 
 Repeated eigenvalues. A Krylov space started from ``b`` vectors contains at most ``b``
 independent vectors of any eigenspace before a breakdown: with one start vector an eigenvalue
@@ -122,8 +127,6 @@ import jax
 import jax.numpy as jnp
 from jax.tree_util import Partial
 
-from eoslib.objective import as_partial
-
 Array = jax.Array
 
 __all__ = ["Eigenpairs", "LanczosState", "default_max_iters", "lanczos_eigh", "lanczos_init",
@@ -149,11 +152,11 @@ class Eigenpairs(NamedTuple):
       num_matvecs: ``()`` int, operator applications (HVPs) used, checks and re-solves
         included.
       certified: ``()`` bool, the pairs converged, the missed-eigenvalue check found no
-        eigenvalue beyond ``values[-1]`` outside their span, and ``miss_bound ≤ set_tol ·
+        eigenvalue beyond ``values[-1]`` outside their span, and ``error_bound ≤ set_tol ·
         max|θ|`` (see the module docstring).
-      miss_bound: ``()``, with probability at least ``1 − failure_prob`` every one of the true
-        top-k eigenvalues is within ``‖residuals‖₂ + miss_bound`` of ``values`` (module
-        docstring); NaN when no bound is stated (no check, or :data:`LEGACY_CHECK`).
+      error_bound: ``()``, with probability at least ``1 − failure_prob`` each of the true
+        top-k eigenvalues (sorted) is within ``error_bound`` of ``values`` (module docstring);
+        NaN when no bound is stated (no check, or :data:`LEGACY_CHECK`).
     """
 
     values: Array
@@ -161,7 +164,7 @@ class Eigenpairs(NamedTuple):
     residuals: Array
     num_matvecs: Array
     certified: Array
-    miss_bound: Array
+    error_bound: Array
 
 
 def default_max_iters(dim: int, k: int, block_size: int = 1) -> int:
@@ -410,8 +413,8 @@ class Check(NamedTuple):
     Attributes:
       max_steps: Lanczos steps of the check at most (static).
       failure_prob: ``p``, the probability (over the check's random start) that the stated
-        ``miss_bound`` is wrong.
-      set_tol: certify only when ``miss_bound ≤ set_tol · max|θ|``.
+        ``error_bound`` is wrong.
+      set_tol: certify only when ``error_bound ≤ set_tol · max|θ|``.
       adaptive: True: step until a miss is found, the bound reaches ``set_tol`` or
         ``max_steps`` is spent. False: the fixed check of ``TRAINER_VERSION`` 1 (exactly as many
         steps as its own top Ritz pair needs to converge, at most ``max_steps``; no bound, so
@@ -482,7 +485,7 @@ class _Round(NamedTuple):
     key: Array
 
 
-def _check(iterate, init, extract, matvec, values, vectors, key, tol, *, k, which, check, host):
+def _check(iterate, init, extract, matvec, values, vectors, residuals, key, tol, *, k, which, check, host):
     """The missed-eigenvalue check on the deflated operator: ``(missed, bound, direction,
     matvecs)`` (module docstring)."""
     sign = 1.0 if which == "LA" else -1.0
@@ -499,7 +502,12 @@ def _check(iterate, init, extract, matvec, values, vectors, key, tol, *, k, whic
         return missed, jnp.array(jnp.nan, values.dtype), u[:, 0], ch.num_matvecs
     sigma_k = sign * values[k - 1]
     log_term = jnp.asarray(math.log(2 * 1.648 * math.sqrt(dim) / check.failure_prob), values.dtype)
-    levels = (log_term, sigma_k + tol * scale, sigma_k + check.set_tol * scale)
+    # certify when the bound leaves room for the deflated pairs' residuals (Weyl)
+    residual_norm = jnp.linalg.norm(residuals[:k])
+    levels = (log_term, sigma_k + tol * scale, sigma_k + jnp.maximum(check.set_tol * scale - residual_norm, 0.0))
+    # the deflated span's eigenvalue: at the last guard, inside the spectrum, so that it neither
+    # lifts D's top (a shift just below θ_k would leave the bound no room) nor widens its spread
+    shift = sign * jnp.minimum(sign * shift, sign * values[-1])
     deflated = Partial(_deflated_apply, matvec, vectors[:, :k], shift)  # the returned pairs only
     if host:
         going = lambda st: _check_going_jit(st, *levels, sign=sign)  # noqa: E731
@@ -536,7 +544,7 @@ def _certified_solve(matvec: Partial, start: Array, key: Array, tol: Array, *, k
         missed, bound = jnp.array(False), jnp.array(jnp.nan, start.dtype)
         if check is not None:
             missed, bound, direction, spent = _check(iterate, init, extract, matvec, values, vectors,
-                                                     check_key, tol, k=k, which=which, check=check,
+                                                     residuals, check_key, tol, k=k, which=which, check=check,
                                                      host=host)
             used = used + spent
         return _Round(solves + 1, values, vectors, residuals, used, converged, missed, bound,
@@ -549,11 +557,13 @@ def _certified_solve(matvec: Partial, start: Array, key: Array, tol: Array, *, k
     first = solve_and_check(start, key, jnp.array(0, int), jnp.array(0, int))
     last = loop(lambda r: (r.missed | ~r.converged) & (r.solves < rounds), again, first)
     certified = last.converged & ~last.missed
-    if check is not None and check.adaptive:
-        certified = certified & (last.bound <= check.set_tol * jnp.max(jnp.abs(last.values)))
+    error_bound = jnp.array(jnp.nan, start.dtype)
+    if check is not None and check.adaptive:  # Weyl: the deflated pairs' residuals plus the miss bound
+        error_bound = jnp.linalg.norm(last.residuals[:k]) + last.bound
+        certified = certified & (error_bound <= check.set_tol * jnp.max(jnp.abs(last.values)))
     return Eigenpairs(values=last.values[:k], vectors=last.vectors[:, :k],
                       residuals=last.residuals[:k], num_matvecs=last.num_matvecs,
-                      certified=certified, miss_bound=last.bound)
+                      certified=certified, error_bound=error_bound)
 
 
 _STATIC = ("k", "wanted", "which", "max_basis", "check", "rounds", "host")
@@ -643,5 +653,6 @@ def lanczos_eigh(
     statics = dict(k=k, wanted=wanted, which=which, max_basis=max_basis,
                    check=check if k < dim else None, rounds=rounds)
     solve = _certified_solve_jit if compiled else _certified_solve
-    return solve(as_partial(matvec), start.T, key, jnp.asarray(tol, dtype), host=not compiled,
+    matvec = matvec if isinstance(matvec, Partial) else Partial(matvec)  # arrays traced, function static
+    return solve(matvec, start.T, key, jnp.asarray(tol, dtype), host=not compiled,
                  **statics)

@@ -53,8 +53,8 @@ from jax.flatten_util import ravel_pytree
 from jax.tree_util import Partial
 
 from eoslib.objective import as_partial, flat_hvp, hvp
-from eoslib.sharpening import sharpness_along
 from eoslib.runs import TRAINER_CHECK
+from eoslib.sharpening import sharpness_along
 from eoslib.tracking import top_eigenpairs
 
 PyTree = Any

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import jax
 
-import eoslib
+from eoslib._version import __version__
 
 __all__ = ["device_description", "git_commit", "provenance"]
 
@@ -55,7 +55,7 @@ def provenance() -> dict:
     return {
         "device": device_description(),
         "backend": jax.default_backend(),
-        "eoslib_version": eoslib.__version__,
+        "eoslib_version": __version__,
         "jax_version": jax.__version__,
         "python_version": platform.python_version(),
         "git_commit": git_commit(),

@@ -133,7 +133,9 @@ class AbovePairs(NamedTuple):
       values, vectors, residuals: as :class:`~eoslib.lanczos.Eigenpairs`, for the ``above``
         pairs above the threshold and one more (at least ``k_min`` pairs in all).
       num_matvecs: HVPs of every solve of the call.
-      certified: the last solve's certificate (its returned set is the true top set).
+      certified: the last solve's certificate (its returned set is the true top set, to
+        ``error_bound``; :class:`~eoslib.lanczos.Eigenpairs`).
+      error_bound: the last solve's stated error.
       above: how many eigenvalues exceed the threshold (of those returned).
       complete: certified, and the last returned eigenvalue is at or below the threshold, so
         no eigenvalue above it is missing; False when ``k_max`` pairs were all above it
@@ -145,6 +147,7 @@ class AbovePairs(NamedTuple):
     residuals: Array
     num_matvecs: int
     certified: bool
+    error_bound: float
     above: int
     complete: bool
 
@@ -180,4 +183,4 @@ def track_above(matvec: Callable[[Array], Array], dim: int, threshold: float, *,
     keep = min(k, max(k_min, above + 1))
     certified = bool(pairs.certified)
     return AbovePairs(pairs.values[:keep], pairs.vectors[:, :keep], pairs.residuals[:keep], spent,
-                      certified, above, certified and above < k)
+                      certified, float(pairs.error_bound), above, certified and above < k)

@@ -10,8 +10,9 @@ not depend on the eigensolves. At every epoch:
   ``k`` vectors (:func:`eoslib.tracking.top_eigenpairs`, the trainer's path, key 0).
 
 A certified set is *wrong* when one of its values differs from the true sorted top-k by more
-than ``tol · S + miss_bound`` (S the top eigenvalue; ``miss_bound`` the solver's stated bound,
-0 for the 8-step check of before), beyond the float32 operator's own precision.
+than the stated error, ``error_bound`` (at least ``tol · S``, S the top
+eigenvalue; the 8-step check of the stores states no bound: 0), beyond the float32 operator's
+own precision. Also counted: certified sets beyond ``tol · S`` (the solver's tolerance).
 
     python tools/certificate_check.py --ks 8,10,20 -o benchmarks/results/certificate.json
 
@@ -37,8 +38,9 @@ from jax.flatten_util import ravel_pytree  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from eoslib import data, rotations, schedules  # noqa: E402
+from eoslib import data, provenance, rotations, schedules  # noqa: E402
 from eoslib.gd import run_epochs  # noqa: E402
+from eoslib.lanczos import DEFAULT_CHECK, LEGACY_CHECK  # noqa: E402
 from eoslib.objective import Batch  # noqa: E402
 from eoslib.runs import prepare  # noqa: E402
 from eoslib.tracking import top_eigenpairs  # noqa: E402
@@ -100,17 +102,18 @@ def tracked(flats, prep, k: int, tol: float, **solver):
         pairs = apply_solve(matvec_at(prep, flat, jnp.float32), prev)
         prev = pairs.vectors
         rows.append((np.asarray(pairs.values), int(pairs.num_matvecs), bool(pairs.certified),
-                     float(getattr(pairs, "miss_bound", 0.0))))
-    values, hvps, certified, bounds = (np.array(x) for x in zip(*rows))
-    return values, hvps, certified, bounds
+                     float(pairs.error_bound), np.asarray(pairs.residuals)))
+    return tuple(np.array(x) for x in zip(*rows))
 
 
-def judge(values, true, certified, bounds, tol: float) -> dict:
-    """Per epoch: the largest error against the true sorted top-k; wrong = certified and beyond
-    tol · S + bound (+ 0.5 % float32 operator precision of the top value's scale)."""
+def judge(values, true, certified, bounds, residuals, tol: float) -> dict:
+    """Per epoch: the largest error against the true sorted top-k. Wrong = certified and beyond
+    the stated error ``error_bound`` (0 for the legacy check, which states none),
+    plus 0.5 % of tol · S for the float32 operator's precision against the float64 reference."""
     k = values.shape[1]
     error = np.max(np.abs(values - true[:, :k]), axis=1)
-    allowed = tol * true[:, 0] + np.nan_to_num(bounds, nan=0.0) + 5e-3 * tol * true[:, 0]
+    stated = np.nan_to_num(bounds, nan=0.0)
+    allowed = np.maximum(stated, tol * true[:, 0]) + 5e-3 * tol * true[:, 0]
     wrong = certified & (error > allowed)
     missed = error > tol * true[:, 0] * 1.005
     return dict(certified=int(certified.sum()), epochs=int(len(error)), wrong=int(wrong.sum()),
@@ -125,28 +128,31 @@ def main() -> int:
     p.add_argument("--epochs", type=int, default=300)
     p.add_argument("--tol", type=float, default=1e-3)
     p.add_argument("--cache", type=Path, default=Path("/tmp/eoslib-certificate"))
-    p.add_argument("--legacy", action="store_true", help="the fixed 8-step check of before")
+    p.add_argument("--checks", default="legacy,default",
+                   help="legacy: the fixed 8-step check of the stores (TRAINER_CHECK); default: the library's")
     p.add_argument("-o", "--output", type=Path)
     a = p.parse_args()
     a.cache.mkdir(parents=True, exist_ok=True)
     ks = [int(k) for k in a.ks.split(",")]
     flats, prep = trajectory(a.epochs, a.cache)
     true = reference(flats, prep, max(ks) + 1, a.cache)
-    solver = {}
-    if a.legacy:
-        from eoslib.lanczos import LEGACY_CHECK
-        solver = dict(check=LEGACY_CHECK)
+    checks = {"legacy": LEGACY_CHECK, "default": DEFAULT_CHECK}
     results = {}
-    for k in ks:
-        t0 = time.perf_counter()
-        values, hvps, certified, bounds = tracked(flats, prep, k, a.tol, **solver)
-        results[str(k)] = dict(judge(values, true, certified, bounds, a.tol),
-                               hvps_per_epoch=float(hvps.mean()), hvps_max=int(hvps.max()),
-                               wall_s=time.perf_counter() - t0)
-        print(k, results[str(k)], flush=True)
+    for name in a.checks.split(","):
+        results[name] = {}
+        for k in ks:
+            t0 = time.perf_counter()
+            values, hvps, certified, bounds, residuals = tracked(flats, prep, k, a.tol, check=checks[name])
+            results[name][str(k)] = dict(judge(values, true, certified, bounds, residuals, a.tol),
+                                         hvps_per_epoch=float(hvps.mean()), hvps_max=int(hvps.max()),
+                                         wall_s=time.perf_counter() - t0)
+            print(name, k, results[name][str(k)], flush=True)
     if a.output:
-        a.output.write_text(json.dumps(dict(made_by="tools/certificate_check.py", epochs=a.epochs, tol=a.tol,
-                                            legacy=a.legacy, runs=results), indent=1))
+        a.output.write_text(json.dumps(dict(
+            made_by="tools/certificate_check.py", command=" ".join(sys.argv), epochs=a.epochs, tol=a.tol,
+            run="chapter 2 ci: MLP (flax init), 1000 fMNIST images, eta 0.1, seed 0; tracked in float32, "
+                "reference eigsh tol 1e-10 on the float64 Hessian at the float32 iterates",
+            default_check=DEFAULT_CHECK._asdict(), provenance=provenance.provenance(), checks=results), indent=1))
     return 0
 
 
