@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -262,8 +263,8 @@ def cycle_phases(epochs: np.ndarray, fit_sharp: np.ndarray, cycle: Cycle,
 def onset_configs(base: RunConfig, etas: Sequence[float]) -> list[RunConfig]:
     """Runs at each constant η0 of ``etas`` that stop when the recorded sharpness first reaches
     2/η0 (the first instability), with ``base``'s other settings (``eig_every`` > 0)."""
-    return [RunConfig(**{**base.__dict__, "schedule": schedules.constant(eta), "stop_after_peak": 0,
-                         "stop_above": 2.0 / eta}) for eta in etas]
+    return [replace(base, schedule=schedules.constant(eta), stop_after_peak=0, stop_above=2.0 / eta)
+            for eta in etas]
 
 
 def switch_configs(base: RunConfig, onsets: dict, grid: Sequence[int], seeds: Sequence[int],
@@ -277,8 +278,7 @@ def switch_configs(base: RunConfig, onsets: dict, grid: Sequence[int], seeds: Se
         for switch in (e for e in grid if onset is not None and e >= onset):
             for seed in seeds:
                 sched = schedules.reduce_at_epoch(eta0, eta_small, int(switch))
-                out.append(RunConfig(**{**base.__dict__, "schedule": sched, "seed": int(seed),
-                                        "stop_above": 2.0 / eta_small}))
+                out.append(replace(base, schedule=sched, seed=int(seed), stop_above=2.0 / eta_small))
     return out
 
 

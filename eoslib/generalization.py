@@ -143,7 +143,7 @@ def rate_grid(start: float, factor: float, count: int, below: int = 0) -> list[f
 def grid_configs(base: RunConfig, rates: Sequence[float], seeds: Sequence[int]) -> list[RunConfig]:
     """``base`` with its schedule's rate ``lr`` set to ``η`` (warm-up and the rest kept) for every
     rate and seed, rate-major."""
-    return [RunConfig(**{**base.__dict__, "schedule": base.schedule._replace(lr=float(eta)), "seed": int(s)})
+    return [dataclasses.replace(base, schedule=base.schedule._replace(lr=float(eta)), seed=int(s))
             for eta in rates for s in seeds]
 
 
@@ -152,8 +152,8 @@ def reduction_configs(base: RunConfig, rates: Sequence[float], reduce_epochs: Se
     """Figure 6's runs: ``base`` at η0 for every rate, switched to ``eta_small`` at each of
     ``reduce_epochs`` (:func:`eoslib.schedules.reduce_at_epoch`, the warm-up kept), for every
     seed; rate-major, then epoch."""
-    return [RunConfig(**{**base.__dict__, "seed": int(s), "schedule": schedules.reduce_at_epoch(
-                float(eta), float(eta_small), int(e), int(base.schedule.warmup_epochs))})
+    return [dataclasses.replace(base, seed=int(s), schedule=schedules.reduce_at_epoch(
+                float(eta), float(eta_small), int(e), int(base.schedule.warmup_epochs)))
             for eta in rates for e in reduce_epochs for s in seeds]
 
 

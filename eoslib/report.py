@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["record_page_values", "RUN_RECORD_ENV", "Claim", "wilson_interval", "proportion_claim", "ClaimsTable", "majority", "SeedVote", "seed_vote", "VerdictGrid",
+__all__ = ["record_page_values", "certificate_values", "RUN_RECORD_ENV", "Claim", "wilson_interval", "proportion_claim", "ClaimsTable", "majority", "SeedVote", "seed_vote", "VerdictGrid",
            "record_run"]
 
 RUN_RECORD_ENV = "EOSLIB_RUN_RECORD"
@@ -260,4 +260,25 @@ def record_page_values(path, prefix: str = "paper") -> dict[str, str]:
            f"{prefix}_commit": f"`{meta['provenance']['git_commit'][:10]}`",
            f"{prefix}_verdicts": "; ".join(f"({i}) **{c.verdict}**" for i, c in enumerate(claims, 1))}
     out.update({f"{prefix}_verdict_{i}": f"**{c.verdict}**" for i, c in enumerate(claims, 1)})
+    return out
+
+
+def certificate_values(path, prefix: str = "cert") -> dict[str, str]:
+    """Glue values of the committed eigensolver certificate check
+    (``benchmarks/results/certificate.json``, ``tools/certificate_check.py``: tracked top-k sets
+    along chapter 2's ``ci`` run against ARPACK) for the chapter that quotes it: ``<prefix>_epochs``
+    and, per check (``legacy``: the stores' fixed 8-step check; ``default``: the library's) and
+    ``k``, ``<prefix>_<check>_<k>_beyond`` (certified sets beyond the solver's tolerance, "n"),
+    ``<prefix>_<check>_<k>_wrong`` (certified sets beyond the stated error) and
+    ``<prefix>_<check>_<k>_hvps`` (HVPs per epoch); empty when the file does not exist."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    result = json.loads(path.read_text())
+    out = {f"{prefix}_epochs": str(result["epochs"] + 1)}
+    for check, by_k in result["checks"].items():
+        for k, r in by_k.items():
+            out[f"{prefix}_{check}_{k}_beyond"] = str(r["beyond_tol_certified"])
+            out[f"{prefix}_{check}_{k}_wrong"] = str(r["wrong"])
+            out[f"{prefix}_{check}_{k}_hvps"] = f"{r['hvps_per_epoch']:.0f}"
     return out

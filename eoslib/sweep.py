@@ -31,6 +31,7 @@ writes, and stored records are not rewritten.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 
@@ -236,5 +237,5 @@ def lr_seed_grid(base: RunConfig, lrs: Sequence[float], seeds: Sequence[int],
         for r in (reduce_epochs if reduce_epochs is not None else [base.schedule.reduce_epoch]):
             for s in seeds:
                 sched = base.schedule._replace(lr=float(lr), reduce_epoch=float(r))
-                out.append(RunConfig(**{**base.__dict__, "schedule": sched, "seed": int(s)}))
+                out.append(dataclasses.replace(base, schedule=sched, seed=int(s)))
     return out

@@ -132,3 +132,18 @@ def test_record_page_values_quote_a_pages_verdicts(tmp_path):
     got = record_page_values(page)
     assert got["paper_passed"] == "1/2" and got["paper_commit"] == "`0123456789`"
     assert got["paper_verdict_2"] == "**UNRESOLVED**" and got["paper_verdicts"] == "(1) **PASS**; (2) **UNRESOLVED**"
+
+
+def test_certificate_values_quote_the_committed_check(tmp_path):
+    import json
+
+    from eoslib.report import certificate_values
+
+    assert certificate_values(tmp_path / "missing.json") == {}
+    row = {"beyond_tol_certified": 15, "wrong": 15, "hvps_per_epoch": 57.7}
+    path = tmp_path / "certificate.json"
+    path.write_text(json.dumps({"epochs": 300, "checks": {"legacy": {"20": row},
+                                                           "default": {"20": {**row, "wrong": 0}}}}))
+    got = certificate_values(path)
+    assert got["cert_epochs"] == "301" and got["cert_legacy_20_beyond"] == "15"
+    assert got["cert_default_20_wrong"] == "0" and got["cert_legacy_20_hvps"] == "58"

@@ -1,6 +1,8 @@
 """Training runs (eoslib.runs, eoslib.gd): schedules, stopping rules, eigen-recording,
 determinism, the Python epoch loop."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -125,7 +127,7 @@ def test_same_seed_is_bitwise_identical_and_seeds_differ(small_split):
     for name in a.history:
         np.testing.assert_array_equal(a.history[name], b.history[name])
     jax.tree.map(np.testing.assert_array_equal, a.state.params, b.state.params)
-    c = train(RunConfig(**{**config.__dict__, "seed": 1}), small_split)
+    c = train(dataclasses.replace(config, seed=1), small_split)
     assert not np.array_equal(a.history["train_loss"], c.history["train_loss"])
 
 
@@ -166,7 +168,7 @@ def test_run_stops_once_the_sharpness_peaked_after_the_reduction(small_split):
     assert has_peaked(epochs[after], top[after], 30)
     assert not has_peaked(epochs[after][:-1], top[after][:-1], 30)  # the first epoch it holds
     assert not run.final["above"]
-    above = train(RunConfig(**{**config.__dict__, "stop_above": 30.0}), small_split)
+    above = train(dataclasses.replace(config, stop_above=30.0), small_split)
     top = above.eigen["values"][:, 0]
     after = above.eigen["epoch"] > 20
     assert above.final["above"] and top[-1] >= 30 and (top[after][:-1] < 30).all()
@@ -224,7 +226,7 @@ def test_rho_compares_the_final_top_subspace_with_its_anchors(small_split):
     assert (seen >= 0.9).any() and f["rho_epoch"] == first
     first_eos = e["epoch"][np.argmax(e["values"][:, 0] >= 2 / 0.3)]
     assert f["rho_eos_epoch"] == first_eos
-    stable = train(RunConfig(**{**config.__dict__, "schedule": schedules.constant(0.02), "max_epochs": 40}),
+    stable = train(dataclasses.replace(config, schedule=schedules.constant(0.02), max_epochs=40),
                    small_split)
     assert np.isnan(stable.final["rho_eos"]) and stable.final["rho_eos_epoch"] is None
     with pytest.raises(ValueError, match="rho_k"):

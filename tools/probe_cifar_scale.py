@@ -16,6 +16,7 @@ with the commit and device that made it (``benchmarks/results/cifar_scale_probe.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -27,13 +28,12 @@ sys.path.insert(0, str(ROOT))
 
 from eoslib import generalization, schedules, sweep  # noqa: E402
 from eoslib.results import ResultsStore  # noqa: E402
-from eoslib.runs import RunConfig  # noqa: E402
 
 
 def configs(n_train: int, n_eval: int, warmup: int, rates, seed: int, max_epochs: int, eig_every: int):
     base = generalization.cifar_base("paper", n_train=n_train, n_eval=n_eval, max_epochs=max_epochs,
                                      eig_every=eig_every, eig_start=eig_every, eig_k=1, rho_k=0)
-    return [RunConfig(**{**base.__dict__, "schedule": schedules.warmup(float(eta), warmup), "seed": seed})
+    return [dataclasses.replace(base, schedule=schedules.warmup(float(eta), warmup), seed=seed)
             for eta in rates]
 
 
