@@ -12,7 +12,8 @@ Map of modules:
 - :mod:`eoslib.som`: a single-output MLP as a sum over paths of products of its parameters (App. A.1 eq. 3, App. D).
 - :mod:`eoslib.objective`: the chunked full-batch loss, its gradient and its HVPs (one of each).
 - :mod:`eoslib.lanczos`: the Lanczos iteration (init/step/extract), its compiled and host
-  drivers, guard pairs and the missed-eigenvalue check (certified top-k eigenpairs).
+  drivers, guard pairs and the missed-eigenvalue check (certified top-k eigenpairs: a stated
+  error bound that holds with probability ≥ 1 − p, ``Check``; the stores' ``LEGACY_CHECK``).
 - :mod:`eoslib.tracking`: warm-started tracking of the top eigenpairs along training, and of
   every eigenpair above a threshold (``track_above``: the set grows and shrinks as they cross it).
 - :mod:`eoslib.diagnostics`: the same diagnostics on a model of one's own: any
