@@ -6,7 +6,8 @@ use are re-exported here (``from eoslib import RunConfig, train, ...``); each mo
 
 Map of modules:
 
-- :mod:`eoslib.dln`: diagonal linear networks, closed-form theory (Sections 3.1-3.2, App. B-C).
+- :mod:`eoslib.dln`: diagonal linear networks, closed-form theory (Sections 3.1-3.2, App. B-C);
+  :mod:`eoslib.dln_claims`: chapter 1's claims.
 - :mod:`eoslib.dln_sums`: sums of DLNs, the two-term block Hessian and its rotation ratios (App. E).
 - :mod:`eoslib.period2`: App. D's period-2 process: the equilibrium rate, ReLU-mask flips and linearization.
 - :mod:`eoslib.som`: a single-output MLP as a sum over paths of products of its parameters (App. A.1 eq. 3, App. D).
@@ -70,6 +71,7 @@ from eoslib import (
     data,
     diagnostics,
     dln,
+    dln_claims,
     dln_sums,
     drivers,
     drivers_claims,
@@ -101,7 +103,7 @@ from eoslib.schedules import Schedule
 from eoslib.tracking import AbovePairs, top_eigenpairs, track_above, track_eigh
 
 __all__ = [
-    "__version__", "cifar_claims", "cost", "data", "diagnostics", "dln", "dln_sums", "drivers", "drivers_claims", "flattening", "flattening_claims",
+    "__version__", "cifar_claims", "cost", "data", "diagnostics", "dln", "dln_claims", "dln_sums", "drivers", "drivers_claims", "flattening", "flattening_claims",
     "init_study", "instability", "interventions", "landscape", "period2", "preconditioned",
     "rotation_claims", "rotations", "runs", "schedules", "similarity", "som",
     "ExecutionPlan", "plan", "Eigenpairs", "lanczos_eigh", "Batch", "Objective", "flat_hvp",
