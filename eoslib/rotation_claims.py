@@ -25,7 +25,8 @@ The inputs are those the chapter builds with :mod:`eoslib.instability`:
   the snapshot's start); negative keys are the constant-learning-rate run and are skipped;
 * ``by_period``: per snapshot, a mapping ``period T -> SimilarityToBaseline`` at period ``T``.
 
-The claims (each check's docstring quotes the paper's sentence; :func:`claim_texts` words them for the table):
+The claims (each check's docstring quotes the paper's sentence; :data:`CLAIMS` holds, per claim, its
+check, its wording, its per-seed figure and its bound for the table):
 
 1. :func:`edge_of_stability`: ``S`` rises to ``2/eta`` and then hovers at or above it.
 2. :func:`rise_monotonicity`: while the loss rises to its peak, the similarities to the baseline
@@ -66,7 +67,8 @@ __all__ = [
     "period_smoothness",
     "SeedChecks",
     "seed_checks",
-    "SEED_FIGURES",
+    "ClaimSpec",
+    "CLAIMS",
     "seed_votes",
     "claim_texts",
     "claims_table",
@@ -385,95 +387,135 @@ def _rising(immediate: Sequence[float]) -> float:
     return float(np.mean(np.array(immediate) > rise)) if len(immediate) else float("nan")
 
 
-# The figure summarizing each check on one seed (the claims table gives its median and range over seeds).
-SEED_FIGURES = (
-    ("fraction of epochs at >= 0.9 (2/eta) after the crossing", ".0%", lambda c: c.fraction_at_edge),
-    ("largest Spearman over instabilities and both series", ".2f",  # over the rises long enough to rank
-     lambda c: _worst(c.rho_subspace + c.rho_mean, max)),
-    ("smallest fraction (matched eigenvectors) over instabilities", ".0%", lambda c: _worst(c.lost_fraction, min)),
-    ("smallest median gap over instabilities", "+.2f", lambda c: _worst(c.gap, min)),
-    ("fraction of reduced reruns rising", ".0%", lambda c: _rising(c.immediate)),
-    ("mean dip at T=1", ".2f", lambda c: c.mean_dip),
+def _floats(values: Sequence[float], spec: str) -> str:
+    return ", ".join(f"{v:{spec}}" for v in values)
+
+
+class ClaimSpec(NamedTuple):
+    """One of chapter 2's claims, with everything its table row prints, in one place.
+
+    Attributes:
+      field: the :class:`SeedChecks` field holding this claim's per-seed result.
+      check: the per-seed check; its keyword defaults are the bounds (:attr:`bounds`).
+      text: ``(num_eigs, reduction_factor) -> str``, the claim as the table words it.
+      figure, spec, value: the per-seed figure (its name, format and ``result -> float``) whose
+        median and range over seeds the row gives.
+      detail: ``(result, bounds, num_eigs, subspace_k, period) -> str``, the shown seed's figures.
+      bound: ``bounds -> str``, the per-seed bound and what leaves a seed unresolved.
+    """
+
+    field: str
+    check: Any
+    text: Any
+    figure: str
+    spec: str
+    value: Any
+    detail: Any
+    bound: Any
+
+    @property
+    def bounds(self) -> dict:
+        """The bounds the table prints: the check's keyword defaults, with which :func:`seed_checks`
+        runs it."""
+        return dict(self.check.__kwdefaults__)
+
+
+def _detail_eos(r: EdgeOfStability, b: Mapping, num_eigs: int, subspace_k: int, period: int) -> str:
+    return (f"S reaches 2/eta at epoch {r.reached} of {r.num_epochs}; afterwards S >= {b['level']:g} "
+            f"(2/eta) in {r.fraction_at_edge:.1%} of epochs, median S/(2/eta) = {r.median_ratio:.2f}")
+
+
+def _detail_mono(r: RiseMonotonicity, b: Mapping, num_eigs: int, subspace_k: int, period: int) -> str:
+    return (f"Spearman(similarity, epoch) over the rise, per instability: top-{subspace_k} subspace "
+            f"{_floats(r.rho_subspace, '.2f')}; mean of the top-{num_eigs} "
+            f"{_floats(r.rho_mean, '.2f')} ({', '.join(map(str, r.points))} points)")
+
+
+def _detail_wide(r: WidespreadRotation, b: Mapping, num_eigs: int, subspace_k: int, period: int) -> str:
+    same = "the same verdict" if r.indexwise_passed == r.passed else "the other verdict"
+    return (f"fraction of the top-{num_eigs} whose similarity to their matched counterparts drops below "
+            f"{b['level']:g} during the instability: {_floats(r.lost_fraction, '.0%')}; index-wise (k-th with "
+            f"k-th): {_floats(r.lost_fraction_indexwise, '.0%')} ({same})")
+
+
+def _detail_gap(r: SubspaceGap, b: Mapping, num_eigs: int, subspace_k: int, period: int) -> str:
+    return (f"median over epochs after resolution of (subspace - mean of the top-{subspace_k} individual): "
+            f"{_floats(r.gap, '+.2f')}")
+
+
+def _detail_rev(r: ReductionReversal, b: Mapping, num_eigs: int, subspace_k: int, period: int) -> str:
+    return (f"{len(r.immediate)} reduced reruns: change of the top-{subspace_k} subspace similarity over the first "
+            f"{period} epochs after the reduction {_floats(r.immediate, '+.2f')}; to the end of the window "
+            f"{_floats(r.overall, '+.2f')}")
+
+
+def _detail_smooth(r: PeriodSmoothness, b: Mapping, num_eigs: int, subspace_k: int, period: int) -> str:
+    return ("fraction of direction changes of the subspace similarity (mean over instabilities): "
+            + ", ".join(f"T={T}: {v:.2f}" for T, v in r.roughness.items())
+            + f"; at T=1 during the instabilities, odd-offset epochs dip below their even neighbours by "
+            f"{r.mean_dip:.2f} on average ({r.dip_fraction:.0%} of {r.dips.size} dip)")
+
+
+def _bound_eos(b: Mapping) -> str:
+    lo, hi = b["median_range"]
+    return (f"reached in the first half; >= {b['min_fraction']:.0%} of epochs at >= {b['level']:g} (2/eta); "
+            f"median in [{lo:g}, {hi:g}] (unresolved: no finite S)")
+
+
+CLAIMS: tuple[ClaimSpec, ...] = (
+    ClaimSpec("eos", edge_of_stability,
+              lambda num_eigs, factor: "(1) S(theta) rises to 2/eta and then hovers at or above it (edge of stability)",
+              "fraction of epochs at >= 0.9 (2/eta) after the crossing", ".0%", lambda c: c.fraction_at_edge,
+              _detail_eos, _bound_eos),
+    ClaimSpec("mono", rise_monotonicity,
+              lambda num_eigs, factor: "(2) While L rises to its peak, eigenvector similarities to the baseline fall "
+                                       "monotonically (T = 2)",
+              "largest Spearman over instabilities and both series", ".2f",  # over the rises long enough to rank
+              lambda c: _worst(c.rho_subspace + c.rho_mean, max), _detail_mono,
+              lambda b: f"every Spearman <= {b['max_rho']:g} (unresolved: a rise of < {b['min_points']} points, or no "
+                        "instability)"),
+    ClaimSpec("wide", widespread_rotation,
+              lambda num_eigs, factor: f"(3) All top-{num_eigs} eigenvectors lose similarity, not a single one "
+                                       "(eigenvectors matched across epochs)",
+              "smallest fraction (matched eigenvectors) over instabilities", ".0%",
+              lambda c: _worst(c.lost_fraction, min), _detail_wide,
+              lambda b: f">= {b['min_fraction']:.0%} in every instability, eigenvectors matched (unresolved: no "
+                        "instability)"),
+    ClaimSpec("gap", subspace_gap_after_resolution,
+              lambda num_eigs, factor: "(4) After resolution the top-3 subspace similarity stays above the individual "
+                                       "eigenvector similarities",
+              "smallest median gap over instabilities", "+.2f", lambda c: _worst(c.gap, min), _detail_gap,
+              lambda b: f"> {b['min_gap']:g} in every instability (unresolved: no instability)"),
+    ClaimSpec("rev", reversal_after_reduction,
+              lambda num_eigs, factor: f"(5) After reducing eta to {factor:g} eta the rotations reverse at once "
+                                       "(similarity to the baseline rises)",
+              "fraction of reduced reruns rising", ".0%", lambda c: _rising(c.immediate), _detail_rev,
+              lambda b: f">= {b['min_fraction']:.0%} of reruns rise by more than {b['rise']} over the first period "
+                        f"(unresolved: < {b['min_reruns']} reruns)"),
+    ClaimSpec("smooth", period_smoothness,
+              lambda num_eigs, factor: "(6) Rotations are smooth at even comparison periods, not at odd ones "
+                                       "(Appendix D)",
+              "mean dip at T=1", ".2f", lambda c: c.mean_dip, _detail_smooth,
+              lambda b: f"T=2 changes direction less often than every odd T; mean dip > {b['min_dip']:g} with >= "
+                        f"{b['min_dip_fraction']:.0%} of odd offsets dipping (unresolved: series of < "
+                        f"{b['min_points']} points or < {b['min_dips']} dips; T=4 is shown, not bounded: it has few "
+                        "points per window)"),
 )
+"""Chapter 2's six claims in the table's order (module docstring)."""
 
 
 def seed_votes(checks: Sequence[SeedChecks]) -> list[SeedVote]:
     """Per claim, the :class:`~eoslib.report.SeedVote` of ``checks`` (one per seed), with the
     seeds whose check was unresolved."""
     seeds = [c.seed for c in checks]
-    return [seed_vote(seeds, [figure(c.results[i]) for c in checks], [c.results[i].passed for c in checks],
-                      [c.results[i].unresolved for c in checks])
-            for i, (_, _, figure) in enumerate(SEED_FIGURES)]
+    return [seed_vote(seeds, [spec.value(getattr(c, spec.field)) for c in checks],
+                      [getattr(c, spec.field).passed for c in checks], [getattr(c, spec.field).unresolved for c in checks])
+            for spec in CLAIMS]
 
 
 def claim_texts(num_eigs: int, reduction_factor: float) -> list[str]:
     """The paper's six claims, worded for the chapter's ``num_eigs`` and ``reduction_factor``."""
-    return [
-        "(1) S(theta) rises to 2/eta and then hovers at or above it (edge of stability)",
-        "(2) While L rises to its peak, eigenvector similarities to the baseline fall monotonically (T = 2)",
-        f"(3) All top-{num_eigs} eigenvectors lose similarity, not a single one (eigenvectors matched "
-        "across epochs)",
-        "(4) After resolution the top-3 subspace similarity stays above the individual eigenvector similarities",
-        f"(5) After reducing eta to {reduction_factor:g} eta the rotations reverse at once (similarity to "
-        "the baseline rises)",
-        "(6) Rotations are smooth at even comparison periods, not at odd ones (Appendix D)",
-    ]
-
-
-def _floats(values: Sequence[float], spec: str) -> str:
-    return ", ".join(f"{v:{spec}}" for v in values)
-
-
-def _bounds_of_checks() -> tuple[dict, ...]:
-    """The checks' default keyword arguments, claims (1)-(6): the bounds the table prints."""
-    return (edge_of_stability.__kwdefaults__, rise_monotonicity.__kwdefaults__, widespread_rotation.__kwdefaults__,
-            subspace_gap_after_resolution.__kwdefaults__, reversal_after_reduction.__kwdefaults__,
-            period_smoothness.__kwdefaults__)
-
-
-def _details(shown: SeedChecks, *, num_eigs: int, subspace_k: int, period: int) -> list[str]:
-    """The detailed figures of the shown seed, one text per claim."""
-    eos, mono, wide, gap, rev, smooth = shown.results
-    b1, _, b3, *_ = _bounds_of_checks()
-    same = "the same verdict" if wide.indexwise_passed == wide.passed else "the other verdict"
-    return [
-        f"S reaches 2/eta at epoch {eos.reached} of {eos.num_epochs}; afterwards S >= {b1['level']:g} "
-        f"(2/eta) in {eos.fraction_at_edge:.1%} of epochs, median S/(2/eta) = {eos.median_ratio:.2f}",
-        f"Spearman(similarity, epoch) over the rise, per instability: top-{subspace_k} subspace "
-        f"{_floats(mono.rho_subspace, '.2f')}; mean of the top-{num_eigs} "
-        f"{_floats(mono.rho_mean, '.2f')} ({', '.join(map(str, mono.points))} points)",
-        f"fraction of the top-{num_eigs} whose similarity to their matched counterparts drops below "
-        f"{b3['level']:g} during the instability: {_floats(wide.lost_fraction, '.0%')}; index-wise (k-th with "
-        f"k-th): {_floats(wide.lost_fraction_indexwise, '.0%')} ({same})",
-        f"median over epochs after resolution of (subspace - mean of the top-{subspace_k} individual): "
-        f"{_floats(gap.gap, '+.2f')}",
-        f"{len(rev.immediate)} reduced reruns: change of the top-{subspace_k} subspace similarity over the first "
-        f"{period} epochs after the reduction {_floats(rev.immediate, '+.2f')}; to the end of the window "
-        f"{_floats(rev.overall, '+.2f')}",
-        "fraction of direction changes of the subspace similarity (mean over instabilities): "
-        + ", ".join(f"T={T}: {v:.2f}" for T, v in smooth.roughness.items())
-        + f"; at T=1 during the instabilities, odd-offset epochs dip below their even neighbours by "
-        f"{smooth.mean_dip:.2f} on average ({smooth.dip_fraction:.0%} of {smooth.dips.size} dip)",
-    ]
-
-
-def _bound_texts() -> list[str]:
-    """The per-seed bound of each claim, with what leaves a seed unresolved."""
-    b1, b2, b3, b4, b5, b6 = _bounds_of_checks()
-    lo, hi = b1["median_range"]
-    return [
-        f"reached in the first half; >= {b1['min_fraction']:.0%} of epochs at >= {b1['level']:g} (2/eta); "
-        f"median in [{lo:g}, {hi:g}] (unresolved: no finite S)",
-        f"every Spearman <= {b2['max_rho']:g} (unresolved: a rise of < {b2['min_points']} points, or no "
-        "instability)",
-        f">= {b3['min_fraction']:.0%} in every instability, eigenvectors matched (unresolved: no instability)",
-        f"> {b4['min_gap']:g} in every instability (unresolved: no instability)",
-        f">= {b5['min_fraction']:.0%} of reruns rise by more than {b5['rise']} over the first period "
-        f"(unresolved: < {b5['min_reruns']} reruns)",
-        f"T=2 changes direction less often than every odd T; mean dip > {b6['min_dip']:g} with >= "
-        f"{b6['min_dip_fraction']:.0%} of odd offsets dipping (unresolved: series of < {b6['min_points']} points "
-        f"or < {b6['min_dips']} dips; T=4 is shown, not bounded: it has few points per window)",
-    ]
+    return [spec.text(num_eigs, reduction_factor) for spec in CLAIMS]
 
 
 def claims_table(checks: Sequence[SeedChecks], *, num_eigs: int, subspace_k: int, period: int,
@@ -484,21 +526,23 @@ def claims_table(checks: Sequence[SeedChecks], *, num_eigs: int, subspace_k: int
     (:func:`eoslib.report.majority`), FAIL when no majority could pass even if every unresolved
     seed passed, and UNRESOLVED otherwise (:attr:`eoslib.report.SeedVote.verdict`).
     ``measured`` gives the count, the passing and unresolved seeds, the median and range of the
-    per-seed figure (:data:`SEED_FIGURES`) and, for the shown seed, the detailed figures.
+    per-seed figure (:data:`CLAIMS`) and, for the shown seed, the detailed figures.
     ``num_eigs``: tracked eigenvectors; ``subspace_k``: size of the top subspace; ``period``:
     the comparison period of ``top`` and ``bottom``; ``reduction_factor``: the reruns' learning
     rate as a fraction of ``eta``.
     """
     votes = seed_votes(checks)
     shown = checks[0]
-    detail = _details(shown, num_eigs=num_eigs, subspace_k=subspace_k, period=period)
     majority_text = (f"; PASS when at least {votes[0].required} of {len(checks)} seeds pass (a strict majority), "
                      "UNRESOLVED when the unresolved seeds could still make one")
-    return ClaimsTable([
-        Claim(claim, f"{vote.describe(name, spec)}. Seed {shown.seed} (the figures): {text}",
-              f"per seed: {bound}{majority_text}", vote.passed, unresolved=vote.verdict == "UNRESOLVED")
-        for claim, vote, (name, spec, _), text, bound in zip(claim_texts(num_eigs, reduction_factor), votes,
-                                                             SEED_FIGURES, detail, _bound_texts())])
+    rows = []
+    for spec, vote in zip(CLAIMS, votes):  # seed_votes: one vote per spec, in order
+        detail = spec.detail(getattr(shown, spec.field), spec.bounds, num_eigs, subspace_k, period)
+        rows.append(Claim(spec.text(num_eigs, reduction_factor),
+                          f"{vote.describe(spec.figure, spec.spec)}. Seed {shown.seed} (the figures): {detail}",
+                          f"per seed: {spec.bound(spec.bounds)}{majority_text}", vote.passed,
+                          unresolved=vote.verdict == "UNRESOLVED"))
+    return ClaimsTable(rows)
 
 
 def rule_grid(checks_by_rule: Mapping[str, Sequence[SeedChecks]], *, num_eigs: int,
