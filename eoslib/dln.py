@@ -25,7 +25,7 @@ import numpy as np
 
 from eoslib.report import Claim
 
-__all__ = ["EvenPolynomial", "monomial", "output", "loss", "hessian", "eigenvalues_2d", "beta",
+__all__ = ["appendix_c_checks", "EvenPolynomial", "monomial", "output", "loss", "hessian", "eigenvalues_2d", "beta",
            "rotation_ratio", "top_eigenvector", "rotation_ratio_numerical", "gradient", "gd_step",
            "Thresholds", "s_factor", "xi", "thresholds", "update_ratio_approx",
            "update_ratio_exact", "Trajectory", "gd_trajectory", "psi", "approximate_top_vector",
@@ -300,6 +300,39 @@ def deviation_sum(theta: Array, z: EvenPolynomial) -> Array:
     v1 = v1 * jnp.sign(jnp.dot(v1, u_star))
     eps = v1 / u_star - 1.0
     return jnp.sum(u_star**2 * eps)
+
+
+def appendix_c_checks(thetas: Array, z: EvenPolynomial, rel_step: float = 1e-5) -> dict[str, np.ndarray]:
+    """App. C's statements on the DLNs ``thetas`` (N, n), sorted so that ``θ_1`` is the sharpest
+    (smallest): per DLN, ``eq14_err`` (eq. 14 at the exact λ_1 against ``eigh``, relative),
+    ``rn_ge_1`` (every ``R_n(k) ≥ 1``), ``psi_lt_theta1`` (``ψ < |θ_1|``, eq. 10), ``A``
+    (:func:`deviation_sum`), ``lam_gt_bound`` (``λ_1 > z'Θ/θ_1²``), ``monotone`` (``dR_n(k)/dr_k > 0``
+    for every k, by a relative step ``rel_step`` of ``|θ_k|`` and ``eigh``), ``scale_err``
+    (footnote 2: ``R_n`` unchanged when every θ is multiplied by 1.7) and ``cos_u_star``
+    (``|cos(u*, v_1)|``); each (N,)."""
+    top = jax.vmap(top_eigenvector, in_axes=(0, None))
+    lam, v1 = top(thetas, z)
+    r_eigh = np.abs(np.asarray(v1[:, :1] / v1[:, 1:]))
+    r_eq14 = np.asarray(jax.vmap(rotation_ratio_eq14, in_axes=(0, None, 0))(thetas, z, lam[:, 0]))
+    big = np.prod(np.asarray(thetas), axis=1)
+    zt = np.asarray(z.d1(big)) * big  # z' Theta > 0
+    grows = []
+    for k in range(1, thetas.shape[1]):
+        bumped = thetas.at[:, k].multiply(1.0 + rel_step)
+        r_b = np.abs(np.asarray(top(bumped, z)[1][:, 0] / top(bumped, z)[1][:, k]))
+        grows.append(r_b > r_eigh[:, k - 1])
+    scaled = np.abs(np.asarray(top(thetas * 1.7, z)[1]))
+    r_scaled = scaled[:, :1] / scaled[:, 1:]
+    return dict(
+        eq14_err=np.max(np.abs(r_eq14 / r_eigh - 1.0), axis=1),
+        rn_ge_1=np.all(r_eigh >= 1.0, axis=1),
+        psi_lt_theta1=np.asarray(jax.vmap(psi)(thetas)) < np.abs(np.asarray(thetas[:, 0])),
+        A=np.asarray(jax.vmap(deviation_sum, in_axes=(0, None))(thetas, z)),
+        lam_gt_bound=np.asarray(lam[:, 0]) > zt / np.asarray(thetas[:, 0]) ** 2,
+        monotone=np.all(np.stack(grows, axis=1), axis=1),
+        scale_err=np.max(np.abs(r_scaled / r_eigh - 1.0), axis=1),
+        cos_u_star=np.abs(np.sum(np.asarray(v1) * np.asarray(jax.vmap(approximate_top_vector)(thetas)), axis=1)),
+    )
 
 
 # --- Appendix C along trajectories ----------------------------------------------------

@@ -227,3 +227,13 @@ def test_phase_steps_follow_a_real_trajectory():
         steps = dln.phase_steps(dln.gd_trajectory(theta0, 1.5 / lam0, z, 50), 1.5 / lam0)
     assert steps.d_log_r.shape == steps.d_log_R.shape == (50, 2) and not steps.unstable.any()
     assert dln.claim_phases([steps]).verdict == "PASS"
+
+
+def test_appendix_c_checks_hold_on_random_ill_conditioned_dlns(x64):
+    rng = np.random.default_rng(0)
+    thetas = np.sign(rng.normal(size=(8, 4))) * 10 ** rng.uniform(-1, 1, size=(8, 4))
+    thetas = jnp.asarray(np.take_along_axis(thetas, np.argsort(np.abs(thetas), axis=1), axis=1))
+    c = dln.appendix_c_checks(thetas, dln.monomial(2))
+    assert set(c) >= {"eq14_err", "rn_ge_1", "psi_lt_theta1", "A", "lam_gt_bound", "monotone", "scale_err"}
+    assert c["eq14_err"].max() < 1e-8 and c["scale_err"].max() < 1e-8  # identities
+    assert c["rn_ge_1"].all() and c["psi_lt_theta1"].all() and np.all((c["A"] >= -2) & (c["A"] <= 0))
