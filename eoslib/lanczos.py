@@ -414,7 +414,10 @@ class Check(NamedTuple):
       max_steps: Lanczos steps of the check at most (static).
       failure_prob: ``p``, the probability (over the check's random start) that the stated
         ``error_bound`` is wrong.
-      set_tol: certify only when ``error_bound ≤ set_tol · max|θ|``.
+      set_tol: certify only when ``error_bound ≤ set_tol · max|θ|``; None (default):
+        ``max(1e-2, GUARD_TOL_FACTOR · tol)``. The returned pairs are as accurate as ``tol``
+        asks; completeness is certified to ``set_tol``, which a random-start check cannot make
+        much tighter cheaply (module docstring: the steps grow as ``1/√set_tol``).
       adaptive: True: step until a miss is found, the bound reaches ``set_tol`` or
         ``max_steps`` is spent. False: the fixed check of ``TRAINER_VERSION`` 1 (exactly as many
         steps as its own top Ritz pair needs to converge, at most ``max_steps``; no bound, so
@@ -423,7 +426,7 @@ class Check(NamedTuple):
 
     max_steps: int = 64
     failure_prob: float = 1e-3
-    set_tol: float = 1e-2
+    set_tol: float | None = None
     adaptive: bool = True
 
 
@@ -504,7 +507,7 @@ def _check(iterate, init, extract, matvec, values, vectors, residuals, key, tol,
     log_term = jnp.asarray(math.log(2 * 1.648 * math.sqrt(dim) / check.failure_prob), values.dtype)
     # certify when the bound leaves room for the deflated pairs' residuals (Weyl)
     residual_norm = jnp.linalg.norm(residuals[:k])
-    levels = (log_term, sigma_k + tol * scale, sigma_k + jnp.maximum(check.set_tol * scale - residual_norm, 0.0))
+    levels = (log_term, sigma_k + tol * scale, sigma_k + jnp.maximum(_set_tol(check, tol) * scale - residual_norm, 0.0))
     # the deflated span's eigenvalue: at the last guard, inside the spectrum, so that it neither
     # lifts D's top (a shift just below θ_k would leave the bound no room) nor widens its spread
     shift = sign * jnp.minimum(sign * shift, sign * values[-1])
@@ -520,6 +523,14 @@ def _check(iterate, init, extract, matvec, values, vectors, residuals, key, tol,
 
 
 _kw_bound_jit = jax.jit(_kw_bound, static_argnames=("sign",))
+
+
+def _set_tol(check: Check, tol: Array) -> Array:
+    """The relative error bound a certified set must meet: ``check.set_tol``, or
+    ``max(1e-2, 10 tol)``."""
+    if check.set_tol is None:
+        return jnp.maximum(GUARD_TOL_FACTOR * tol, jnp.asarray(1e-2, tol.dtype))
+    return jnp.asarray(check.set_tol, tol.dtype)
 
 
 def _certified_solve(matvec: Partial, start: Array, key: Array, tol: Array, *, k: int,
@@ -560,7 +571,7 @@ def _certified_solve(matvec: Partial, start: Array, key: Array, tol: Array, *, k
     error_bound = jnp.array(jnp.nan, start.dtype)
     if check is not None and check.adaptive:  # Weyl: the deflated pairs' residuals plus the miss bound
         error_bound = jnp.linalg.norm(last.residuals[:k]) + last.bound
-        certified = certified & (error_bound <= check.set_tol * jnp.max(jnp.abs(last.values)))
+        certified = certified & (error_bound <= _set_tol(check, tol) * jnp.max(jnp.abs(last.values)))
     return Eigenpairs(values=last.values[:k], vectors=last.vectors[:, :k],
                       residuals=last.residuals[:k], num_matvecs=last.num_matvecs,
                       certified=certified, error_bound=error_bound)
@@ -615,7 +626,7 @@ def lanczos_eigh(
         columns of ``v0``, or 1. Eigenvalues of multiplicity up to ``b`` are resolved.
       guards: extra pairs that must converge too (not returned).
       check: the missed-eigenvalue check's :class:`Check` (default: adaptive, ``p = 1e-3``,
-        ``set_tol = 1e-2``); ``None`` disables it (then ``certified`` only says that the pairs
+        ``set_tol = max(1e-2, 10 tol)``); ``None`` disables it (then ``certified`` only says that the pairs
         converged); :data:`LEGACY_CHECK` is the fixed 8-step check of ``TRAINER_VERSION`` 1.
       rounds: at most this many solves (restarts after a missed eigenvalue or an unconverged
         solve).
@@ -631,7 +642,8 @@ def lanczos_eigh(
         raise ValueError(f"need 1 <= k <= dim, got k={k}, dim={dim}")
     if guards < 0 or rounds < 1:
         raise ValueError("need guards >= 0 and rounds >= 1")
-    if check is not None and not (check.max_steps >= 1 and 0 < check.failure_prob < 1 and check.set_tol > 0):
+    if check is not None and not (check.max_steps >= 1 and 0 < check.failure_prob < 1
+                                  and (check.set_tol is None or check.set_tol > 0)):
         raise ValueError(f"need max_steps >= 1, 0 < failure_prob < 1 and set_tol > 0, got {check}")
     key = jax.random.PRNGKey(0) if key is None else key
     key, start_key = jax.random.split(key)
