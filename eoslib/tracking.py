@@ -46,7 +46,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from eoslib.lanczos import DEFAULT_CHECK, DEFAULT_GUARDS, DEFAULT_ROUNDS, Check, Eigenpairs, lanczos_eigh
+from eoslib.lanczos import DEFAULT_CHECK, Check, Eigenpairs, lanczos_eigh
 
 Array = jax.Array
 
@@ -73,16 +73,10 @@ def track_eigh(
     prev_vectors: Array,
     *,
     k: int | None = None,
-    tol: float = 1e-3,
-    max_iters: int | None = None,
-    which: str = "LA",
     block_size: int = 1,
     key: Array | None = None,
     mix: float = DEFAULT_MIX,
-    guards: int = DEFAULT_GUARDS,
-    check: Check | None = DEFAULT_CHECK,
-    rounds: int = DEFAULT_ROUNDS,
-    compiled: bool = True,
+    **solver,
 ) -> Eigenpairs:
     """Top-k eigenpairs of ``matvec``, warm-started from previous eigenvectors.
 
@@ -91,12 +85,12 @@ def track_eigh(
       prev_vectors: ``(d, k')`` eigenvectors from the previous evaluation (need not be exactly
         orthonormal). Their dtype sets the working precision.
       k: number of pairs wanted; default ``k'``.
-      tol, max_iters, which, guards, check, rounds, compiled: as in
-        :func:`eoslib.lanczos.lanczos_eigh`.
       block_size: ``b``; 1 (default) seeds Lanczos with one vector, ``b > 1`` runs block
         Lanczos from ``b`` seeds (:func:`warm_start`).
       key: PRNG key for the mixed-in component, breakdown restarts and the check.
       mix: relative size of the fresh random component of every seed.
+      **solver: the solver's settings, as in :func:`eoslib.lanczos.lanczos_eigh` (``tol``,
+        ``max_iters``, ``which``, ``guards``, ``check``, ``rounds``, ``compiled``).
 
     Returns:
       :class:`~eoslib.lanczos.Eigenpairs`; ``num_matvecs`` counts every HVP.
@@ -107,11 +101,8 @@ def track_eigh(
     key = jax.random.PRNGKey(0) if key is None else key
     key, seed_key = jax.random.split(key)
     start = warm_start(prev_vectors, seed_key, block_size=block_size, mix=mix)
-    return lanczos_eigh(matvec, prev_vectors.shape[0],
-                        prev_vectors.shape[1] if k is None else k, which=which, tol=tol,
-                        max_iters=max_iters, key=key, v0=start, dtype=prev_vectors.dtype,
-                        block_size=block_size, guards=guards, check=check,
-                        rounds=rounds, compiled=compiled)
+    return lanczos_eigh(matvec, prev_vectors.shape[0], prev_vectors.shape[1] if k is None else k, key=key,
+                        v0=start, dtype=prev_vectors.dtype, block_size=block_size, **solver)
 
 
 def top_eigenpairs(matvec: Callable[[Array], Array], dim: int, k: int, *, tol: float = 1e-3,
