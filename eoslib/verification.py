@@ -1,64 +1,25 @@
 """Re-verification of stored records: re-run a record's config here and compare (CI samples a
 few records of every committed store, ``tests/test_store.py``).
 
-What must agree, and how closely. The tolerances are calibrated on a second, independent sweep
-of the whole Figure 5a grid on the same machine (280 records, another batch composition, so
-other rounding, as a re-run here has): all 560 comparisons pass, each sweep's records taken
-as re-runs of the other's.
+What must agree (the tolerances and the measurements that calibrate them: ``store/README.md``,
+"Re-verification: what must agree, and how closely"):
 
-* the record must be current: its schema is :data:`eoslib.results.SCHEMA_VERSION` and its
-  config's ``trainer_version`` is :data:`eoslib.runs.TRAINER_VERSION` (otherwise it is stale,
-  whatever its numbers);
-* a run whose sharpness never reached 2/η (stable) follows the same trajectory up to float
-  rounding, which differs between machines and between a vmapped sweep and a single run by a
-  few ulps per step and grows over thousands of steps, fastest in the slow last phase of
-  training (measured over the 17 stable pairs of the second sweep: at most 2.3e-3 per 1,000
-  epochs, in the eval loss near epoch 5,000): every stored history value at epoch t must
-  match the re-run to ``rtol · max(1, t/1000)`` (rtol = 5e-3), accuracies to ``examples`` (3)
-  examples (measured: 2) or to that relative tolerance of the examples, whichever is more (a
-  single re-run of a sweep's record at η0 = 0.0133, seed 1, slowly approaching the edge of
-  stability: 5 of 1,000 training examples at epoch 954, where its loss differs by 2.5e-3);
-* a run past the stability limit is chaotic: rounding differences grow exponentially once the
-  sharpness is at 2/η, and already as it approaches it (S is evaluated only every 50 epochs,
-  and it fluctuates), so the history must match as above only up to ``margin`` epochs before
-  the first recorded epoch with S ≥ ``near_fraction`` · 2/η (0.8; measured: with 1.0 two of 14
-  sampled records differed by 0.3 % and 5 % in loss a few epochs before their recorded onset),
-  or 5 epochs before the re-run's loss first rises (an early instability: at η = 0.144 a loss
-  spike at epoch ~40, before S was recorded near 2/η, already separated the runs by 5 %),
-  whichever comes first (epoch 0, the initialization, always);
-* the final metrics (validation accuracy, sharpness, epochs) of the re-run must fall within the
-  spread of its learning rate's seeds in the store, widened by ``widen`` (3) times that spread
-  on each side (at least one example of accuracy, 2 % otherwise). This holds for stable runs
-  too: their completion epoch is when the last misclassified training example crosses the
-  decision boundary, after a plateau at 999/1000 that can last thousands of epochs, and
-  rounding moves it (measured: 1,448 epochs, and the sharpness there by 42 %, in one of the 17
-  stable pairs). A re-run is another sample of the same process: measured over the 182 pairs
-  whose rate is regular, 1-6 % fall outside the seeds' min-max and the farthest is 2.7
-  spreads beyond it. Only *regular* rates are compared this way: all of the rate's stored seeds
-  and the re-run completed. At a rate where some seed diverged, died or hovered to the epoch
-  cap (the "extremely large" rates, from 0.19 on) the outcome itself is a random draw from
-  several kinds (complete in ~1,000 epochs, hover to 15,000, die, diverge), which 5 seeds
-  cannot bound; there only the deterministic prefix is compared, and a chaotic re-run may
-  diverge (or not) whatever its record did. Edits are caught by the deterministic part (every
-  record has one: epoch 0 at least) and by the key.
+* the record is current: its schema is :data:`eoslib.results.SCHEMA_VERSION`, its config's
+  ``trainer_version`` is :data:`eoslib.runs.TRAINER_VERSION`, and its config hashes to its key;
+* a run whose sharpness never reached 2/η matches the re-run at every stored epoch t to
+  ``rtol · max(1, t/1000)`` (accuracies to ``examples`` examples);
+* a chaotic run (past the stability limit) matches as above only up to ``margin`` epochs before
+  its sharpness first reached ``near_fraction`` · 2/η, or 5 epochs before the re-run's loss
+  first rises, whichever comes first (epoch 0 always);
+* the final metrics of a run at a *regular* rate (every stored seed and the re-run completed)
+  fall within the spread of its rate's seeds, widened by ``widen`` times that spread;
+* a prefix re-verification (``prefix=T``, convolutional runs) compares the first T epochs only,
+  up to 5 epochs before the loss first rises and, given a *probe* (the same prefix with other
+  rounding), up to the last epoch at which re-run and probe agree to a tenth of the tolerance
+  (:func:`rounding_horizon`).
 
 A hand-edited record fails: an edited number either breaks the deterministic part or lands
 outside the seeds' spread, and an edited config has another key than its file name.
-
-Prefix re-verification (``prefix=T``: convolutional runs, whose full re-run costs minutes to
-hours on a CPU): the record's config is re-run for its first T epochs only, without
-eigensolves (:func:`rerun`), and only its history at epochs ≤ T is compared, to the tolerances
-above, up to 5 epochs before the re-run's loss first rises (an early instability), and, given a
-*probe* (the same prefix re-run with other rounding: in a vmapped batch of two, ``rerun(lanes=2)``),
-up to the last epoch at which the re-run and the probe still agree to a tenth of the tolerance,
-and their accuracies exactly (:func:`rounding_horizon`); without a probe (a long Fashion-MNIST record
-re-run for its first epochs only), up to ``margin`` epochs before the stored record's sharpness
-first reached ``near_fraction`` · 2/η, as for a whole run. The probe is needed because VGG10 at 500 images amplifies rounding
-from the first epochs on, without a loss rise: a record made on another machine differed from a
-re-run here by 2e-7 at initialization and by 1.1 % in training loss at epoch 6 (η0 = 0.1407, in
-the warm-up), and two re-runs here, one vmapped, part by 7e-5 at epoch 3, 4.5e-4 at epoch 4 and
-2.5e-3 at epoch 5. The final metrics are not compared (the re-run does not reach them); the
-checks of schema, trainer version and key are the same.
 """
 
 from __future__ import annotations
