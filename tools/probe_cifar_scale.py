@@ -11,7 +11,8 @@ keyed by their configs, so a scale chosen from them can reuse them. The table gi
 epochs to its end (completed / diverged / cap), the warm-up's share of them, the first epoch at
 which S ≥ 2/η0, S at the end, the final validation accuracy and the wall time per epoch (the
 eigensolves included; on a shared machine an upper bound). ``--json`` writes the same per run,
-with the commit and device that made it (``benchmarks/results/cifar_scale_probe.json``)."""
+with the commit and device that made it, merged with the runs of other settings already in the
+file (``benchmarks/results/cifar_scale_probe.json``)."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def summary(record: dict) -> dict:
     eig_e = np.asarray(record["eigen"].get("epoch", []))
     top = np.asarray(record["eigen"].get("values", np.zeros((0, 1))))
     hit = [int(e) for e, v in zip(eig_e, top[:, 0] if top.size else []) if v >= 2 / eta]
-    return dict(eta0=eta, n_train=c["n_train"], warmup=warm, epochs=epochs,
+    return dict(eta0=eta, n_train=c["n_train"], warmup=warm, seed=c["seed"], epochs=epochs,
                 end="diverged" if record["diverged"] else ("completed" if f["completed"] else "cap"),
                 warmup_share=warm / max(epochs, 1), first_s_at_2_over_eta=hit[0] if hit else None,
                 s_end=f.get("sharpness", float("nan")), two_over_eta=2 / eta, val_acc=f.get("eval_acc", float("nan")),
@@ -82,9 +83,13 @@ def main() -> int:
     rows = [summary(store.get(c.key())) for c in cs if c.key() in store]
     for s in rows:
         print(row(s))
-    if a.json:
+    if a.json:  # merged with the runs of other settings already there (same run: replaced)
+        ident = lambda r: (r["eta0"], r["n_train"], r["warmup"], r.get("seed", 0))  # noqa: E731
+        old = json.loads(a.json.read_text())["runs"] if a.json.exists() else []
+        mine = {ident(r) for r in rows}
+        merged = sorted([r for r in old if ident(r) not in mine] + rows, key=lambda r: (r["n_train"], r["eta0"]))
         a.json.write_text(json.dumps({"made_by": "tools/probe_cifar_scale.py", "max_epochs": a.max_epochs,
-                                      "eig_every": a.eig_every, "runs": rows}, indent=1))
+                                      "eig_every": a.eig_every, "runs": merged}, indent=1))
     return 0
 
 
