@@ -93,7 +93,7 @@ from eoslib import (
 )
 from eoslib._version import __version__
 from eoslib.execution import ExecutionPlan, plan
-from eoslib.lanczos import Eigenpairs, lanczos_eigh
+from eoslib.lanczos import Check, Eigenpairs, lanczos_eigh
 from eoslib.objective import Batch, Objective, flat_hvp, hvp
 from eoslib.params import ParameterError, resolve
 from eoslib.report import Claim, ClaimsTable, record_run
@@ -106,7 +106,7 @@ __all__ = [
     "__version__", "cifar_claims", "cost", "data", "diagnostics", "dln", "dln_claims", "dln_sums", "drivers", "drivers_claims", "flattening", "flattening_claims",
     "init_study", "instability", "interventions", "landscape", "period2", "preconditioned",
     "rotation_claims", "rotations", "runs", "schedules", "similarity", "som",
-    "ExecutionPlan", "plan", "Eigenpairs", "lanczos_eigh", "Batch", "Objective", "flat_hvp",
+    "ExecutionPlan", "plan", "Check", "Eigenpairs", "lanczos_eigh", "Batch", "Objective", "flat_hvp",
     "hvp", "ParameterError", "resolve", "Claim", "ClaimsTable", "record_run", "ResultsStore",
     "RunConfig", "RunResult", "run_or_load", "train", "Schedule", "sweep",
     "top_eigenpairs", "track_eigh", "track_above", "AbovePairs",
