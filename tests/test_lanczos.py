@@ -300,3 +300,14 @@ def test_a_miss_in_the_middle_of_the_set_is_never_certified(compiled):
         error = np.max(np.abs(np.asarray(new.values) - top))
         assert bool(new.certified) and error <= tol * top[0], (error, bool(new.certified))
         assert error <= float(new.error_bound) <= 1e-2 * top[0]
+
+
+def test_check_settings_are_validated_and_the_legacy_check_states_no_bound():
+    mat = jnp.diag(jnp.arange(1.0, 31.0))
+    for bad in (Check(max_steps=0), Check(failure_prob=0.0), Check(failure_prob=1.0), Check(set_tol=0.0)):
+        with pytest.raises(ValueError, match="failure_prob"):
+            lanczos_eigh(lambda v: mat @ v, 30, 2, check=bad)
+    legacy = lanczos_eigh(lambda v: mat @ v, 30, 2, check=LEGACY_CHECK)
+    honest = lanczos_eigh(lambda v: mat @ v, 30, 2)
+    assert np.isnan(float(legacy.error_bound)) and bool(legacy.certified)
+    assert bool(honest.certified) and 0 <= float(honest.error_bound) <= 1e-2 * 30
