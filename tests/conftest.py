@@ -1,20 +1,13 @@
 """Shared fixtures: data sets that skip a test cleanly where they are not installed.
 
-Compiled programs are cached on disk for the whole run (``$JAX_COMPILATION_CACHE_DIR``, default
-``.jax_cache/``, git-ignored), set here before JAX is imported so that the notebooks' kernels
-(nbval, the smoke runs) inherit it: many tests and chapters compile the same programs (VGG10's
-initialization alone takes ~9 s to compile on two cores), and the cache hands back the same
-executable, so no result changes."""
+JAX's persistent compilation cache is off in the tests: with it on, a clean-clone CI run
+segfaulted once while writing a compiled eigensolver to the cache (``compilation_cache.
+put_executable_and_time``, two xdist workers on two cores, 2026-12-04), after two runs of the
+same tree had passed. Set ``$JAX_COMPILATION_CACHE_DIR`` yourself to use it locally."""
 
-import os
-from pathlib import Path
+import pytest
 
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(__file__).resolve().parent.parent / ".jax_cache"))
-os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
-
-import pytest  # noqa: E402
-
-from eoslib import data  # noqa: E402
+from eoslib import data
 
 
 @pytest.fixture(scope="session")
