@@ -40,7 +40,7 @@ from eoslib.instability import CHOICES, Instability, smoothed_loss
 from eoslib.interventions import RULES, Trajectory, intervention_suite
 from eoslib.objective import Batch, Objective
 from eoslib.results import ResultsStore, computed, pack, unpack
-from eoslib.runs import TRAINER_VERSION, RunConfig, prepare, states_at, train
+from eoslib.runs import CHECKS, TRAINER_VERSION, RunConfig, check_of, prepare, states_at, train
 from eoslib.sharpening import sharpening_factor
 
 __all__ = ["PRESETS", "VALIDATORS", "turning_points", "Phase", "phases", "nearest_offsets", "fraction_near", "alpha_series",
@@ -51,7 +51,7 @@ __all__ = ["PRESETS", "VALIDATORS", "turning_points", "Phase", "phases", "neares
 _CI: dict[str, Any] = dict(
     eta=0.1, epochs=300, num_eigs=8, eig_tol=1e-3, min_rise=1.1, after_epochs=12, num_instabilities=3,
     choose="first", lead=20, turn_change=1.2, steps=40, ref_fraction=0.1, stabilize_fraction=0.9, n_train=1000,
-    n_eval=200, weight_init="flax", seed=0)
+    n_eval=200, weight_init="flax", eig_check="adaptive", seed=0)
 PRESETS: dict[str, dict[str, Any]] = {
     "ci": _CI,
     "paper": {**_CI, "epochs": 1000, "num_eigs": 10, "num_instabilities": 0},
@@ -68,6 +68,7 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "epochs": lambda v: None if v >= 40 else "must be >= 40 (the run must reach the edge of stability)",
     "num_eigs": lambda v: None if 2 <= v <= 50 else "must be in [2, 50]",
     "eig_tol": lambda v: None if 0 < v < 0.1 else "must be in (0, 0.1)",
+    "eig_check": lambda v: None if v in CHECKS else f"must be one of {tuple(CHECKS)}",
     "min_rise": lambda v: None if v > 1 else "must be > 1",
     "after_epochs": lambda v: None if v >= 0 else "must be >= 0",
     "num_instabilities": lambda v: None if v >= 0 else "must be >= 0 (0: all)",
@@ -199,7 +200,7 @@ VERSION = 1
 any change that changes its results (the trainer has its own version)."""
 
 STUDY_KEYS = ("eta", "epochs", "num_eigs", "eig_tol", "min_rise", "after_epochs", "num_instabilities", "choose",
-              "lead", "steps", "ref_fraction", "stabilize_fraction", "n_train", "n_eval", "weight_init", "seed")
+              "lead", "steps", "ref_fraction", "stabilize_fraction", "n_train", "n_eval", "weight_init", "eig_check", "seed")
 """The chapter parameters that decide a :class:`DriversStudy`: all but ``turn_change``, which
 only analyses it (the turning points of |θ − θ*|)."""
 
@@ -209,7 +210,8 @@ def run_config(P: Mapping[str, Any]) -> RunConfig:
     vectors) at every epoch."""
     return RunConfig(model="mlp", weight_init=P["weight_init"], dataset="fmnist", n_train=P["n_train"], n_eval=P["n_eval"],
                      schedule=schedules.constant(P["eta"]), seed=P["seed"], max_epochs=P["epochs"], eig_every=1,
-                     eig_k=P["num_eigs"], eig_tol=P["eig_tol"], keep_eigenvectors=True, sharpness_at_end=False)
+                     eig_k=P["num_eigs"], eig_tol=P["eig_tol"], eig_check=P["eig_check"], keep_eigenvectors=True,
+                     sharpness_at_end=False)
 
 
 def _instabilities(loss: np.ndarray, sharpness: np.ndarray,
@@ -248,7 +250,7 @@ def run_study(P: Mapping[str, Any], split: datasets.Split) -> DriversStudy:
     suites = [intervention_suite(prep.objective, start_states[s].params, start_states[s].batch_stats,
                                  prep.train_data, P["eta"], P["steps"], k=P["num_eigs"], tol=P["eig_tol"],
                                  seed_vectors=vectors[s], ref_fraction=P["ref_fraction"],
-                                 fraction=P["stabilize_fraction"])
+                                 fraction=P["stabilize_fraction"], check=check_of(P["eig_check"]))
               for s in starts]
     suite_seconds = time.perf_counter() - t0
     suites = [{rule: tr._replace(params=None) for rule, tr in suite.items()} for suite in suites]

@@ -40,8 +40,9 @@ from eoslib import data as datasets
 from eoslib import instability, landscape, models, schedules, sweep, verification
 from eoslib.gd import TrainState
 from eoslib.instability import Cycle
+from eoslib.lanczos import DEFAULT_CHECK, Check
 from eoslib.results import ResultsStore, computed, pack, unpack
-from eoslib.runs import TRAINER_CHECK, TRAINER_VERSION, Prepared, RunConfig, prepare, states_at, train
+from eoslib.runs import TRAINER_VERSION, Prepared, RunConfig, check_of, prepare, states_at, train
 from eoslib.tracking import top_eigenpairs
 
 __all__ = ["Geometry", "cycle_states", "cycle_geometry", "cycle_slices", "max_after_switch", "first_reaching",
@@ -95,7 +96,7 @@ def _gradient(objective, params, stats, batch):
 
 def cycle_geometry(prep: Prepared, states: dict[int, TrainState], epochs: Sequence[int],
                    tracked_vectors: dict, *, k: int = 3, tol: float = 1e-4, cg_tol: float = 1e-4,
-                   cg_max_iters: int = 500) -> Geometry:
+                   cg_max_iters: int = 500, check: Check = DEFAULT_CHECK) -> Geometry:
     """The landscape along the gradient at each of ``epochs`` of a run, from its prepared
     objective and its states at those epochs and the ones before (:func:`cycle_states`).
 
@@ -115,7 +116,7 @@ def cycle_geometry(prep: Prepared, states: dict[int, TrainState], epochs: Sequen
         prev = landscape.projection(states[e - 1].params, state.params, d)
         pairs = top_eigenpairs(objective.hessian_matvec(state.params, state.batch_stats, batch),
                                dim, k, tol=tol, prev_vectors=tracked_vectors.get(e),
-                               compiled=prep.plan.compiled_loops, check=TRAINER_CHECK)
+                               compiled=prep.plan.compiled_loops, check=check)
         der = landscape.sharpness_derivatives(loss_fn, state.params, d, pairs.values,
                                               pairs.vectors, cg_tol=cg_tol,
                                               cg_max_iters=cg_max_iters)
@@ -132,7 +133,7 @@ def cycle_geometry(prep: Prepared, states: dict[int, TrainState], epochs: Sequen
 
 def cycle_slices(prep: Prepared, states: dict[int, TrainState], geometry: Geometry,
                  ts: Sequence[float], *, k: int = 2, tol: float = 1e-4,
-                 progress=None) -> list[landscape.Slice]:
+                 progress=None, check: Check = DEFAULT_CHECK) -> list[landscape.Slice]:
     """:func:`eoslib.landscape.line_slice` at every epoch of ``geometry`` along its gradient
     direction, at the points ``ts``, seeded with its re-solved eigenvectors (``prep`` and
     ``states`` as for :func:`cycle_geometry`)."""
@@ -145,7 +146,7 @@ def cycle_slices(prep: Prepared, states: dict[int, TrainState], geometry: Geomet
             prep.objective.loss_fn(state.batch_stats, prep.train_data), state.params,
             unravel(geometry.directions[i]), ts, k=k, tol=tol,
             center_vectors=geometry.vectors[i][:, :k], compiled=prep.plan.compiled_loops,
-            key=jax.random.PRNGKey(epochs[i])))
+            key=jax.random.PRNGKey(epochs[i]), check=check))
     return out
 
 
@@ -387,7 +388,7 @@ cycle is chosen by :func:`choose_cycle` (a mid-training cycle), no longer the on
 longest lead."""
 
 STUDY_KEYS = ("eta", "epochs", "num_eigs", "eig_tol", "min_lead", "max_cycle", "lead", "tail", "all_cycles", "num_points",
-              "reach_factor", "slice_tol", "n_train", "n_eval", "weight_init", "seed")
+              "reach_factor", "slice_tol", "n_train", "n_eval", "weight_init", "eig_check", "seed")
 """The chapter parameters that decide a :class:`CycleStudy` (the others only analyse it)."""
 
 
@@ -396,7 +397,8 @@ def cycle_config(P: Mapping[str, Any]) -> RunConfig:
     eigenpairs (and vectors) at every epoch."""
     return RunConfig(model="mlp", weight_init=P["weight_init"], dataset="fmnist", n_train=P["n_train"], n_eval=P["n_eval"],
                      schedule=schedules.constant(P["eta"]), seed=P["seed"], max_epochs=P["epochs"], eig_every=1,
-                     eig_k=P["num_eigs"], eig_tol=P["eig_tol"], keep_eigenvectors=True, sharpness_at_end=False)
+                     eig_k=P["num_eigs"], eig_tol=P["eig_tol"], eig_check=P["eig_check"], keep_eigenvectors=True,
+                     sharpness_at_end=False)
 
 
 def _finite_difference_check(config: RunConfig, split: datasets.Split, e0: int, h_in: float, spacing: float,
@@ -409,7 +411,7 @@ def _finite_difference_check(config: RunConfig, split: datasets.Split, e0: int, 
         loss64 = prep0.objective.loss_fn({}, prep0.train_data)
         d64 = landscape.unit_direction(_gradient(prep0.objective, params64, {}, prep0.train_data))
         return landscape.finite_differences(loss64, params64, d64, [h_in, 10 * h_in, 100 * h_in, spacing],
-                                            k=k, tol=1e-10)
+                                            k=k, tol=1e-10, check=check_of(config.eig_check))
 
 
 def run_cycle_study(P: Mapping[str, Any], split: datasets.Split) -> CycleStudy:
@@ -428,12 +430,13 @@ def run_cycle_study(P: Mapping[str, Any], split: datasets.Split) -> CycleStudy:
     every = {e for c in cycles for e in range(c.cross - 1, c.back + 1)} if P["all_cycles"] else set()
     at_epochs = sorted(set(window.tolist()) | ends | every)
     prep, states = cycle_states(config, split, at_epochs)  # retraced once, for both calls
-    geo = cycle_geometry(prep, states, at_epochs, tracked, k=P["num_eigs"], tol=P["slice_tol"])
+    check = check_of(P["eig_check"])
+    geo = cycle_geometry(prep, states, at_epochs, tracked, k=P["num_eigs"], tol=P["slice_tol"], check=check)
     rows_w = [at_epochs.index(e) for e in window]
     reach = P["reach_factor"] * float(np.abs(geo.prev_position[rows_w]).max())
     ts = landscape.symmetric_range(reach, P["num_points"])
     t0 = time.perf_counter()
-    slices = cycle_slices(prep, states, geo, ts, tol=P["slice_tol"])
+    slices = cycle_slices(prep, states, geo, ts, tol=P["slice_tol"], check=check)
     slice_seconds = time.perf_counter() - t0
     bounds = geo.boundary[rows_w]
     e0, h_in = int(window[int(np.argmax(bounds))]), float(bounds.max() / 3)
@@ -489,8 +492,9 @@ def reverify(record: dict, split: datasets.Split, *, prefix: int = 60, rtol: flo
     e = int(study.window[0])
     if e <= last:
         prep, states = cycle_states(config, split, [e])
-        geo = cycle_geometry(prep, states, [e], {}, k=P["num_eigs"], tol=P["slice_tol"])
-        sl, = cycle_slices(prep, states, geo, study.ts, tol=P["slice_tol"])
+        check = check_of(P["eig_check"])
+        geo = cycle_geometry(prep, states, [e], {}, k=P["num_eigs"], tol=P["slice_tol"], check=check)
+        sl, = cycle_slices(prep, states, geo, study.ts, tol=P["slice_tol"], check=check)
         i = study.at_epochs.index(e)
         stored = {"prev_position": study.geometry.prev_position[i:i + 1], "sharpness": study.geometry.sharpness[i:i + 1],
                   "slice loss": study.slices[i].loss, "slice sharpness": study.slices[i].sharpness}

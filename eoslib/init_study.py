@@ -32,7 +32,7 @@ from eoslib import data as datasets
 from eoslib.generalization import failed, threshold_rate
 from eoslib.report import Claim
 from eoslib.results import ResultsStore, computed
-from eoslib.runs import TRAINER_VERSION, RunConfig, prepare, state_eigenpairs
+from eoslib.runs import TRAINER_VERSION, RunConfig, check_of, prepare, state_eigenpairs
 from eoslib.verification import computation_is_current
 
 __all__ = ["GridFacts", "max_sharpness", "grid_facts", "facts_table", "sharpness_table", "KIND", "VERSION", "initial_sharpness",
@@ -100,19 +100,21 @@ def grid_facts(records: Sequence[Mapping], weight_init: str) -> GridFacts:
 def _initial_sharpness(spec: Mapping[str, Any], split: datasets.Split) -> dict:
     config = RunConfig.from_dict(spec["config"])
     prep = prepare([config], split, batched=False)
-    pairs = state_eigenpairs(prep, prep.state, 1, config.eig_tol)
+    pairs = state_eigenpairs(prep, prep.state, 1, config.eig_tol, check=check_of(config.eig_check))
     return {"sharpness": float(pairs.values[0]), "certified": bool(pairs.certified)}
 
 
 def initial_sharpness(model: str, weight_init: str, seeds: Sequence[int], split: datasets.Split,
                       store: ResultsStore, *, dataset: str, eig_tol: float = 1e-3,
-                      progress: bool = False) -> list[dict]:
+                      eig_check: str = "adaptive", progress: bool = False) -> list[dict]:
     """S(θ_0) of ``model`` initialized by ``weight_init`` for each seed on ``split``'s training
     images (its ``dataset`` named for the key): a list of ``{"seed", "sharpness",
-    "certified"}``, read from ``store`` or computed (one certified top-1 Lanczos solve each)."""
+    "certified"}``, read from ``store`` or computed (one top-1 Lanczos solve each, with the
+    missed-eigenvalue check ``eig_check`` of :data:`eoslib.runs.CHECKS`)."""
     n_train, n_eval = len(split.y_train), len(split.y_eval)
     specs = [{"config": RunConfig(model=model, weight_init=weight_init, dataset=dataset, n_train=n_train,
-                                  n_eval=n_eval, seed=int(s), eig_tol=eig_tol).to_dict(),
+                                  n_eval=n_eval, seed=int(s), eig_tol=eig_tol,
+                                  eig_check=eig_check).to_dict(),
               "trainer_version": TRAINER_VERSION, "analysis_version": VERSION} for s in seeds]
     records = computed(store, KIND, specs, lambda spec: _initial_sharpness(spec, split), progress=progress)
     return [{"seed": int(s), **r["value"]} for s, r in zip(seeds, records)]

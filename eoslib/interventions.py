@@ -33,8 +33,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from eoslib.lanczos import DEFAULT_CHECK, Check
 from eoslib.objective import Batch, Objective
-from eoslib.runs import TRAINER_CHECK
 from eoslib.tracking import top_eigenpairs
 
 Array = jax.Array
@@ -101,11 +101,12 @@ def _apply(objective, params, stats, batch, vectors, rate_in, rate_out):
 def intervene(objective: Objective, params: PyTree, stats: PyTree, batch: Batch, eta: float,
               rule: str, steps: int, *, k: int = 8, tol: float = 1e-3,
               seed_vectors: Array | None = None, fraction: float = 0.9,
-              record_every: int = 1, compiled: bool = True) -> Trajectory:
+              record_every: int = 1, compiled: bool = True, check: Check = DEFAULT_CHECK) -> Trajectory:
     """``steps`` GD steps at learning rate ``eta`` from ``params`` with the per-direction rates
     of ``rule`` (:func:`rates`) in the top-k eigenbasis, tracked at every step (warm-started
-    from ``seed_vectors`` (d, k) at the first). With ``rule="none"`` the eigenpairs are only
-    computed at the recorded steps (the gradient step does not need them)."""
+    from ``seed_vectors`` (d, k) at the first; ``check``: the solves' missed-eigenvalue check).
+    With ``rule="none"`` the eigenpairs are only computed at the recorded steps (the gradient
+    step does not need them)."""
     if rule not in RULES:
         raise ValueError(f"unknown rule {rule!r}; choose one of {RULES}")
     dim = ravel_pytree(params)[0].size
@@ -115,7 +116,7 @@ def intervene(objective: Objective, params: PyTree, stats: PyTree, batch: Batch,
         record = t % record_every == 0 or t == steps
         if record or rule != "none":
             pairs = top_eigenpairs(objective.hessian_matvec(params, stats, batch), dim, k, tol=tol,
-                                   prev_vectors=vectors, compiled=compiled, check=TRAINER_CHECK)
+                                   prev_vectors=vectors, compiled=compiled, check=check)
             vectors = pairs.vectors
         rate_in, rate_out = rates(rule, pairs.values, eta, fraction=fraction) if rule != "none" \
             else (jnp.full((k,), eta), jnp.asarray(eta))
@@ -141,7 +142,8 @@ def oscillation_amplitude(loss: np.ndarray) -> float:
 def intervention_suite(objective: Objective, params: PyTree, stats: PyTree, batch: Batch,
                        eta: float, steps: int, *, k: int = 8, tol: float = 1e-3,
                        seed_vectors: Array | None = None, ref_fraction: float = 0.1,
-                       fraction: float = 0.9, compiled: bool = True) -> dict[str, Trajectory]:
+                       fraction: float = 0.9, compiled: bool = True,
+                       check: Check = DEFAULT_CHECK) -> dict[str, Trajectory]:
     """Figure 10 from one start: ``steps`` steps of every rule of :data:`RULES` at ``eta``
     (recorded at every step), and the stable reference, small-η GD at ``ref_fraction · eta`` for
     the same gradient-flow time ``steps · eta`` (``"reference"``, recorded every
@@ -151,7 +153,7 @@ def intervention_suite(objective: Objective, params: PyTree, stats: PyTree, batc
     if per < 2 or abs(per * ref_fraction - 1) > 1e-9:
         raise ValueError(f"ref_fraction must be 1/n with n >= 2, got {ref_fraction}")
     run = partial(intervene, objective, params, stats, batch, k=k, tol=tol,
-                  seed_vectors=seed_vectors, fraction=fraction, compiled=compiled)
+                  seed_vectors=seed_vectors, fraction=fraction, compiled=compiled, check=check)
     out = {rule: run(eta, rule, steps) for rule in RULES}
     out["reference"] = run(eta / per, "none", steps * per, record_every=per)
     out["reference_half"] = run(eta / (2 * per), "none", steps * 2 * per, record_every=2 * per)

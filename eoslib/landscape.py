@@ -52,8 +52,8 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from jax.tree_util import Partial
 
+from eoslib.lanczos import DEFAULT_CHECK, Check
 from eoslib.objective import as_partial, flat_hvp, hvp
-from eoslib.runs import TRAINER_CHECK
 from eoslib.sharpening import sharpness_along
 from eoslib.tracking import top_eigenpairs
 
@@ -116,14 +116,15 @@ def _losses_along(loss_fn: Partial, params, direction, ts):
 def line_slice(loss_fn: Callable[[PyTree], Array], params: PyTree, direction: PyTree,
                ts: Sequence[float], *, k: int = 2, tol: float = 1e-4,
                center_vectors: Array | None = None, compiled: bool = True,
-               key: Array | None = None) -> Slice:
+               key: Array | None = None, check: Check = DEFAULT_CHECK) -> Slice:
     """L(θ + t d) and the top-k Hessian eigenvalues at every ``t`` of ``ts`` (see the module
     docstring for the warm starts).
 
     ``loss_fn``: the training loss of a parameter pytree (a :class:`~jax.tree_util.Partial`,
     such as :meth:`eoslib.objective.Objective.loss_fn`, compiles once); ``direction``: unit,
     like ``params``; ``center_vectors`` (d, k'): seeds of the solve nearest ``t = 0`` (cold
-    if None); ``tol``: relative residual of every solve."""
+    if None); ``tol``: relative residual of every solve; ``check``: their missed-eigenvalue
+    check."""
     loss_fn = as_partial(loss_fn)
     ts = np.asarray(ts, dtype=float)
     flat_dtype = ravel_pytree(params)[0].dtype
@@ -144,7 +145,7 @@ def line_slice(loss_fn: Callable[[PyTree], Array], params: PyTree, direction: Py
         matvec, _ = flat_hvp(loss_fn, offset(params, direction, ts[j]))
         pairs = top_eigenpairs(matvec, dim, k, tol=tol, prev_vectors=seed,
                                key=jax.random.fold_in(key, j), compiled=compiled,
-                               dtype=flat_dtype, check=TRAINER_CHECK)
+                               dtype=flat_dtype, check=check)
         seeds[j] = pairs.vectors
         values[j] = np.asarray(pairs.values)
         residual[j] = float(pairs.residuals[0]) / abs(float(pairs.values[0]))
@@ -270,7 +271,8 @@ def sharpness_derivatives(loss_fn: Callable[[PyTree], Array], params: PyTree, di
 
 def finite_differences(loss_fn: Callable[[PyTree], Array], params: PyTree, direction: PyTree,
                        steps: Sequence[float], *, k: int = 3, tol: float = 1e-10,
-                       compiled: bool = True) -> tuple[SharpnessDerivatives, np.ndarray]:
+                       compiled: bool = True,
+                       check: Check = DEFAULT_CHECK) -> tuple[SharpnessDerivatives, np.ndarray]:
     """:func:`sharpness_derivatives` at θ and central differences of the certified top
     eigenvalue at each step h of ``steps``: rows ``(h, (S(h) − S(−h)) / 2h,
     (S(h) − 2 S(0) + S(−h)) / h²)`` (len(steps), 3). Run in float64 (``params`` float64,
@@ -281,7 +283,7 @@ def finite_differences(loss_fn: Callable[[PyTree], Array], params: PyTree, direc
     def top(t, seed=None):
         matvec, _ = flat_hvp(loss_fn, offset(params, direction, t))
         return top_eigenpairs(matvec, dim, k, tol=tol, prev_vectors=seed, compiled=compiled,
-                              dtype=dtype, check=TRAINER_CHECK)
+                              dtype=dtype, check=check)
 
     center = top(0.0)
     exact = sharpness_derivatives(loss_fn, params, direction, center.values, center.vectors,

@@ -47,7 +47,7 @@ from eoslib import instability, models, schedules, verification
 from eoslib.data import Split
 from eoslib.instability import Instability, SimilarityToBaseline
 from eoslib.results import ResultsStore, computed, pack, unpack
-from eoslib.runs import TRAINER_VERSION, RunConfig, RunResult, train
+from eoslib.runs import CHECKS, TRAINER_VERSION, RunConfig, RunResult, train
 
 __all__ = ["PRESETS", "VALIDATORS", "FIT_ACCURACY", "Rule", "rules", "run_config", "train_seed", "eos_phase",
            "find_snapshots",
@@ -61,7 +61,7 @@ edge-of-stability phase whose spikes are analysed (:func:`eos_phase`)."""
 _CI = dict(eta=0.1, epochs=300, num_eigs=8, subspace_k=3, num_snapshots=3, min_rise=1.1, variant_min_rise=1.25,
            period=2, periods=[1, 2, 3, 4], after_epochs=12, reduction_factor=0.2,
            reduction_fractions=[0.25, 0.5, 0.75], fit_accuracy=FIT_ACCURACY, eig_tol=1e-3, n_train=1000, n_eval=200,
-           weight_init="flax", seed=0, num_seeds=5)
+           weight_init="flax", eig_check="adaptive", seed=0, num_seeds=5)
 PRESETS: dict[str, dict[str, Any]] = {
     "ci": _CI,
     "paper": {**_CI, "epochs": 1000, "num_eigs": 10, "eig_tol": 3e-4, "num_seeds": 10},
@@ -87,6 +87,7 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "reduction_fractions": lambda v: None if v and all(0 < f < 1 for f in v) else "must be fractions in (0, 1)",
     "fit_accuracy": lambda v: None if 0 < v <= 1 else "must be in (0, 1]",
     "eig_tol": lambda v: None if 0 < v < 0.1 else "must be in (0, 0.1)",
+    "eig_check": lambda v: None if v in CHECKS else f"must be one of {tuple(CHECKS)}",
     "n_train": lambda v: None if 100 <= v <= 60000 else "must be in [100, 60000]",
     "n_eval": lambda v: None if 10 <= v <= 10000 else "must be in [10, 10000]",
     "seed": lambda v: None if v >= 0 else "must be >= 0",
@@ -124,7 +125,8 @@ def run_config(P: Mapping[str, Any], seed: int, schedule: schedules.Schedule, ma
     (with their vectors) at every epoch from ``eig_start`` on."""
     return RunConfig(model="mlp", weight_init=P["weight_init"], dataset="fmnist", n_train=P["n_train"], n_eval=P["n_eval"], schedule=schedule,
                      seed=seed, max_epochs=max_epochs, eig_every=1, eig_start=eig_start, eig_k=P["num_eigs"],
-                     eig_tol=P["eig_tol"], keep_eigenvectors=True, sharpness_at_end=False)
+                     eig_tol=P["eig_tol"], eig_check=P["eig_check"], keep_eigenvectors=True,
+                     sharpness_at_end=False)
 
 
 def train_seed(P: Mapping[str, Any], split: Split, seed: int) -> RunResult:

@@ -32,7 +32,7 @@ from tqdm import tqdm  # text bar: tqdm.auto warns in notebooks without ipywidge
 from eoslib import data as datasets
 from eoslib import execution
 from eoslib.gd import Limits, TrainState, init_states, run_epochs
-from eoslib.lanczos import LEGACY_CHECK, Eigenpairs
+from eoslib.lanczos import DEFAULT_CHECK, LEGACY_CHECK, Check, Eigenpairs
 from eoslib.models import INITS, MODELS
 from eoslib.objective import Batch, Objective, default_chunk_size
 from eoslib.results import ResultsStore, make_record
@@ -40,7 +40,7 @@ from eoslib.schedules import Schedule, as_arrays
 from eoslib.similarity import cosine_grassmann_similarity
 from eoslib.tracking import top_eigenpairs
 
-__all__ = ["TRAINER_VERSION", "TRAINER_CHECK", "RunConfig", "RunResult", "Prepared", "METRICS", "prepare", "collect",
+__all__ = ["TRAINER_VERSION", "CHECKS", "check_of", "RunConfig", "RunResult", "Prepared", "METRICS", "prepare", "collect",
            "state_eigenpairs", "has_peaked", "EigenRecorder", "last_accuracy", "train", "states_at", "save_run", "run_or_load",
            "progress_enabled"]
 
@@ -48,13 +48,24 @@ METRICS = ("train_loss", "train_acc", "eval_loss", "eval_acc", "param_norm", "di
 
 
 TRAINER_VERSION = 1
-TRAINER_CHECK = LEGACY_CHECK
-"""The missed-eigenvalue check of every eigensolve that goes into a stored record: the fixed
-8-step check the stores were made with (issue 27: not a certificate). The next refill
-(``TRAINER_VERSION`` 2) switches it to :data:`eoslib.lanczos.DEFAULT_CHECK`."""
 """Version of what turns a config into results (the trainer, the eigensolver settings, the
 records' metrics). It is a field of every :class:`RunConfig`, hence part of its store key: bump
 it with any change that changes results, and no record made before can be read as current."""
+
+CHECKS = {"adaptive": DEFAULT_CHECK, "legacy": LEGACY_CHECK}
+"""The missed-eigenvalue checks a stored eigensolve can use (``RunConfig.eig_check`` and the
+chapters' ``eig_check`` parameter), by name. ``"adaptive"``: :data:`eoslib.lanczos.DEFAULT_CHECK`,
+whose ``certified`` states an error bound (issue 27). ``"legacy"``: the fixed 8-step check that
+every record made before the name existed used; its ``certified`` states no bound (it certified
+wrong top-20 sets along chapter 2's run). A store made with it stays current under that name
+until it is refilled."""
+
+
+def check_of(name: str) -> Check:
+    """The :class:`~eoslib.lanczos.Check` called ``name`` in :data:`CHECKS` (ValueError if none)."""
+    if name not in CHECKS:
+        raise ValueError(f"eig_check={name!r}: must be one of {tuple(CHECKS)}")
+    return CHECKS[name]
 
 
 @dataclass(frozen=True)
@@ -73,7 +84,8 @@ class RunConfig:
     the sharpness after the reduction reaches that value (e.g. 2/η_small: the run became
     unstable); ``final["above"]`` says so. ``rho_k`` > 0 records ρ, the rotation of the top
     ``rho_k`` Hessian eigenvectors (:class:`EigenRecorder`), in ``final["rho"]`` and
-    ``final["rho_eos"]``.
+    ``final["rho_eos"]``. ``eig_check``: the missed-eigenvalue check of every recorded
+    eigensolve, a name of :data:`CHECKS`.
     """
 
     model: str = "mlp"
@@ -99,11 +111,13 @@ class RunConfig:
     stop_above: float = float("inf")
     rho_k: int = 0
     rho_accuracy: float = 0.9
+    eig_check: str = "adaptive"
     trainer_version: int = TRAINER_VERSION
 
     def __post_init__(self):
         if self.weight_init not in INITS:
             raise ValueError(f"weight_init={self.weight_init!r}: must be one of {INITS}")
+        check_of(self.eig_check)
         if (self.stop_after_peak > 0 or np.isfinite(self.stop_above) or self.rho_k > 0) \
                 and self.eig_every <= 0:
             raise ValueError("stop_after_peak, stop_above and rho_k need eig_every > 0 (they "
@@ -119,9 +133,10 @@ class RunConfig:
     @classmethod
     def from_dict(cls, d: dict) -> RunConfig:
         """The config of a stored record; one without a trainer version is version 0 (older
-        than any current trainer), never the current one, and one without ``weight_init`` was
-        made with PyTorch's initialization (the only one before the field existed)."""
-        return cls(**{"trainer_version": 0, "weight_init": "torch", **d,
+        than any current trainer), never the current one; one without ``weight_init`` was
+        made with PyTorch's initialization, one without ``eig_check`` with the ``"legacy"`` check
+        (the only ones before the fields existed)."""
+        return cls(**{"trainer_version": 0, "weight_init": "torch", "eig_check": "legacy", **d,
                       "schedule": Schedule(**d["schedule"])})
 
     def key(self) -> str:
@@ -190,14 +205,14 @@ def collect(chunks: Sequence[dict], epochs: int, completed: bool) -> tuple[dict,
 
 
 def state_eigenpairs(prepared: Prepared, state: TrainState, k: int, tol: float,
-                     prev_vectors=None) -> Eigenpairs:
+                     prev_vectors=None, *, check: Check = DEFAULT_CHECK) -> Eigenpairs:
     """Top-k Hessian eigenpairs of the training loss at one model's ``state``, tracked from
-    ``prev_vectors`` (d, k) when given, with the execution plan's driver."""
+    ``prev_vectors`` (d, k) when given, with the execution plan's driver and ``check``."""
     matvec = prepared.objective.hessian_matvec(state.params, state.batch_stats,
                                                prepared.train_data)
     dim = ravel_pytree(state.params)[0].size
     return top_eigenpairs(matvec, dim, k, tol=tol, prev_vectors=prev_vectors,
-                          compiled=prepared.plan.compiled_loops, check=TRAINER_CHECK)
+                          compiled=prepared.plan.compiled_loops, check=check)
 
 
 @dataclass
@@ -270,7 +285,8 @@ class EigenRecorder:
         sharpness peaked, or reached ``stop_above``). ``accuracy``: the last training accuracy
         measured (for the ρ anchor)."""
         cfg = self.config
-        pairs = state_eigenpairs(prepared, state, cfg.eig_k, cfg.eig_tol, self.vectors)
+        pairs = state_eigenpairs(prepared, state, cfg.eig_k, cfg.eig_tol, self.vectors,
+                                 check=check_of(cfg.eig_check))
         self.vectors = pairs.vectors
         epoch = int(state.epoch)
         row = dict(epoch=epoch, values=pairs.values, residuals=pairs.residuals,
@@ -308,7 +324,8 @@ class EigenRecorder:
         out = {"peaked": self.peaked, "above": self.above}
         if diverged or not (cfg.sharpness_at_end or cfg.rho_k):
             return out
-        pairs = state_eigenpairs(prepared, state, max(1, cfg.rho_k), cfg.eig_tol)
+        pairs = state_eigenpairs(prepared, state, max(1, cfg.rho_k), cfg.eig_tol,
+                                 check=check_of(cfg.eig_check))
         if cfg.sharpness_at_end:
             out["sharpness"] = float(pairs.values[0])
         for name, anchor in self.anchors.items() if cfg.rho_k else ():

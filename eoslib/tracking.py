@@ -111,7 +111,7 @@ def top_eigenpairs(matvec: Callable[[Array], Array], dim: int, k: int, *, tol: f
                    check: Check | None = DEFAULT_CHECK) -> Eigenpairs:
     """Top-k eigenpairs as the trainer computes them: tracked from ``prev_vectors`` (d, k) when
     given (:func:`track_eigh`), else a cold :func:`~eoslib.lanczos.lanczos_eigh`; ``check`` as
-    there (the trainer passes :data:`eoslib.runs.TRAINER_CHECK`)."""
+    there (the trainer passes the one its config names, :data:`eoslib.runs.CHECKS`)."""
     if prev_vectors is not None:
         return track_eigh(matvec, prev_vectors, k=k, tol=tol, key=key, compiled=compiled, check=check)
     return lanczos_eigh(matvec, dim, k, tol=tol, key=key, compiled=compiled, dtype=dtype, check=check)

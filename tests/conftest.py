@@ -3,11 +3,30 @@
 JAX's persistent compilation cache is off in the tests: with it on, a clean-clone CI run
 segfaulted once while writing a compiled eigensolver to the cache (``compilation_cache.
 put_executable_and_time``, two xdist workers on two cores, 2026-12-04), after two runs of the
-same tree had passed. Set ``$JAX_COMPILATION_CACHE_DIR`` yourself to use it locally."""
+same tree had passed. Set ``$JAX_COMPILATION_CACHE_DIR`` yourself to use it locally.
+
+Each test module ends by dropping JAX's in-memory caches of compiled executables
+(:func:`release_compiled_code`). XLA:CPU maps about six memory regions per executable, and an
+xdist worker that kept every module's executables reached 40,000 mappings two thirds into a run,
+near Linux's default limit of 65,530 (``vm.max_map_count``): a clean-clone CI run failed at its
+end with "LLVM compilation error: Cannot allocate memory" (2026-12-04)."""
+
+import gc
 
 import pytest
 
 from eoslib import data
+
+
+@pytest.fixture(scope="module", autouse=True)
+def release_compiled_code():
+    """After each test module: JAX's caches cleared, so that its compiled executables (and
+    their memory mappings) are freed; the next module compiles what it needs."""
+    yield
+    import jax
+
+    jax.clear_caches()
+    gc.collect()
 
 
 @pytest.fixture(scope="session")

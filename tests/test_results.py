@@ -7,9 +7,18 @@ import numpy as np
 import pytest
 
 from eoslib import data, schedules
+from eoslib.lanczos import DEFAULT_CHECK, LEGACY_CHECK
 from eoslib.provenance import provenance
-from eoslib.results import ResultsStore, columns, history_table, make_record, summary_table
-from eoslib.runs import RunConfig, run_or_load, save_run, train
+from eoslib.results import (
+    ResultsStore,
+    columns,
+    history_table,
+    make_computation,
+    make_record,
+    spec_key,
+    summary_table,
+)
+from eoslib.runs import RunConfig, check_of, run_or_load, save_run, train
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +39,41 @@ def test_config_key_is_a_hash_of_the_canonical_config():
     assert re.fullmatch(r"[0-9a-f]{64}", a.key())
     assert a.key() != RunConfig(schedule=schedules.constant(0.1), seed=1).key()
     assert RunConfig.from_dict(json.loads(json.dumps(a.to_dict()))) == a
+
+
+def test_eig_check_is_a_key_field_and_old_records_used_the_legacy_check():
+    a = RunConfig(schedule=schedules.constant(0.1))
+    assert a.eig_check == "adaptive" and check_of("adaptive") is DEFAULT_CHECK
+    assert a.key() != RunConfig(schedule=schedules.constant(0.1), eig_check="legacy").key()
+    old = {k: v for k, v in a.to_dict().items() if k != "eig_check"}  # made before the field existed
+    assert RunConfig.from_dict(old).eig_check == "legacy" and check_of("legacy") is LEGACY_CHECK
+    with pytest.raises(ValueError, match="eig_check='exact'"):
+        RunConfig(eig_check="exact")
+
+
+def test_migrate_store_writes_the_field_and_rekeys_without_touching_results(tmp_path):
+    """``tools/migrate_store.py``: a run record and a computation record made before a key
+    field existed state it afterwards, under the key of their new config / spec."""
+    import importlib.util
+
+    spec_ = importlib.util.spec_from_file_location("migrate_store", "tools/migrate_store.py")
+    tool = importlib.util.module_from_spec(spec_)
+    spec_.loader.exec_module(tool)
+    config = RunConfig(schedule=schedules.constant(0.1), eig_check="legacy")
+    run = make_record(config, {"lr": [0.1]}, {}, {"epochs": 0, "completed": False}, False, 1.0, batch_size=1)
+    del run["config"]["eig_check"]  # as made before the field existed
+    run["key"] = tool._canonical_key(run["config"])
+    comp = make_computation("k", {"parameters": {"eta": 0.1}, "seed": 0}, {"x": [1.0]}, 1.0)
+    store = ResultsStore(tmp_path)
+    store.put(run)
+    store.put(comp)
+    (tmp_path / "old.npz").write_bytes(b"")  # an unrelated file is left alone
+    assert tool.migrate(tmp_path, "eig_check", "legacy") == (2, 0, [])
+    assert tool.migrate(tmp_path, "eig_check", "legacy") == (0, 2, [])
+    new_comp = spec_key({"kind": "k", "parameters": {"eta": 0.1, "eig_check": "legacy"}, "seed": 0})
+    assert sorted(store.keys()) == sorted([config.key(), new_comp])
+    assert store.get(config.key())["history"] == run["history"]
+    assert store.get(new_comp)["value"] == {"x": [1.0]}
 
 
 def test_store_roundtrip_is_atomic_and_keyed(tmp_path):

@@ -129,7 +129,7 @@ def main() -> int:
     p.add_argument("--tol", type=float, default=1e-3)
     p.add_argument("--cache", type=Path, default=Path("/tmp/eoslib-certificate"))
     p.add_argument("--checks", default="legacy,default",
-                   help="legacy: the fixed 8-step check of the stores (TRAINER_CHECK); default: the library's")
+                   help="legacy: the fixed 8-step check (eoslib.runs.CHECKS['legacy']); default: the library's")
     p.add_argument("-o", "--output", type=Path)
     a = p.parse_args()
     a.cache.mkdir(parents=True, exist_ok=True)
