@@ -18,7 +18,9 @@ Map of modules:
 - :mod:`eoslib.tracking`: warm-started tracking of the top eigenpairs along training, and of
   every eigenpair above a threshold (``track_above``: the set grows and shrinks as they cross it).
 - :mod:`eoslib.diagnostics`: the same diagnostics on a model of one's own: any
-  ``loss(params, batch)``, any optax optimizer, certified (effective) sharpness along training.
+  ``loss(params, batch)``, any optax optimizer, certified (effective) sharpness along training;
+  :mod:`eoslib.diagnostics_claims`: the claims of the your-own-model chapter (the paper's
+  Section 2 and Cohen et al.'s Adam limit, on any recorded run).
 - :mod:`eoslib.preconditioned`: effective sharpness λ_max(P⁻¹H) of Adam and RMSProp from optax's
   states, and the stability limits of GD, momentum, RMSProp and Adam.
 - :mod:`eoslib.similarity`: eigenvector and subspace similarity (Ye & Lim).
@@ -70,6 +72,7 @@ from eoslib import (
     cost,
     data,
     diagnostics,
+    diagnostics_claims,
     dln,
     dln_claims,
     dln_sums,
@@ -103,7 +106,7 @@ from eoslib.schedules import Schedule
 from eoslib.tracking import AbovePairs, top_eigenpairs, track_above, track_eigh
 
 __all__ = [
-    "__version__", "cifar_claims", "cost", "data", "diagnostics", "dln", "dln_claims", "dln_sums", "drivers", "drivers_claims", "flattening", "flattening_claims",
+    "__version__", "cifar_claims", "cost", "data", "diagnostics", "diagnostics_claims", "dln", "dln_claims", "dln_sums", "drivers", "drivers_claims", "flattening", "flattening_claims",
     "init_study", "instability", "interventions", "landscape", "period2", "preconditioned",
     "rotation_claims", "rotations", "runs", "schedules", "similarity", "som",
     "ExecutionPlan", "plan", "Check", "Eigenpairs", "lanczos_eigh", "Batch", "Objective", "flat_hvp",

@@ -71,7 +71,7 @@ def hessian_operator(problem: Problem, params) -> tuple[Partial, int]:
 def train(problem: Problem, params, optimizer: optax.GradientTransformation, steps: int, *,
           eig_every: int = 1, k: int = 3, threshold: float | None = None, k_max: int = 20,
           preconditioner: str | None = None, preconditioner_kw: dict | None = None,
-          tol: float = 1e-3, key: jax.Array | None = None) -> dict:
+          tol: float = 1e-3, key: jax.Array | None = None, compiled: bool = True) -> dict:
     """``steps`` full-batch optimizer steps from ``params``, with eigenpairs every ``eig_every``.
 
     ``k``: top eigenpairs tracked (warm-started), or with ``threshold`` the minimum of the
@@ -82,7 +82,13 @@ def train(problem: Problem, params, optimizer: optax.GradientTransformation, ste
     padded, ``tracked`` (number of pairs), ``above`` (with ``threshold``), ``certified`` and
     ``error_bound`` (:class:`eoslib.lanczos.Eigenpairs`: with probability ≥ 1 − 1e-3 each true top
     value is within it of ``values``), ``hvps``, and with a preconditioner ``effective``, ``effective_certified``, ``effective_hvps``;
-    and ``params``, the last parameters."""
+    and ``params``, the last parameters.
+
+    ``compiled``: the eigensolver's driver (:func:`eoslib.lanczos.lanczos_eigh`): True compiles
+    each solve whole (fastest per solve), False runs its loop on the host with only the HVP
+    and the Lanczos step compiled (a few seconds of compiling per distinct ``k`` instead of
+    tens: the better choice on a CPU when the solves are few or, with ``threshold``, ``k``
+    varies)."""
     if steps < 1 or eig_every < 1 or not 1 <= k <= k_max:
         raise ValueError("need steps >= 1, eig_every >= 1 and 1 <= k <= k_max")
     if preconditioner not in (None, *PRECONDITIONERS):
@@ -103,11 +109,12 @@ def train(problem: Problem, params, optimizer: optax.GradientTransformation, ste
             key, sub, sub2 = jax.random.split(key, 3)
             matvec, dim = hessian_operator(problem, params)
             if threshold is None:
-                pairs = top_eigenpairs(matvec, dim, k, tol=tol, prev_vectors=prev, key=sub, dtype=dtype)
+                pairs = top_eigenpairs(matvec, dim, k, tol=tol, prev_vectors=prev, key=sub, dtype=dtype,
+                                       compiled=compiled)
                 above = -1
             else:
                 pairs = track_above(matvec, dim, threshold, prev_vectors=prev, k_min=k, k_max=k_max, tol=tol,
-                                    key=sub, dtype=dtype)
+                                    key=sub, dtype=dtype, compiled=compiled)
                 above = pairs.above
             prev = pairs.vectors
             values = np.full(k_max, np.nan)
@@ -117,7 +124,8 @@ def train(problem: Problem, params, optimizer: optax.GradientTransformation, ste
                        hvps=int(pairs.num_matvecs))
             if preconditioner is not None and t > 0:  # the optimizer's state holds P from step 1 on
                 p = PRECONDITIONERS[preconditioner](opt_state, **(preconditioner_kw or {}))
-                eff = preconditioned.effective_sharpness(matvec, p, dim, 1, tol=tol, key=sub2, dtype=dtype)
+                eff = preconditioned.effective_sharpness(matvec, p, dim, 1, tol=tol, key=sub2, dtype=dtype,
+                                                        compiled=compiled)
                 row.update(effective=float(eff.values[0]), effective_certified=bool(eff.certified),
                            effective_hvps=int(eff.num_matvecs))
             elif preconditioner is not None:
