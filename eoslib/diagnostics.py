@@ -14,6 +14,9 @@ whole training set, as arrays the user brings). :func:`train` runs full-batch st
   (:mod:`eoslib.preconditioned`), the quantity whose stability limit is the optimizer's own;
 * the HVPs each solve spent.
 
+:func:`train_lanes` runs L lanes (seeds, learning rates, any hyperparameter of the optimizer) in
+one vmapped step; ``train(..., checkpoint=path)`` resumes a killed run from its last eigen-step.
+
 For GD the limit is ``2/η`` (:func:`eoslib.preconditioned.stability_limit` gives the others).
 Everything is float32 unless the parameters are float64 (with x64 enabled). Model state such as
 BatchNorm statistics belongs in the loss's closure or the batch: the Hessian is of exactly the
@@ -23,11 +26,15 @@ test_batchnorm_mode.py`` shows what an eval-mode Hessian gets wrong).
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
@@ -36,7 +43,7 @@ from jax.tree_util import Partial
 from eoslib import preconditioned
 from eoslib.tracking import top_eigenpairs, track_above
 
-__all__ = ["Problem", "hessian_operator", "train"]
+__all__ = ["Problem", "hessian_operator", "train", "train_lanes"]
 
 PRECONDITIONERS = {"adam": preconditioned.adam_preconditioner, "rmsprop": preconditioned.rmsprop_preconditioner}
 
@@ -68,10 +75,82 @@ def hessian_operator(problem: Problem, params) -> tuple[Partial, int]:
     return Partial(_FlatHVP(problem.loss), problem.batch, params), ravel_pytree(params)[0].size
 
 
+def _eigen_row(problem: Problem, params, opt_state, prev, keys, step: int, *, k: int, threshold, k_max: int,
+               tol: float, compiled: bool, preconditioner, preconditioner_kw) -> tuple[dict, jax.Array]:
+    """One record of :func:`train` at ``step``: the tracked eigenpairs (warm-started from
+    ``prev``; ``keys``: two PRNG keys, of that solve and of the effective one) and, with a
+    preconditioner, the effective sharpness. Returns ``(row, vectors)``."""
+    sub, sub2 = keys
+    dtype = ravel_pytree(params)[0].dtype
+    matvec, dim = hessian_operator(problem, params)
+    if threshold is None:
+        pairs = top_eigenpairs(matvec, dim, k, tol=tol, prev_vectors=prev, key=sub, dtype=dtype, compiled=compiled)
+        above = -1
+    else:
+        pairs = track_above(matvec, dim, threshold, prev_vectors=prev, k_min=k, k_max=k_max, tol=tol,
+                            key=sub, dtype=dtype, compiled=compiled)
+        above = pairs.above
+    values = np.full(k_max, np.nan)
+    values[:pairs.values.shape[0]] = np.asarray(pairs.values)
+    row = dict(eig_step=step, sharpness=float(pairs.values[0]), values=values, tracked=pairs.values.shape[0],
+               above=above, certified=bool(pairs.certified), error_bound=float(pairs.error_bound),
+               hvps=int(pairs.num_matvecs))
+    if preconditioner is not None and step > 0:  # the optimizer's state holds P from step 1 on
+        p = PRECONDITIONERS[preconditioner](opt_state, **(preconditioner_kw or {}))
+        eff = preconditioned.effective_sharpness(matvec, p, dim, 1, tol=tol, key=sub2, dtype=dtype,
+                                                compiled=compiled)
+        row.update(effective=float(eff.values[0]), effective_certified=bool(eff.certified),
+                   effective_hvps=int(eff.num_matvecs))
+    elif preconditioner is not None:
+        row.update(effective=np.nan, effective_certified=False, effective_hvps=0)
+    return row, pairs.vectors
+
+
+def _save(path: Path, step: int, params, opt_state, prev, key, rows: list, losses: list) -> None:
+    """The state of a run after ``step`` (:func:`train`'s ``checkpoint``), written atomically."""
+    leaves = jax.tree.leaves((params, opt_state))
+    arrays = {f"leaf{i}": np.asarray(a) for i, a in enumerate(leaves)}
+    arrays.update(step=np.asarray(step), key=np.asarray(key), losses=np.asarray(losses, float),
+                  rows=np.asarray(json.dumps([{n: (v.tolist() if isinstance(v, np.ndarray) else v)
+                                                for n, v in r.items()} for r in rows])))
+    if prev is not None:
+        arrays["prev"] = np.asarray(prev)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def _load(path: Path, params, opt_state):
+    """``(step, params, opt_state, prev, key, rows, losses)`` saved by :func:`_save`; the pytree
+    structures are those of ``params`` and ``opt_state`` (a fresh run's)."""
+    with np.load(path) as f:
+        treedef = jax.tree.structure((params, opt_state))
+        leaves = [jnp.asarray(f[f"leaf{i}"]) for i in range(treedef.num_leaves)]
+        params, opt_state = jax.tree.unflatten(treedef, leaves)
+        rows = [{n: (np.asarray(v, float) if n == "values" else v) for n, v in r.items()}
+                for r in json.loads(str(f["rows"]))]
+        prev = jnp.asarray(f["prev"]) if "prev" in f else None
+        return (int(f["step"]), params, opt_state, prev, jnp.asarray(f["key"]), rows,
+                [float(x) for x in f["losses"]])
+
+
+def _outputs(rows: list, losses: list, params) -> dict:
+    out = {name: np.asarray([r[name] for r in rows]) for name in rows[0]}
+    return {"loss": np.asarray(losses), **out, "params": params}
+
+
+def _check_settings(steps, eig_every, k, k_max, preconditioner):
+    if steps < 1 or eig_every < 1 or not 1 <= k <= k_max:
+        raise ValueError("need steps >= 1, eig_every >= 1 and 1 <= k <= k_max")
+    if preconditioner not in (None, *PRECONDITIONERS):
+        raise ValueError(f"preconditioner {preconditioner!r}: choose None or one of {sorted(PRECONDITIONERS)}")
+
+
 def train(problem: Problem, params, optimizer: optax.GradientTransformation, steps: int, *,
           eig_every: int = 1, k: int = 3, threshold: float | None = None, k_max: int = 20,
           preconditioner: str | None = None, preconditioner_kw: dict | None = None,
-          tol: float = 1e-3, key: jax.Array | None = None, compiled: bool = True) -> dict:
+          tol: float = 1e-3, key: jax.Array | None = None, compiled: bool = True,
+          checkpoint: str | os.PathLike | None = None) -> dict:
     """``steps`` full-batch optimizer steps from ``params``, with eigenpairs every ``eig_every``.
 
     ``k``: top eigenpairs tracked (warm-started), or with ``threshold`` the minimum of the
@@ -88,11 +167,12 @@ def train(problem: Problem, params, optimizer: optax.GradientTransformation, ste
     each solve whole (fastest per solve), False runs its loop on the host with only the HVP
     and the Lanczos step compiled (a few seconds of compiling per distinct ``k`` instead of
     tens: the better choice on a CPU when the solves are few or, with ``threshold``, ``k``
-    varies)."""
-    if steps < 1 or eig_every < 1 or not 1 <= k <= k_max:
-        raise ValueError("need steps >= 1, eig_every >= 1 and 1 <= k <= k_max")
-    if preconditioner not in (None, *PRECONDITIONERS):
-        raise ValueError(f"preconditioner {preconditioner!r}: choose None or one of {sorted(PRECONDITIONERS)}")
+    varies).
+
+    ``checkpoint``: a file (``.npz``) where the run's state is saved at every eigen-step; a run
+    started with an existing checkpoint resumes from it (same ``problem``, ``params`` and
+    settings: the result is the uninterrupted run's, bit for bit)."""
+    _check_settings(steps, eig_every, k, k_max, preconditioner)
     key = jax.random.PRNGKey(0) if key is None else key
     opt_state = optimizer.init(params)
 
@@ -102,39 +182,70 @@ def train(problem: Problem, params, optimizer: optax.GradientTransformation, ste
         updates, opt_state = optimizer.update(grad, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
 
-    rows, losses, prev = [], [], None
-    dtype = ravel_pytree(params)[0].dtype
-    for t in range(steps + 1):
-        if t % eig_every == 0 or t == steps:
+    settings = dict(k=k, threshold=threshold, k_max=k_max, tol=tol, compiled=compiled,
+                    preconditioner=preconditioner, preconditioner_kw=preconditioner_kw)
+    rows, losses, prev, start = [], [], None, 0
+    path = None if checkpoint is None else Path(checkpoint)
+    if path is not None and path.exists():
+        start, params, opt_state, prev, key, rows, losses = _load(path, params, opt_state)
+    for t in range(start, steps + 1):
+        if (t % eig_every == 0 or t == steps) and not (rows and rows[-1]["eig_step"] == t):
             key, sub, sub2 = jax.random.split(key, 3)
-            matvec, dim = hessian_operator(problem, params)
-            if threshold is None:
-                pairs = top_eigenpairs(matvec, dim, k, tol=tol, prev_vectors=prev, key=sub, dtype=dtype,
-                                       compiled=compiled)
-                above = -1
-            else:
-                pairs = track_above(matvec, dim, threshold, prev_vectors=prev, k_min=k, k_max=k_max, tol=tol,
-                                    key=sub, dtype=dtype, compiled=compiled)
-                above = pairs.above
-            prev = pairs.vectors
-            values = np.full(k_max, np.nan)
-            values[:pairs.values.shape[0]] = np.asarray(pairs.values)
-            row = dict(eig_step=t, sharpness=float(pairs.values[0]), values=values, tracked=pairs.values.shape[0],
-                       above=above, certified=bool(pairs.certified), error_bound=float(pairs.error_bound),
-                       hvps=int(pairs.num_matvecs))
-            if preconditioner is not None and t > 0:  # the optimizer's state holds P from step 1 on
-                p = PRECONDITIONERS[preconditioner](opt_state, **(preconditioner_kw or {}))
-                eff = preconditioned.effective_sharpness(matvec, p, dim, 1, tol=tol, key=sub2, dtype=dtype,
-                                                        compiled=compiled)
-                row.update(effective=float(eff.values[0]), effective_certified=bool(eff.certified),
-                           effective_hvps=int(eff.num_matvecs))
-            elif preconditioner is not None:
-                row.update(effective=np.nan, effective_certified=False, effective_hvps=0)
+            row, prev = _eigen_row(problem, params, opt_state, prev, (sub, sub2), t, **settings)
             rows.append(row)
+            if path is not None:
+                _save(path, t, params, opt_state, prev, key, rows, losses)
         if t == steps:
             losses.append(float(problem.loss(params, problem.batch)))
             break
         params, opt_state, loss = step(params, opt_state)
         losses.append(float(loss))
-    out = {name: np.asarray([r[name] for r in rows]) for name in rows[0]}
-    return {"loss": np.asarray(losses), **out, "params": params}
+    return _outputs(rows, losses, params)
+
+
+def train_lanes(problem: Problem, params, make_optimizer: Callable[[jax.Array], optax.GradientTransformation],
+                hyper, steps: int, *, eig_every: int = 1, k: int = 3, threshold: float | None = None,
+                k_max: int = 20, preconditioner: str | None = None, preconditioner_kw: dict | None = None,
+                tol: float = 1e-3, key: jax.Array | None = None, compiled: bool = True) -> list[dict]:
+    """:func:`train` for L lanes at once: seeds and/or hyperparameters, the optimizer steps of all
+    lanes in one vmapped, compiled step.
+
+    ``params``: a pytree whose leaves have a leading lane axis (L, ...) (e.g. ``jax.vmap(init)``
+    over L keys, or one initialization repeated); ``hyper`` (L,) or a pytree of (L,) arrays: lane
+    i runs ``make_optimizer(hyper[i])`` (e.g. ``lambda lr: optax.sgd(lr)``; it is traced, so
+    it must accept an array). The eigensolves run lane by lane (warm-started within each lane);
+    ``threshold`` may be a scalar or (L,) (e.g. ``c · 2/η`` per lane). Returns one dict per
+    lane, as :func:`train` returns."""
+    _check_settings(steps, eig_every, k, k_max, preconditioner)
+    lanes = jax.tree.leaves(params)[0].shape[0]
+    key = jax.random.PRNGKey(0) if key is None else key
+    thresholds = np.broadcast_to(np.asarray(np.nan if threshold is None else threshold, float), (lanes,))
+
+    def one_step(params, opt_state, h):
+        loss, grad = jax.value_and_grad(problem.loss)(params, problem.batch)
+        updates, opt_state = make_optimizer(h).update(grad, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    step = jax.jit(jax.vmap(one_step))
+    opt_state = jax.vmap(lambda p, h: make_optimizer(h).init(p))(params, hyper)
+    lane = lambda tree, i: jax.tree.map(lambda a: a[i], tree)  # noqa: E731
+    rows, losses, prev = [[] for _ in range(lanes)], [[] for _ in range(lanes)], [None] * lanes
+    keys = list(jax.random.split(key, lanes))
+    for t in range(steps + 1):
+        if t % eig_every == 0 or t == steps:
+            for i in range(lanes):
+                keys[i], sub, sub2 = jax.random.split(keys[i], 3)
+                row, prev[i] = _eigen_row(
+                    problem, lane(params, i), lane(opt_state, i), prev[i], (sub, sub2), t, k=k,
+                    threshold=None if np.isnan(thresholds[i]) else float(thresholds[i]), k_max=k_max, tol=tol,
+                    compiled=compiled, preconditioner=preconditioner, preconditioner_kw=preconditioner_kw)
+                rows[i].append(row)
+        if t == steps:
+            final = jax.vmap(problem.loss, in_axes=(0, None))(params, problem.batch)
+            for i in range(lanes):
+                losses[i].append(float(final[i]))
+            break
+        params, opt_state, loss = step(params, opt_state, hyper)
+        for i in range(lanes):
+            losses[i].append(float(loss[i]))
+    return [_outputs(rows[i], losses[i], lane(params, i)) for i in range(lanes)]

@@ -89,7 +89,7 @@ def claim_progressive_sharpening(claim: str, steps, values, certified, limit: fl
                      False, unresolved=True)
     ups = float(np.mean(np.diff(stable) > 0))
     measured = f"{ups:.0%} of {stable.size - 1} changes are increases; S {stable[0]:.4g} → {stable[-1]:.4g}"
-    return Claim(claim, measured, bound, ups >= at_least and stable[-1] > stable[0])
+    return Claim(claim, measured, bound, bool(ups >= at_least and stable[-1] > stable[0]))
 
 
 def claim_edge_of_stability(claim: str, steps, values, certified, limit: float, *,
@@ -108,7 +108,7 @@ def claim_edge_of_stability(claim: str, steps, values, certified, limit: float, 
                 f"measurements (limit {limit:.4g})")
     if r["after"] < MIN_POINTS:
         return Claim(claim, measured, bound, False, unresolved=True)
-    return Claim(claim, measured, bound, REACH_FRACTION <= r["median_after"] <= just_above)
+    return Claim(claim, measured, bound, bool(REACH_FRACTION <= r["median_after"] <= just_above))
 
 
 def claim_reaches_limit(claim: str, steps, values, certified, limit: float, *, what: str = "S") -> Claim:

@@ -69,3 +69,47 @@ def test_threshold_tracking_records_how_many_pairs_are_above(x64):
     assert list(out["tracked"][[0, -1]]) == [first + 1, last + 1] and out["certified"].all()
     with pytest.raises(ValueError, match="preconditioner"):
         train(problem, params, optax.sgd(0.1), 2, preconditioner="lion")
+
+
+def test_a_resumed_run_is_the_uninterrupted_one(x64, tmp_path, monkeypatch):
+    """A run killed after an eigen-step and restarted from its checkpoint gives the
+    uninterrupted run's records, bit for bit."""
+    import shutil
+
+    from eoslib import diagnostics
+
+    problem, params = _tiny()
+    run = dict(eig_every=2, k=2, preconditioner="adam", tol=1e-8)
+    whole = train(problem, params, optax.adam(0.05), 7, **run)
+    save = diagnostics._save
+
+    def save_and_keep(path, step, *args):  # the checkpoint as a kill after step 4's solve leaves it
+        save(path, step, *args)
+        if step == 4:
+            shutil.copy(path, tmp_path / "killed.npz")
+
+    monkeypatch.setattr(diagnostics, "_save", save_and_keep)
+    train(problem, params, optax.adam(0.05), 7, checkpoint=tmp_path / "first.npz", **run)
+    resumed = train(problem, params, optax.adam(0.05), 7, checkpoint=tmp_path / "killed.npz", **run)
+    for name in whole:
+        if name != "params":
+            np.testing.assert_array_equal(resumed[name], whole[name], err_msg=name)
+    for a, b in zip(jax.tree.leaves(resumed["params"]), jax.tree.leaves(whole["params"])):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_lanes_are_the_single_runs(x64):
+    """train_lanes: two learning rates (one vmapped step) and a per-lane threshold give each
+    single run's losses and (to the solver's tolerance) its eigenvalues."""
+    from eoslib.diagnostics import train_lanes
+
+    problem, params = _tiny()
+    lrs = jnp.asarray([0.05, 0.2])
+    stacked = jax.tree.map(lambda a: jnp.stack([a, a]), params)
+    lanes = train_lanes(problem, stacked, lambda lr: optax.sgd(lr), lrs, 6, eig_every=3, k=1,
+                        threshold=[1.0, 2.0], k_max=4, tol=1e-9)
+    for lane, lr, threshold in zip(lanes, [0.05, 0.2], [1.0, 2.0]):
+        single = train(problem, params, optax.sgd(lr), 6, eig_every=3, k=1, threshold=threshold, k_max=4, tol=1e-9)
+        np.testing.assert_allclose(lane["loss"], single["loss"], rtol=1e-12)
+        assert list(lane["tracked"]) == list(single["tracked"]) and lane["certified"].all()
+        np.testing.assert_allclose(lane["values"], single["values"], rtol=1e-7)

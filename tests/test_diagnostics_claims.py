@@ -65,3 +65,13 @@ def test_always_certified():
     assert dc.claim_always_certified("c", ALL).verdict == "PASS"
     assert dc.claim_always_certified("c", np.r_[ALL[:-1], False]).verdict == "FAIL"
     assert dc.claim_always_certified("c", []).verdict == "UNRESOLVED"
+
+
+def test_verdicts_are_plain_bools():
+    """A claim's ``passed`` goes into the notebook's JSON metadata: a numpy bool would not."""
+    made = [dc.claim_progressive_sharpening("c", STEPS, RISE, ALL, LIMIT),
+            dc.claim_edge_of_stability("c", STEPS, RISE, ALL, LIMIT),
+            dc.claim_reaches_limit("c", STEPS, RISE, ALL, LIMIT),
+            dc.claim_loss_decreases("c", np.linspace(2, 1, 401) + 0.01 * np.sin(np.arange(401)), STEPS, RISE, ALL, LIMIT),
+            dc.claim_always_certified("c", ALL)]
+    assert all(type(c.passed) is bool for c in made)
