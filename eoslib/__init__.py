@@ -65,33 +65,20 @@ trains, :func:`eoslib.tracking.top_eigenpairs` records certified eigenpairs,
 history, eigen, final metrics, provenance with the execution plan) → :class:`ResultsStore`
 under :meth:`RunConfig.key`; the chapter's claims go to :func:`eoslib.report.record_run`, which
 ``tools/execute.py`` stores in the notebook's metadata.
+
+Two layers. ``import eoslib`` loads the engine only (and re-exports its names below); the paper's
+per-chapter modules, :data:`PAPER_MODULES`, are imported by name (``from eoslib import
+rotations``). No engine module imports one of them (``tests/test_layers.py``).
 """
 
 from eoslib import (
-    cifar_claims,
-    cost,
     data,
     diagnostics,
-    diagnostics_claims,
-    dln,
-    dln_claims,
-    dln_sums,
-    drivers,
-    drivers_claims,
-    flattening,
-    flattening_claims,
-    init_study,
     instability,
-    interventions,
-    landscape,
-    period2,
     preconditioned,
-    rotation_claims,
-    rotations,
     runs,
     schedules,
     similarity,
-    som,
     sweep,
 )
 from eoslib._version import __version__
@@ -105,12 +92,23 @@ from eoslib.runs import RunConfig, RunResult, run_or_load, train
 from eoslib.schedules import Schedule
 from eoslib.tracking import AbovePairs, top_eigenpairs, track_above, track_eigh
 
+PAPER_MODULES = (
+    "dln", "dln_claims", "dln_sums", "period2", "som",  # chapter 1 (Sections 3.1-3.2, App. A-C, E)
+    "rotations", "rotation_claims",  # chapter 2
+    "landscape", "flattening", "flattening_claims",  # chapter 3
+    "generalization", "generalization_claims", "cifar_claims", "cost", "param_counts",  # chapters 4 and 6
+    "interventions", "drivers", "drivers_claims",  # chapter 5
+    "init_study",  # Appendix F
+    "diagnostics_claims",  # chapter 8
+    "figures",  # every chapter's figures
+)
+"""The modules of the paper's analyses, by chapter: the layer above the engine."""
+
 __all__ = [
-    "__version__", "cifar_claims", "cost", "data", "diagnostics", "diagnostics_claims", "dln", "dln_claims", "dln_sums", "drivers", "drivers_claims", "flattening", "flattening_claims",
-    "init_study", "instability", "interventions", "landscape", "period2", "preconditioned",
-    "rotation_claims", "rotations", "runs", "schedules", "similarity", "som",
+    "__version__", "PAPER_MODULES", "data", "diagnostics", "instability", "preconditioned", "runs", "schedules",
+    "similarity", "sweep",
     "ExecutionPlan", "plan", "Check", "Eigenpairs", "lanczos_eigh", "Batch", "Objective", "flat_hvp",
     "hvp", "ParameterError", "resolve", "Claim", "ClaimsTable", "record_run", "ResultsStore",
-    "RunConfig", "RunResult", "run_or_load", "train", "Schedule", "sweep",
+    "RunConfig", "RunResult", "run_or_load", "train", "Schedule",
     "top_eigenpairs", "track_eigh", "track_above", "AbovePairs",
 ]
