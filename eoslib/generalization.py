@@ -62,9 +62,10 @@ def committed_store(name: str) -> ResultsStore:
 
 STORE_CHECK = "legacy"
 """The missed-eigenvalue check (:data:`eoslib.runs.CHECKS`) of the committed Fashion-MNIST and
-CIFAR-10 grids: the fixed 8-step check they were filled with. At top-3 along these runs it
-agreed with ARPACK (issue 27 found wrong sets at k = 20, not at k ≤ 8); their refill moves them
-to ``"adaptive"``."""
+CIFAR-10 grids: the fixed 8-step check they were filled with, whose ``certified`` states no
+error bound (along chapter 2's run it certified sets outside the tolerance, more often the larger
+k: ``benchmarks/results/certificate.json``; these grids record the top 3, which no check against
+ARPACK has covered). Their refill moves them to ``"adaptive"``."""
 
 
 def fmnist_base(**overrides) -> RunConfig:
