@@ -30,7 +30,7 @@ from eoslib import schedules, sweep
 from eoslib.results import ResultsStore
 from eoslib.runs import RunConfig
 
-__all__ = ["rate_grid", "grid_configs", "reduction_configs", "accuracy_reduction_configs", "sweep_until_divergence", "DEAD_SHARPNESS",
+__all__ = ["rate_grid", "MSE_STORE", "fmnist_mse_base", "grid_configs", "reduction_configs", "accuracy_reduction_configs", "sweep_until_divergence", "DEAD_SHARPNESS",
            "dead", "failed", "fmnist_base", "CIFAR_SCALES", "cifar_scale", "cifar_base", "group_configs", "committed_store",
            "STORE_ROOT", "summary_rows", "rate_table", "store_summary", "paper_scale_records", "threshold_rate", "bootstrap_ci", "spearman_ci",
            "mean_difference_ci", "permutation_trend", "spearman_rows"]
@@ -115,6 +115,19 @@ dominate its cost: in one 9-lane batch on the 2-core CPU (sharing it with a CI r
 three models completed (epochs 107-110) after 8,126-8,996 s, so the group needs a session of
 its own (``tools/fill_store.py cifar-generalization --figures 13``, more than 2.5 h there). ``paper``: three rates of the paper's grid (the paper does not name its
 groups' rates), the sweep's every 50 epochs."""
+
+
+MSE_STORE = "fmnist-mse"
+"""The committed store of Figure 5a's grid under the squared loss (the book's chapter "Beyond
+the paper: the squared loss")."""
+
+
+def fmnist_mse_base(**overrides) -> RunConfig:
+    """:func:`fmnist_base` under the squared loss on one-hot targets (``loss="mse"``:
+    ½‖f(x) − e_y‖² per example, averaged over the examples, as Cohen et al. 2021 scale it),
+    every eigensolve certified with the stated error bound (``eig_check="adaptive"``: a new
+    store, so not the legacy check of the cross-entropy grids); ``overrides`` replace fields."""
+    return fmnist_base(**{"loss": "mse", "eig_check": "adaptive", **overrides})
 
 
 def cifar_scale(scale: str | Mapping) -> dict:
