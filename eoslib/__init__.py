@@ -99,7 +99,7 @@ PAPER_MODULES = (
     "generalization", "generalization_claims", "cifar_claims", "cost", "param_counts",  # chapters 4 and 6
     "interventions", "drivers", "drivers_claims",  # chapter 5
     "init_study",  # Appendix F
-    "diagnostics_claims",  # chapter 8
+    "diagnostics_claims", "your_model",  # chapter 8
     "figures",  # every chapter's figures
 )
 """The modules of the paper's analyses, by chapter: the layer above the engine."""

@@ -33,7 +33,7 @@ CHECKS = {  # store -> (data set name, loader, records drawn, prefix epochs or N
     "flattening-switch": ("Fashion-MNIST", data.fashion_mnist, 1, 300),
 }
 COMPUTATIONS = {rotations.STORE: rotations, flattening.STORE: flattening, drivers.STORE: drivers}
-ELSEWHERE = {"initialization": "tests/test_init_study.py"}  # stores re-verified by another test file
+ELSEWHERE = {"initialization": "tests/test_init_study.py", "your-model": "tests/test_your_model.py"}  # stores re-verified by another test file
 
 
 def test_every_store_has_a_check():

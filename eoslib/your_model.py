@@ -1,0 +1,143 @@
+"""Chapter 8 ("Edge-of-stability diagnostics for your own model"): the chapter's example of a
+researcher's own model and data, and its two runs as a stored computation.
+
+Neither is anything the rest of eoslib knows. The data are arrays (:func:`pointer_data`):
+sequences of :data:`LENGTH` tokens from a vocabulary of :data:`VOCAB`, labelled by a pointer
+(the first token names a position; the label is the token found there, modulo :data:`CLASSES`),
+so that solving it needs attention. The model is one pre-norm transformer block
+(:class:`Block`). :func:`problem` turns them into the only thing the engine needs, a
+:class:`eoslib.diagnostics.Problem` (the exact full-batch loss of ``(params, batch)``), and
+:func:`run_study` trains it twice from the same initialization through the public engine,
+:func:`eoslib.diagnostics.train`: gradient descent with threshold-driven tracking
+(every eigenvalue above ``threshold_factor`` · 2/η) and Adam with the effective sharpness
+λ_max(P⁻¹H).
+
+The study takes about two minutes on a CPU, so it is a computation record of kind :data:`KIND`
+in the committed store :data:`STORE` (:func:`study`: keyed by :data:`STUDY_KEYS`, the trainer's
+and this module's versions), and CI re-verifies a sampled record (:func:`reverify`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import linen as nn
+
+from eoslib import verification
+from eoslib.diagnostics import Problem, train
+from eoslib.preconditioned import stability_limit
+from eoslib.results import ResultsStore, computed, pack, unpack
+from eoslib.runs import TRAINER_VERSION
+
+__all__ = ["VOCAB", "LENGTH", "CLASSES", "KIND", "STORE", "VERSION", "STUDY_KEYS", "pointer_data", "Block",
+           "problem", "run_study", "study", "reverify"]
+
+VOCAB, LENGTH, CLASSES = 8, 8, 4
+KIND = "your-model-study"
+STORE = "your-model"  # the committed store's folder, store/your-model/
+VERSION = 1
+"""Version of :func:`run_study` (data, model, runs): bump it with any change of its results."""
+
+STUDY_KEYS = ("n_train", "width", "heads", "gd_lr", "gd_steps", "adam_lr", "adam_steps", "eig_every",
+              "threshold_factor", "k_max", "eig_tol", "seed")
+"""The chapter parameters that decide a study (all of them but the store's location)."""
+
+
+def pointer_data(n: int, seed: int) -> tuple[jax.Array, jax.Array]:
+    """``n`` sequences, tokens (n, LENGTH) in [0, VOCAB), and their labels (n,) in [0, CLASSES):
+    the token at the position named by the first token, modulo CLASSES."""
+    rng = np.random.default_rng(seed)
+    tokens = rng.integers(0, VOCAB, size=(n, LENGTH))
+    labels = tokens[np.arange(n), tokens[:, 0] % LENGTH] % CLASSES
+    return jnp.asarray(tokens), jnp.asarray(labels)
+
+
+class Block(nn.Module):
+    """One pre-norm transformer block (self-attention and an MLP, each with a residual
+    connection), mean-pooled into a linear head: tokens (n, LENGTH) -> logits (n, CLASSES)."""
+
+    width: int
+    heads: int
+
+    @nn.compact
+    def __call__(self, tokens):
+        h = nn.Embed(VOCAB, self.width)(tokens) + self.param("position", nn.initializers.normal(0.02),
+                                                             (LENGTH, self.width))
+        h = h + nn.MultiHeadDotProductAttention(num_heads=self.heads)(nn.LayerNorm()(h))
+        h = h + nn.Dense(self.width)(nn.gelu(nn.Dense(2 * self.width)(nn.LayerNorm()(h))))
+        return nn.Dense(CLASSES)(nn.LayerNorm()(h).mean(axis=1))
+
+
+def problem(P: Mapping[str, Any]) -> tuple[Problem, Any]:
+    """The engine's view of the task: the mean cross-entropy of :class:`Block` on the whole
+    batch of ``P["n_train"]`` sequences, and the initial parameters (seed ``P["seed"]``)."""
+    batch = pointer_data(P["n_train"], P["seed"])
+    model = Block(P["width"], P["heads"])
+    params = model.init(jax.random.key(P["seed"]), batch[0][:2])["params"]
+
+    def loss(params, batch):
+        logits = model.apply({"params": params}, batch[0])
+        return optax.softmax_cross_entropy_with_integer_labels(logits, batch[1]).mean()
+
+    return Problem(loss, batch), params
+
+
+def run_study(P: Mapping[str, Any]) -> dict:
+    """Gradient descent at ``gd_lr`` tracking every eigenvalue above ``threshold_factor`` · 2/η
+    (at most ``k_max``), and Adam at ``adam_lr`` with its plain and effective sharpness, both
+    from the same initialization, eigensolves every ``eig_every`` steps to relative residual
+    ``eig_tol``. Returns ``{"gd": …, "adam": …}`` (:func:`eoslib.diagnostics.train`'s series,
+    without the last parameters) and each run's wall time in seconds (``gd_s``, ``adam_s``)."""
+    prob, params = problem(P)
+    t0 = time.perf_counter()
+    gd = train(prob, params, optax.sgd(P["gd_lr"]), P["gd_steps"], eig_every=P["eig_every"], k=1,
+               threshold=P["threshold_factor"] * 2 / P["gd_lr"], k_max=P["k_max"], tol=P["eig_tol"],
+               compiled=False)  # host driver: few compiles when the tracked set's size varies
+    t1 = time.perf_counter()
+    adam = train(prob, params, optax.adam(P["adam_lr"]), P["adam_steps"], eig_every=P["eig_every"], k=1,
+                 preconditioner="adam", tol=P["eig_tol"], compiled=False)
+    t2 = time.perf_counter()
+    drop = lambda run: {name: v for name, v in run.items() if name != "params"}  # noqa: E731
+    return {"gd": drop(gd), "adam": drop(adam), "gd_s": t1 - t0, "adam_s": t2 - t1,
+            "gd_limit": 2 / P["gd_lr"], "adam_limit": stability_limit("adam", P["adam_lr"])}
+
+
+def _spec(P: Mapping[str, Any]) -> dict:
+    return {"parameters": {k: P[k] for k in STUDY_KEYS}, "trainer_version": TRAINER_VERSION,
+            "analysis_version": VERSION}
+
+
+def study(P: Mapping[str, Any], store: ResultsStore, *, progress: bool = True) -> dict:
+    """:func:`run_study` for the chapter's parameters ``P``, read from ``store`` when it holds
+    the :data:`KIND` record of ``P`` (:data:`STUDY_KEYS`), else computed and stored."""
+    record, = computed(store, KIND, [_spec(P)], lambda spec: pack(run_study(spec["parameters"])),
+                       progress=progress, unit="study")
+    return unpack(record["value"])
+
+
+def reverify(record: dict, *, prefix: int = 20, rtol: float = 5e-3) -> list[str]:
+    """Problems found re-verifying a :data:`KIND` record here (empty: verified): it is current
+    (:func:`eoslib.verification.computation_is_current`), and both runs, re-trained for their
+    first ``prefix`` steps with the same eigensolves, match the stored loss and top eigenvalue
+    (Adam: the effective one too) up to the edge of stability
+    (:func:`eoslib.verification.series_window`, on GD's eigen-steps; chaotic after)."""
+    problems = verification.computation_is_current(record, VERSION)
+    P = record["spec"]["parameters"]
+    short = {**P, "gd_steps": min(prefix, P["gd_steps"]), "adam_steps": min(prefix, P["adam_steps"])}
+    stored, again = unpack(record["value"]), run_study(short)
+    for run, series in (("gd", ["sharpness"]), ("adam", ["sharpness", "effective"])):
+        a, b = stored[run], again[run]
+        n = len(b["eig_step"])
+        limit = stored[f"{run}_limit"]  # the window ends near the limit of the run's own sharpness
+        last = verification.series_window(a["loss"][a["eig_step"][:n]], np.nan_to_num(a[series[-1]][:n]), 2 / limit)
+        problems += [f"{run} {p}" for p in verification.compare_series(
+            {s: np.nan_to_num(a[s][:n]) for s in series}, {s: np.nan_to_num(b[s]) for s in series}, last, rtol=rtol)]
+        problems += [f"{run} {p}" for p in verification.compare_series(
+            {"loss": a["loss"]}, {"loss": b["loss"]}, int(a["eig_step"][last]), rtol=rtol)]
+    return problems
