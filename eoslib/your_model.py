@@ -121,20 +121,21 @@ def study(P: Mapping[str, Any], store: ResultsStore, *, progress: bool = True) -
     return unpack(record["value"])
 
 
-def reverify(record: dict, *, prefix: int = 20, rtol: float = 5e-3) -> list[str]:
+def reverify(record: dict, *, prefix: int = 10, rtol: float = 5e-3, again: dict | None = None) -> list[str]:
     """Problems found re-verifying a :data:`KIND` record here (empty: verified): it is current
     (:func:`eoslib.verification.computation_is_current`), and both runs, re-trained for their
-    first ``prefix`` steps with the same eigensolves, match the stored loss and top eigenvalue
-    (Adam: the effective one too) up to the edge of stability
-    (:func:`eoslib.verification.series_window`, on GD's eigen-steps; chaotic after)."""
+    first ``prefix`` steps with the same eigensolves (or ``again``, such a re-run already made),
+    match the stored loss and top eigenvalue (Adam: the effective one too) up to the edge of
+    stability of the run's own limit (:func:`eoslib.verification.series_window`, on the
+    eigen-steps; chaotic after)."""
     problems = verification.computation_is_current(record, VERSION)
-    P = record["spec"]["parameters"]
-    short = {**P, "gd_steps": min(prefix, P["gd_steps"]), "adam_steps": min(prefix, P["adam_steps"])}
-    stored, again = unpack(record["value"]), run_study(short)
+    P, stored = record["spec"]["parameters"], unpack(record["value"])
+    if again is None:
+        again = run_study({**P, "gd_steps": min(prefix, P["gd_steps"]), "adam_steps": min(prefix, P["adam_steps"])})
     for run, series in (("gd", ["sharpness"]), ("adam", ["sharpness", "effective"])):
         a, b = stored[run], again[run]
         n = len(b["eig_step"])
-        limit = stored[f"{run}_limit"]  # the window ends near the limit of the run's own sharpness
+        limit = stored[f"{run}_limit"]
         last = verification.series_window(a["loss"][a["eig_step"][:n]], np.nan_to_num(a[series[-1]][:n]), 2 / limit)
         problems += [f"{run} {p}" for p in verification.compare_series(
             {s: np.nan_to_num(a[s][:n]) for s in series}, {s: np.nan_to_num(b[s]) for s in series}, last, rtol=rtol)]

@@ -173,8 +173,10 @@ def _label(record: dict) -> str:
     if "parameters" not in spec:  # e.g. S(θ_0) of one model: keyed by a run config
         c = spec["config"]
         return f"{record['kind']} ({c['model']}, {c['weight_init']}, seed {c['seed']})"
-    seed = spec.get("seed", spec["parameters"].get("seed"))
-    return f"{record['kind']} (eta {spec['parameters']['eta']:g}, seed {seed})"
+    P = spec["parameters"]
+    seed = spec.get("seed", P.get("seed"))
+    rate = f"eta {P['eta']:g}" if "eta" in P else f"GD eta {P['gd_lr']:g}, Adam eta {P['adam_lr']:g}"
+    return f"{record['kind']} ({rate}, seed {seed})"
 
 
 def render(root: Path = ROOT) -> str:
