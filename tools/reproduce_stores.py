@@ -28,8 +28,7 @@ import time
 from pathlib import Path
 
 from eoslib import data, drivers, flattening, init_study, rotations, sweep, verification, your_model
-from eoslib.results import pack
-from eoslib.results import STORE_ROOT, ResultsStore, open_store
+from eoslib.results import STORE_ROOT, ResultsStore, open_store, pack
 from eoslib.runs import RunConfig
 
 COMPUTATIONS = {rotations.STORE: rotations, flattening.STORE: flattening, drivers.STORE: drivers}
