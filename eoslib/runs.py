@@ -31,6 +31,7 @@ from tqdm import tqdm  # text bar: tqdm.auto warns in notebooks without ipywidge
 
 from eoslib import data as datasets
 from eoslib import execution
+from eoslib.diagnostics import Problem
 from eoslib.gd import Limits, TrainState, init_states, run_epochs
 from eoslib.lanczos import DEFAULT_CHECK, LEGACY_CHECK, Check, Eigenpairs
 from eoslib.models import INITS, MODELS
@@ -192,6 +193,24 @@ def prepare(configs: Sequence[RunConfig], split: datasets.Split, *, batched: boo
     put = np.asarray if batched else jnp.asarray  # a sweep places host arrays on its mesh
     return Prepared(objective, plan, Batch(put(split.x_train), put(split.y_train)),
                     Batch(put(split.x_eval), put(split.y_eval)), limits, schedule, state, batched)
+
+
+def problem(config: RunConfig, split: datasets.Split | None = None, *, data_dir=None) -> tuple[Problem, dict]:
+    """The run ``config`` as a client of the public engine: ``(problem, params)``, an
+    :class:`eoslib.diagnostics.Problem` whose loss is exactly the full-batch training loss that
+    :func:`train` descends (the config's model, initialization, loss and chunked sums; BatchNorm
+    in train mode over its ghost batches, every example), and the initial parameters of the
+    config's seed. :func:`eoslib.diagnostics.train` then runs the paper's models with any optax
+    optimizer, threshold-driven tracking or the effective sharpness; with ``optax.sgd(η)`` it is
+    the constant-rate run of :func:`train` (``tests/test_diagnostics.py`` checks both series)."""
+    split = config.load_data(data_dir) if split is None else split
+    prepared = prepare([config], split, batched=False)
+    stats = prepared.state.batch_stats  # read only in eval mode: the training loss uses batch statistics
+
+    def loss(params, batch: Batch):
+        return prepared.objective.loss_fn(stats, batch)(params)
+
+    return Problem(loss, prepared.train_data), prepared.state.params
 
 
 def collect(chunks: Sequence[dict], epochs: int, completed: bool) -> tuple[dict, dict]:

@@ -10,7 +10,7 @@ import pytest
 import tiny
 from jax.flatten_util import ravel_pytree
 
-from eoslib import models
+from eoslib import models, runs, schedules
 from eoslib.diagnostics import Problem, hessian_operator, train
 
 
@@ -54,6 +54,22 @@ def test_gd_sharpness_reaches_two_over_eta_on_the_paper_mlp(small_split):
     out = train(problem, params, optax.sgd(eta), 150, eig_every=10, k=1)
     assert out["certified"].all() and np.isfinite(out["loss"]).all()
     assert out["sharpness"][0] < 2 / eta <= 1.02 * out["sharpness"].max()
+
+
+def test_a_paper_run_through_the_public_engine_is_the_run(small_split):
+    """runs.problem: a RunConfig as a diagnostics.Problem. Plain GD through diagnostics.train is
+    the run of runs.train: the same losses and the same certified sharpness (stable, so both
+    are deterministic up to rounding of the two summation orders)."""
+    n, m = len(small_split.y_train), len(small_split.y_eval)
+    config = runs.RunConfig(model="mlp", n_train=n, n_eval=m, schedule=schedules.constant(0.05), max_epochs=20,
+                            eig_every=10, eig_k=2, sharpness_at_end=False)
+    run = runs.train(config, small_split)
+    problem, params = runs.problem(config, small_split)
+    out = train(problem, params, optax.sgd(0.05), 20, eig_every=10, k=2)
+    assert run.history["train_loss"].shape == out["loss"].shape == (21,)
+    np.testing.assert_allclose(out["loss"], run.history["train_loss"], rtol=1e-5)
+    np.testing.assert_allclose(out["values"][:, :2], run.eigen["values"], rtol=2e-3)
+    assert out["certified"].all() and run.eigen["certified"].all() and out["sharpness"].max() < 2 / 0.05
 
 
 def test_threshold_tracking_records_how_many_pairs_are_above(x64):
