@@ -47,7 +47,7 @@ from eoslib.tracking import top_eigenpairs
 
 __all__ = ["Geometry", "cycle_states", "cycle_geometry", "cycle_slices", "max_after_switch", "first_reaching",
            "significant_round", "switch_rows", "stability_threshold", "steady_band",
-           "cycle_phases", "is_mid_training", "choose_cycle", "onset_configs", "switch_configs", "sweep_by_switch", "CycleStudy", "cycle_config",
+           "cycle_phases", "is_mid_training", "choose_cycle", "onset_configs", "switch_configs", "sweep_by_switch", "Figure4Study", "figure4_study", "CycleStudy", "cycle_config",
            "run_cycle_study", "cycle_study", "STUDY_KIND", "VERSION", "STUDY_KEYS", "compute", "reverify"]
 
 
@@ -296,6 +296,55 @@ def sweep_by_switch(configs: Sequence[RunConfig], store, split: datasets.Split, 
         out.update((c.key(), r) for c, r in zip(group, sweep.sweep(group, store, split=split,
                                                                     progress=progress)))
     return [out[c.key()] for c in configs]
+
+
+class Figure4Study(NamedTuple):
+    """Figure 4's runs and what they give (:func:`figure4_study`): the threshold η_c = 2/S_max
+    of the reference run (``eta_c_measured``; ``eta_c`` to 2 significant digits), the rates
+    ``eta0s`` (``too_small``: those left out, not above η_small), each one's first instability
+    ``onsets`` (epoch, or None), the switched ``configs`` and their ``records``, ``missing`` (how
+    many were computed now), the per-run ``rows`` (:func:`switch_rows`), the ``reference``
+    record and the wall time ``seconds``."""
+
+    eta_c_measured: float
+    eta_c: float
+    eta0s: list
+    too_small: list
+    onsets: dict
+    configs: list
+    records: list
+    missing: int
+    rows: list
+    reference: dict
+    seconds: float
+
+
+def figure4_study(base: RunConfig, store, split: datasets.Split, *, eta_ref: float, ref_max_epochs: int,
+                  eta0_factors: Sequence[float], switch_grid: Sequence[int], seeds: Sequence[int],
+                  eta_small: float, progress: bool | None = None) -> Figure4Study:
+    """Figure 4 (Section 3.3, progressive flattening) for the runs of ``base`` (its model, data,
+    loss, eigensolves and ``stop_after_peak``): the reference run at ``eta_ref`` (at most
+    ``ref_max_epochs``) gives η_c (:func:`stability_threshold`); each η0 = factor · η_c (3
+    significant digits) above ``eta_small`` is run to its first instability
+    (:func:`onset_configs`), then switched to ``eta_small`` at the epochs of ``switch_grid`` from
+    there on for every seed (:func:`switch_configs`). Reads ``store``, computes what it lacks."""
+    t0 = time.perf_counter()
+    reference = sweep.sweep([replace(base, schedule=schedules.constant(eta_ref), max_epochs=ref_max_epochs)],
+                            store, split=split)[0]
+    eta_c_measured = stability_threshold(reference)
+    eta_c = significant_round(eta_c_measured, 2)
+    rates = [significant_round(f * eta_c) for f in eta0_factors]
+    eta0s = [e for e in rates if e > eta_small]
+    if not eta0s:
+        raise ValueError("every eta0 is at or below eta_small: raise eta0_factors")
+    onset_records = sweep.sweep(onset_configs(base, eta0s), store, split=split)
+    onsets = {e: first_reaching(r["eigen"]["epoch"], np.asarray(r["eigen"]["values"])[:, 0], 2 / e)
+              for e, r in zip(eta0s, onset_records)}
+    configs = switch_configs(base, onsets, switch_grid, seeds, eta_small)
+    missing = sum(c.key() not in store for c in configs)
+    records = sweep_by_switch(configs, store, split, progress=progress if progress is not None else missing > 0)
+    return Figure4Study(eta_c_measured, eta_c, eta0s, [e for e in rates if e <= eta_small], onsets, configs, records,
+                        missing, switch_rows(records, eta_small), reference, time.perf_counter() - t0)
 
 
 def is_mid_training(cycle: Cycle) -> bool:
