@@ -100,6 +100,7 @@ PAPER_MODULES = (
     "interventions", "drivers", "drivers_claims",  # chapter 5
     "init_study",  # Appendix F
     "diagnostics_claims", "your_model",  # chapter 8
+    "squared_loss",  # chapter 9 (beyond the paper: the squared loss)
     "figures",  # every chapter's figures
 )
 """The modules of the paper's analyses, by chapter: the layer above the engine."""

@@ -1,0 +1,128 @@
+"""Chapter 9 ("Beyond the paper: the squared loss"): chapter 4's learning-rate grid (Figure 5a,
+Section 4.1) and chapter 3's Figure 4 (Section 3.3, progressive flattening) with the loss
+replaced by the squared loss on one-hot targets, everything else kept (the MLP, the first
+1,000 Fashion-MNIST images, the authors' initialization, full-batch GD to completion).
+
+The loss is ``eoslib.losses.mse``: ½‖f(x) − e_y‖² per example, averaged over the examples, the
+scaling of Cohen et al. 2021 (their App. and code: ``0.5 * ((out - target) ** 2).sum(1).mean()``).
+The claims are computed by the same functions as those of chapters 3 and 4
+(:mod:`eoslib.generalization_claims`, :mod:`eoslib.flattening_claims`), on the squared-loss
+records and, beside them, on the cross-entropy records of the committed grid
+(:func:`cross_entropy_rows`), so that the two verdicts of a claim are one statistic on two
+data sets. The runs live in the committed store :data:`STORE`: the grid's run records
+(:func:`grid_base`) and Figure 4's (:func:`switch_base`), each keyed by its whole config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from eoslib import generalization, generalization_claims
+from eoslib.models import INITS
+from eoslib.report import Claim, ClaimsTable
+from eoslib.runs import RunConfig
+
+__all__ = ["STORE", "PRESETS", "VALIDATORS", "grid_base", "switch_base", "cross_entropy_rows", "grid_claims",
+           "claim_fitted", "side_by_side"]
+
+STORE = generalization.MSE_STORE
+"""The committed store of the chapter's runs, ``store/fmnist-mse/``."""
+
+_CI: dict[str, Any] = dict(
+    seeds=5, seed=0, start=0.01, factor=1.1, below=0, max_rates=80, rates_per_batch=8, max_epochs=15000,
+    n_train=1000, n_eval=200, weight_init="flax", fitted_mse=0.05,
+    eta_ref=0.01, ref_max_epochs=12000, eta0_factors=[2.0, 3.0, 5.0, 8.0], switch_grid=[150, 300, 600, 1200, 2400],
+    eta_small=0.01, switch_seeds=[0, 1, 2], eig_every=50, peak_window=500, switch_max_epochs=8000)
+PRESETS: dict[str, dict[str, Any]] = {
+    "ci": _CI,  # every run is in the committed store: ci only reads it
+    "paper": _CI,
+    "tiny": {**_CI, "seeds": 2, "start": 0.05, "factor": 6.0, "max_rates": 2, "rates_per_batch": 2, "max_epochs": 300,
+             "n_train": 200, "n_eval": 50, "eta_ref": 0.005, "ref_max_epochs": 600, "eta0_factors": [8.0],
+             "switch_grid": [100, 200], "switch_seeds": [0], "peak_window": 100, "switch_max_epochs": 600},
+}
+"""Chapter 9's profiles (its parameters cell documents each value)."""
+
+VALIDATORS: dict[str, Callable[[Any], str | None]] = {
+    "seeds": lambda v: None if 1 <= v <= 50 else "must be in [1, 50]",
+    "seed": lambda v: None if v >= 0 else "must be >= 0",
+    "start": lambda v: None if v > 0 else "must be positive",
+    "factor": lambda v: None if v > 1 else "must be > 1",
+    "below": lambda v: None if v >= 0 else "must be >= 0",
+    "max_rates": lambda v: None if v >= 1 else "must be >= 1",
+    "rates_per_batch": lambda v: None if v >= 1 else "must be >= 1",
+    "max_epochs": lambda v: None if v >= 10 else "must be >= 10",
+    "n_train": lambda v: None if 100 <= v <= 60000 else "must be in [100, 60000]",
+    "n_eval": lambda v: None if 10 <= v <= 10000 else "must be in [10, 10000]",
+    "weight_init": lambda v: None if v in INITS else f"must be one of {INITS}",
+    "fitted_mse": lambda v: None if v > 0 else "must be positive",
+    "eta_ref": lambda v: None if v > 0 else "must be positive",
+    "ref_max_epochs": lambda v: None if v >= 100 else "must be >= 100",
+    "eta0_factors": lambda v: None if v and all(f > 1 for f in v) else "must be factors > 1",
+    "switch_grid": lambda v: None if v and all(e >= 1 for e in v) and list(v) == sorted(v) else "must be increasing epochs >= 1",
+    "eta_small": lambda v: None if v > 0 else "must be positive",
+    "switch_seeds": lambda v: None if v and all(s >= 0 for s in v) else "must be seeds >= 0",
+    "eig_every": lambda v: None if v >= 1 else "must be >= 1",
+    "peak_window": lambda v: None if v >= 1 else "must be >= 1",
+    "switch_max_epochs": lambda v: None if v >= 10 else "must be >= 10",
+}
+
+
+def grid_base(P: Mapping[str, Any]) -> RunConfig:
+    """Figure 5a's run under the squared loss (:func:`eoslib.generalization.fmnist_mse_base`)."""
+    return generalization.fmnist_mse_base(n_train=P["n_train"], n_eval=P["n_eval"], max_epochs=P["max_epochs"],
+                                          weight_init=P["weight_init"])
+
+
+def switch_base(P: Mapping[str, Any]) -> RunConfig:
+    """Figure 4's run under the squared loss: chapter 3's settings (top eigenvalue every
+    ``eig_every`` epochs, stopped ``peak_window`` epochs after S last rose), the adaptive check."""
+    return RunConfig(model="mlp", weight_init=P["weight_init"], dataset="fmnist", loss="mse", n_train=P["n_train"],
+                     n_eval=P["n_eval"], max_epochs=P["switch_max_epochs"], eig_every=P["eig_every"], eig_k=1,
+                     eig_tol=1e-3, eig_check="adaptive", stop_after_peak=P["peak_window"], sharpness_at_end=False)
+
+
+def cross_entropy_rows(P: Mapping[str, Any], seeds: Sequence[int]) -> list[dict]:
+    """Chapter 4's cross-entropy grid with the same initialization and data, from the committed
+    store ``fmnist-generalization`` (read only: every run is there for chapter 4's parameters),
+    as :func:`eoslib.generalization.summary_rows`."""
+    base = generalization.fmnist_base(n_train=P["n_train"], n_eval=P["n_eval"], max_epochs=P["max_epochs"],
+                                      weight_init=P["weight_init"])
+    store = generalization.committed_store("fmnist-generalization")
+    records = generalization.sweep_until_divergence(base, seeds, store, start=0.01, factor=1.1, below=8,
+                                                    max_rates=80, rates_per_batch=2)
+    return generalization.summary_rows(records)
+
+
+def grid_claims(rows: Sequence[Mapping], loss: str) -> ClaimsTable:
+    """Chapter 4's claims 1-6 (:func:`eoslib.generalization_claims.claims_table`) on a grid's
+    rows, each claim's text prefixed with the loss."""
+    table = generalization_claims.claims_table(rows, generalization.threshold_rate(rows))
+    return ClaimsTable([c._replace(claim=f"{loss}: {c.claim}") for c in table.claims])
+
+
+def claim_fitted(records: Sequence[Mapping], level: float) -> Claim:
+    """The chapter's premise (the reviewers' request the chapter answers: runs trained with the
+    squared loss "to near-zero loss"): every run that completed (training accuracy > 99.99 %)
+    ends with its training MSE below ``level``. UNRESOLVED without a completed run."""
+    claim = "Premise: the squared-loss runs are trained to completion at a small training loss"
+    bound = f"every completed run ends with training MSE < {level:g}"
+    final = [r["final"]["train_loss"] for r in records if r["final"]["completed"]]
+    if not final:
+        return Claim(claim, "no run completed", bound, False, unresolved=True)
+    worst = float(np.max(final))
+    measured = (f"{len(final)} completed runs; final MSE median {np.median(final):.3g}, "
+                f"largest {worst:.3g}")
+    return Claim(claim, measured, bound, worst < level)
+
+
+def side_by_side(mse: ClaimsTable, xent: ClaimsTable) -> str:
+    """A Markdown table of the same claims' verdicts under each loss (claims in ``mse``'s
+    order, matched by position: both tables come from :func:`grid_claims`)."""
+    lines = ["| # | claim (chapter 4) | cross-entropy | squared loss |", "|---|---|---|---|"]
+    for i, (a, b) in enumerate(zip(xent.claims, mse.claims), 1):
+        text = b.claim.split(": ", 1)[1]
+        lines.append(f"| {i} | {text} | {a.verdict}: {a.measured} | {b.verdict}: {b.measured} |")
+    return "\n".join(lines)
