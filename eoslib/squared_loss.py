@@ -4,7 +4,8 @@ replaced by the squared loss on one-hot targets, everything else kept (the MLP, 
 1,000 Fashion-MNIST images, the authors' initialization, full-batch GD to completion).
 
 The loss is ``eoslib.losses.mse``: ½‖f(x) − e_y‖² per example, averaged over the examples, the
-scaling of Cohen et al. 2021 (their App. and code: ``0.5 * ((out - target) ** 2).sum(1).mean()``).
+scaling of Cohen et al. 2021 (their code's ``SquaredLoss`` sums ``0.5 * (out - target) ** 2`` over
+a batch's outputs and examples, and the full-batch loss divides that sum by the data set's size).
 The claims are computed by the same functions as those of chapters 3 and 4
 (:mod:`eoslib.generalization_claims`, :mod:`eoslib.flattening_claims`), on the squared-loss
 records and, beside them, on the cross-entropy records of the committed grid
@@ -20,28 +21,34 @@ from typing import Any
 
 import numpy as np
 
-from eoslib import generalization, generalization_claims
+from eoslib import data as datasets
+from eoslib import flattening, generalization, generalization_claims
 from eoslib.models import INITS
 from eoslib.report import Claim, ClaimsTable
+from eoslib.results import ResultsStore, open_store
 from eoslib.runs import RunConfig
 
-__all__ = ["STORE", "PRESETS", "VALIDATORS", "grid_base", "switch_base", "cross_entropy_rows", "grid_claims",
-           "claim_fitted", "side_by_side"]
+__all__ = ["STORE", "LOSSES", "PRESETS", "VALIDATORS", "losses", "stores", "grid_base", "switch_base", "grid", "figure4",
+           "grid_claims", "claim_fitted", "side_by_side"]
 
 STORE = generalization.MSE_STORE
 """The committed store of the chapter's runs, ``store/fmnist-mse/``."""
+LOSSES = {"cross-entropy": "xent", "squared loss": "mse"}
+"""The two losses, by the name the chapter gives them."""
+XENT_STORES = {"grid": "fmnist-generalization", "figure4": "flattening-switch"}
+"""Where chapters 4 and 3 keep the cross-entropy runs the chapter sets beside its own."""
 
 _CI: dict[str, Any] = dict(
     seeds=5, seed=0, start=0.01, factor=1.1, below=0, max_rates=80, rates_per_batch=8, max_epochs=15000,
-    n_train=1000, n_eval=200, weight_init="flax", fitted_mse=0.05,
-    eta_ref=0.01, ref_max_epochs=12000, eta0_factors=[2.0, 3.0, 5.0, 8.0], switch_grid=[150, 300, 600, 1200, 2400],
+    compare=True, xent_below=8, n_train=1000, n_eval=200, weight_init="flax", fitted_mse=0.05,
+    eta_ref=0.01, xent_eta_ref=0.005, ref_max_epochs=12000, eta0_factors=[2.0, 3.0, 5.0, 8.0], switch_grid=[150, 300, 600, 1200, 2400],
     eta_small=0.01, switch_seeds=[0, 1, 2], eig_every=50, peak_window=500, switch_max_epochs=8000)
 PRESETS: dict[str, dict[str, Any]] = {
     "ci": _CI,  # every run is in the committed store: ci only reads it
     "paper": _CI,
-    "tiny": {**_CI, "seeds": 2, "start": 0.05, "factor": 6.0, "max_rates": 2, "rates_per_batch": 2, "max_epochs": 300,
-             "n_train": 200, "n_eval": 50, "eta_ref": 0.005, "ref_max_epochs": 600, "eta0_factors": [8.0],
-             "switch_grid": [100, 200], "switch_seeds": [0], "peak_window": 100, "switch_max_epochs": 600},
+    "tiny": {**_CI, "compare": False, "seeds": 2, "start": 0.05, "factor": 6.0, "xent_below": 0, "max_rates": 2, "rates_per_batch": 2, "max_epochs": 300,
+             "n_train": 200, "n_eval": 50, "eta_ref": 0.005, "xent_eta_ref": 0.005, "ref_max_epochs": 600, "eta0_factors": [8.0],
+             "switch_grid": [100], "switch_seeds": [0], "peak_window": 100, "switch_max_epochs": 600},
 }
 """Chapter 9's profiles (its parameters cell documents each value)."""
 
@@ -51,6 +58,8 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "start": lambda v: None if v > 0 else "must be positive",
     "factor": lambda v: None if v > 1 else "must be > 1",
     "below": lambda v: None if v >= 0 else "must be >= 0",
+    "compare": lambda v: None if isinstance(v, bool) else "must be True or False",
+    "xent_below": lambda v: None if v >= 0 else "must be >= 0",
     "max_rates": lambda v: None if v >= 1 else "must be >= 1",
     "rates_per_batch": lambda v: None if v >= 1 else "must be >= 1",
     "max_epochs": lambda v: None if v >= 10 else "must be >= 10",
@@ -59,6 +68,7 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "weight_init": lambda v: None if v in INITS else f"must be one of {INITS}",
     "fitted_mse": lambda v: None if v > 0 else "must be positive",
     "eta_ref": lambda v: None if v > 0 else "must be positive",
+    "xent_eta_ref": lambda v: None if v > 0 else "must be positive",
     "ref_max_epochs": lambda v: None if v >= 100 else "must be >= 100",
     "eta0_factors": lambda v: None if v and all(f > 1 for f in v) else "must be factors > 1",
     "switch_grid": lambda v: None if v and all(e >= 1 for e in v) and list(v) == sorted(v) else "must be increasing epochs >= 1",
@@ -70,30 +80,61 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
 }
 
 
-def grid_base(P: Mapping[str, Any]) -> RunConfig:
-    """Figure 5a's run under the squared loss (:func:`eoslib.generalization.fmnist_mse_base`)."""
-    return generalization.fmnist_mse_base(n_train=P["n_train"], n_eval=P["n_eval"], max_epochs=P["max_epochs"],
-                                          weight_init=P["weight_init"])
+def losses(P: Mapping[str, Any]) -> dict[str, str]:
+    """The losses the chapter runs: the squared loss, and cross-entropy beside it when
+    ``P["compare"]`` (read from chapters 3 and 4's stores at their parameters)."""
+    return {name: loss for name, loss in LOSSES.items() if P["compare"] or loss == "mse"}
 
 
-def switch_base(P: Mapping[str, Any]) -> RunConfig:
-    """Figure 4's run under the squared loss: chapter 3's settings (top eigenvalue every
-    ``eig_every`` epochs, stopped ``peak_window`` epochs after S last rose), the adaptive check."""
-    return RunConfig(model="mlp", weight_init=P["weight_init"], dataset="fmnist", loss="mse", n_train=P["n_train"],
+def stores(where: str | None, profile: str) -> dict[str, ResultsStore]:
+    """The chapter's stores (``where``, ``profile``: :func:`eoslib.results.open_store`): its own
+    (``"mse"``) and those of chapters 4 and 3 for the cross-entropy runs (``"xent grid"``,
+    ``"xent figure4"``)."""
+    return {"mse": open_store(STORE, where, profile=profile, compact_points=200),
+            "xent grid": open_store(XENT_STORES["grid"], where, profile=profile, compact_points=200),
+            "xent figure4": open_store(XENT_STORES["figure4"], where, profile=profile, compact_points=500)}
+
+
+def grid_base(P: Mapping[str, Any], loss: str = "mse") -> RunConfig:
+    """Figure 5a's run under ``loss`` (``"mse"``: :func:`eoslib.generalization.fmnist_mse_base`;
+    ``"xent"``: chapter 4's, :func:`eoslib.generalization.fmnist_base`)."""
+    make = generalization.fmnist_mse_base if loss == "mse" else generalization.fmnist_base
+    return make(n_train=P["n_train"], n_eval=P["n_eval"], max_epochs=P["max_epochs"], weight_init=P["weight_init"])
+
+
+def switch_base(P: Mapping[str, Any], loss: str = "mse") -> RunConfig:
+    """Figure 4's run under ``loss``: chapter 3's settings (top eigenvalue every ``eig_every``
+    epochs, stopped ``peak_window`` epochs after S last rose); the adaptive check under MSE
+    (a new store), chapter 3's check for cross-entropy (its stored runs)."""
+    check = "adaptive" if loss == "mse" else generalization.STORE_CHECK
+    return RunConfig(model="mlp", weight_init=P["weight_init"], dataset="fmnist", loss=loss, n_train=P["n_train"],
                      n_eval=P["n_eval"], max_epochs=P["switch_max_epochs"], eig_every=P["eig_every"], eig_k=1,
-                     eig_tol=1e-3, eig_check="adaptive", stop_after_peak=P["peak_window"], sharpness_at_end=False)
+                     eig_tol=1e-3, eig_check=check, stop_after_peak=P["peak_window"], sharpness_at_end=False)
 
 
-def cross_entropy_rows(P: Mapping[str, Any], seeds: Sequence[int]) -> list[dict]:
-    """Chapter 4's cross-entropy grid with the same initialization and data, from the committed
-    store ``fmnist-generalization`` (read only: every run is there for chapter 4's parameters),
-    as :func:`eoslib.generalization.summary_rows`."""
-    base = generalization.fmnist_base(n_train=P["n_train"], n_eval=P["n_eval"], max_epochs=P["max_epochs"],
-                                      weight_init=P["weight_init"])
-    store = generalization.committed_store("fmnist-generalization")
-    records = generalization.sweep_until_divergence(base, seeds, store, start=0.01, factor=1.1, below=8,
-                                                    max_rates=80, rates_per_batch=2)
-    return generalization.summary_rows(records)
+def grid(P: Mapping[str, Any], loss: str, store: ResultsStore, *,
+         progress: bool | None = None) -> tuple[list[dict], list[dict], float | None]:
+    """``(records, rows, threshold)`` of the grid under ``loss`` (η0 = ``start`` · ``factor``^k
+    from k = −``below`` (``xent_below`` for cross-entropy) until every seed failed:
+    :func:`eoslib.generalization.sweep_until_divergence`), its rows
+    (:func:`eoslib.generalization.summary_rows`) and threshold
+    (:func:`eoslib.generalization.threshold_rate`). Reads ``store``, computes what it lacks."""
+    below = P["below"] if loss == "mse" else P["xent_below"]
+    records = generalization.sweep_until_divergence(
+        grid_base(P, loss), range(P["seed"], P["seed"] + P["seeds"]), store, start=P["start"], factor=P["factor"],
+        below=below, max_rates=P["max_rates"], rates_per_batch=P["rates_per_batch"], progress=progress)
+    rows = generalization.summary_rows(records)
+    return records, rows, generalization.threshold_rate(rows)
+
+
+def figure4(P: Mapping[str, Any], loss: str, store: ResultsStore,
+            split: datasets.Split) -> flattening.Figure4Study:
+    """Chapter 3's Figure 4 under ``loss`` (:func:`eoslib.flattening.figure4_study`), its
+    reference run at ``eta_ref`` (``xent_eta_ref`` for cross-entropy)."""
+    eta_ref = P["eta_ref"] if loss == "mse" else P["xent_eta_ref"]
+    return flattening.figure4_study(switch_base(P, loss), store, split, eta_ref=eta_ref,
+                                    ref_max_epochs=P["ref_max_epochs"], eta0_factors=P["eta0_factors"],
+                                    switch_grid=P["switch_grid"], seeds=P["switch_seeds"], eta_small=P["eta_small"])
 
 
 def grid_claims(rows: Sequence[Mapping], loss: str) -> ClaimsTable:
@@ -118,11 +159,13 @@ def claim_fitted(records: Sequence[Mapping], level: float) -> Claim:
     return Claim(claim, measured, bound, worst < level)
 
 
-def side_by_side(mse: ClaimsTable, xent: ClaimsTable) -> str:
+def side_by_side(mse: ClaimsTable, xent: ClaimsTable | None) -> str:
     """A Markdown table of the same claims' verdicts under each loss (claims in ``mse``'s
-    order, matched by position: both tables come from :func:`grid_claims`)."""
-    lines = ["| # | claim (chapter 4) | cross-entropy | squared loss |", "|---|---|---|---|"]
-    for i, (a, b) in enumerate(zip(xent.claims, mse.claims), 1):
+    order, matched by position: both tables are built alike); ``xent`` None: not compared."""
+    lines = ["| # | claim (chapters 3 and 4) | cross-entropy | squared loss |", "|---|---|---|---|"]
+    others = xent.claims if xent is not None else [None] * len(mse.claims)
+    for i, (a, b) in enumerate(zip(others, mse.claims), 1):
         text = b.claim.split(": ", 1)[1]
-        lines.append(f"| {i} | {text} | {a.verdict}: {a.measured} | {b.verdict}: {b.measured} |")
+        left = "not compared (`compare` is False)" if a is None else f"{a.verdict}: {a.measured}"
+        lines.append(f"| {i} | {text} | {left} | {b.verdict}: {b.measured} |")
     return "\n".join(lines)

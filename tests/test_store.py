@@ -31,6 +31,7 @@ CHECKS = {  # store -> (data set name, loader, records drawn, prefix epochs or N
     "fmnist-reduction": ("Fashion-MNIST", data.fashion_mnist, 1, None),
     "cifar-generalization": ("CIFAR-10", data.cifar10, 1, PREFIX_EPOCHS),
     "flattening-switch": ("Fashion-MNIST", data.fashion_mnist, 1, 300),
+    "fmnist-mse": ("Fashion-MNIST", data.fashion_mnist, 1, None),
 }
 COMPUTATIONS = {rotations.STORE: rotations, flattening.STORE: flattening, drivers.STORE: drivers}
 ELSEWHERE = {"initialization": "tests/test_init_study.py", "your-model": "tests/test_your_model.py"}  # stores re-verified by another test file
