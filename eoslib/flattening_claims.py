@@ -9,6 +9,7 @@ correlations are Spearman's; a series needs 3 points or more.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from types import SimpleNamespace
 
 import numpy as np
 from scipy.stats import spearmanr
@@ -278,64 +279,99 @@ def prose_values(study, fit_sharp: np.ndarray, fit_loss: np.ndarray, rows: Seque
       ``n_completed``, ``completed_list``;
     - the numerics: ``n_slices``, ``hvps``, ``slice_certified``, ``max_residual``, ``n_runs``.
     """
+    c = _context(study, fit_sharp, fit_loss, band_epochs)
+    passed = [claim.passed for claim in claims.claims]
+    unresolved = [claim.unresolved for claim in claims.claims]
+    out = {**_cycle_values(c, min_lead, eta), **_slice_values(c),
+           **_curvature_values(c, passed, unresolved, fit_fraction), **_check_values(c, passed)}
+    out.update(_figure4_values(rows, reference, onsets, passed, eta_small))
+    residuals = np.concatenate([np.asarray(sl.residual) for sl in study.slices])
+    out.update({
+        "n_slices": str(len(study.slices)), "n_points": str(len(study.ts)),
+        "hvps": f"{np.concatenate([np.asarray(sl.num_matvecs) for sl in study.slices]).mean():.0f}",
+        "slice_certified": f"{np.concatenate([np.asarray(sl.certified) for sl in study.slices]).mean():.0%}"
+                           .replace("%", " %"),
+        "max_residual": _sci(float(residuals.max())), "n_runs": str(len(rows)),
+    })
+    return out
+
+
+def _context(study, fit_sharp, fit_loss, band_epochs: int) -> SimpleNamespace:
+    """What :func:`prose_values`' sections share: the study's series, the shown cycle's phases
+    and epochs (``before`` the crossing, ``steady``, ``trough``, ``past`` it, ...), by name."""
     geo, shown, window = study.geometry, study.shown, [int(e) for e in study.window]
     fit_sharp, fit_loss = np.asarray(fit_sharp, float), np.asarray(fit_loss, float)
     row = {int(e): i for i, e in enumerate(geo.epochs)}
     phases = cycle_phases(np.asarray(window), fit_sharp[[row[e] for e in window]], shown, band_epochs)
-    sharp, dist, cycles = np.asarray(study.sharpness, float), np.asarray(study.distance, float), list(study.cycles)
+    change = phases["change"]
+    mid = len(study.ts) // 2
 
     def ends(e):  # S at the slice's ends, t = ±reach
         return np.asarray(study.slices[row[e]].sharpness, float)[[0, -1]]
 
-    mid = len(study.ts) // 2
-    before = [e for e in window if e < shown.cross]
-    steady = list(range(shown.cross, shown.cross + phases["steady"]))
-    change = phases["change"]
-    trough = [e for e in window if (change or shown.cross) <= e < shown.peak
-              and study.slices[row[e]].sharpness[mid] < ends(e).min()]
-    past = [e for e in window if shown.cross <= e <= shown.peak]
-    prev = [(geo.prev_position[row[e]], e) for e in window if e >= shown.cross]
-    flips = [e for e in window if e > shown.cross and geo.prev_position[row[e]] < 0]
-    to_peak = [e for e in window if shown.cross <= e < shown.peak]
-    top = max(to_peak, key=lambda e: fit_sharp[row[e]])
-    d_cross, d_peak = dist[shown.cross], dist[shown.peak]
-    d_min = min(past, key=lambda e: dist[e])
-    rho_l = rank_correlation(before, fit_loss[[row[e] for e in before]])
-    rho_s = rank_correlation(before, fit_sharp[[row[e] for e in before]])
-    rho_lam = rank_correlation(before, np.asarray(geo.second)[[row[e] for e in before]])
-    start, back = fit_sharp[row[window[0]]], fit_sharp[row[shown.back]]
-    higher = sum(fit_sharp[row[c.back]] > fit_sharp[row[c.cross - 1]] for c in cycles)
-    others = [c for c in cycles if c != shown]
-    first = cycles[0]
-    boundary = float(np.median(np.asarray(geo.boundary)[[row[e] for e in window]]))
-    spacing = float(study.ts[1] - study.ts[0])
-    lam_window = np.asarray(geo.second)[[row[e] for e in window]]
-    exact, fd = study.exact, np.asarray(study.fd)
-    agree = abs(fd[0, 2] - exact.second) <= 1e-2 * abs(exact.second)
-    passed = [c.passed for c in claims.claims]
-    unresolved = [c.unresolved for c in claims.claims]
+    return SimpleNamespace(
+        study=study, geo=geo, shown=shown, window=window, fit_sharp=fit_sharp, fit_loss=fit_loss, row=row,
+        phases=phases, change=change, ends=ends, sharp=np.asarray(study.sharpness, float),
+        dist=np.asarray(study.distance, float), cycles=list(study.cycles),
+        before=[e for e in window if e < shown.cross],
+        steady=list(range(shown.cross, shown.cross + phases["steady"])),
+        trough=[e for e in window if (change or shown.cross) <= e < shown.peak
+                and study.slices[row[e]].sharpness[mid] < ends(e).min()],
+        past=[e for e in window if shown.cross <= e <= shown.peak])
 
-    out = {
+
+def _cycle_values(c: SimpleNamespace, min_lead: int, eta: float) -> dict[str, str]:
+    """:func:`prose_values`' keys on the cycles (its docstring)."""
+    shown, cycles = c.shown, c.cycles
+    others = [x for x in cycles if x != shown]
+    return {
         "n_cycles": str(len(cycles)),
         "shown_which": ("the first", "the second", "the third", "the fourth")[cycles.index(shown)]
                        if cycles.index(shown) < 4 else f"cycle {cycles.index(shown) + 1}",
-        "shown_rule": _shown_rule(shown, min_lead), "first_cross": str(int(np.argmax(sharp >= 2 / eta))),
-        "epochs": str(len(sharp) - 1), "cross": str(shown.cross), "lead": str(shown.lead),
+        "shown_rule": _shown_rule(shown, min_lead), "first_cross": str(int(np.argmax(c.sharp >= 2 / eta))),
+        "epochs": str(len(c.sharp) - 1), "cross": str(shown.cross), "lead": str(shown.lead),
         "peak": str(shown.peak), "back": str(shown.back), "stable_to": str(shown.stable_to),
-        "rise": f"{shown.rise:.2f}", "s_back": f"{sharp[shown.back]:.1f}",
-        "other_leads": _span([c.lead for c in others], "d") if others else "none",
-        "window": _epochs(window),
-        "before_epochs": _epochs(before), "l_before": _span(fit_loss[[row[e] for e in before]], ".2f"),
-        "s_before": f"{_num(sharp[before[0]], '.0f')} to {_num(sharp[before[-1]], '.0f')}",
+        "rise": f"{shown.rise:.2f}", "s_back": f"{c.sharp[shown.back]:.1f}",
+        "other_leads": _span([x.lead for x in others], "d") if others else "none",
+        "window": _epochs(c.window),
+    }
+
+
+def _slice_values(c: SimpleNamespace) -> dict[str, str]:
+    """:func:`prose_values`' keys on the slices (its docstring)."""
+    geo, row, before, shown = c.geo, c.row, c.before, c.shown
+    prev = [(geo.prev_position[row[e]], e) for e in c.window if e >= shown.cross]
+    return {
+        "before_epochs": _epochs(before), "l_before": _span(c.fit_loss[[row[e] for e in before]], ".2f"),
+        "s_before": f"{_num(c.sharp[before[0]], '.0f')} to {_num(c.sharp[before[-1]], '.0f')}",
         "first_before": _span(np.asarray(geo.first)[[row[e] for e in before]], ".1f"),
         "slope_verb": ("decreases" if all(geo.first[row[e]] < 0 for e in before) else
                        "increases" if all(geo.first[row[e]] > 0 for e in before) else "changes direction"),
-        "steady_n": str(len(steady)), "steady_epochs": _epochs(steady), "change": str(change),
-        "trough": _epochs(trough), "walls": _span([v for e in trough for v in ends(e)], ".0f") if trough else "none",
+        "steady_n": str(len(c.steady)), "steady_epochs": _epochs(c.steady), "change": str(c.change),
+        "trough": _epochs(c.trough),
+        "walls": _span([v for e in c.trough for v in c.ends(e)], ".0f") if c.trough else "none",
         "prev_min": _num(min(prev)[0], ".2f"), "prev_min_epoch": str(min(prev)[1]),
         "first_peak": _num(geo.first[row[shown.peak]], ".0f"),
-        "back_ends": " and ".join(_num(v, ".0f") for v in ends(shown.back)),
-        "half": f"{fit_fraction * study.reach:.2f}",
+        "back_ends": " and ".join(_num(v, ".0f") for v in c.ends(shown.back)),
+    }
+
+
+def _curvature_values(c: SimpleNamespace, passed: list, unresolved: list, fit_fraction: float) -> dict[str, str]:
+    """:func:`prose_values`' keys on the curvatures and |θ − θ*| (its docstring)."""
+    geo, row, before, shown, cycles = c.geo, c.row, c.before, c.shown, c.cycles
+    fit_sharp, fit_loss, dist = c.fit_sharp, c.fit_loss, c.dist
+    flips = [e for e in c.window if e > shown.cross and geo.prev_position[row[e]] < 0]
+    top = max((e for e in c.window if shown.cross <= e < shown.peak), key=lambda e: fit_sharp[row[e]])
+    d_cross, d_peak = dist[shown.cross], dist[shown.peak]
+    d_min = min(c.past, key=lambda e: dist[e])
+    rho_l = rank_correlation(before, fit_loss[[row[e] for e in before]])
+    rho_s = rank_correlation(before, fit_sharp[[row[e] for e in before]])
+    rho_lam = rank_correlation(before, np.asarray(geo.second)[[row[e] for e in before]])
+    start, back = fit_sharp[row[c.window[0]]], fit_sharp[row[shown.back]]
+    higher = sum(fit_sharp[row[x.back]] > fit_sharp[row[x.cross - 1]] for x in cycles)
+    first = cycles[0]
+    return {
+        "half": f"{fit_fraction * c.study.reach:.2f}",
         "l_trend": _trend(rho_l), "s_trend": _trend(rho_s), "lam_trend": _trend(rho_lam),
         "l_from": _num(fit_loss[row[before[0]]], ".2f"), "l_to": _num(fit_loss[row[before[-1]]], ".2f"),
         "s_from": _num(fit_sharp[row[before[0]]], ".0f"), "s_to": _num(fit_sharp[row[before[-1]]], ".0f"),
@@ -348,7 +384,7 @@ def prose_values(study, fit_sharp: np.ndarray, fit_loss: np.ndarray, rows: Seque
         "back_vs_start": "well above" if back > 2 * start else "above" if back > start else "below",
         "c2": _unresolved(shown) if unresolved[1] else "holds" if passed[1] else "fails on " + " and ".join(
             n for n, bad in (("its first part (a)", not d_peak > d_cross),
-                             ("its second part (b)", not (phases["steady"] >= 2 and change is not None)),
+                             ("its second part (b)", not (c.phases["steady"] >= 2 and c.change is not None)),
                              ("its last part (c)", not back < start)) if bad),
         "d_cross": f"{d_cross:.3f}", "d_peak": f"{d_peak:.3f}",
         "dist_cmp": "larger" if d_peak > d_cross else "not larger",
@@ -358,8 +394,20 @@ def prose_values(study, fit_sharp: np.ndarray, fit_loss: np.ndarray, rows: Seque
         "c5_higher": "every time" if higher == len(cycles) else f"in {higher} of the {len(cycles)}",
         "dhd_first": _num(geo.loss_curvature[row[first.cross - 1]], ".1f"),
         "s_first": _num(geo.sharpness[row[first.cross - 1]], ".0f"),
-        "dhd_returns": _span([geo.loss_curvature[row[c.back]] for c in cycles], ".0f"),
-        "dhd_later": _span([geo.loss_curvature[row[c.cross - 1]] for c in cycles[1:]], ".1f") if cycles[1:] else "none",
+        "dhd_returns": _span([geo.loss_curvature[row[x.back]] for x in cycles], ".0f"),
+        "dhd_later": _span([geo.loss_curvature[row[x.cross - 1]] for x in cycles[1:]], ".1f") if cycles[1:] else "none",
+    }
+
+
+def _check_values(c: SimpleNamespace, passed: list) -> dict[str, str]:
+    """:func:`prose_values`' keys on the λ'' check and claims 3-6 (its docstring)."""
+    geo, row, study = c.geo, c.row, c.study
+    boundary = float(np.median(np.asarray(geo.boundary)[[row[e] for e in c.window]]))
+    spacing = float(study.ts[1] - study.ts[0])
+    lam_window = np.asarray(geo.second)[[row[e] for e in c.window]]
+    exact, fd = study.exact, np.asarray(study.fd)
+    agree = abs(fd[0, 2] - exact.second) <= 1e-2 * abs(exact.second)
+    return {
         "boundary": _sci(boundary), "spacing": f"{spacing:.2g}", "spacing_ratio": f"{float(f'{spacing / boundary:.2g}'):,.0f}",
         "e0": str(study.e0), "lam_exact": _num(exact.second, ".6g"), "lam_fd": _num(fd[0, 2], ".5g"),
         "lam_fd10": _num(fd[1, 2], ".0f"), "fd_verdict": "confirm" if agree else "do not confirm",
@@ -368,16 +416,6 @@ def prose_values(study, fit_sharp: np.ndarray, fit_loss: np.ndarray, rows: Seque
         "c3": "holds" if passed[2] else "fails", "c4": "holds" if passed[3] else "fails",
         "c5": "holds" if passed[4] else "fails", "c6": "holds" if passed[5] else "fails",
     }
-    out.update(_figure4_values(rows, reference, onsets, passed, eta_small))
-    residuals = np.concatenate([np.asarray(sl.residual) for sl in study.slices])
-    out.update({
-        "n_slices": str(len(study.slices)), "n_points": str(len(study.ts)),
-        "hvps": f"{np.concatenate([np.asarray(sl.num_matvecs) for sl in study.slices]).mean():.0f}",
-        "slice_certified": f"{np.concatenate([np.asarray(sl.certified) for sl in study.slices]).mean():.0%}"
-                           .replace("%", " %"),
-        "max_residual": _sci(float(residuals.max())), "n_runs": str(len(rows)),
-    })
-    return out
 
 
 def _shown_rule(shown: Cycle, min_lead: int) -> str:
