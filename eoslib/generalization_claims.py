@@ -446,7 +446,20 @@ def prose_values(rows: Sequence[Mapping], threshold: float | None, *, start: flo
       the same for ρ (claim 5);
     - ``store_records``, ``store_mb``: the store's records and megabytes.
     """
-    live = _live(rows)
+    thr = threshold if threshold is not None else float("inf")
+    edges = [thr, *[b for b in bands if b > thr]]
+    corr = correlations(rows) if corr is None else corr
+    cut = rise_end(rows)
+    out = _grid_values(rows, start, extra_rows, store_records, store_bytes)
+    out.update(_threshold_values(rows, threshold, start, factor, reference, draws))
+    out.update(_rise_values(rows, threshold, cut, edges, corr))
+    out.update(_goldilocks_values(rows))
+    out.update(_correlation_values(rows, thr, cut, edges, corr))
+    return out
+
+
+def _grid_values(rows, start: float, extra_rows, store_records: int, store_bytes: int) -> dict[str, str]:
+    """:func:`prose_values`' keys on the grid, its end and the store (its docstring)."""
     rates = sorted({r["eta0"] for r in rows})
     dead_rows = [r for r in rows if r.get("dead")]
     all_failed = [e for e in rates if all(r["failed"] for r in rows if r["eta0"] == e)]
@@ -466,14 +479,19 @@ def prose_values(rows: Sequence[Mapping], threshold: float | None, *, start: flo
         f"({_span(extra_rates, _rate)}, " + ("every seed failed" if all(r["failed"] for r in extra_rows) else
                                               f"{sum(r['failed'] for r in extra_rows)} failed") + ")"
         if extra_rows else "no other runs")
-    out["threshold"] = _rate(threshold) if threshold is not None else "none"
-    out["reach"] = _reach_text(rows, threshold)
+    return out
+
+
+def _threshold_values(rows, threshold: float | None, start: float, factor: float, reference: float | None,
+                      draws: int) -> dict[str, str]:
+    """:func:`prose_values`' keys on the threshold and claim 1 (its docstring)."""
+    out = {"threshold": _rate(threshold) if threshold is not None else "none", "reach": _reach_text(rows, threshold)}
     out["vs_reference"] = ("within one grid step of" if threshold is not None and reference is not None
                            and reference / factor <= threshold <= reference * factor else "more than a grid step from")
     out["start_side"] = ("every rate from the paper's first one up is past the threshold" if threshold is not None
                          and threshold <= start else "the threshold lies above the paper's first rate")
     thr = threshold if threshold is not None else float("inf")
-    below = [r for r in live if r["eta0"] < thr]
+    below = [r for r in _live(rows) if r["eta0"] < thr]
     out.update(n_below=str(len(below)), n_rates_below=str(len({r["eta0"] for r in below})),
                acc_below=_pct(_mean([r["val_acc"] for r in below])))
     if threshold is not None and len(below) >= 4:
@@ -483,34 +501,51 @@ def prose_values(rows: Sequence[Mapping], threshold: float | None, *, start: flo
                    flat_verdict="no significant trend" if p >= 0.05 else "a significant trend")
     else:
         out.update(flat_rho="none", flat_p="none", flat_verdict="too few models to test")
-    cut = rise_end(rows)
-    out["cut"] = _rate(cut) if np.isfinite(cut) else "none"
-    out["acc_past"] = _pct(_mean([r["val_acc"] for r in live if r["eta0"] >= cut]), ".0f")
+    return out
+
+
+def _rise_values(rows, threshold: float | None, cut: float, edges: Sequence[float], corr: Mapping) -> dict[str, str]:
+    """:func:`prose_values`' keys on claim 2, the bands and the spread (its docstring)."""
+    live, thr = _live(rows), edges[0]
+    out = {"cut": _rate(cut) if np.isfinite(cut) else "none",
+           "acc_past": _pct(_mean([r["val_acc"] for r in live if r["eta0"] >= cut]), ".0f")}
     out.update(_rise_prose(rows, threshold))
-    out["acc_bands"] = _bands(live, "val_acc", [thr, *[b for b in bands if b > thr]], _pct)
-    stds = [float(np.std([r["val_acc"] for r in live if r["eta0"] == e], ddof=1)) for e in rates
+    out["acc_bands"] = _bands(live, "val_acc", edges, _pct)
+    stds = [float(np.std([r["val_acc"] for r in live if r["eta0"] == e], ddof=1)) for e in sorted({r["eta0"] for r in rows})
             if thr <= e < cut and sum(r["eta0"] == e for r in live) > 1]
     out["spread"] = f"{100 * np.median(stds):.1f}" if stds else "none"
-    corr = correlations(rows) if corr is None else corr
     rho, (lo, hi) = corr["eta0"]
     out["corr_eta"] = _interval(rho, lo, hi)
+    return out
+
+
+def _goldilocks_values(rows) -> dict[str, str]:
+    """:func:`prose_values`' keys on claim 3 and the hovering seeds (its docstring)."""
     means = rate_means(rows)
     if means:
         best, last = max(means, key=means.get), max(means)
-        out.update(best_acc=_pct(means[best]), best_rate=_rate(best), last_acc=_pct(means[last], ".0f"),
+        out = dict(best_acc=_pct(means[best]), best_rate=_rate(best), last_acc=_pct(means[last], ".0f"),
                    last_live_rate=_rate(last))
     else:
-        out.update(best_acc="none", best_rate="none", last_acc="none", last_live_rate="none")
+        out = dict(best_acc="none", best_rate="none", last_acc="none", last_live_rate="none")
     hover = [r for r in rows if not r["completed"] and not r["failed"]]
     high = [r for r in hover if (r.get("train_acc") or 0) >= 0.9]
     low = [r for r in hover if r not in high]
     out.update(n_hover=str(len(hover)), hover_high=str(len(high)), hover_low=str(len(low)),
                hover_high_acc=_span([r.get("train_acc") for r in high], lambda a: f"{100 * a:.1f}") + " %",
                hover_low_acc=_span([r.get("train_acc") for r in low], lambda a: f"{100 * a:.0f}") + " %")
+    return out
+
+
+def _correlation_values(rows, thr: float, cut: float, edges: Sequence[float], corr: Mapping) -> dict[str, str]:
+    """:func:`prose_values`' keys on claims 4 and 5 (its docstring)."""
+    live = _live(rows)
+    below = [r for r in live if r["eta0"] < thr]
+    out = {}
     for key, short, claim_sign in (("sharpness", "s", "lower $S$ goes with lower error"),
                                    ("rho", "rho", "it has the paper's sign")):
         out[f"{short}_below"] = _num(_mean([r[key] for r in below]))
-        out[f"{short}_bands"] = _bands(live, key, [thr, *[b for b in bands if b > thr]], _num)
+        out[f"{short}_bands"] = _bands(live, key, edges, _num)
         out[f"{short}_past"] = _num(_mean([r[key] for r in live if r["eta0"] >= cut]))
         rho, (lo, hi) = corr[key]
         out[f"corr_{short}"] = _interval(rho, lo, hi)
