@@ -324,6 +324,17 @@ def prose_values(study, maxima: Sequence[int], phases: Sequence[Phase], loss_pea
     - cost: ``hvps_steps``, ``hvps_run``, ``run_s``, ``alpha_s``, ``suite_s``, ``total_min``,
       ``epochs``.
     """
+    verdicts = [c.verdict for c in claims.claims]
+    out = _figure9_values(study, maxima, phases, loss_peaks, sharpness_peaks, min_rise, tolerance)
+    out.update({f"c{i + 1}": v for i, v in enumerate(verdicts)})
+    out.update(_figure10_values(study, eta, num_eigs))
+    out.update(_cost_values(study))
+    return out
+
+
+def _figure9_values(study, maxima: Sequence[int], phases: Sequence[Phase], loss_peaks: Sequence[int],
+                    sharpness_peaks: Sequence[int], min_rise: float, tolerance: int) -> dict[str, str]:
+    """The Figure-9 keys of :func:`prose_values` (its docstring)."""
     window, alpha = np.asarray(study.window), np.asarray(study.alpha, float)
     loss_peaks = [e for e in loss_peaks if e >= window[0]]
     sharpness_peaks = [e for e in sharpness_peaks if e >= window[0]]
@@ -345,8 +356,7 @@ def prose_values(study, maxima: Sequence[int], phases: Sequence[Phase], loss_pea
             if p.growing == growing:
                 mask |= (window >= p.start) & (window < p.end)
         shares[growing] = _pct(np.mean(alpha[mask] < 0)) if mask.any() else "none"
-    verdicts = [c.verdict for c in claims.claims]
-    out = {
+    return {
         "reached": str(study.reached), "min_rise": _pct(min_rise - 1), "n_peaks": str(n),
         "loss_near": str(k_loss), "sharp_near": str(k_sharp), "loss_pct": _pct(fractions[0]),
         "sharp_pct": _pct(fractions[1]),
@@ -368,17 +378,18 @@ def prose_values(study, maxima: Sequence[int], phases: Sequence[Phase], loss_pea
         "n_spikes": str(len(study.spikes)),
         "third_spike": (f"{study.spikes[2].start}\u2013{study.spikes[2].end}" if len(study.spikes) > 2 else "none"),
     }
-    out.update({f"c{i + 1}": v for i, v in enumerate(verdicts)})
-    out.update(_figure10_values(study, eta, num_eigs))
+
+
+def _cost_values(study) -> dict[str, str]:
+    """The cost keys of :func:`prose_values` (its docstring)."""
     hvps = [s[r].num_matvecs[1:].mean() for s in study.suites for r in ("none", "suppress", "stabilize", "restrict")]
     total = study.run_seconds + study.alpha_seconds + study.suite_seconds
-    out.update({
+    return {
         "hvps_steps": _span(hvps, ".0f"), "hvps_run": f"{np.mean(study.num_matvecs[1:]):.0f}",
         "run_s": f"{study.run_seconds:.0f}", "alpha_s": f"{study.alpha_seconds:.0f}",
         "suite_s": f"{study.suite_seconds:.0f}", "total_min": f"{total / 60:.0f}",
         "epochs": str(len(study.sharpness) - 1),
-    })
-    return out
+    }
 
 
 def _figure10_values(study, eta: float, num_eigs: int) -> dict[str, str]:
