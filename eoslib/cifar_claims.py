@@ -343,16 +343,25 @@ def prose_values(rows: Sequence[Mapping], rows6: Sequence[Mapping], threshold: f
     - ``vgg10_ours``, ``n_readings``, ``vgg10_match``, ``vgg10_nearest``, ``vgg19_min``: the
       parameter counts (:mod:`eoslib.param_counts`).
     """
-    from eoslib import param_counts as pc
-
-    live = _live(rows)
-    rates = sorted({r["eta0"] for r in rows})
     verdicts = [c.verdict for c in claims.claims]
     out = {f"c{i}": f"**{v}**" for i, v in enumerate(verdicts, start=1)}
+    out.update(_figure5b_values(rows, threshold, params, scale, records, eig_start, paper_factor))
+    out.update(_figure6_values(rows, rows6, params))
+    out.update(_figure12_values(rows, rows6, claims, params, eig_start, corr5, corr6))
+    out.update(_figure13_values(records, group_records, group_params, rows, verdicts, out["scale"]))
+    out.update(_count_values())
+    return out
+
+
+def _figure5b_values(rows, threshold, params, scale: str, records, eig_start: int,
+                     paper_factor: float) -> dict[str, str]:
+    """:func:`prose_values`' keys on the scale and Figure 5b (its docstring)."""
+    live = _live(rows)
+    rates = sorted({r["eta0"] for r in rows})
     steps = np.log(params["factor"]) / np.log(paper_factor)
     grid = ("every other rate of the paper's grid" if abs(steps - 2) < 1e-6 else
             "the paper's grid" if abs(steps - 1) < 1e-6 else f"a factor {params['factor']:.3g} between rates")
-    out["scale"] = "CPU" if scale == "cpu" else scale
+    out = {"scale": "CPU" if scale == "cpu" else scale}
     out["scale_text"] = (f"{params['n_train']} / {params['n_eval']} images, {params['seeds']} seed(s), {grid} "
                          f"from {fmnist._rate(rates[0]) if rates else 'none'}; Figure 6: "
                          f"{len(params['reduce_rates'])} rate(s), {params['reduce_seeds']} seed(s)")
@@ -380,14 +389,19 @@ def prose_values(rows: Sequence[Mapping], rows6: Sequence[Mapping], threshold: f
                broke_acc=fmnist._pct(fmnist._mean([r["val_acc"] for r in b])),
                next_rate=f"{gen.rate_grid(params['start'], params['factor'], params['skip'] + len(rates) + 1)[-1]:g}"
                if rates else "none")
-    # Figure 6: the first (eta0, seed) of the switched runs, with its never-switched run
+    return out
+
+
+def _figure6_values(rows, rows6, params) -> dict[str, str]:
+    """:func:`prose_values`' Figure 6 keys: the first (η0, seed) of the switched runs, with its
+    never-switched run (its docstring)."""
     keys = sorted({(r["eta0"], r["seed"]) for r in rows6})
     key = keys[0] if keys else None
     switched = sorted((r for r in rows6 if (r["eta0"], r["seed"]) == key), key=lambda r: r["reduce_epoch"])
     never = [r for r in rows if (r["eta0"], r["seed"]) == key]
     stats = flattening_by_reduction([*switched, *never])
     rho6 = stats["rho"][0]
-    out.update(f6_eta=f"{key[0]:g}" if key else "none", f6_seed=str(key[1]) if key else "none",
+    out = dict(f6_eta=f"{key[0]:g}" if key else "none", f6_seed=str(key[1]) if key else "none",
                f6_small=f"{params['eta_small']:g}", f6_limit=f"{2 / params['eta_small']:.0f}",
                f6_switches=fmnist._and([f"the switch at epoch {r['reduce_epoch']:.0f} ends at $S$ = "
                                         f"{fmnist._num(r['sharpness'])} ({fmnist._pct(r['val_acc'])})"
@@ -400,10 +414,16 @@ def prose_values(rows: Sequence[Mapping], rows6: Sequence[Mapping], threshold: f
     out["f6_heading"] = ("later switches end flatter" if rho6 < 0 else "later switches do not end flatter") + (
         ", but the accuracy does not follow all the way" if 2 * stats["later_better"] <= stats["later"]
         else ", and more accurate")
+    return out
+
+
+def _figure12_values(rows, rows6, claims: ClaimsTable, params, eig_start: int, corr5, corr6) -> dict[str, str]:
+    """:func:`prose_values`' keys on Figure 12b-c and ρ (its docstring)."""
+    live = _live(rows)
     corr5 = fmnist.correlations(rows) if corr5 is None else corr5
     corr6 = fmnist.correlations(rows6) if corr6 is None else corr6
     rho_models = [r for r in live if np.isfinite(r["rho"])]
-    out.update(n5=str(len(live)), corr_s5=fmnist._interval(corr5["sharpness"][0], *corr5["sharpness"][1]),
+    out = dict(n5=str(len(live)), corr_s5=fmnist._interval(corr5["sharpness"][0], *corr5["sharpness"][1]),
                n_rho5=str(len(rho_models)), corr_rho5=fmnist._interval(corr5["rho"][0], *corr5["rho"][1]),
                n6=str(len(_live(rows6))))
     fig12 = claims.claims[5:9]
@@ -415,8 +435,13 @@ def prose_values(rows: Sequence[Mapping], rows6: Sequence[Mapping], threshold: f
     out["rho_heading"] = f"ρ is missing for {missing} of the {len(live)} constant-rate models."
     out.update(eig_sched=f"every {params['eig_every']} epochs from epoch {eig_start}",
                eig_second=f"epoch {eig_start + params['eig_every']}")
-    out["f13_heading"] = f"Figure 13 ({verdicts[4] if len(verdicts) > 4 else 'none'}) and Figure 7 " \
-                         f"({verdicts[3] if len(verdicts) > 3 else 'none'}) at the {out['scale']} scale."
+    return out
+
+
+def _figure13_values(records, group_records, group_params, rows, verdicts, scale: str) -> dict[str, str]:
+    """:func:`prose_values`' keys on Figure 13's group (its docstring)."""
+    out = {"f13_heading": f"Figure 13 ({verdicts[4] if len(verdicts) > 4 else 'none'}) and Figure 7 "
+                          f"({verdicts[3] if len(verdicts) > 3 else 'none'}) at the {scale} scale."}
     g_rates = list(group_params["group_rates"])
     at = [r for r in records if r["config"]["schedule"]["lr"] in g_rates and r["final"]["completed"]]
     out["gap_90"] = fmnist._span([r["final"]["epochs"] - _first_at(r) for r in at], lambda x: f"{x:.0f}")
@@ -431,13 +456,19 @@ def prose_values(rows: Sequence[Mapping], rows6: Sequence[Mapping], threshold: f
                group_anchor=("each with its anchor" if group_records and all(
                    np.isfinite(r["final"].get("rho", float("nan"))) for r in group_records) else "not all with an anchor"),
                group_wall=fmnist._span([r["wall_time_s"] for r in group_records], lambda x: f"{x:,.0f}") + " s")
+    return out
+
+
+def _count_values() -> dict[str, str]:
+    """:func:`prose_values`' keys on the parameter counts (its docstring)."""
+    from eoslib import param_counts as pc
+
     widths, target = pc.PAPER_COUNTS["vgg10"]
     counts = {pc.vgg_count(widths, r) for r in pc.readings(len(widths))}
     nearest = [(n, r) for n, r in pc.closest(widths, target, count=2) if n != target]
     n, r = nearest[0]
-    out.update(vgg10_ours=f"{pc.vgg_count(widths):,}", n_readings=f"{sum(1 for _ in pc.readings(len(widths))):,}",
-               vgg10_match="none gives" if target not in counts else "one gives",
-               vgg10_nearest=f"{n:,} (BatchNorm: {r.batchnorm}; hidden classifier layers: "
-                             f"{', '.join(map(str, r.head_hidden)) or 'none'})",
-               vgg19_min=f"{pc.lower_bound(pc.PAPER_COUNTS['vgg19'][0]):,}")
-    return out
+    return dict(vgg10_ours=f"{pc.vgg_count(widths):,}", n_readings=f"{sum(1 for _ in pc.readings(len(widths))):,}",
+                vgg10_match="none gives" if target not in counts else "one gives",
+                vgg10_nearest=f"{n:,} (BatchNorm: {r.batchnorm}; hidden classifier layers: "
+                              f"{', '.join(map(str, r.head_hidden)) or 'none'})",
+                vgg19_min=f"{pc.lower_bound(pc.PAPER_COUNTS['vgg19'][0]):,}")
