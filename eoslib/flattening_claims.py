@@ -20,7 +20,8 @@ from eoslib.report import Claim, ClaimsTable
 
 __all__ = ["rank_correlation", "trend_statistics", "claim_progressive_sharpening",
            "claim_growth_then_change", "claim_later_switch", "claim_larger_eta0",
-           "claim_every_cycle", "claim_eta_small_stable", "claims_table", "FIRST_APPROACH", "prose_values"]
+           "claim_every_cycle", "claim_eta_small_stable", "claims_table", "FIRST_APPROACH", "prose_values",
+           "figure4_values"]
 
 
 def rank_correlation(x: Sequence[float], y: Sequence[float]) -> float:
@@ -284,7 +285,7 @@ def prose_values(study, fit_sharp: np.ndarray, fit_loss: np.ndarray, rows: Seque
     unresolved = [claim.unresolved for claim in claims.claims]
     out = {**_cycle_values(c, min_lead, eta), **_slice_values(c),
            **_curvature_values(c, passed, unresolved, fit_fraction), **_check_values(c, passed)}
-    out.update(_figure4_values(rows, reference, onsets, passed, eta_small))
+    out.update(figure4_values(rows, reference, onsets, passed, eta_small))
     residuals = np.concatenate([np.asarray(sl.residual) for sl in study.slices])
     out.update({
         "n_slices": str(len(study.slices)), "n_points": str(len(study.ts)),
@@ -436,9 +437,11 @@ def _unresolved(shown: Cycle) -> str:
             else "is unresolved: its statistic is undefined (see the claims table)")
 
 
-def _figure4_values(rows: Sequence[Mapping], reference: Mapping, onsets: Mapping[float, int | None],
-                    passed: Sequence[bool], eta_small: float) -> dict[str, str]:
-    """The Figure-4 keys of :func:`prose_values`."""
+def figure4_values(rows: Sequence[Mapping], reference: Mapping, onsets: Mapping[float, int | None],
+                   passed: Sequence[bool], eta_small: float) -> dict[str, str]:
+    """The Figure-4 keys of :func:`prose_values` (its docstring): Figure 4's runs as phrases, from
+    their ``rows`` (:func:`eoslib.flattening.switch_rows`), the ``reference`` run, each η0's first
+    instability ``onsets`` and the verdicts ``passed`` of claims 1-6 (3 and 4 are Figure 4's)."""
     eta_c_measured = stability_threshold(reference)
     eta_c = significant_round(eta_c_measured, 2)
     values = np.asarray(reference["eigen"]["values"], float)[:, 0]

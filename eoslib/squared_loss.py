@@ -22,14 +22,14 @@ from typing import Any
 import numpy as np
 
 from eoslib import data as datasets
-from eoslib import flattening, generalization, generalization_claims
+from eoslib import flattening, flattening_claims, generalization, generalization_claims
 from eoslib.models import INITS
 from eoslib.report import Claim, ClaimsTable
 from eoslib.results import ResultsStore, open_store
 from eoslib.runs import RunConfig
 
 __all__ = ["STORE", "LOSSES", "PRESETS", "VALIDATORS", "losses", "stores", "grid_base", "switch_base", "grid", "figure4",
-           "grid_claims", "claim_fitted", "side_by_side"]
+           "grid_claims", "claim_fitted", "side_by_side", "prose_values"]
 
 STORE = generalization.MSE_STORE
 """The committed store of the chapter's runs, ``store/fmnist-mse/``."""
@@ -169,3 +169,59 @@ def side_by_side(mse: ClaimsTable, xent: ClaimsTable | None) -> str:
         left = "not compared (`compare` is False)" if a is None else f"{a.verdict}: {a.measured}"
         lines.append(f"| {i} | {text} | {left} | {b.verdict}: {b.measured} |")
     return "\n".join(lines)
+
+
+def _sharpness_values(records: Sequence[Mapping], rows: Sequence[Mapping]) -> dict[str, str]:
+    """S(θ_0) (median over the runs) and 2/S_max of the runs that never reached 2/η0 (median and
+    range), S_max the largest recorded top eigenvalue of a run."""
+    s0 = [r["eigen"]["values"][0][0] for r in records if r["eigen"].get("values")]
+    stable = [2 / max(v[0] for v in rec["eigen"]["values"]) for rec, row in zip(records, rows)
+              if not row["reached"] and not row["failed"] and rec["eigen"].get("values")]
+    return {"s0": f"{np.median(s0):.1f}" if s0 else "none", "n_stable": str(len(stable)),
+            "stable_threshold": (f"{np.median(stable):.4f} [{min(stable):.4f}, {max(stable):.4f}]"
+                                 if stable else "none")}
+
+
+def _comparison_values(tables: Mapping[str, ClaimsTable]) -> dict[str, str]:
+    """Which claims (numbered as in the side-by-side table) have the same verdict under both
+    losses, and which differ (``"none"``; ``"not compared"`` without cross-entropy)."""
+    if "cross-entropy" not in tables:
+        return {"same": "not compared", "differ": "not compared", "n_same": "not compared"}
+    pairs = list(zip(tables["cross-entropy"].claims, tables["squared loss"].claims))
+    same = [str(i) for i, (a, b) in enumerate(pairs, 1) if a.verdict == b.verdict]
+    differ = [f"{i} ({a.verdict} under cross-entropy, {b.verdict} under the squared loss)"
+              for i, (a, b) in enumerate(pairs, 1) if a.verdict != b.verdict]
+    return {"same": ", ".join(same) or "none", "differ": "; ".join(differ) or "none",
+            "n_same": f"{len(same)} of {len(pairs)}"}
+
+
+def prose_values(grids: Mapping[str, tuple], f4: Mapping[str, Any], claims: ClaimsTable,
+                 tables: Mapping[str, ClaimsTable], P: Mapping[str, Any]) -> dict[str, str]:
+    """The measured values chapter 9's discussion quotes, as text to glue (``{glue:md}``).
+
+    ``grids``: loss name -> :func:`grid`'s ``(records, rows, threshold)``; ``f4``: loss name ->
+    :func:`figure4`'s study; ``claims``: the chapter's table (the premise first); ``tables``:
+    loss name -> the side-by-side claims. Keys, each prefixed ``mse_`` or ``xent_`` by loss:
+    chapter 4's :func:`eoslib.generalization_claims.prose_values` (``threshold``, ``acc_below``,
+    ``rise``, ``best_acc``, ``end_rate``, ...), ``s0``, ``n_stable`` and ``stable_threshold``
+    (:func:`_sharpness_values`), ``v1`` ... (the verdicts of the side-by-side claims), and
+    Figure 4's :func:`eoslib.flattening_claims.figure4_values` (``f4_verdict``, ``eta_c_frac``,
+    ``f4_by_switch``, ...); unprefixed: ``premise`` (the fitted-loss claim's measurement) and
+    ``same`` / ``differ`` / ``n_same`` (:func:`_comparison_values`). Cross-entropy's keys are
+    ``"not compared"`` when it was not run."""
+    out = {"premise": claims.claims[0].measured, **_comparison_values(tables)}
+    keys = set()
+    for name, (records, rows, threshold) in grids.items():
+        tag = LOSSES[name]
+        values = {**generalization_claims.prose_values(rows, threshold, start=P["start"], factor=P["factor"]),
+                  **_sharpness_values(records, rows),
+                  **{f"v{i}": c.verdict for i, c in enumerate(tables[name].claims, 1)}}
+        study = f4[name]
+        passed = [True, True, *(c.passed for c in tables[name].claims[6:8]), True, True]
+        values.update(flattening_claims.figure4_values(study.rows, study.reference, study.onsets, passed,
+                                                       P["eta_small"]))
+        out.update({f"{tag}_{k}": v for k, v in values.items()})
+        keys |= set(values)
+    for k in keys:
+        out.setdefault(f"xent_{k}", "not compared")
+    return out
