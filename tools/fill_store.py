@@ -2,7 +2,7 @@
 
     python tools/fill_store.py fmnist-generalization      # Figure 5a: 0.01 x 1.1^k, k >= -8, until every seed diverges
     python tools/fill_store.py fmnist-generalization --root /tmp/fresh   # the whole sweep from nothing (timing)
-    python tools/fill_store.py fmnist-mse --below 0       # the same grid under the squared loss (from 0.01)
+    python tools/fill_store.py fmnist-mse --below 0       # chapter 9: the grid under the squared loss (from 0.01), then Figure 4's runs
     python tools/fill_store.py cifar-generalization --scale cpu          # Figures 5b, 6 and 13 at the CPU scale
     python tools/fill_store.py cifar-generalization --scale paper        # ... at the paper's scale (a GPU: tools/device_cifar.py)
 
@@ -50,6 +50,17 @@ def fill_cifar(store, scale: str, rates_per_batch: int, figures: str, split=None
     return sum(len(runs[f]()) for f in order)
 
 
+def fill_mse(store, seeds: int, below: int, rates_per_batch: int) -> int:
+    """Chapter 9's runs at its ``ci`` profile (:mod:`eoslib.squared_loss`): the grid under the
+    squared loss, then Figure 4's reference, onset and switched runs; the record count."""
+    from eoslib import data, squared_loss
+
+    P = {**squared_loss.PRESETS["ci"], "seeds": seeds, "below": below, "rates_per_batch": rates_per_batch}
+    records, _, _ = squared_loss.grid(P, "mse", store, progress=True)
+    study = squared_loss.figure4(P, "mse", store, data.load("fmnist", P["n_train"], P["n_eval"]))
+    return len(records) + len(study.records)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("store", choices=["fmnist-generalization", generalization.MSE_STORE, "cifar-generalization"])
@@ -68,10 +79,11 @@ def main() -> int:
     start = time.perf_counter()
     if args.store == "cifar-generalization":
         count = fill_cifar(store, args.scale, args.rates_per_batch or 1, args.figures)
+    elif args.store == generalization.MSE_STORE:
+        count = fill_mse(store, args.seeds, args.below, args.rates_per_batch or 8)
     else:
         count = len(generalization.sweep_until_divergence(
-            generalization.fmnist_mse_base() if args.store == generalization.MSE_STORE
-            else generalization.fmnist_base(), range(args.seeds), store, below=args.below,
+            generalization.fmnist_base(), range(args.seeds), store, below=args.below,
             rates_per_batch=args.rates_per_batch or 8, progress=True))
     seconds = time.perf_counter() - start
     print(f"{count} records ({len(store.keys()) - before} computed) in {seconds:.0f} s")
