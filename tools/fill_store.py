@@ -2,7 +2,7 @@
 
     python tools/fill_store.py fmnist-generalization      # Figure 5a: 0.01 x 1.1^k, k >= -8, until every seed diverges
     python tools/fill_store.py fmnist-generalization --root /tmp/fresh   # the whole sweep from nothing (timing)
-    python tools/fill_store.py fmnist-mse --below 0       # chapter 9: the grid under the squared loss (from 0.01), then Figure 4's runs
+    python tools/fill_store.py fmnist-mse                 # chapter 9: the grid under the squared loss (from 0.01), then Figure 4's runs
     python tools/fill_store.py cifar-generalization --scale cpu          # Figures 5b, 6 and 13 at the CPU scale
     python tools/fill_store.py cifar-generalization --scale paper        # ... at the paper's scale (a GPU: tools/device_cifar.py)
 
@@ -65,7 +65,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("store", choices=["fmnist-generalization", generalization.MSE_STORE, "cifar-generalization"])
     parser.add_argument("--seeds", type=int, default=5, help="fmnist: seeds per rate")
-    parser.add_argument("--below", type=int, default=8, help="fmnist: rates of the grid under 0.01 (stable ones)")
+    parser.add_argument("--below", type=int, default=None,
+                        help="fmnist: rates of the grid under 0.01 (stable ones; default 8, and 0 for fmnist-mse)")
     parser.add_argument("--scale", choices=sorted(generalization.CIFAR_SCALES), default="cpu",
                         help="cifar: the scale (eoslib.generalization.CIFAR_SCALES)")
     parser.add_argument("--figures", default="5b,6,13", help="cifar: which figures' runs, in this order (any of 5b, 6, 13)")
@@ -80,10 +81,10 @@ def main() -> int:
     if args.store == "cifar-generalization":
         count = fill_cifar(store, args.scale, args.rates_per_batch or 1, args.figures)
     elif args.store == generalization.MSE_STORE:
-        count = fill_mse(store, args.seeds, args.below, args.rates_per_batch or 8)
+        count = fill_mse(store, args.seeds, args.below or 0, args.rates_per_batch or 8)
     else:
         count = len(generalization.sweep_until_divergence(
-            generalization.fmnist_base(), range(args.seeds), store, below=args.below,
+            generalization.fmnist_base(), range(args.seeds), store, below=8 if args.below is None else args.below,
             rates_per_batch=args.rates_per_batch or 8, progress=True))
     seconds = time.perf_counter() - start
     print(f"{count} records ({len(store.keys()) - before} computed) in {seconds:.0f} s")
