@@ -20,14 +20,18 @@ def test_the_configs_are_chapter_3_and_4s_with_the_squared_loss():
     assert s_mse.stop_after_peak == P["peak_window"] and s_mse.eig_k == 1
 
 
-def _record(completed: bool, mse: float) -> dict:
-    return {"final": {"completed": completed, "train_loss": mse}}
+def _record(completed: bool, mse: float, acc: float = 1.0, diverged: bool = False) -> dict:
+    return {"final": {"completed": completed, "train_loss": mse, "train_acc": acc, "sharpness": 50.0},
+            "diverged": diverged}
 
 
-def test_the_fitted_premise_passes_fails_and_is_unresolved_without_completed_runs():
-    assert sq.claim_fitted([_record(True, 0.01), _record(True, 0.03), _record(False, 0.4)], 0.05).verdict == "PASS"
-    assert sq.claim_fitted([_record(True, 0.01), _record(True, 0.08)], 0.05).verdict == "FAIL"
-    assert sq.claim_fitted([_record(False, 0.01)], 0.05).verdict == "UNRESOLVED"
+def test_the_fitted_premise_passes_fails_and_is_unresolved_when_every_run_failed():
+    done = [_record(True, 0.01), _record(True, 0.03), _record(False, 9.0, 0.1, diverged=True)]
+    assert sq.claim_fitted(done, 0.05).verdict == "PASS"
+    assert sq.claim_fitted([_record(True, 0.01), _record(True, 0.08)], 0.05).verdict == "FAIL"  # loss too high
+    capped = sq.claim_fitted([_record(True, 0.01), _record(False, 0.01, 0.996)], 0.05)
+    assert capped.verdict == "FAIL" and "1/2 completed" in capped.measured and "99.6–99.6 %" in capped.measured
+    assert sq.claim_fitted([_record(False, 9.0, 0.1, diverged=True)], 0.05).verdict == "UNRESOLVED"
 
 
 def test_side_by_side_sets_each_claims_verdicts_in_one_row():
