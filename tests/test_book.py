@@ -235,8 +235,14 @@ def _chromium() -> str:
     return path
 
 
+PAINTED = ("04_generalization", "08_your_model")  # pages whose screenshot is checked for painted figures
+
+
 @pytest.mark.parametrize("name", PAGES)
 def test_chapter_renders_in_a_real_browser(built_book, name, tmp_path):
+    """Every page in headless Chromium: MathJax typeset, no error text, the claims table, the
+    figures' files present; for the pages of ``PAINTED`` (a sample, each screenshot costs a second
+    browser run), a screenshot that shows coloured figure content."""
     from PIL import Image
 
     page = built_book / "book" / f"{name}.html"
@@ -253,6 +259,8 @@ def test_chapter_renders_in_a_real_browser(built_book, name, tmp_path):
     for img in images:
         src = img.split('src="')[1].split('"')[0]
         assert (page.parent / src).resolve().exists(), f"figure file {src} missing"
+    if name not in PAINTED:
+        return
     shot = tmp_path / "shot.png"
     subprocess.run([*common, f"--screenshot={shot}", "--window-size=1280,12000", page.as_uri()],
                    capture_output=True, timeout=120, check=True)
