@@ -53,13 +53,24 @@ RISE_RATES = 3
 and the rates on each side of the threshold that its jump compares."""
 
 
-def rise_end(rows) -> float:
-    """The end of claim 2's window: the first rate at which some seed failed or did not
-    complete (it hovered to the epoch cap, the edge of divergence, and is kept in the means),
-    where the Goldilocks collapse of claim 3 begins; inf when every seed of every rate
-    completed. Ending at the first failed seed alone would keep hovering seeds, part of the
-    collapse, in the window."""
-    return min((r["eta0"] for r in rows if r["failed"] or not r.get("completed", True)), default=float("inf"))
+WINDOW_ENDS = ("incomplete", "failed")
+"""Where claim 2's window ends (:func:`rise_end`): chapter 4's rule, and the one for grids whose
+stable runs also stop short of completion (chapter 9's squared loss)."""
+
+
+def rise_end(rows, window_end: str = "incomplete") -> float:
+    """The end of claim 2's window, where the Goldilocks collapse of claim 3 begins; inf when no
+    seed of any rate qualifies. ``"incomplete"`` (chapter 4's): the first rate at which some seed
+    failed or did not complete (it hovered to the epoch cap, the edge of divergence, and is kept
+    in the means); ending at the first failed seed alone would keep hovering seeds, part of the
+    collapse, in the window. ``"failed"``: the first rate at which some seed failed (diverged or
+    died), for a grid where runs also stop short of completion at the stable rates (the squared
+    loss's slow last images), so that "did not complete" does not mark the collapse there."""
+    if window_end not in WINDOW_ENDS:
+        raise ValueError(f"window_end {window_end!r}: choose one of {WINDOW_ENDS}")
+    stops = (lambda r: r["failed"]) if window_end == "failed" else (
+        lambda r: r["failed"] or not r.get("completed", True))
+    return min((r["eta0"] for r in rows if stops(r)), default=float("inf"))
 
 
 def _shape_r2(acc: np.ndarray, x: np.ndarray, above: np.ndarray) -> tuple[float, float]:
@@ -77,9 +88,11 @@ def _shape_r2(acc: np.ndarray, x: np.ndarray, above: np.ndarray) -> tuple[float,
     return 1 - step / total, 1 - ramp / total
 
 
-def rise_statistics(rows, threshold: float | None, *, rates: int = RISE_RATES) -> dict:
+def rise_statistics(rows, threshold: float | None, *, rates: int = RISE_RATES,
+                    window_end: str = "incomplete") -> dict:
     """Claim 2's statistics over the models that did not fail. ``below``: the rates under the
-    threshold; ``window``: the rates from the threshold up to, not including, :func:`rise_end`.
+    threshold; ``window``: the rates from the threshold up to, not including, :func:`rise_end`
+    (by ``window_end``).
     Keys: ``end``, ``n_below`` / ``n_window`` (models), ``n_rates_below`` / ``n_rates_window``;
     ``rise``: mean accuracy in the window minus below, ``jump``: the same over the ``rates``
     rates just above and just below the threshold, ``rise_all``: over every rate above the
@@ -89,7 +102,7 @@ def rise_statistics(rows, threshold: float | None, *, rates: int = RISE_RATES) -
     and in the window) with its bootstrap interval over models
     (:func:`eoslib.generalization.bootstrap_ci`). Undefined values are NaN."""
     nan = (float("nan"), (float("nan"), float("nan")))
-    live, end = _live(rows), rise_end(rows)
+    live, end = _live(rows), rise_end(rows, window_end)
     thr = float("inf") if threshold is None else threshold
     below = [r for r in live if r["eta0"] < thr]
     window = [r for r in live if thr <= r["eta0"] < end]
@@ -136,7 +149,8 @@ def rise_verdict(s: Mapping, rates: int = RISE_RATES) -> tuple[str, str]:
     return "UNRESOLVED", "the shape is undefined" if not np.isfinite(slo) else "step and ramp not told apart"
 
 
-def claim_rise_above(rows, threshold: float | None, *, rates: int = RISE_RATES) -> Claim:
+def claim_rise_above(rows, threshold: float | None, *, rates: int = RISE_RATES,
+                     window_end: str = "incomplete") -> Claim:
     """Claim 2, Section 4.1 (second paragraph, on Figure 5): "the mean accuracy remains
     relatively flat until η goes past the stability threshold, where it sharply improves".
     "Performance eventually falls" is claim 3 (:func:`claim_goldilocks`), so the rates compared
@@ -148,15 +162,17 @@ def claim_rise_above(rows, threshold: float | None, *, rates: int = RISE_RATES) 
     better than a ramp with as many parameters (flat below, then a straight line in log η0
     from the last rate below), read as the step's R² minus the ramp's with its bootstrap
     interval above 0 (below 0: a slow climb). The measured text adds the jump across the
-    threshold (the ``rates`` rates on each side). Verdict: :func:`rise_verdict`."""
+    threshold (the ``rates`` rates on each side). Verdict: :func:`rise_verdict`. ``window_end``:
+    :func:`rise_end`'s rule."""
     name = "Validation accuracy sharply improves past the stability threshold (before the Goldilocks collapse)"
     bound = (f"rise: interval above 0; sharply: R²(step) − R²(ramp), interval above 0; {rates}+ rates below "
              "and in the window")
-    s = rise_statistics(rows, threshold, rates=rates)
+    s = rise_statistics(rows, threshold, rates=rates, window_end=window_end)
     verdict, reading = rise_verdict(s, rates)
     (d, (lo, hi)), (j, (jlo, jhi)), (sd, (slo, shi)) = s["rise"], s["jump"], s["shape"]
+    what = "failed" if window_end == "failed" else "did not complete"
     measured = (f"window {_g(threshold)} <= η0 < {s['end']:g} (to the first rate with "
-                f"a seed that did not complete): {s['n_rates_window']} rates, {s['n_window']} models, against "
+                f"a seed that {what}): {s['n_rates_window']} rates, {s['n_window']} models, against "
                 f"{s['n_rates_below']} rates, {s['n_below']} models below; mean in the window − below = "
                 f"{100 * d:+.2f} points [{100 * lo:+.2f}, {100 * hi:+.2f}]; jump across the threshold ({rates} rates "
                 f"each side) {100 * j:+.2f} [{100 * jlo:+.2f}, {100 * jhi:+.2f}]; R² step {s['r2_step']:.3f}, ramp "
@@ -280,16 +296,16 @@ def claim_rho(corr: Mapping) -> Claim:
                        f"Spearman ρ(ρ, validation error) = {rho:+.2f} [{lo:+.2f}, {hi:+.2f}]", lo, hi)
 
 
-def claims_table(rows, threshold: float | None) -> ClaimsTable:
+def claims_table(rows, threshold: float | None, *, window_end: str = "incomplete") -> ClaimsTable:
     """Claims 1-6 (claims 1-3 and 6 are UNRESOLVED when no rate reached 2/η in most seeds: no
-    threshold)."""
+    threshold); ``window_end``: claim 2's window (:func:`rise_end`)."""
     corr = correlations(rows)
     if threshold is None:
         none = [Claim(name, "no rate reached 2/η in most seeds (no threshold)", "a threshold", False,
                       unresolved=True)
                 for name in ("Flat below the threshold", "Rise past the threshold", "Goldilocks")]
     else:
-        none = [claim_flat_below(rows, threshold), claim_rise_above(rows, threshold),
+        none = [claim_flat_below(rows, threshold), claim_rise_above(rows, threshold, window_end=window_end),
                 claim_goldilocks(rows, threshold)]
     return ClaimsTable([*none, claim_sharpness(corr), claim_rho(corr), claim_orders(rows, threshold)])
 
@@ -384,9 +400,9 @@ def _mean(values) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
-def _rise_prose(rows: Sequence[Mapping], threshold: float | None) -> dict[str, str]:
+def _rise_prose(rows: Sequence[Mapping], threshold: float | None, window_end: str = "incomplete") -> dict[str, str]:
     """Claim 2's values for :func:`prose_values` (:func:`rise_statistics`, :func:`rise_verdict`)."""
-    s = rise_statistics(rows, threshold)
+    s = rise_statistics(rows, threshold, window_end=window_end)
     verdict, reading = rise_verdict(s)
     out = {}
     for key, spec, scale in (("rise", "+.1f", 100), ("rise_all", "+.1f", 100), ("jump", "+.1f", 100),
@@ -404,7 +420,7 @@ def _rise_prose(rows: Sequence[Mapping], threshold: float | None) -> dict[str, s
 def prose_values(rows: Sequence[Mapping], threshold: float | None, *, start: float, factor: float,
                  bands: Sequence[float] = (0.01, 0.05, 0.1, 0.2), extra_rows: Sequence[Mapping] = (),
                  store_records: int = 0, store_bytes: int = 0, reference: float | None = None,
-                 corr: Mapping | None = None, draws: int = 5000) -> dict[str, str]:
+                 corr: Mapping | None = None, draws: int = 5000, window_end: str = "incomplete") -> dict[str, str]:
     """The measured values chapter 4's discussion quotes, as text to glue into it (``{glue:md}``).
 
     ``rows``: :func:`eoslib.generalization.summary_rows` of the grid's models; ``threshold`` its
@@ -413,7 +429,8 @@ def prose_values(rows: Sequence[Mapping], threshold: float | None, *, start: flo
     (the first band starts at the threshold); ``extra_rows``: the rows of the store's records
     outside the grid; ``store_records`` / ``store_bytes``: the store's size; ``reference``:
     chapter 3's threshold; ``corr``: :func:`correlations` of ``rows`` when already computed;
-    ``draws``: the permutations of claim 1's test (as :func:`claim_flat_below`). Keys:
+    ``draws``: the permutations of claim 1's test (as :func:`claim_flat_below`); ``window_end``:
+    claim 2's window (:func:`rise_end`). Keys:
 
     - ``n_models``, ``n_rates``, ``first_rate``, ``last_rate``: the grid; ``n_below_start`` /
       ``n_from_start``: its rates below and from ``start``;
@@ -449,10 +466,10 @@ def prose_values(rows: Sequence[Mapping], threshold: float | None, *, start: flo
     thr = threshold if threshold is not None else float("inf")
     edges = [thr, *[b for b in bands if b > thr]]
     corr = correlations(rows) if corr is None else corr
-    cut = rise_end(rows)
+    cut = rise_end(rows, window_end)
     out = _grid_values(rows, start, extra_rows, store_records, store_bytes)
     out.update(_threshold_values(rows, threshold, start, factor, reference, draws))
-    out.update(_rise_values(rows, threshold, cut, edges, corr))
+    out.update(_rise_values(rows, threshold, cut, edges, corr, window_end))
     out.update(_goldilocks_values(rows))
     out.update(_correlation_values(rows, thr, cut, edges, corr))
     return out
@@ -504,12 +521,13 @@ def _threshold_values(rows, threshold: float | None, start: float, factor: float
     return out
 
 
-def _rise_values(rows, threshold: float | None, cut: float, edges: Sequence[float], corr: Mapping) -> dict[str, str]:
+def _rise_values(rows, threshold: float | None, cut: float, edges: Sequence[float], corr: Mapping,
+                 window_end: str) -> dict[str, str]:
     """:func:`prose_values`' keys on claim 2, the bands and the spread (its docstring)."""
     live, thr = _live(rows), edges[0]
     out = {"cut": _rate(cut) if np.isfinite(cut) else "none",
            "acc_past": _pct(_mean([r["val_acc"] for r in live if r["eta0"] >= cut]), ".0f")}
-    out.update(_rise_prose(rows, threshold))
+    out.update(_rise_prose(rows, threshold, window_end))
     out["acc_bands"] = _bands(live, "val_acc", edges, _pct)
     stds = [float(np.std([r["val_acc"] for r in live if r["eta0"] == e], ddof=1)) for e in sorted({r["eta0"] for r in rows})
             if thr <= e < cut and sum(r["eta0"] == e for r in live) > 1]

@@ -299,3 +299,29 @@ def test_accuracy_reduction_claim_on_synthetic_pairs():
     few = [(row(0.8), row(0.9)), (row(0.8), row(0.9, switched=False))]
     assert gc.claim_accuracy_reduction(few).verdict == "UNRESOLVED"
     assert gc.switched({"history": {"train_acc": [0.1, 0.95]}}) and not gc.switched({"history": {"train_acc": [0.5]}})
+
+
+def test_the_window_can_end_at_the_first_failed_seed_when_stable_runs_stop_short():
+    """Under the squared loss some stable runs stop at the epoch cap short of completion: chapter
+    4's window ("incomplete") is then empty, the "failed" window keeps the rates up to the first
+    failed seed and decides the claim (chapter 9)."""
+    import pytest
+
+    from eoslib import generalization_claims as gc
+
+    def cap_seed_0(rows):
+        return [dict(r, completed=False) if r["seed"] == 0 and not r["failed"] else r for r in rows]
+
+    rows, threshold = _rise_rows("step")
+    capped = cap_seed_0(rows)
+    assert gc.rise_end(capped) == min(r["eta0"] for r in rows)
+    assert gc.claim_rise_above(capped, threshold).verdict == "UNRESOLVED"  # an empty window
+    assert gc.rise_end(capped, "failed") == max(r["eta0"] for r in rows)  # the rate where every seed diverged
+    no_collapse = cap_seed_0(_rise_rows("step", collapse=False)[0])
+    assert gc.rise_end(no_collapse, "failed") == float("inf")
+    c = gc.claim_rise_above(no_collapse, threshold, window_end="failed")
+    assert c.verdict == "PASS" and "a seed that failed" in c.measured, c
+    flat = cap_seed_0(_rise_rows("flat", collapse=False)[0])
+    assert gc.claim_rise_above(flat, threshold, window_end="failed").verdict == "FAIL"
+    with pytest.raises(ValueError, match="window_end"):
+        gc.rise_end(rows, "never")
