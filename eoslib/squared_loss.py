@@ -184,12 +184,15 @@ def side_by_side(mse: ClaimsTable, xent: ClaimsTable | None) -> str:
 
 
 def _sharpness_values(records: Sequence[Mapping], rows: Sequence[Mapping]) -> dict[str, str]:
-    """S(θ_0) (median over the runs) and 2/S_max of the runs that never reached 2/η0 (median and
-    range), S_max the largest recorded top eigenvalue of a run."""
+    """S(θ_0) (median over the runs), 2/S_max of the runs that never reached 2/η0 (median and
+    range), S_max the largest recorded top eigenvalue of a run, and the most epochs a diverged
+    run lasted."""
     s0 = [r["eigen"]["values"][0][0] for r in records if r["eigen"].get("values")]
     stable = [2 / max(v[0] for v in rec["eigen"]["values"]) for rec, row in zip(records, rows)
               if not row["reached"] and not row["failed"] and rec["eigen"].get("values")]
+    diverged = [r["final"]["epochs"] for r in records if r["diverged"]]
     return {"s0": f"{np.median(s0):.1f}" if s0 else "none", "n_stable": str(len(stable)),
+            "div_epochs": str(max(diverged)) if diverged else "none",
             "stable_threshold": (f"{np.median(stable):.4f} [{min(stable):.4f}, {max(stable):.4f}]"
                                  if stable else "none")}
 
@@ -216,10 +219,11 @@ def prose_values(grids: Mapping[str, tuple], f4: Mapping[str, Any], claims: Clai
     loss name -> the side-by-side claims. Keys, each prefixed ``mse_`` or ``xent_`` by loss:
     chapter 4's :func:`eoslib.generalization_claims.prose_values` (``threshold``, ``acc_below``,
     ``rise``, ``best_acc``, ``end_rate``, ...), ``s0``, ``n_stable`` and ``stable_threshold``
-    (:func:`_sharpness_values`), ``rise_ch4`` (claim 2's verdict with chapter 4's window), ``v1`` ... (the verdicts of the side-by-side claims), and
+    and ``div_epochs`` (:func:`_sharpness_values`), ``rise_ch4`` (claim 2's verdict with chapter 4's window), ``v1`` ... (the verdicts of the side-by-side claims), and
     Figure 4's :func:`eoslib.flattening_claims.figure4_values` (``f4_verdict``, ``eta_c_frac``,
     ``f4_by_switch``, ...); unprefixed: ``premise`` (the fitted-loss claim's measurement) and
-    ``same`` / ``differ`` / ``n_same`` (:func:`_comparison_values`). Cross-entropy's keys are
+    ``same`` / ``differ`` / ``n_same`` (:func:`_comparison_values`), ``s0_ratio`` (the squared loss's
+    S(θ_0) over cross-entropy's). Cross-entropy's keys are
     ``"not compared"`` when it was not run."""
     out = {"premise": claims.claims[0].measured, **_comparison_values(tables)}
     keys = set()
@@ -238,4 +242,6 @@ def prose_values(grids: Mapping[str, tuple], f4: Mapping[str, Any], claims: Clai
         keys |= set(values)
     for k in keys:
         out.setdefault(f"xent_{k}", "not compared")
+    ratio = [float(out[f"{t}_s0"]) for t in ("mse", "xent") if out[f"{t}_s0"] not in ("none", "not compared")]
+    out["s0_ratio"] = f"{ratio[0] / ratio[1]:.1f} times" if len(ratio) == 2 else "not compared"
     return out
