@@ -216,15 +216,20 @@ def prose_values(grids: Mapping[str, tuple], f4: Mapping[str, Any], claims: Clai
 
     ``grids``: loss name -> :func:`grid`'s ``(records, rows, threshold)``; ``f4``: loss name ->
     :func:`figure4`'s study; ``claims``: the chapter's table (the premise first); ``tables``:
-    loss name -> the side-by-side claims. Keys, each prefixed ``mse_`` or ``xent_`` by loss:
-    chapter 4's :func:`eoslib.generalization_claims.prose_values` (``threshold``, ``acc_below``,
-    ``rise``, ``best_acc``, ``end_rate``, ...), ``s0``, ``n_stable`` and ``stable_threshold``
-    and ``div_epochs`` (:func:`_sharpness_values`), ``rise_ch4`` (claim 2's verdict with chapter 4's window), ``v1`` ... (the verdicts of the side-by-side claims), and
-    Figure 4's :func:`eoslib.flattening_claims.figure4_values` (``f4_verdict``, ``eta_c_frac``,
-    ``f4_by_switch``, ...); unprefixed: ``premise`` (the fitted-loss claim's measurement) and
-    ``same`` / ``differ`` / ``n_same`` (:func:`_comparison_values`), ``s0_ratio`` (the squared loss's
-    S(θ_0) over cross-entropy's). Cross-entropy's keys are
-    ``"not compared"`` when it was not run."""
+    loss name -> the side-by-side claims (chapter 4's six, then Figure 4's three). Keys, each
+    prefixed ``mse_`` or ``xent_`` by loss:
+
+    - chapter 4's :func:`eoslib.generalization_claims.prose_values` (``threshold``,
+      ``acc_below``, ``rise``, ``best_acc``, ``end_rate``, ...) with claim 2's window at
+      :data:`WINDOW_END`, and ``rise_ch4`` (claim 2's verdict with chapter 4's window);
+    - ``s0``, ``n_stable``, ``stable_threshold`` and ``div_epochs`` (:func:`_sharpness_values`);
+    - ``v1`` ... (the verdicts of the side-by-side claims);
+    - Figure 4's :func:`eoslib.flattening_claims.figure4_values` (``f4_verdict``,
+      ``eta_c_frac``, ``f4_by_switch``, ...; it reads the verdicts of Figure 4's two trends).
+
+    Unprefixed: ``premise`` (the fitted-loss claim's measurement), ``same`` / ``differ`` /
+    ``n_same`` (:func:`_comparison_values`) and ``s0_ratio`` (the squared loss's S(θ_0) over
+    cross-entropy's). Cross-entropy's keys are ``"not compared"`` when it was not run."""
     out = {"premise": claims.claims[0].measured, **_comparison_values(tables)}
     keys = set()
     for name, (records, rows, threshold) in grids.items():
@@ -235,7 +240,7 @@ def prose_values(grids: Mapping[str, tuple], f4: Mapping[str, Any], claims: Clai
                   **_sharpness_values(records, rows),
                   **{f"v{i}": c.verdict for i, c in enumerate(tables[name].claims, 1)}}
         study = f4[name]
-        passed = [True, True, *(c.passed for c in tables[name].claims[6:8]), True, True]
+        passed = [True, True, *(c.passed for c in tables[name].claims[6:8]), True, True]  # [2], [3]: Figure 4's
         values.update(flattening_claims.figure4_values(study.rows, study.reference, study.onsets, passed,
                                                        P["eta_small"]))
         out.update({f"{tag}_{k}": v for k, v in values.items()})
