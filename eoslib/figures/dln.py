@@ -33,10 +33,16 @@ def figure1(
     the angle ``arctan(|u_12| / |u_11|)`` to the ``theta_1`` axis, over the first
     ``max_steps_shown`` steps (log scale: it is monotone in ``1/R_2``).
     """
-    th = dln.thresholds(np.asarray(theta0), z)
     fig, (ax_g, ax_l, ax_v) = plt.subplots(1, 3, figsize=(15, 4.6), constrained_layout=True)
+    _gamma_panel(ax_g, theta0, etas, z, eta_grid, gamma_grid)
+    _landscape_panel(fig, ax_l, theta0, etas, trajectories, z)
+    _orientation_panel(ax_v, etas, trajectories, max_steps_shown)
+    return fig
 
-    # Left: regimes of gamma_beta.
+
+def _gamma_panel(ax_g, theta0, etas, z, eta_grid, gamma_grid) -> None:
+    """Figure 1, left: the regimes of γ_β (:func:`figure1`)."""
+    th = dln.thresholds(np.asarray(theta0), z)
     ax_g.plot(eta_grid, gamma_grid, color="k", lw=1.5, label=r"$\gamma_\beta$ (eq. 2)")
     ax_g.axhline(1.0, color="grey", lw=0.8)
     lo, hi = eta_grid.min(), eta_grid.max()
@@ -58,7 +64,9 @@ def figure1(
     ax_g.legend(fontsize=7, loc="upper right")
     ax_g.ticklabel_format(axis="x", style="sci", scilimits=(-2, 2))
 
-    # Middle: loss landscape and trajectories.
+
+def _landscape_panel(fig, ax_l, theta0, etas, trajectories, z) -> None:
+    """Figure 1, middle: the loss landscape and the trajectories (:func:`figure1`)."""
     all_theta = np.concatenate([np.asarray(t.theta) for t in trajectories])
     t1max = 1.15 * max(np.abs(all_theta[:, 0]).max(), abs(theta0[0]))
     t2lo, t2hi = all_theta[:, 1].min(), all_theta[:, 1].max()
@@ -83,7 +91,9 @@ def figure1(
     ax_l.set_title("Loss landscape and GD trajectories\n(bars: largest stable minimum for each $\\eta$)")
     ax_l.legend(fontsize=7, loc="lower right")
 
-    # Right: orientation of v_1 along each trajectory.
+
+def _orientation_panel(ax_v, etas, trajectories, max_steps_shown: int) -> None:
+    """Figure 1, right: the orientation of v_1 along each trajectory (:func:`figure1`)."""
     for eta, traj, color in zip(etas, trajectories, COLORS):
         v = np.abs(np.asarray(traj.top_vector))
         angle = np.degrees(np.arctan2(v[:, 1], v[:, 0]))
@@ -95,7 +105,6 @@ def figure1(
     ax_v.set_ylabel(r"angle between $v_1$ and the $\theta_1$ axis (degrees)")
     ax_v.set_title(r"Orientation of the sharpest eigenvector $v_1$" "\n(up: away from $\\theta_1$, down: towards it)")
     ax_v.legend(fontsize=7, loc="upper right")
-    return fig
 
 
 def _stable_valley_edge(eta: float, z: dln.EvenPolynomial) -> float | None:
