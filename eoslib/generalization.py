@@ -146,9 +146,10 @@ def cifar_base(scale: str | Mapping = "cpu", **overrides) -> RunConfig:
     linear warm-up, to completion (training accuracy > 99.99 %, at most ``max_epochs``); the
     top-3 Hessian eigenpairs every ``eig_every`` epochs from ``eig_start`` on (whether
     S reached 2/η, ρ) and the sharpness at completion. The grid's rates replace the schedule's
-    ``lr``; ``overrides`` replace fields."""
+    ``lr``; ``overrides`` replace fields. A scale of one's own (a mapping) may name another
+    ``model`` (the device tool's plumbing test runs the MLP)."""
     s = cifar_scale(scale)
-    base = dict(model="vgg10", weight_init=s["weight_init"], dataset="cifar10", n_train=s["n_train"], n_eval=s["n_eval"],
+    base = dict(model=s.get("model", "vgg10"), weight_init=s["weight_init"], dataset="cifar10", n_train=s["n_train"], n_eval=s["n_eval"],
                 schedule=schedules.warmup(s["start"], 100), max_epochs=s["max_epochs"],
                 eig_every=s["eig_every"], eig_start=s["eig_start"], eig_k=3, eig_tol=1e-3, rho_k=3,
                 sharpness_at_end=True, eig_check=STORE_CHECK)

@@ -61,7 +61,8 @@ edge-of-stability phase whose spikes are analysed (:func:`eos_phase`)."""
 _CI = dict(eta=0.1, epochs=300, num_eigs=8, subspace_k=3, num_snapshots=3, min_rise=1.1, variant_min_rise=1.25,
            period=2, periods=[1, 2, 3, 4], after_epochs=12, reduction_factor=0.2,
            reduction_fractions=[0.25, 0.5, 0.75], fit_accuracy=FIT_ACCURACY, eig_tol=1e-3, n_train=1000, n_eval=200,
-           weight_init="flax", eig_check="adaptive", seed=0, num_seeds=5)
+           weight_init="flax", eig_check="adaptive", seed=0, num_seeds=5,
+           dln_theta0=[-0.1, 10.0], dln_etas=[0.011, 0.013], sharp_steps=3)
 PRESETS: dict[str, dict[str, Any]] = {
     "ci": _CI,
     "paper": {**_CI, "epochs": 1000, "num_eigs": 10, "eig_tol": 3e-4, "num_seeds": 10},
@@ -75,6 +76,9 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "eta": lambda v: None if v > 0 else "must be positive",
     "weight_init": lambda v: None if v in models.INITS else f"must be one of {models.INITS}",
     "epochs": lambda v: None if v >= 40 else "must be >= 40 (the run must reach the edge of stability)",
+    "dln_theta0": lambda v: None if len(v) == 2 and abs(v[1]) > abs(v[0]) else "must be [theta_1, theta_2] with |theta_2| > |theta_1|",
+    "dln_etas": lambda v: None if len(v) and all(e > 0 for e in v) else "must be a non-empty list of positive rates",
+    "sharp_steps": lambda v: None if v >= 1 else "must be >= 1",
     "num_eigs": lambda v: None if 3 <= v <= 50 else "must be in [3, 50]",
     "subspace_k": lambda v: None if 1 <= v else "must be >= 1",
     "num_snapshots": lambda v: None if v >= 1 else "must be >= 1",
@@ -281,7 +285,8 @@ change to :func:`run_seed` or what it calls that changes results (the trainer ha
 2: spikes only from the edge-of-stability phase (``fit_accuracy``, :func:`eos_phase`); the
 per-epoch training accuracy and each analysis' ``fitted`` epoch are stored."""
 
-_UNKEYED = ("seed", "num_seeds")  # which seeds are shown: not an input of any one seed's result
+# which seeds are shown, and §3.2's DLN comparison (eoslib.resolution): not inputs of any one seed's result
+_UNKEYED = ("seed", "num_seeds", "dln_theta0", "dln_etas", "sharp_steps")
 
 
 def seed_spec(P: Mapping[str, Any], seed: int) -> dict:

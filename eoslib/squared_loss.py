@@ -16,20 +16,21 @@ data sets. The runs live in the committed store :data:`STORE`: the grid's run re
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from eoslib import data as datasets
-from eoslib import flattening, flattening_claims, generalization, generalization_claims
+from eoslib import flattening, flattening_claims, generalization, generalization_claims, sweep
 from eoslib.models import INITS
 from eoslib.report import Claim, ClaimsTable
 from eoslib.results import ResultsStore, open_store
 from eoslib.runs import RunConfig
 
-__all__ = ["STORE", "LOSSES", "WINDOW_END", "PRESETS", "VALIDATORS", "losses", "stores", "grid_base", "switch_base", "grid", "figure4",
-           "grid_claims", "claim_fitted", "side_by_side", "prose_values"]
+__all__ = ["STORE", "LOSSES", "WINDOW_END", "PRESETS", "VALIDATORS", "Grid", "losses", "stores", "grid_base", "switch_base", "grid", "figure4",
+           "capped", "continued_config", "continue_capped", "grid_claims", "claim_fitted", "continued_values", "side_by_side", "prose_values"]
 
 STORE = generalization.MSE_STORE
 """The committed store of the chapter's runs, ``store/fmnist-mse/``."""
@@ -47,13 +48,15 @@ _CI: dict[str, Any] = dict(
     seeds=5, seed=0, start=0.01, factor=1.1, below=0, max_rates=80, rates_per_batch=8, max_epochs=15000,
     compare=True, xent_below=8, n_train=1000, n_eval=200, weight_init="flax", fitted_mse=0.05,
     eta_ref=0.01, xent_eta_ref=0.005, ref_max_epochs=12000, eta0_factors=[2.0, 3.0, 5.0, 8.0], switch_grid=[150, 300, 600, 1200, 2400],
-    eta_small=0.01, switch_seeds=[0, 1, 2], eig_every=50, peak_window=500, switch_max_epochs=8000)
+    eta_small=0.01, switch_seeds=[0, 1, 2], eig_every=50, peak_window=500, switch_max_epochs=8000,
+    extend_epochs=60000)
 PRESETS: dict[str, dict[str, Any]] = {
     "ci": _CI,  # every run is in the committed store: ci only reads it
     "paper": _CI,
     "tiny": {**_CI, "compare": False, "seeds": 2, "start": 0.05, "factor": 6.0, "xent_below": 0, "max_rates": 2, "rates_per_batch": 2, "max_epochs": 300,
              "n_train": 200, "n_eval": 50, "eta_ref": 0.005, "xent_eta_ref": 0.005, "ref_max_epochs": 600, "eta0_factors": [8.0],
-             "switch_grid": [100], "switch_seeds": [0], "peak_window": 100, "switch_max_epochs": 600},
+             "switch_grid": [100], "switch_seeds": [0], "peak_window": 100, "switch_max_epochs": 600,
+             "extend_epochs": 600},
 }
 """Chapter 9's profiles (its parameters cell documents each value)."""
 
@@ -82,6 +85,7 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "eig_every": lambda v: None if v >= 1 else "must be >= 1",
     "peak_window": lambda v: None if v >= 1 else "must be >= 1",
     "switch_max_epochs": lambda v: None if v >= 10 else "must be >= 10",
+    "extend_epochs": lambda v: None if v == 0 or v >= 10 else "must be 0 (none) or >= 10",
 }
 
 
@@ -117,19 +121,61 @@ def switch_base(P: Mapping[str, Any], loss: str = "mse") -> RunConfig:
                      eig_tol=1e-3, eig_check=check, stop_after_peak=P["peak_window"], sharpness_at_end=False)
 
 
-def grid(P: Mapping[str, Any], loss: str, store: ResultsStore, *,
-         progress: bool | None = None) -> tuple[list[dict], list[dict], float | None]:
-    """``(records, rows, threshold)`` of the grid under ``loss`` (η0 = ``start`` · ``factor``^k
-    from k = −``below`` (``xent_below`` for cross-entropy) until every seed failed:
-    :func:`eoslib.generalization.sweep_until_divergence`), its rows
-    (:func:`eoslib.generalization.summary_rows`) and threshold
-    (:func:`eoslib.generalization.threshold_rate`). Reads ``store``, computes what it lacks."""
+class Grid(NamedTuple):
+    """A learning-rate grid of one loss (:func:`grid`)."""
+
+    records: list[Mapping]
+    """Every run of the grid, each capped run replaced by its continuation (``continued``)."""
+    rows: list[dict]
+    """:func:`eoslib.generalization.summary_rows` of ``records``."""
+    threshold: float | None
+    """:func:`eoslib.generalization.threshold_rate` of ``rows``."""
+    continued: list[tuple[Mapping, Mapping]]
+    """``(capped, continued)`` record pairs (:func:`continue_capped`); empty for cross-entropy."""
+
+
+def grid(P: Mapping[str, Any], loss: str, store: ResultsStore, *, progress: bool | None = None) -> Grid:
+    """The grid under ``loss``: η0 = ``start`` · ``factor``^k from k = −``below`` (``xent_below``
+    for cross-entropy) until every seed failed (:func:`eoslib.generalization.sweep_until_divergence`,
+    at most ``max_epochs`` epochs per run); under the squared loss the runs that stopped at that
+    cap short of completion are continued to ``extend_epochs`` (:func:`continue_capped`), while
+    chapter 4's cross-entropy runs are its own. Reads ``store``, computes what it lacks."""
     below = P["below"] if loss == "mse" else P["xent_below"]
     records = generalization.sweep_until_divergence(
         grid_base(P, loss), range(P["seed"], P["seed"] + P["seeds"]), store, start=P["start"], factor=P["factor"],
         below=below, max_rates=P["max_rates"], rates_per_batch=P["rates_per_batch"], progress=progress)
+    pairs: list = []
+    if loss == "mse":
+        records, pairs = continue_capped(records, P["extend_epochs"], store, progress=progress)
     rows = generalization.summary_rows(records)
-    return records, rows, generalization.threshold_rate(rows)
+    return Grid(records, rows, generalization.threshold_rate(rows), pairs)
+
+
+def capped(records: Sequence[Mapping]) -> list[Mapping]:
+    """The records of runs that neither failed (:func:`eoslib.generalization.failed`) nor
+    completed: they stopped at their config's ``max_epochs``."""
+    return [r for r in records if not generalization.failed(r) and not r["final"]["completed"]]
+
+
+def continued_config(record: Mapping, max_epochs: int) -> RunConfig:
+    """A run's config with its epoch cap raised to ``max_epochs``: the same run (the same
+    trajectory up to the old cap: the cap decides only when it stops) given more epochs."""
+    if max_epochs <= record["config"]["max_epochs"]:
+        raise ValueError(f"extend_epochs={max_epochs} must exceed the run's cap {record['config']['max_epochs']}")
+    return dataclasses.replace(RunConfig.from_dict(record["config"]), max_epochs=max_epochs)
+
+
+def continue_capped(records: Sequence[Mapping], max_epochs: int, store: ResultsStore, *,
+                    progress: bool | None = None) -> tuple[list[Mapping], list[tuple[Mapping, Mapping]]]:
+    """``(records, pairs)``: ``records`` with each :func:`capped` run replaced by its
+    :func:`continued_config` run (cap ``max_epochs``; one vmapped batch of those ``store``
+    lacks, :func:`eoslib.sweep.sweep`), and the ``(capped, continued)`` record pairs.
+    ``max_epochs`` 0: nothing is continued."""
+    stopped = capped(records) if max_epochs else []
+    configs = [continued_config(r, max_epochs) for r in stopped]
+    longer = sweep.sweep(configs, store, batch_size=max(1, len(configs)), progress=progress) if configs else []
+    swap = {r["key"]: rec for r, rec in zip(stopped, longer)}
+    return [swap.get(r["key"], r) for r in records], list(zip(stopped, longer))
 
 
 def figure4(P: Mapping[str, Any], loss: str, store: ResultsStore,
@@ -149,26 +195,46 @@ def grid_claims(rows: Sequence[Mapping], loss: str) -> ClaimsTable:
     return ClaimsTable([c._replace(claim=f"{loss}: {c.claim}") for c in table.claims])
 
 
-def claim_fitted(records: Sequence[Mapping], level: float) -> Claim:
+def claim_fitted(records: Sequence[Mapping], level: float, cap: int) -> Claim:
     """The chapter's premise (the reviewers asked for runs trained with the squared loss "to
     near-zero loss"): every run that did not fail (:func:`eoslib.generalization.failed`) was
     trained to completion (training accuracy > 99.99 %: all the images) and ends with its
-    training MSE below ``level``. The measured text gives how many completed, the training
-    accuracy at which the others stopped (at the epoch cap) and the final MSE of all of them.
-    UNRESOLVED when every run failed."""
+    training MSE below ``level``. ``records``: the grid's, capped runs continued past the grid's
+    epoch cap ``cap`` (:func:`continue_capped`). The measured text gives how many completed,
+    how many of them only after ``cap``, the training accuracy at which any others stopped and
+    the final MSE of all of them. UNRESOLVED when every run failed."""
     claim = "Premise: every squared-loss run that did not fail is trained to completion, at a small loss"
     bound = f"every such run completes (100 % training accuracy) with training MSE < {level:g}"
     live = [r for r in records if not generalization.failed(r)]
     if not live:
         return Claim(claim, "every run failed", bound, False, unresolved=True)
     done = [r for r in live if r["final"]["completed"]]
+    late = [r["final"]["epochs"] for r in done if r["final"]["epochs"] > cap]
     rest = [r["final"]["train_acc"] for r in live if not r["final"]["completed"]]
     mse = [r["final"]["train_loss"] for r in live]
     measured = (f"{len(done)}/{len(live)} completed"
-                + (f"; the other {len(rest)} stopped at the epoch cap at {100 * min(rest):.1f}–{100 * max(rest):.1f} % "
+                + (f", {len(late)} of them after the {cap:,}-epoch cap (continued; at epochs "
+                   f"{min(late):,}–{max(late):,})" if late else "")
+                + (f"; the other {len(rest)} stopped at their epoch cap at {100 * min(rest):.1f}–{100 * max(rest):.1f} % "
                    "training accuracy" if rest else "")
                 + f"; final MSE median {np.median(mse):.3g}, largest {max(mse):.3g}")
     return Claim(claim, measured, bound, len(done) == len(live) and max(mse) < level)
+
+
+def continued_values(pairs: Sequence[tuple[Mapping, Mapping]]) -> dict[str, str]:
+    """What continuing the capped runs changed (``pairs``: :attr:`Grid.continued`): ``n_capped``
+    (runs that stopped at the grid's cap), ``n_finished`` (of those, completed when continued),
+    ``capped_errors`` (training images they still misclassified at the cap: range) and
+    ``acc_change`` (validation accuracy at completion minus at the cap, in points: mean and
+    range). ``"none"`` where no run was continued."""
+    if not pairs:
+        return {"n_capped": "0", "n_finished": "0", "capped_errors": "none", "acc_change": "none"}
+    n = pairs[0][0]["config"]["n_train"]
+    errors = [round((1 - a["final"]["train_acc"]) * n) for a, _ in pairs]
+    change = [100 * (b["final"]["eval_acc"] - a["final"]["eval_acc"]) for a, b in pairs]
+    return {"n_capped": str(len(pairs)), "n_finished": str(sum(b["final"]["completed"] for _, b in pairs)),
+            "capped_errors": f"{min(errors)}–{max(errors)}",
+            "acc_change": f"{np.mean(change):+.2f} points on average (from {min(change):+.1f} to {max(change):+.1f})"}
 
 
 def side_by_side(mse: ClaimsTable, xent: ClaimsTable | None) -> str:
@@ -210,11 +276,11 @@ def _comparison_values(tables: Mapping[str, ClaimsTable]) -> dict[str, str]:
             "n_same": f"{len(same)} of {len(pairs)}"}
 
 
-def prose_values(grids: Mapping[str, tuple], f4: Mapping[str, Any], claims: ClaimsTable,
+def prose_values(grids: Mapping[str, Grid], f4: Mapping[str, Any], claims: ClaimsTable,
                  tables: Mapping[str, ClaimsTable], P: Mapping[str, Any]) -> dict[str, str]:
     """The measured values chapter 9's discussion quotes, as text to glue (``{glue:md}``).
 
-    ``grids``: loss name -> :func:`grid`'s ``(records, rows, threshold)``; ``f4``: loss name ->
+    ``grids``: loss name -> :func:`grid`; ``f4``: loss name ->
     :func:`figure4`'s study; ``claims``: the chapter's table (the premise first); ``tables``:
     loss name -> the side-by-side claims (chapter 4's six, then Figure 4's three). Keys, each
     prefixed ``mse_`` or ``xent_`` by loss:
@@ -228,11 +294,13 @@ def prose_values(grids: Mapping[str, tuple], f4: Mapping[str, Any], claims: Clai
       ``eta_c_frac``, ``f4_by_switch``, ...; it reads the verdicts of Figure 4's two trends).
 
     Unprefixed: ``premise`` (the fitted-loss claim's measurement), ``same`` / ``differ`` /
-    ``n_same`` (:func:`_comparison_values`) and ``s0_ratio`` (the squared loss's S(θ_0) over
+    ``n_same`` (:func:`_comparison_values`), the squared loss's :func:`continued_values`
+    (``n_capped``, ``n_finished``, ``capped_errors``, ``acc_change``) and ``s0_ratio`` (the squared loss's S(θ_0) over
     cross-entropy's). Cross-entropy's keys are ``"not compared"`` when it was not run."""
-    out = {"premise": claims.claims[0].measured, **_comparison_values(tables)}
+    out = {"premise": claims.claims[0].measured, **_comparison_values(tables),
+           **continued_values(grids["squared loss"].continued)}
     keys = set()
-    for name, (records, rows, threshold) in grids.items():
+    for name, (records, rows, threshold, _) in grids.items():
         tag = LOSSES[name]
         values = {**generalization_claims.prose_values(rows, threshold, start=P["start"], factor=P["factor"],
                                                        window_end=WINDOW_END),

@@ -18,7 +18,8 @@ import device_cifar  # noqa: E402
 
 TINY = dict(n_train=20, n_eval=10, seeds=1, start=0.05, factor=4.0, skip=0, max_rates=1, max_epochs=3,
             eig_every=50, eig_start=50, reduce_rates=(0.05,), reduce_epochs=(2,), reduce_seeds=1, eta_small=0.01,
-            group_rates=(), group_size=3, group_eig_start=1, group_eig_every=1, weight_init="flax")
+            group_rates=(), group_size=3, group_eig_start=1, group_eig_every=1, weight_init="flax",
+            model="mlp")  # the plumbing under test is the model's; the MLP compiles in seconds, VGG10 in half a minute
 
 
 @pytest.fixture(scope="module")

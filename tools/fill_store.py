@@ -56,7 +56,7 @@ def fill_mse(store, seeds: int, below: int, rates_per_batch: int) -> int:
     from eoslib import data, squared_loss
 
     P = {**squared_loss.PRESETS["ci"], "seeds": seeds, "below": below, "rates_per_batch": rates_per_batch}
-    records, _, _ = squared_loss.grid(P, "mse", store, progress=True)
+    records = squared_loss.grid(P, "mse", store, progress=True).records
     study = squared_loss.figure4(P, "mse", store, data.load("fmnist", P["n_train"], P["n_eval"]))
     return len(records) + len(study.records)
 

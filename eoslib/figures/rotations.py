@@ -9,6 +9,7 @@ import numpy as np
 from matplotlib.gridspec import GridSpec
 
 from eoslib.instability import Instability, SimilarityToBaseline
+from eoslib.resolution import Resolution
 
 SNAPSHOT_COLORS = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
 
@@ -90,3 +91,24 @@ def _mark(ax, snap: Instability) -> None:
     ax.axvline(snap.peak, color="grey", lw=0.8, ls="--")
     ax.axvspan(snap.start, snap.peak, color="#d62728", alpha=0.06)
     ax.set_ylim(-0.03, 1.03)
+
+
+def resolution_figure(scan: Sequence[tuple[float, Resolution]], cycles: Sequence[Resolution],
+                      dln_runs: Sequence[tuple[float, Resolution | None]], sharp_steps: int) -> plt.Figure:
+    """§3.2's smooth versus sharp resolution (:mod:`eoslib.resolution`): the GD steps of the fall
+    of S back below 2/η against the excess η S_peak / 2 where it starts, for the DLN over a scan
+    of rates (line), at Figure 1's rates (stars), and for every cycle of the MLP runs (dots,
+    jittered vertically); dashed: ``sharp_steps``."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    ax.plot([r.excess for _, r in scan], [r.steps for _, r in scan], "-", color="C0", lw=1.2, label="DLN (rate scan)")
+    done = [(eta, r) for eta, r in dln_runs if r is not None]
+    ax.plot([r.excess for _, r in done], [r.steps for _, r in done], "*", color="C0", ms=11,
+            label="DLN at Figure 1's rates")
+    jitter = np.random.default_rng(0).uniform(-0.15, 0.15, len(cycles))
+    ax.plot([r.excess for r in cycles], np.array([r.steps for r in cycles]) + jitter, "o", color="C3", ms=3.5,
+            alpha=0.6, label="MLP cycles")
+    ax.axhline(sharp_steps, ls="--", color="grey", lw=0.8)
+    ax.set(xlabel="excess $\\eta S_{peak} / 2$ where the fall starts", ylabel="steps of the fall", yscale="log")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
