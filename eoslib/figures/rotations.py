@@ -97,10 +97,10 @@ def resolution_figure(scan: Sequence[tuple[float, Resolution]], cycles: Sequence
                       dln_runs: Sequence[tuple[float, Resolution | None]], sharp_steps: int) -> plt.Figure:
     """§3.2's smooth versus sharp resolution (:mod:`eoslib.resolution`): the GD steps of the fall
     of S back below 2/η against the excess η S_peak / 2 where it starts, for the DLN over a scan
-    of rates (line), at Figure 1's rates (stars), and for every cycle of the MLP runs (dots,
+    of rates (small dots), at Figure 1's rates (stars), and for every cycle of the MLP runs (dots,
     jittered vertically); dashed: ``sharp_steps``."""
     fig, ax = plt.subplots(figsize=(6.4, 3.4))
-    ax.plot([r.excess for _, r in scan], [r.steps for _, r in scan], "-", color="C0", lw=1.2, label="DLN (rate scan)")
+    ax.plot([r.excess for _, r in scan], [r.steps for _, r in scan], ".", color="C0", ms=4, label="DLN (rate scan)")
     done = [(eta, r) for eta, r in dln_runs if r is not None]
     ax.plot([r.excess for _, r in done], [r.steps for _, r in done], "*", color="C0", ms=11,
             label="DLN at Figure 1's rates")
