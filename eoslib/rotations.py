@@ -67,7 +67,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "ci": _CI,
     "paper": {**_CI, "epochs": 1000, "num_eigs": 10, "eig_tol": 3e-4, "num_seeds": 10},
     "tiny": {**_CI, "epochs": 150, "num_eigs": 4, "num_snapshots": 1, "after_epochs": 4, "periods": [1, 2],
-             "reduction_fractions": [0.5], "n_train": 500, "n_eval": 100, "num_seeds": 2},
+             "reduction_fractions": [0.5], "n_train": 500, "n_eval": 100, "num_seeds": 1},
 }
 """The chapter's profiles: ``ci`` (default; 5 seeds on a CPU in minutes), ``paper`` (1,000 epochs,
 top-10 eigenpairs to 3e-4, 10 seeds) and ``tiny`` (smoke test)."""
