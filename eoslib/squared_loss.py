@@ -295,10 +295,12 @@ def prose_values(grids: Mapping[str, Grid], f4: Mapping[str, Any], claims: Claim
 
     Unprefixed: ``premise`` (the fitted-loss claim's measurement), ``same`` / ``differ`` /
     ``n_same`` (:func:`_comparison_values`), the squared loss's :func:`continued_values`
-    (``n_capped``, ``n_finished``, ``capped_errors``, ``acc_change``) and ``s0_ratio`` (the squared loss's S(θ_0) over
+    (``n_capped``, ``n_finished``, ``capped_errors``, ``acc_change``), the caps ``cap`` and
+    ``extend_cap`` (parameters) and ``s0_ratio`` (the squared loss's S(θ_0) over
     cross-entropy's). Cross-entropy's keys are ``"not compared"`` when it was not run."""
     out = {"premise": claims.claims[0].measured, **_comparison_values(tables),
-           **continued_values(grids["squared loss"].continued)}
+           **continued_values(grids["squared loss"].continued),
+           "cap": f"{P['max_epochs']:,}", "extend_cap": f"{P['extend_epochs']:,}"}
     keys = set()
     for name, (records, rows, threshold, _) in grids.items():
         tag = LOSSES[name]
