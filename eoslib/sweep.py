@@ -97,6 +97,106 @@ def _lane(tree, i: int):
     return jax.tree.map(lambda a: jnp.asarray(a[i]), tree)
 
 
+class _BatchRun:
+    """One vmapped, sharded batch of :func:`run_batch` while it runs: its program (``prep``), the
+    model each lane runs (``owner``), the models' metrics rows, eigen recorders and records, and
+    where the time goes (``spent``). Each method is one step of :func:`run_batch`'s loop."""
+
+    def __init__(self, batch: Sequence[RunConfig], split: datasets.Split, store: ResultsStore | None,
+                 mesh: Mesh, lane_groups: int | None, block_epochs: int, progress: bool | None):
+        self.start, self.batch, self.store, first = time.perf_counter(), list(batch), store, batch[0]
+        self.num_devices = mesh.devices.size
+        padded = self.batch + [batch[-1]] * (-len(batch) % self.num_devices)
+        prep = prepare(padded, split, batched=True, devices=list(mesh.devices.flat), lane_groups=lane_groups)
+        self.per_model, replicated = NamedSharding(mesh, P("models")), NamedSharding(mesh, P())
+        self.prep = prep._replace(train_data=_put(prep.train_data, replicated),
+                                  eval_data=_put(prep.eval_data, replicated),
+                                  state=_put(jax.device_get(prep.state), self.per_model),
+                                  schedule=_put(prep.schedule, self.per_model),
+                                  limits=_put(prep.limits, self.per_model))
+        self.single = self.prep._replace(train_data=Batch(*map(jnp.asarray, (split.x_train, split.y_train))))
+        self.recorders = [EigenRecorder(c) for c in batch]
+        self.block = first.eig_every if first.eig_every > 0 else min(block_epochs, first.max_epochs + 1)
+        # owner[lane]: the model (index into batch) a lane of the program runs, -1 for padding
+        self.owner = list(range(len(batch))) + [-1] * (len(padded) - len(batch))
+        self.groups = self.prep.plan.lane_groups
+        self.state, self.epoch, self.written = self.prep.state, 0, set()
+        self.chunks: list[list[dict]] = [[] for _ in batch]  # each model's rows of the metrics blocks
+        self.records: list[dict | None] = [None] * len(batch)
+        self.bar = tqdm(total=len(batch), disable=not progress_enabled(progress), unit="model")
+        self.spent = dict(epochs=0.0, eigen=0.0, lane_epochs=0, solves=0)
+
+    def advance(self, num: int) -> None:
+        """``num`` epochs of every lane; the metrics rows of the models not yet written kept."""
+        tic, prep = time.perf_counter(), self.prep
+        self.state, metrics = run_epochs(prep.objective, num, prep.train_data, prep.eval_data, prep.limits,
+                                         prep.schedule, self.state, self.epoch, batched=prep.batched,
+                                         lane_groups=self.groups)
+        metrics = _get(metrics)
+        self.spent["epochs"] += time.perf_counter() - tic
+        self.spent["lane_epochs"] += len(self.owner) * metrics["active"].shape[-1]
+        for lane, i in enumerate(self.owner):
+            if i >= 0 and i not in self.written:
+                self.chunks[i].append(jax.tree.map(lambda a, lane=lane: a[lane], metrics))
+        self.epoch = int(np.max(_get(self.state.epoch)))  # the epoch of the models still active
+
+    def record_eigen(self) -> None:
+        """Eigen records of the active models (one solve each, as train() does); a model whose
+        sharpness has peaked gets its current epoch as its epoch limit."""
+        tic = time.perf_counter()
+        host = _get(self.state)
+        limit = np.array(_get(self.prep.limits.max_epochs))
+        for lane, i in enumerate(self.owner):
+            if i < 0 or host.stopped[lane]:
+                continue
+            accuracy = last_accuracy(self.chunks[i][-1]) if self.chunks[i] else None
+            if self.recorders[i].record(self.single, _lane(host, lane), accuracy):
+                limit[lane] = host.epoch[lane]
+            self.spent["solves"] += 1
+        self.spent["eigen"] += time.perf_counter() - tic
+        self.prep = self.prep._replace(limits=self.prep.limits._replace(max_epochs=_put(limit, self.per_model)))
+
+    def write_stopped(self) -> None:
+        """The record of every model that stopped in the last block, written to the store."""
+        flags = _get((self.state.stopped, self.state.completed, self.state.diverged, self.state.epoch))
+        host = None  # the state on the host, fetched once per block when a model stopped
+        for lane, i in enumerate(self.owner):
+            if i < 0 or i in self.written or not flags[0][lane]:
+                continue
+            host = _get(self.state) if host is None else host
+            history, final = collect(self.chunks[i], flags[3][lane], flags[1][lane])
+            final.update(self.recorders[i].finish(self.single, _lane(host, lane), bool(flags[2][lane])))
+            self.records[i] = make_record(self.batch[i], history, self.recorders[i].arrays(), final,
+                                          bool(flags[2][lane]), time.perf_counter() - self.start,
+                                          execution=self.prep.plan.as_dict(), batch_size=len(self.batch))
+            if self.store is not None and self.batch[i].key() not in self.store and jax.process_index() == 0:
+                self.store.put(self.records[i])
+            self.written.add(i)
+            self.chunks[i] = []
+            self.bar.update(1)
+
+    def compact(self) -> None:
+        """Once at most half of the lanes still run, the program rebuilt on those alone."""
+        alive = [lane for lane, i in enumerate(self.owner) if i >= 0 and i not in self.written]
+        if not alive or len(alive) > len(self.owner) // 2:
+            return
+        keep = alive + [alive[-1]] * (-len(alive) % self.num_devices)
+        self.owner = [self.owner[lane] for lane in alive] + [-1] * (len(keep) - len(alive))
+        self.state, schedule, limits = (
+            _put(jax.tree.map(lambda a: np.asarray(a)[keep], _get(tree)), self.per_model)
+            for tree in (self.state, self.prep.schedule, self.prep.limits))
+        self.prep = self.prep._replace(schedule=schedule, limits=limits)
+        self.groups = min(self.groups, len(keep))
+
+    def close(self, progress: bool | None) -> None:
+        self.bar.close()
+        if progress_enabled(progress):
+            s = self.spent
+            tqdm.write(f"batch of {len(self.batch)}: {time.perf_counter() - self.start:.0f} s, of which epochs "
+                       f"{s['epochs']:.0f} s ({s['lane_epochs']} lane-epochs), eigensolves "
+                       f"{s['eigen']:.0f} s ({s['solves']} solves)")
+
+
 def run_batch(batch: Sequence[RunConfig], split: datasets.Split, store: ResultsStore | None = None,
               *, mesh: Mesh | None = None, block_epochs: int = 100,
               lane_groups: int | None = None, compact: bool = True,
@@ -111,100 +211,21 @@ def run_batch(batch: Sequence[RunConfig], split: datasets.Split, store: ResultsS
     count), so that stopped models stop costing compute: a frozen lane of a vmapped epoch costs
     as much as an active one, and the last models of a sweep can run 10 x longer than the
     median (a rate at the edge of divergence)."""
-    start = time.perf_counter()
     first = batch[0]
     if first.keep_eigenvectors:
         raise ValueError("sweeps do not keep eigenvectors; use train() for keep_eigenvectors")
-    mesh = model_mesh() if mesh is None else mesh
-    num_devices = mesh.devices.size
-    padded = list(batch) + [batch[-1]] * (-len(batch) % num_devices)
-    prep = prepare(padded, split, batched=True, devices=list(mesh.devices.flat),
-                   lane_groups=lane_groups)
-    per_model, replicated = NamedSharding(mesh, P("models")), NamedSharding(mesh, P())
-    prep = prep._replace(train_data=_put(prep.train_data, replicated),
-                         eval_data=_put(prep.eval_data, replicated),
-                         state=_put(jax.device_get(prep.state), per_model),
-                         schedule=_put(prep.schedule, per_model),
-                         limits=_put(prep.limits, per_model))
-    single = prep._replace(train_data=Batch(*map(jnp.asarray, (split.x_train, split.y_train))))
-    recorders = [EigenRecorder(c) for c in batch]
-    block = first.eig_every if first.eig_every > 0 else min(block_epochs, first.max_epochs + 1)
-
-    # owner[lane]: the model (index into batch) a lane of the program runs, -1 for padding
-    owner = list(range(len(batch))) + [-1] * (len(padded) - len(batch))
-    groups = prep.plan.lane_groups
-    state, epoch, written = prep.state, 0, set()
-    chunks: list[list[dict]] = [[] for _ in batch]  # each model's rows of the metrics blocks
-    records = [None] * len(batch)
-    bar = tqdm(total=len(batch), disable=not progress_enabled(progress), unit="model")
-    spent = dict(epochs=0.0, eigen=0.0, lane_epochs=0, solves=0)  # where the time goes
-
-    def advance(state, num, epoch):
-        tic = time.perf_counter()
-        state, metrics = run_epochs(prep.objective, num, prep.train_data, prep.eval_data,
-                                    prep.limits, prep.schedule, state, epoch, batched=prep.batched,
-                                    lane_groups=groups)
-        metrics = _get(metrics)
-        spent["epochs"] += time.perf_counter() - tic
-        spent["lane_epochs"] += len(owner) * metrics["active"].shape[-1]
-        for lane, i in enumerate(owner):
-            if i >= 0 and i not in written:
-                chunks[i].append(jax.tree.map(lambda a, lane=lane: a[lane], metrics))
-        return state, int(np.max(_get(state.epoch)))  # the epoch of the models still active
-
-    def record_eigen(state):
-        """Eigen records of the active models (one solve each, as train() does); a model whose
-        sharpness has peaked gets its current epoch as its epoch limit."""
-        tic = time.perf_counter()
-        host = _get(state)
-        limit = np.array(_get(prep.limits.max_epochs))
-        for lane, i in enumerate(owner):
-            if i < 0 or host.stopped[lane]:
-                continue
-            accuracy = last_accuracy(chunks[i][-1]) if chunks[i] else None
-            if recorders[i].record(single, _lane(host, lane), accuracy):
-                limit[lane] = host.epoch[lane]
-            spent["solves"] += 1
-        spent["eigen"] += time.perf_counter() - tic
-        return prep.limits._replace(max_epochs=_put(limit, per_model))
-
+    run = _BatchRun(batch, split, store, model_mesh() if mesh is None else mesh, lane_groups, block_epochs, progress)
     if first.eig_every > 0 and first.eig_start > 0:  # run up to the first recorded epoch
-        state, epoch = advance(state, first.eig_start, epoch)
-    while len(written) < len(batch):
+        run.advance(first.eig_start)
+    while len(run.written) < len(batch):
         if first.eig_every > 0:
-            prep = prep._replace(limits=record_eigen(state))
-        state, epoch = advance(state, block, epoch)
-        flags = _get((state.stopped, state.completed, state.diverged, state.epoch))
-        host = None  # the state on the host, fetched once per block when a model stopped
-        for lane, i in enumerate(owner):
-            if i < 0 or i in written or not flags[0][lane]:
-                continue
-            host = _get(state) if host is None else host
-            history, final = collect(chunks[i], flags[3][lane], flags[1][lane])
-            final.update(recorders[i].finish(single, _lane(host, lane), bool(flags[2][lane])))
-            records[i] = make_record(batch[i], history, recorders[i].arrays(), final,
-                                     bool(flags[2][lane]), time.perf_counter() - start,
-                                     execution=prep.plan.as_dict(), batch_size=len(batch))
-            if store is not None and batch[i].key() not in store and jax.process_index() == 0:
-                store.put(records[i])
-            written.add(i)
-            chunks[i] = []
-            bar.update(1)
-        alive = [lane for lane, i in enumerate(owner) if i >= 0 and i not in written]
-        if compact and alive and len(alive) <= len(owner) // 2:
-            keep = alive + [alive[-1]] * (-len(alive) % num_devices)
-            owner = [owner[lane] for lane in alive] + [-1] * (len(keep) - len(alive))
-            state, schedule, limits = (
-                _put(jax.tree.map(lambda a: np.asarray(a)[keep], _get(tree)), per_model)
-                for tree in (state, prep.schedule, prep.limits))
-            prep = prep._replace(schedule=schedule, limits=limits)
-            groups = min(groups, len(keep))
-    bar.close()
-    if progress_enabled(progress):
-        tqdm.write(f"batch of {len(batch)}: {time.perf_counter() - start:.0f} s, of which epochs "
-                   f"{spent['epochs']:.0f} s ({spent['lane_epochs']} lane-epochs), eigensolves "
-                   f"{spent['eigen']:.0f} s ({spent['solves']} solves)")
-    return records
+            run.record_eigen()
+        run.advance(run.block)
+        run.write_stopped()
+        if compact:
+            run.compact()
+    run.close(progress)
+    return run.records
 
 
 def sweep(configs: Sequence[RunConfig], store: ResultsStore | None = None, *,
