@@ -442,10 +442,24 @@ def figure4_values(rows: Sequence[Mapping], reference: Mapping, onsets: Mapping[
     """The Figure-4 keys of :func:`prose_values` (its docstring): Figure 4's runs as phrases, from
     their ``rows`` (:func:`eoslib.flattening.switch_rows`), the ``reference`` run, each η0's first
     instability ``onsets`` and the verdicts ``passed`` of claims 1-6 (3 and 4 are Figure 4's)."""
-    eta_c_measured = stability_threshold(reference)
-    eta_c = significant_round(eta_c_measured, 2)
-    values = np.asarray(reference["eigen"]["values"], float)[:, 0]
     switched = [r for r in rows if np.isfinite(r["s_max"])]
+    return {"f4_verdict": ("holds" if passed[2] and passed[3] else "fails" if not (passed[2] or passed[3])
+                           else "holds only in part"),
+            **_f4_reference_values(reference, eta_small), **_f4_stability_values(switched, onsets),
+            **_f4_mean_values(rows, switched), **_f4_trend_values(rows)}
+
+
+def _f4_reference_values(reference: Mapping, eta_small: float) -> dict[str, str]:
+    """The threshold's reference run: its S_max, where, η_c = 2/S_max, and η_small against it."""
+    eta_c = significant_round(stability_threshold(reference), 2)
+    values = np.asarray(reference["eigen"]["values"], float)[:, 0]
+    return {"ref_smax": f"{values.max():.0f}", "ref_epoch": f"{int(reference['eigen']['epoch'][int(np.argmax(values))]):,}",
+            "eta_c_frac": f"2/{values.max():.0f} = {eta_c:g}",
+            "small_ratio": f"{eta_small / eta_c:.1f}", "small_side": "above" if eta_small > eta_c else "below"}
+
+
+def _f4_stability_values(switched: Sequence[Mapping], onsets: Mapping[float, int | None]) -> dict[str, str]:
+    """How many switched runs became unstable under η_small: at each η0's first switch, and later."""
     unstable = [r for r in switched if not r["stable"]]
     first_switch = {e: min(r["switch"] for r in switched if r["eta0"] == e) for e in {r["eta0"] for r in switched}}
     at_first = [r for r in switched if r["switch"] == first_switch[r["eta0"]]]
@@ -457,6 +471,14 @@ def figure4_values(rows: Sequence[Mapping], reference: Mapping, onsets: Mapping[
         if k:
             gap = f" ({s - onsets[e]:,} epochs after it)" if onsets.get(e) is not None else ""
             later.append(f"{_of(k, len(mine))} switched at epoch {s:,} for \u03b7\u2080 = {e:g}{gap}")
+    return {"n_unstable": str(len(unstable)), "n_switched": str(len(switched)),
+            "unstable_first": str(sum(not r["stable"] for r in at_first)), "n_first": str(len(at_first)),
+            "unstable_later": ", ".join(later) if later else "none of the runs switched later"}
+
+
+def _f4_mean_values(rows: Sequence[Mapping], switched: Sequence[Mapping]) -> dict[str, str]:
+    """The mean S_max of the stable seeds along the switch epochs (at the η0 with the most
+    switches) and along η0 (at the switch epoch shared by the most η0)."""
     seeds = sorted({r["seed"] for r in rows})
 
     def mean(e, s):
@@ -476,35 +498,28 @@ def figure4_values(rows: Sequence[Mapping], reference: Mapping, onsets: Mapping[
         label = f"\u03b7\u2080 = {e:g}" if first else f"{e:g}"
         return f" ({label}, {n} of {len(seeds)} seeds stable)" if n < len(seeds) else f" ({label})"
 
+    return {"f4_eta0": "none" if f4_eta0 is None else f"{f4_eta0:g}",  # none: no switched run stayed stable
+            "f4_by_switch": _series([pairs[(f4_eta0, s)][0] for s in by_switch], ["" for _ in by_switch]),
+            "f4_switches": "from epoch " + " to ".join(f"{s:,}" for s in by_switch) if by_switch else "none",
+            "f4_at": "none" if f4_at is None else f"{f4_at:,}",
+            "f4_by_eta0": _series([pairs[(e, f4_at)][0] for e in by_eta0],
+                                  [note(e, f4_at, i == 0) for i, e in enumerate(by_eta0)])}
+
+
+def _f4_trend_values(rows: Sequence[Mapping]) -> dict[str, str]:
+    """Claims 3 and 4's mean Spearman correlations, the share of negative series, and the runs
+    that completed before their sharpness peaked."""
     st3, st4 = trend_statistics(rows, "switch", "eta0"), trend_statistics(rows, "eta0", "switch")
     m3 = [v for v in st3["mean_rho"].values() if np.isfinite(v)]
     m4 = [v for v in st4["mean_rho"].values() if np.isfinite(v)]
     series = list(st3["series"].values()) + list(st4["series"].values())
     completed = [r for r in rows if not np.isfinite(r["s_max"])]
     done = sorted({(r["eta0"], r["switch"]) for r in completed})
-    return {
-        "f4_verdict": ("holds" if passed[2] and passed[3] else "fails" if not (passed[2] or passed[3])
-                       else "holds only in part"),
-        "ref_smax": f"{values.max():.0f}", "ref_epoch": f"{int(reference['eigen']['epoch'][int(np.argmax(values))]):,}",
-        "eta_c_frac": f"2/{values.max():.0f} = {eta_c:g}",
-        "small_ratio": f"{eta_small / eta_c:.1f}", "small_side": "above" if eta_small > eta_c else "below",
-        "n_unstable": str(len(unstable)), "n_switched": str(len(switched)),
-        "unstable_first": str(sum(not r["stable"] for r in at_first)), "n_first": str(len(at_first)),
-        "unstable_later": ", ".join(later) if later else "none of the runs switched later",
-        "f4_eta0": "none" if f4_eta0 is None else f"{f4_eta0:g}",  # none: no switched run stayed stable
-        "f4_by_switch": _series([pairs[(f4_eta0, s)][0] for s in by_switch], ["" for _ in by_switch]),
-        "f4_switches": "from epoch " + " to ".join(f"{s:,}" for s in by_switch) if by_switch else "none",
-        "f4_at": "none" if f4_at is None else f"{f4_at:,}",
-        "f4_by_eta0": _series([pairs[(e, f4_at)][0] for e in by_eta0],
-                              [note(e, f4_at, i == 0) for i, e in enumerate(by_eta0)]),
-        "c3_means": _of(sum(v < 0 for v in m3), len(m3)),
-        "c3_rhos": ", ".join(_num(v, ".2f") for v in m3),
-        "c4_means": _of(sum(v < 0 for v in m4), len(m4)),
-        "c4_rhos": ", ".join(_num(v, ".2f") for v in m4),
-        "series_neg": _of(sum(v < 0 for v in series), len(series)),
-        "n_completed": str(len(completed)),
-        "completed_list": "; ".join(
-            f"\u03b7\u2080 = {e:g} switched at epoch {s:,}: "
-            f"{_of(sum((r['eta0'], r['switch']) == (e, s) for r in completed), sum((r['eta0'], r['switch']) == (e, s) for r in rows))} seeds"
-            for e, s in done) or "none",
-    }
+    return {"c3_means": _of(sum(v < 0 for v in m3), len(m3)), "c3_rhos": ", ".join(_num(v, ".2f") for v in m3),
+            "c4_means": _of(sum(v < 0 for v in m4), len(m4)), "c4_rhos": ", ".join(_num(v, ".2f") for v in m4),
+            "series_neg": _of(sum(v < 0 for v in series), len(series)),
+            "n_completed": str(len(completed)),
+            "completed_list": "; ".join(
+                f"\u03b7\u2080 = {e:g} switched at epoch {s:,}: "
+                f"{_of(sum((r['eta0'], r['switch']) == (e, s) for r in completed), sum((r['eta0'], r['switch']) == (e, s) for r in rows))} seeds"
+                for e, s in done) or "none"}
