@@ -38,7 +38,9 @@ Map of modules:
 - :mod:`eoslib.provenance`: device, versions, commit.
 - :mod:`eoslib.instability`: loss spikes and rotations through them (Section 3.2, App. D);
   :mod:`eoslib.rotations`: chapter 2's experiment per seed and detection rule (runs, reruns,
-  similarities); :mod:`eoslib.rotation_claims`: the statistics behind chapter 2's claims.
+  similarities); :mod:`eoslib.rotation_claims`: the statistics behind chapter 2's claims;
+  :mod:`eoslib.resolution`: Section 3.2's smooth (DLN) versus sharp (MLP) resolution of an
+  instability, measured alike on both and compared at the same excess past 2/η.
 - :mod:`eoslib.landscape`: slices of L and S along a line, the curvature of S (λ'' by nested
   JVPs and CG, and at a slice's scale); :mod:`eoslib.flattening`: the landscape through an
   instability cycle and Figure 4's runs (Section 3.3, App. H); :mod:`eoslib.flattening_claims`:
@@ -94,7 +96,7 @@ from eoslib.tracking import AbovePairs, top_eigenpairs, track_above, track_eigh
 
 PAPER_MODULES = (
     "dln", "dln_claims", "dln_sums", "period2", "som",  # chapter 1 (Sections 3.1-3.2, App. A-C, E)
-    "rotations", "rotation_claims",  # chapter 2
+    "rotations", "rotation_claims", "resolution",  # chapter 2
     "landscape", "flattening", "flattening_claims",  # chapter 3
     "generalization", "generalization_claims", "cifar_claims", "cost", "param_counts",  # chapters 4 and 6
     "interventions", "drivers", "drivers_claims",  # chapter 5
