@@ -73,13 +73,13 @@ def bench_model(name: str, config, split, models: int, epochs: int, repeats: int
     import jax
     from jax.flatten_util import ravel_pytree
 
-    from eoslib import generalization
+    from eoslib import sweep
     from eoslib.gd import run_epochs
     from eoslib.lanczos import DEFAULT_CHECK, lanczos_eigh
     from eoslib.runs import prepare
     out = {"model": name, "n_train": int(len(split.y_train)), "vmapped_models": models}
     for m in (1, models):
-        configs = generalization.grid_configs(config, [0.05], range(m))
+        configs = sweep.lr_seed_grid(config, [0.05], range(m))
         prep = prepare(configs, split, batched=m > 1)
         train = jax.device_put(prep.train_data)
         args = [jax.device_put(getattr(prep, k)) for k in ("eval_data", "limits", "schedule", "state")]

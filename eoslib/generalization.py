@@ -30,7 +30,7 @@ from eoslib import schedules, sweep
 from eoslib.results import ResultsStore
 from eoslib.runs import RunConfig
 
-__all__ = ["rate_grid", "MSE_STORE", "fmnist_mse_base", "grid_configs", "reduction_configs", "accuracy_reduction_configs", "sweep_until_divergence", "DEAD_SHARPNESS",
+__all__ = ["rate_grid", "MSE_STORE", "fmnist_mse_base", "reduction_configs", "accuracy_reduction_configs", "sweep_until_divergence", "DEAD_SHARPNESS",
            "dead", "failed", "fmnist_base", "CIFAR_SCALES", "cifar_scale", "cifar_base", "group_configs", "committed_store",
            "STORE_ROOT", "summary_rows", "rate_table", "store_summary", "paper_scale_records", "threshold_rate", "bootstrap_ci", "spearman_ci",
            "mean_difference_ci", "permutation_trend", "spearman_rows"]
@@ -162,13 +162,6 @@ def rate_grid(start: float, factor: float, count: int, below: int = 0) -> list[f
     return [float(f"{start * factor ** j:.3e}") for j in range(-below, count)]
 
 
-def grid_configs(base: RunConfig, rates: Sequence[float], seeds: Sequence[int]) -> list[RunConfig]:
-    """``base`` with its schedule's rate ``lr`` set to ``η`` (warm-up and the rest kept) for every
-    rate and seed, rate-major."""
-    return [dataclasses.replace(base, schedule=base.schedule._replace(lr=float(eta)), seed=int(s))
-            for eta in rates for s in seeds]
-
-
 def reduction_configs(base: RunConfig, rates: Sequence[float], reduce_epochs: Sequence[int],
                       eta_small: float, seeds: Sequence[int]) -> list[RunConfig]:
     """Figure 6's runs: ``base`` at η0 for every rate, switched to ``eta_small`` at each of
@@ -195,7 +188,7 @@ def group_configs(base: RunConfig, scale: dict, seed: int = 0) -> list[RunConfig
     ``scale["group_rates"]``, ``base`` with its eigenpairs every ``group_eig_every`` epochs from
     ``group_eig_start`` (so that each model has its ρ anchor); rate-major."""
     base = dataclasses.replace(base, eig_start=int(scale["group_eig_start"]), eig_every=int(scale["group_eig_every"]))
-    return grid_configs(base, scale["group_rates"], range(seed, seed + int(scale["group_size"])))
+    return sweep.lr_seed_grid(base, scale["group_rates"], range(seed, seed + int(scale["group_size"])))
 
 
 def sweep_until_divergence(base: RunConfig, seeds: Sequence[int], store, *,
@@ -215,9 +208,9 @@ def sweep_until_divergence(base: RunConfig, seeds: Sequence[int], store, *,
     records: list[dict] = []
     i = 0
     while i < len(rates):
-        configs = grid_configs(base, [rates[i]], seeds)
+        configs = sweep.lr_seed_grid(base, [rates[i]], seeds)
         if not all(c.key() in store for c in configs):
-            sweep.sweep(grid_configs(base, rates[i:i + rates_per_batch], seeds), store, split=split,
+            sweep.sweep(sweep.lr_seed_grid(base, rates[i:i + rates_per_batch], seeds), store, split=split,
                         progress=progress)
         got = [store.get(c.key()) for c in configs]
         records += got

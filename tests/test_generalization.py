@@ -4,7 +4,7 @@ import dataclasses
 
 import numpy as np
 
-from eoslib import generalization
+from eoslib import generalization, sweep
 from eoslib.results import ResultsStore
 from eoslib.runs import RunConfig
 
@@ -154,10 +154,10 @@ def test_a_dead_network_fails_like_a_diverged_one():
 def test_grid_configs_keep_the_schedule_and_reductions_switch_at_their_epoch():
     base = generalization.cifar_base("cpu")
     assert base.model == "vgg10" and base.schedule.warmup_epochs == 100 and base.eig_start == 50
-    configs = generalization.grid_configs(base, [0.1, 0.2], [0, 1])
+    configs = sweep.lr_seed_grid(base, [0.1, 0.2], [0, 1])
     assert [(c.schedule.lr, c.seed) for c in configs] == [(0.1, 0), (0.1, 1), (0.2, 0), (0.2, 1)]
     assert all(c.schedule.warmup_epochs == 100 and np.isinf(c.schedule.reduce_epoch) for c in configs)
-    fm = generalization.grid_configs(generalization.fmnist_base(), [0.01], [0])[0]
+    fm = sweep.lr_seed_grid(generalization.fmnist_base(), [0.01], [0])[0]
     assert fm.schedule == generalization.schedules.constant(0.01)  # the committed fMNIST keys do not move
     reduced = generalization.reduction_configs(base, [0.14], [60, 80], 0.021, [0, 1])
     assert [(c.schedule.reduce_epoch, c.seed) for c in reduced] == [(60, 0), (60, 1), (80, 0), (80, 1)]
@@ -172,7 +172,7 @@ def test_group_configs_are_the_sweeps_runs_with_their_own_eigenpair_grid():
     assert len(groups) == cpu["group_size"] * len(cpu["group_rates"]) == 9
     assert [c.seed for c in groups] == list(range(9)) and {c.schedule.lr for c in groups} == {0.1407}
     assert all((c.eig_start, c.eig_every) == (90, 4) for c in groups)
-    same = generalization.grid_configs(base, [0.1407], range(9))  # the training is Figure 5b's
+    same = sweep.lr_seed_grid(base, [0.1407], range(9))  # the training is Figure 5b's
     assert all(dataclasses.replace(g, eig_start=s.eig_start, eig_every=s.eig_every) == s for g, s in zip(groups, same))
     assert [c.seed for c in generalization.group_configs(base, cpu, seed=5)] == list(range(5, 14))
 

@@ -75,13 +75,13 @@ def measure(split, models: int, epochs: int = 5) -> dict:
     """Seconds per VGG10 epoch on CIFAR-10-5k for one model and for ``models`` vmapped models."""
     import jax
 
-    from eoslib import generalization
+    from eoslib import generalization, sweep
     from eoslib.gd import run_epochs
     from eoslib.runs import prepare
 
     out = {}
     for m in (1, models):
-        configs = generalization.grid_configs(generalization.cifar_base("paper"), [0.05], range(m))
+        configs = sweep.lr_seed_grid(generalization.cifar_base("paper"), [0.05], range(m))
         prep = prepare(configs, split, batched=m > 1)
         prep = prep._replace(**{k: jax.device_put(getattr(prep, k))
                                 for k in ("train_data", "eval_data", "state", "schedule", "limits")})
