@@ -158,8 +158,10 @@ def capped(records: Sequence[Mapping]) -> list[Mapping]:
 
 
 def continued_config(record: Mapping, max_epochs: int) -> RunConfig:
-    """A run's config with its epoch cap raised to ``max_epochs``: the same run (the same
-    trajectory up to the old cap: the cap decides only when it stops) given more epochs."""
+    """A run's config with its epoch cap raised to ``max_epochs``: the same run given more
+    epochs (the cap decides only when it stops). Re-run in another vmapped batch, its
+    trajectory is the capped one's up to rounding, and at the edge of stability rounding
+    differences grow: such a re-run can complete before the old cap."""
     if max_epochs <= record["config"]["max_epochs"]:
         raise ValueError(f"extend_epochs={max_epochs} must exceed the run's cap {record['config']['max_epochs']}")
     return dataclasses.replace(RunConfig.from_dict(record["config"]), max_epochs=max_epochs)
