@@ -26,13 +26,20 @@ from eoslib.runs import TRAINER_VERSION
 STORES = sorted(p.name for p in STORE_ROOT.iterdir() if p.is_dir()) if STORE_ROOT.is_dir() else []
 PREFIX_EPOCHS = 10
 WHOLE_UP_TO = 3000  # a longer Fashion-MNIST record (up to 15,000 epochs) is re-run for its first 3,000 only
-CHECKS = {  # store -> (data set name, loader, records drawn, prefix epochs or None for whole runs)
-    "fmnist-generalization": ("Fashion-MNIST", data.fashion_mnist, 2, None),
-    "fmnist-reduction": ("Fashion-MNIST", data.fashion_mnist, 1, None),
-    "cifar-generalization": ("CIFAR-10", data.cifar10, 1, PREFIX_EPOCHS),
-    "flattening-switch": ("Fashion-MNIST", data.fashion_mnist, 1, 300),
-    "fmnist-mse": ("Fashion-MNIST", data.fashion_mnist, 1, None),
+CHECKS = {  # store -> (data set name, loader, records drawn, prefix epochs or None for whole runs, probe)
+    "fmnist-generalization": ("Fashion-MNIST", data.fashion_mnist, 2, None, False),
+    "fmnist-reduction": ("Fashion-MNIST", data.fashion_mnist, 1, None, False),
+    "cifar-generalization": ("CIFAR-10", data.cifar10, 1, PREFIX_EPOCHS, True),
+    "flattening-switch": ("Fashion-MNIST", data.fashion_mnist, 1, 300, False),
+    "fmnist-mse": ("Fashion-MNIST", data.fashion_mnist, 1, None, False),
 }
+"""A prefix check of a convolutional store re-runs a *probe* (verification.compared_until: VGG10
+amplifies rounding from the first epochs on, before S is first recorded); the MLP's prefix ends
+``margin`` epochs before the stored record's recorded onset instead, as a whole run's does. A
+probe there (a vmapped batch of two) can round exactly as the re-run does for the ~100 epochs
+in which another machine's rounding already shows: a flattening-switch record made on an AMD
+EPYC parted from its re-run on an Intel Xeon at epoch 95 (train accuracy 0.770 against 0.777, the
+period-2 oscillation one epoch out of phase) while the probe still matched the re-run."""
 COMPUTATIONS = {rotations.STORE: rotations, flattening.STORE: flattening, drivers.STORE: drivers}
 ELSEWHERE = {"initialization": "tests/test_init_study.py", "your-model": "tests/test_your_model.py"}  # stores re-verified by another test file
 
@@ -44,7 +51,7 @@ def test_every_store_has_a_check():
 
 @pytest.fixture(scope="module", params=[s for s in STORES if s in CHECKS])
 def sampled(request, load_or_skip):
-    what, loader, count, prefix = CHECKS[request.param]
+    what, loader, count, prefix, probing = CHECKS[request.param]
     load_or_skip(what, loader, 10, 10)
     store = open_store(request.param)
     keys = store.keys()
@@ -64,7 +71,7 @@ def sampled(request, load_or_skip):
         return prefix
 
     def probe(record):  # the prefix with other rounding (verification.compared_until)
-        return verification.rerun(record, prefix=prefix, lanes=2) if prefix is not None else None
+        return verification.rerun(record, prefix=prefix, lanes=2) if prefix is not None and probing else None
 
     return [(r, prefix_of(r), verification.rerun(r, prefix=prefix_of(r)), peers(r), probe(r)) for r in records]
 
