@@ -27,7 +27,7 @@ on (:func:`switch_configs`), found by a run at constant η0 stopped when S first
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 from typing import Any, NamedTuple
@@ -42,13 +42,60 @@ from eoslib.gd import TrainState
 from eoslib.instability import Cycle
 from eoslib.lanczos import DEFAULT_CHECK, Check
 from eoslib.results import ResultsStore, computed, pack, unpack
-from eoslib.runs import TRAINER_VERSION, Prepared, RunConfig, check_of, prepare, states_at, train
+from eoslib.runs import CHECKS, TRAINER_VERSION, Prepared, RunConfig, check_of, prepare, states_at, train
 from eoslib.tracking import top_eigenpairs
 
-__all__ = ["Geometry", "cycle_states", "cycle_geometry", "cycle_slices", "max_after_switch", "first_reaching",
+__all__ = ["PRESETS", "VALIDATORS", "Geometry", "cycle_states", "cycle_geometry", "cycle_slices", "max_after_switch", "first_reaching",
            "significant_round", "switch_rows", "stability_threshold", "steady_band",
            "cycle_phases", "is_mid_training", "choose_cycle", "onset_configs", "switch_configs", "sweep_by_switch", "Figure4Study", "figure4_study", "CycleStudy", "cycle_config",
            "run_cycle_study", "cycle_study", "STUDY_KIND", "VERSION", "STUDY_KEYS", "compute", "reverify"]
+
+_CI = dict(eta=0.1, epochs=300, num_eigs=3, eig_tol=1e-3, min_lead=4, max_cycle=60, lead=12, tail=4, all_cycles=False, num_points=41,
+           reach_factor=1.25, fit_fraction=0.5, slice_tol=1e-4, band_epochs=4, eta_ref=0.005, ref_max_epochs=12000,
+           eta0_factors=[2.0, 3.0, 5.0, 8.0], switch_grid=[150, 300, 600, 1200, 2400], eta_small=0.01,
+           seeds=[0, 1, 2], eig_every=50, peak_window=500, max_epochs=8000, n_train=1000, n_eval=200, weight_init="flax",
+           eig_check="legacy", seed=0)
+PRESETS: dict[str, dict[str, Any]] = {
+    "ci": _CI,
+    "paper": {**_CI, "all_cycles": True, "num_points": 81, "eta0_factors": [2.0, 3.0, 4.0, 5.0, 6.0, 8.0],
+              "switch_grid": [75, 150, 300, 600, 1200, 2400, 4800], "seeds": [0, 1, 2, 3, 4], "eig_every": 25,
+              "max_epochs": 12000},
+    "tiny": {**_CI, "epochs": 130, "lead": 3, "tail": 1, "num_points": 9, "eta0_factors": [8.0],
+             "switch_grid": [150, 300], "seeds": [0], "peak_window": 100, "eig_every": 50, "max_epochs": 1500,
+             "n_train": 200, "n_eval": 50},
+}
+"""Chapter 3's profiles: ``ci`` (default; the committed stores), ``paper`` (every cycle, finer
+slices, Figure 4's full grid) and ``tiny`` (smoke test)."""
+
+VALIDATORS: dict[str, Callable[[Any], str | None]] = {
+    "eta": lambda v: None if v > 0 else "must be positive",
+    "epochs": lambda v: None if v >= 40 else "must be >= 40 (the run must reach the edge of stability)",
+    "num_eigs": lambda v: None if 2 <= v <= 20 else "must be in [2, 20] (lambda'' needs the second pair)",
+    "eig_tol": lambda v: None if 0 < v < 0.1 else "must be in (0, 0.1)",
+    "min_lead": lambda v: None if v >= 3 else "must be >= 3 (claim 1 ranks the stable epochs before the crossing)",
+    "max_cycle": lambda v: None if v >= 1 else "must be >= 1",
+    "lead": lambda v: None if v >= 1 else "must be >= 1",
+    "tail": lambda v: None if v >= 0 else "must be >= 0",
+    "num_points": lambda v: None if v >= 5 and v % 2 == 1 else "must be odd and >= 5 (t = 0 is a point)",
+    "reach_factor": lambda v: None if v > 1 else "must be > 1 (the slice must contain the previous parameters)",
+    "fit_fraction": lambda v: None if 0 < v <= 1 else "must be in (0, 1]",
+    "slice_tol": lambda v: None if 0 < v < 0.01 else "must be in (0, 0.01)",
+    "band_epochs": lambda v: None if v >= 2 else "must be >= 2",
+    "eta_ref": lambda v: None if v > 0 else "must be positive",
+    "ref_max_epochs": lambda v: None if v >= 100 else "must be >= 100",
+    "eta0_factors": lambda v: None if v and all(f > 1 for f in v) else "must be factors > 1 (above the threshold)",
+    "switch_grid": lambda v: None if v and all(e >= 1 for e in v) and list(v) == sorted(v) else "must be increasing epochs >= 1",
+    "eta_small": lambda v: None if v > 0 else "must be positive",
+    "seeds": lambda v: None if v and len(set(v)) == len(v) else "must be distinct seeds",
+    "eig_every": lambda v: None if v >= 1 else "must be >= 1",
+    "peak_window": lambda v: None if v >= 1 else "must be >= 1",
+    "max_epochs": lambda v: None if v >= 100 else "must be >= 100",
+    "n_train": lambda v: None if 100 <= v <= 60000 else "must be in [100, 60000]",
+    "n_eval": lambda v: None if 10 <= v <= 10000 else "must be in [10, 10000]",
+    "weight_init": lambda v: None if v in models.INITS else f"must be one of {models.INITS}",
+    "eig_check": lambda v: None if v in CHECKS else f"must be one of {tuple(CHECKS)}",
+}
+"""Chapter 3's parameter checks (:func:`eoslib.params.resolve`)."""
 
 
 class Geometry(NamedTuple):
