@@ -21,19 +21,52 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.stats import rankdata, spearmanr
 
 from eoslib import data as datasets
 from eoslib import schedules, sweep
+from eoslib.models import INITS
 from eoslib.results import ResultsStore
 from eoslib.runs import RunConfig
 
-__all__ = ["rate_grid", "MSE_STORE", "fmnist_mse_base", "reduction_configs", "accuracy_reduction_configs", "sweep_until_divergence", "DEAD_SHARPNESS",
+__all__ = ["FMNIST_PRESETS", "FMNIST_VALIDATORS", "rate_grid", "MSE_STORE", "fmnist_mse_base", "reduction_configs", "accuracy_reduction_configs", "sweep_until_divergence", "DEAD_SHARPNESS",
            "dead", "failed", "fmnist_base", "CIFAR_SCALES", "cifar_scale", "cifar_base", "group_configs", "committed_store",
            "STORE_ROOT", "summary_rows", "rate_table", "store_summary", "paper_scale_records", "threshold_rate", "bootstrap_ci", "spearman_ci",
            "mean_difference_ci", "permutation_trend", "spearman_rows"]
+
+_FMNIST = dict(seeds=5, seed=0, start=0.01, factor=1.1, below=8, max_rates=80, rates_per_batch=2, max_epochs=15000,
+              store="committed", n_train=1000, n_eval=200, weight_init="flax",
+              reduce_rates=[0.2111, 0.2323, 0.2555, 0.281, 0.3091, 0.34], reduce_small=0.01)
+FMNIST_PRESETS: dict[str, dict[str, Any]] = {
+    "ci": _FMNIST,  # the same grid: every run is in the committed store, so ci only reads it
+    "paper": _FMNIST,
+    "tiny": {**_FMNIST, "seeds": 2, "start": 0.05, "factor": 40.0, "below": 0, "max_rates": 2, "rates_per_batch": 2,
+             "max_epochs": 300, "store": "local", "reduce_rates": [0.05]},
+}
+"""Chapter 4's profiles: ``ci`` and ``paper`` (the same grid, read from the committed store) and
+``tiny`` (smoke test)."""
+
+FMNIST_VALIDATORS: dict[str, Callable[[Any], str | None]] = {
+    "seeds": lambda v: None if 1 <= v <= 50 else "must be in [1, 50]",
+    "seed": lambda v: None if v >= 0 else "must be >= 0",
+    "start": lambda v: None if v > 0 else "must be positive",
+    "factor": lambda v: None if v > 1 else "must be > 1",
+    "below": lambda v: None if v >= 0 else "must be >= 0",
+    "max_rates": lambda v: None if v >= 1 else "must be >= 1",
+    "rates_per_batch": lambda v: None if v >= 1 else "must be >= 1",
+    "max_epochs": lambda v: None if v >= 10 else "must be >= 10",
+    "store": lambda v: None if v in ("committed", "local") else "must be 'committed' or 'local'",
+    "n_train": lambda v: None if 100 <= v <= 60000 else "must be in [100, 60000]",
+    "n_eval": lambda v: None if 10 <= v <= 10000 else "must be in [10, 10000]",
+    "weight_init": lambda v: None if v in INITS else f"must be one of {INITS}",
+    "reduce_rates": lambda v: None if all(x > 0 for x in v) else "must be positive rates (or [] for none)",
+    "reduce_small": lambda v: None if v > 0 else "must be positive",
+}
+"""Chapter 4's parameter checks (:func:`eoslib.params.resolve`)."""
+
 
 STORE_ROOT = Path(__file__).resolve().parent.parent / "store"
 DEAD_SHARPNESS = 1e-2
