@@ -24,7 +24,6 @@ import numpy as np
 
 from eoslib import data as datasets
 from eoslib import flattening, flattening_claims, generalization, generalization_claims, sweep
-from eoslib.models import INITS
 from eoslib.report import Claim, ClaimsTable
 from eoslib.results import ResultsStore, open_store
 from eoslib.runs import RunConfig
@@ -61,19 +60,11 @@ PRESETS: dict[str, dict[str, Any]] = {
 """Chapter 9's profiles (its parameters cell documents each value)."""
 
 VALIDATORS: dict[str, Callable[[Any], str | None]] = {
-    "seeds": lambda v: None if 1 <= v <= 50 else "must be in [1, 50]",
-    "seed": lambda v: None if v >= 0 else "must be >= 0",
-    "start": lambda v: None if v > 0 else "must be positive",
-    "factor": lambda v: None if v > 1 else "must be > 1",
-    "below": lambda v: None if v >= 0 else "must be >= 0",
+    **{k: generalization.FMNIST_VALIDATORS[k] for k in (  # the grid's: chapter 4's checks
+        "seeds", "seed", "start", "factor", "below", "max_rates", "rates_per_batch", "max_epochs", "n_train", "n_eval",
+        "weight_init")},
     "compare": lambda v: None if isinstance(v, bool) else "must be True or False",
     "xent_below": lambda v: None if v >= 0 else "must be >= 0",
-    "max_rates": lambda v: None if v >= 1 else "must be >= 1",
-    "rates_per_batch": lambda v: None if v >= 1 else "must be >= 1",
-    "max_epochs": lambda v: None if v >= 10 else "must be >= 10",
-    "n_train": lambda v: None if 100 <= v <= 60000 else "must be in [100, 60000]",
-    "n_eval": lambda v: None if 10 <= v <= 10000 else "must be in [10, 10000]",
-    "weight_init": lambda v: None if v in INITS else f"must be one of {INITS}",
     "fitted_mse": lambda v: None if v > 0 else "must be positive",
     "eta_ref": lambda v: None if v > 0 else "must be positive",
     "xent_eta_ref": lambda v: None if v > 0 else "must be positive",
