@@ -23,20 +23,44 @@ and :func:`claim_grid_end`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from eoslib import data as datasets
-from eoslib.generalization import failed, threshold_rate
+from eoslib.generalization import FMNIST_VALIDATORS, failed, threshold_rate
+from eoslib.models import MODELS
 from eoslib.report import Claim
 from eoslib.results import ResultsStore, computed
 from eoslib.runs import TRAINER_VERSION, RunConfig, check_of, prepare, state_eigenpairs
 from eoslib.verification import computation_is_current
 
-__all__ = ["GridFacts", "max_sharpness", "grid_facts", "facts_table", "sharpness_table", "KIND", "VERSION", "initial_sharpness",
+__all__ = ["PRESETS", "VALIDATORS", "GridFacts", "max_sharpness", "grid_facts", "facts_table", "sharpness_table", "KIND", "VERSION", "initial_sharpness",
            "claim_start_stable", "claim_grid_end", "prose_values", "reverify", "PAPER_START", "PAPER_LAST"]
+
+_PAPER = dict(seeds=5, seed=0, start=0.01, factor=1.1, below=8, max_rates=80, rates_per_batch=2, max_epochs=15000,
+              n_train=1000, n_eval=200, probe_models=["mlp", "vgg10", "resnet20"], probe_seeds=5, probe_n_train=256,
+              store="committed")
+PRESETS: dict[str, dict[str, Any]] = {
+    "ci": {**_PAPER, "probe_models": ["mlp", "vgg10"]},  # every run is in the committed stores: ci reads them
+    "paper": _PAPER,
+    "tiny": {**_PAPER, "seeds": 2, "start": 0.05, "factor": 40.0, "below": 0, "max_rates": 2, "max_epochs": 300, "n_train": 256, "n_eval": 64,
+             "probe_models": ["mlp"], "probe_seeds": 2, "probe_n_train": 64, "store": "local"},
+}
+"""Appendix F's profiles: ``ci`` (the committed stores; MLP and VGG10 probes), ``paper`` (with
+ResNet20) and ``tiny`` (smoke test)."""
+
+VALIDATORS: dict[str, Callable[[Any], str | None]] = {
+    **{k: FMNIST_VALIDATORS[k] for k in (  # chapter 4's grid: its checks
+        "seeds", "seed", "start", "factor", "below", "max_rates", "rates_per_batch", "max_epochs", "n_train", "n_eval")},
+    "probe_models": lambda v: None if v and set(v) <= set(MODELS) else f"must be names of {sorted(MODELS)}",
+    "probe_seeds": lambda v: None if 1 <= v <= 50 else "must be in [1, 50]",
+    "probe_n_train": lambda v: None if 16 <= v <= 5000 else "must be in [16, 5000]",
+    "store": lambda v: None if v in ("committed", "local") else "must be 'committed' or 'local'",
+}
+"""Appendix F's parameter checks (:func:`eoslib.params.resolve`)."""
+
 
 KIND = "initial-sharpness"
 VERSION = 1
