@@ -14,6 +14,10 @@ The rules, with the measurements behind them (``benchmarks/results/``):
 * ``lane_groups``: a vmapped sweep on a single CPU device splits its model axis into one lane
   group per core (at most one per model), independent computations that XLA:CPU's executor runs
   side by side; 1 on GPUs and when several devices already share the model axis.
+* ``batched_eigensolves``: a sweep's eigensolves run as one program ``vmap``ped over its lanes
+  (:func:`eoslib.runs.batched_eigenpairs`) off the CPU; on XLA:CPU one lane after another, as
+  the vmapped solve was 2.2x slower per solve there (its while loops select the whole Krylov
+  basis of every lane at every step: ``benchmarks/results/sweep_eigen.json``).
 * ``stored_transpose``: on CPU, GD's gradient computes the MLP input layer's weight gradient
   from a stored ``x.T`` (:func:`eoslib.models.matmul_stored_transpose`; faster on CPU in an
   A/B measurement). Not measured on GPUs, so off there.
@@ -36,16 +40,18 @@ class ExecutionPlan(NamedTuple):
     compiled_loops: bool
     lane_groups: int
     stored_transpose: bool
+    batched_eigensolves: bool = False
 
     def as_dict(self) -> dict:
         return self._asdict()
 
 
 def plan(model: nn.Module, *, num_models: int = 1, devices=None,
-         lane_groups: int | None = None) -> ExecutionPlan:
+         lane_groups: int | None = None, batched_eigensolves: bool | None = None) -> ExecutionPlan:
     """The execution plan for ``model`` on ``devices`` (default: all JAX devices) for a batch of
     ``num_models`` vmapped models (1: a single run). ``lane_groups`` overrides the rule; a value
-    that cannot work fails at once."""
+    that cannot work fails at once; so does ``batched_eigensolves`` (the rule needs compiled
+    loops: the vmapped solve is one compiled program)."""
     devices = jax.devices() if devices is None else list(devices)
     on_cpu = devices[0].platform == "cpu"
     has_conv = bool(getattr(model, "has_convolutions", False))
@@ -58,7 +64,9 @@ def plan(model: nn.Module, *, num_models: int = 1, devices=None,
     elif lane_groups > 1 and len(devices) > 1:
         raise ValueError(f"lane_groups={lane_groups} needs a single device (this mesh has "
                          f"{len(devices)}): the devices already run the model axis in parallel")
-    return ExecutionPlan(compiled_loops=not (on_cpu and has_conv), lane_groups=lane_groups,
-                         stored_transpose=on_cpu)
+    compiled = not (on_cpu and has_conv)
+    batched_eigensolves = (not on_cpu) if batched_eigensolves is None else batched_eigensolves
+    return ExecutionPlan(compiled_loops=compiled, lane_groups=lane_groups, stored_transpose=on_cpu,
+                         batched_eigensolves=batched_eigensolves and compiled)
 
 

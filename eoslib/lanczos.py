@@ -264,6 +264,28 @@ def _orthonormalize_block(
     return jnp.stack(rows), key
 
 
+def _one_at_a_time(fn):
+    """``fn`` (a LAPACK decomposition of one matrix) whose ``vmap`` loops over the batch with
+    ``lax.map``. XLA:CPU's batched LAPACK kernels split a batch over the intra-op thread pool,
+    and inside a vmapped ``while_loop`` (a sweep's eigensolves, :func:`eoslib.sweep.run_batch`)
+    that deadlocked (jax 0.10.2 on 2 cores: every worker waiting on the batch's counter)."""
+    wrapped = jax.custom_batching.custom_vmap(fn)
+
+    @wrapped.def_vmap
+    def _rule(axis_size, in_batched, a):
+        if not in_batched[0]:
+            out = wrapped(a)
+            return out, jax.tree.map(lambda _: False, out)
+        out = jax.lax.map(wrapped, a)
+        return out, jax.tree.map(lambda _: True, out)
+
+    return wrapped
+
+
+_eigh = _one_at_a_time(lambda a: jnp.linalg.eigh(a))
+_eigvalsh = _one_at_a_time(lambda a: jnp.linalg.eigvalsh(a))
+
+
 def _rayleigh_ritz(projected: Array, size: Array, k: int, which: str):
     """Wanted Ritz values, their coefficient vectors and ``max |θ|``."""
     m = projected.shape[0]
@@ -273,7 +295,7 @@ def _rayleigh_ritz(projected: Array, size: Array, k: int, which: str):
     # Inactive rows are decoupled and put beyond the wanted end of the
     # spectrum at a distance ~ ||T||, so eigh's accuracy is not harmed.
     sentinel = -(3 * scale + tiny) if which == "LA" else 3 * scale + tiny
-    evals, evecs = jnp.linalg.eigh(projected + jnp.diag(jnp.where(active, 0.0, sentinel)))
+    evals, evecs = _eigh(projected + jnp.diag(jnp.where(active, 0.0, sentinel)))
     if which == "LA":
         evals, evecs = evals[::-1], evecs[:, ::-1]
     # The sentinels sort last in both cases, so the first `size` are active.
@@ -381,8 +403,14 @@ def _apply_block(matvec: Partial, block: Array) -> Array:
 
 def _iterate_compiled(matvec: Partial, s: LanczosState, tol: Array, which: str,
                       cond=_keep_going) -> LanczosState:
-    body = lambda st: lanczos_step(st, _apply_block(matvec, st.pending), tol, which=which)  # noqa: E731
-    return jax.lax.while_loop(cond, body, s)
+    """One ``lax.while_loop``; it carries ``cond``'s value, computed at the end of each body, so
+    that a ``cond`` with a small ``eigh`` (the check's) is evaluated once per iteration under
+    ``vmap`` too (a vmapped loop also evaluates its batched predicate inside the body)."""
+    def body(carry):
+        st = lanczos_step(carry[0], _apply_block(matvec, carry[0].pending), tol, which=which)
+        return st, cond(st)
+
+    return jax.lax.while_loop(lambda carry: carry[1], body, (s, cond(s)))[0]
 
 
 _apply_block_jit = jax.jit(_apply_block)
@@ -448,8 +476,8 @@ def _extreme_ritz(s: LanczosState, sign: float) -> tuple[Array, Array]:
     t = sign * s.projected
     active = jnp.arange(t.shape[0]) < s.size
     big = 3 * jnp.sqrt(jnp.sum(t**2)) + jnp.finfo(t.dtype).tiny
-    top = jnp.max(jnp.linalg.eigvalsh(t + jnp.diag(jnp.where(active, 0.0, -big))))
-    bottom = jnp.min(jnp.linalg.eigvalsh(t + jnp.diag(jnp.where(active, 0.0, big))))
+    top = jnp.max(_eigvalsh(t + jnp.diag(jnp.where(active, 0.0, -big))))
+    bottom = jnp.min(_eigvalsh(t + jnp.diag(jnp.where(active, 0.0, big))))
     return top, bottom
 
 

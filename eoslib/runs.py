@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -42,7 +43,7 @@ from eoslib.similarity import cosine_grassmann_similarity
 from eoslib.tracking import top_eigenpairs
 
 __all__ = ["TRAINER_VERSION", "CHECKS", "check_of", "RunConfig", "RunResult", "Prepared", "METRICS", "prepare", "collect",
-           "state_eigenpairs", "has_peaked", "EigenRecorder", "last_accuracy", "train", "states_at", "save_run", "run_or_load",
+           "state_eigenpairs", "batched_eigenpairs", "has_peaked", "EigenRecorder", "last_accuracy", "train", "states_at", "save_run", "run_or_load",
            "progress_enabled"]
 
 METRICS = ("train_loss", "train_acc", "eval_loss", "eval_acc", "param_norm", "dist_to_mean", "lr")
@@ -164,7 +165,8 @@ class Prepared(NamedTuple):
 
 
 def prepare(configs: Sequence[RunConfig], split: datasets.Split, *, batched: bool,
-            devices=None, lane_groups: int | None = None) -> Prepared:
+            devices=None, lane_groups: int | None = None,
+            batched_eigensolves: bool | None = None) -> Prepared:
     """Objective, execution plan, data, limits, schedules and initial states of ``configs``
     (one config unless ``batched``; a batch shares all but schedule and seed). The data are
     device arrays for one run, host arrays for a batch (:mod:`eoslib.sweep` shards them)."""
@@ -173,7 +175,7 @@ def prepare(configs: Sequence[RunConfig], split: datasets.Split, *, batched: boo
         raise ValueError("an unbatched run takes exactly one config")
     model = MODELS[first.model](weight_init=first.weight_init)
     plan = execution.plan(model, num_models=len(configs) if batched else 1, devices=devices,
-                          lane_groups=lane_groups)
+                          lane_groups=lane_groups, batched_eigensolves=batched_eigensolves)
     objective = Objective(model, first.loss,
                           default_chunk_size(model, len(split.y_train), first.chunk_size),
                           plan.compiled_loops, plan.stored_transpose)
@@ -232,6 +234,27 @@ def state_eigenpairs(prepared: Prepared, state: TrainState, k: int, tol: float,
     dim = ravel_pytree(state.params)[0].size
     return top_eigenpairs(matvec, dim, k, tol=tol, prev_vectors=prev_vectors,
                           compiled=prepared.plan.compiled_loops, check=check)
+
+
+def batched_eigenpairs(prepared: Prepared, states: TrainState, k: int, tol: float,
+                       prev_vectors=None, *, check: Check = DEFAULT_CHECK) -> Eigenpairs:
+    """:func:`state_eigenpairs` of every lane of a batch of ``states`` (leading axis M) in one
+    program: the compiled solver ``vmap``ped over the lanes (each certified on its own, each
+    lane's HVPs counted), tracked from ``prev_vectors`` (M, d, k) when given. Fields carry the
+    lane axis: ``values`` (M, k), ``vectors`` (M, d, k), ... Used where
+    :func:`eoslib.execution.plan` says ``batched_eigensolves``."""
+    objective, data = prepared.objective, prepared.train_data
+    dim = ravel_pytree(jax.tree.map(lambda a: a[0], states.params))[0].size
+    return _batched_solve(objective, dim, k, check, states.params, states.batch_stats, data,
+                          jnp.asarray(tol, jnp.float32), prev_vectors)
+
+
+@partial(jax.jit, static_argnums=(0, 1, 2, 3))
+def _batched_solve(objective, dim, k, check, params, stats, data, tol, prev):
+    def one(p, s, pv):
+        return top_eigenpairs(objective.hessian_matvec(p, s, data), dim, k, tol=tol, prev_vectors=pv,
+                              check=check)
+    return jax.vmap(one)(params, stats, prev)
 
 
 @dataclass
@@ -306,8 +329,13 @@ class EigenRecorder:
         cfg = self.config
         pairs = state_eigenpairs(prepared, state, cfg.eig_k, cfg.eig_tol, self.vectors,
                                  check=check_of(cfg.eig_check))
+        return self.observe(pairs, int(state.epoch), bool(state.reduced), accuracy)
+
+    def observe(self, pairs: Eigenpairs, epoch: int, reduced: bool, accuracy: float | None = None) -> bool:
+        """:meth:`record` with the eigenpairs already solved (a sweep solves its lanes together,
+        :func:`batched_eigenpairs`): ``pairs`` at ``epoch``, after the reduction or not."""
+        cfg = self.config
         self.vectors = pairs.vectors
-        epoch = int(state.epoch)
         row = dict(epoch=epoch, values=pairs.values, residuals=pairs.residuals,
                    num_matvecs=pairs.num_matvecs, certified=pairs.certified)
         if cfg.keep_eigenvectors:
@@ -315,14 +343,14 @@ class EigenRecorder:
         for name, value in row.items():
             self.rows[name].append(np.asarray(value))
         if cfg.rho_k:
-            lr = cfg.schedule.lr_small if bool(state.reduced) else cfg.schedule.lr
+            lr = cfg.schedule.lr_small if reduced else cfg.schedule.lr
             reached = {"rho": accuracy is not None and accuracy >= cfg.rho_accuracy,
                        "rho_eos": float(pairs.values[0]) >= 2.0 / lr}
             for name, hit in reached.items():
                 if hit and self.anchors[name] is None:
                     self.anchors[name] = (epoch, np.asarray(pairs.vectors[:, :cfg.rho_k]))
         reduces = np.isfinite(cfg.schedule.reduce_epoch) or np.isfinite(cfg.schedule.reduce_accuracy)
-        if bool(state.reduced) or not reduces:
+        if reduced or not reduces:
             value = float(pairs.values[0])
             self.after_reduction[0].append(epoch)
             self.after_reduction[1].append(value)

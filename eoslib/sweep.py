@@ -47,7 +47,8 @@ from eoslib import data as datasets
 from eoslib.gd import run_epochs
 from eoslib.objective import Batch
 from eoslib.results import ResultsStore, make_record
-from eoslib.runs import EigenRecorder, RunConfig, collect, last_accuracy, prepare, progress_enabled
+from eoslib.runs import (EigenRecorder, RunConfig, batched_eigenpairs, check_of, collect, last_accuracy, prepare,
+                         progress_enabled)
 
 __all__ = ["sweep", "run_batch", "plan_batches", "group_key", "model_mesh", "lr_seed_grid"]
 
@@ -103,11 +104,13 @@ class _BatchRun:
     where the time goes (``spent``). Each method is one step of :func:`run_batch`'s loop."""
 
     def __init__(self, batch: Sequence[RunConfig], split: datasets.Split, store: ResultsStore | None,
-                 mesh: Mesh, lane_groups: int | None, block_epochs: int, progress: bool | None):
+                 mesh: Mesh, lane_groups: int | None, block_epochs: int, progress: bool | None,
+                 batched_eigensolves: bool | None = None):
         self.start, self.batch, self.store, first = time.perf_counter(), list(batch), store, batch[0]
         self.num_devices = mesh.devices.size
         padded = self.batch + [batch[-1]] * (-len(batch) % self.num_devices)
-        prep = prepare(padded, split, batched=True, devices=list(mesh.devices.flat), lane_groups=lane_groups)
+        prep = prepare(padded, split, batched=True, devices=list(mesh.devices.flat), lane_groups=lane_groups,
+                       batched_eigensolves=batched_eigensolves)
         self.per_model, replicated = NamedSharding(mesh, P("models")), NamedSharding(mesh, P())
         self.prep = prep._replace(train_data=_put(prep.train_data, replicated),
                                   eval_data=_put(prep.eval_data, replicated),
@@ -146,15 +149,34 @@ class _BatchRun:
         tic = time.perf_counter()
         host = _get(self.state)
         limit = np.array(_get(self.prep.limits.max_epochs))
-        for lane, i in enumerate(self.owner):
-            if i < 0 or host.stopped[lane]:
-                continue
+        lanes = [(lane, i) for lane, i in enumerate(self.owner) if i >= 0 and not host.stopped[lane]]
+        solved = self.solve_lanes(host, lanes) if self.prep.plan.batched_eigensolves and lanes else None
+        for lane, i in lanes:
             accuracy = last_accuracy(self.chunks[i][-1]) if self.chunks[i] else None
-            if self.recorders[i].record(self.single, _lane(host, lane), accuracy):
+            if solved is None:
+                stop = self.recorders[i].record(self.single, _lane(host, lane), accuracy)
+            else:
+                pairs = jax.tree.map(lambda a, lane=lane: np.asarray(a[lane]), solved)
+                stop = self.recorders[i].observe(pairs, int(host.epoch[lane]), bool(host.reduced[lane]), accuracy)
+            if stop:
                 limit[lane] = host.epoch[lane]
             self.spent["solves"] += 1
         self.spent["eigen"] += time.perf_counter() - tic
         self.prep = self.prep._replace(limits=self.prep.limits._replace(max_epochs=_put(limit, self.per_model)))
+
+    def solve_lanes(self, host, lanes: list[tuple[int, int]]):
+        """The eigenpairs of every lane of the program in one vmapped solve
+        (:func:`eoslib.runs.batched_eigenpairs`); a stopped or padding lane solves a copy of the
+        first active one (a diverged lane's NaNs would hold every lane to the solver's limits)."""
+        donor = lanes[0][0]
+        source = [lane if lane in dict(lanes) else donor for lane in range(len(self.owner))]
+        states = jax.tree.map(lambda a: jnp.asarray(np.asarray(a)[source]), host)
+        cfg, prev = self.batch[0], None
+        if self.recorders[lanes[0][1]].vectors is not None:
+            vecs = {lane: self.recorders[i].vectors for lane, i in lanes}
+            prev = jnp.stack([jnp.asarray(vecs[lane]) for lane in source])
+        return _get(batched_eigenpairs(self.single, states, cfg.eig_k, cfg.eig_tol, prev,
+                                       check=check_of(cfg.eig_check)))
 
     def write_stopped(self) -> None:
         """The record of every model that stopped in the last block, written to the store."""
@@ -200,10 +222,10 @@ class _BatchRun:
 def run_batch(batch: Sequence[RunConfig], split: datasets.Split, store: ResultsStore | None = None,
               *, mesh: Mesh | None = None, block_epochs: int = 100,
               lane_groups: int | None = None, compact: bool = True,
-              progress: bool | None = None) -> list[dict]:
+              progress: bool | None = None, batched_eigensolves: bool | None = None) -> list[dict]:
     """Train ``batch`` (configs of one group) as one vmapped, sharded program; returns their
     records in order and writes those not yet in ``store`` as each model stops. ``lane_groups``
-    overrides the execution plan's lane groups (:func:`eoslib.execution.plan`). With
+    and ``batched_eigensolves`` override the execution plan's (:func:`eoslib.execution.plan`). With
     ``eig_every`` > 0 every active model's top eigenpairs are recorded between blocks of
     ``eig_every`` epochs, each model tracked from its previous solve as in
     :func:`eoslib.runs.train` (and ``stop_after_peak`` applied). ``compact``: once at most half
@@ -214,7 +236,8 @@ def run_batch(batch: Sequence[RunConfig], split: datasets.Split, store: ResultsS
     first = batch[0]
     if first.keep_eigenvectors:
         raise ValueError("sweeps do not keep eigenvectors; use train() for keep_eigenvectors")
-    run = _BatchRun(batch, split, store, model_mesh() if mesh is None else mesh, lane_groups, block_epochs, progress)
+    run = _BatchRun(batch, split, store, model_mesh() if mesh is None else mesh, lane_groups, block_epochs, progress,
+                    batched_eigensolves)
     if first.eig_every > 0 and first.eig_start > 0:  # run up to the first recorded epoch
         run.advance(first.eig_start)
     while len(run.written) < len(batch):

@@ -311,3 +311,30 @@ def test_check_settings_are_validated_and_the_legacy_check_states_no_bound():
     honest = lanczos_eigh(lambda v: mat @ v, 30, 2)
     assert np.isnan(float(legacy.error_bound)) and bool(legacy.certified)
     assert bool(honest.certified) and 0 <= float(honest.error_bound) <= 1e-2 * 30
+
+
+def test_vmapped_certified_solves_match_one_at_a_time_and_finish():
+    """``vmap`` of the certified solve (a sweep's eigensolves on a GPU): each lane certified on
+    its own, values as the unbatched solve's. Run in a thread with a deadline: before the check's
+    decompositions looped over the batch, XLA:CPU's batched LAPACK kernel deadlocked inside the
+    vmapped while loops (jax 0.10.2, 2 cores; about half of the runs at d = 200)."""
+    import threading
+
+    mats = [_operator(np.concatenate([[5.0, 4.0 + j], np.linspace(-1, 1, 198)]), seed=j)[0].astype(jnp.float32)
+            for j in range(3)]
+    batch = jnp.stack(mats)
+
+    def one(m):
+        return lanczos_eigh(jax.tree_util.Partial(lambda a, v: a @ v, m), 200, 3)
+
+    out = {}
+    worker = threading.Thread(target=lambda: out.update(r=jax.block_until_ready(jax.jit(jax.vmap(one))(batch))),
+                              daemon=True)
+    worker.start()
+    worker.join(timeout=300)
+    assert "r" in out, "the vmapped certified solve did not finish within 300 s (deadlock)"
+    for j, m in enumerate(mats):
+        single = one(m)
+        np.testing.assert_allclose(out["r"].values[j], single.values, rtol=1e-5)
+        assert bool(out["r"].certified[j]) == bool(single.certified)
+        assert int(out["r"].num_matvecs[j]) == int(single.num_matvecs)
