@@ -47,8 +47,16 @@ from eoslib import data as datasets
 from eoslib.gd import run_epochs
 from eoslib.objective import Batch
 from eoslib.results import ResultsStore, make_record
-from eoslib.runs import (EigenRecorder, RunConfig, batched_eigenpairs, check_of, collect, last_accuracy, prepare,
-                         progress_enabled)
+from eoslib.runs import (
+    EigenRecorder,
+    RunConfig,
+    batched_eigenpairs,
+    check_of,
+    collect,
+    last_accuracy,
+    prepare,
+    progress_enabled,
+)
 
 __all__ = ["sweep", "run_batch", "plan_batches", "group_key", "model_mesh", "lr_seed_grid"]
 
