@@ -65,8 +65,11 @@ def plan(model: nn.Module, *, num_models: int = 1, devices=None,
         raise ValueError(f"lane_groups={lane_groups} needs a single device (this mesh has "
                          f"{len(devices)}): the devices already run the model axis in parallel")
     compiled = not (on_cpu and has_conv)
-    batched_eigensolves = (not on_cpu) if batched_eigensolves is None else batched_eigensolves
+    if batched_eigensolves and not compiled:
+        raise ValueError("batched_eigensolves=True needs compiled loops (one vmapped program); this "
+                         "model loops in Python on this backend")
+    batched_eigensolves = (not on_cpu and compiled) if batched_eigensolves is None else batched_eigensolves
     return ExecutionPlan(compiled_loops=compiled, lane_groups=lane_groups, stored_transpose=on_cpu,
-                         batched_eigensolves=batched_eigensolves and compiled)
+                         batched_eigensolves=batched_eigensolves)
 
 

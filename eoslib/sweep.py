@@ -21,6 +21,10 @@ shards over them. The speed-ups against the same runs one after another are meas
 ``benchmarks/results/trainer.json`` (bounded on CPU: batching does not make the 32 x 32
 layers' GEMMs any faster per model).
 
+Eigensolves (``eig_every`` > 0): between blocks, the active lanes' top eigenpairs, each tracked
+from its previous solve; one lane after another on CPU, one vmapped program over the lanes
+elsewhere (``ExecutionPlan.batched_eigensolves``; :func:`eoslib.runs.batched_eigenpairs`).
+
 Resumability. Each model's record is written to the :class:`~eoslib.results.ResultsStore` as
 soon as it stops. A batch whose records are all stored is skipped. A batch with some records
 missing (a sweep killed mid-way) is run again *whole*, with the same composition and padding, so
@@ -262,9 +266,11 @@ def run_batch(batch: Sequence[RunConfig], split: datasets.Split, store: ResultsS
 def sweep(configs: Sequence[RunConfig], store: ResultsStore | None = None, *,
           split: datasets.Split | None = None, data_dir=None, batch_size: int | None = None,
           mesh: Mesh | None = None, block_epochs: int = 100, lane_groups: int | None = None,
-          compact: bool = True, progress: bool | None = None) -> list[dict]:
+          compact: bool = True, progress: bool | None = None,
+          batched_eigensolves: bool | None = None) -> list[dict]:
     """Run every config not yet stored, batch by batch (see the module docstring); return all
-    records in the order of ``configs``. ``split`` overrides the data set of the configs."""
+    records in the order of ``configs``. ``split`` overrides the data set of the configs;
+    ``lane_groups`` and ``batched_eigensolves`` override the execution plan's (:func:`run_batch`)."""
     store = ResultsStore() if store is None else store
     if jax.process_index() == 0:  # the only writer: a killed predecessor may have left a partial file
         store.remove_partial_writes()
@@ -275,7 +281,8 @@ def sweep(configs: Sequence[RunConfig], store: ResultsStore | None = None, *,
             continue
         data = batch[0].load_data(data_dir) if split is None else split
         records = run_batch(batch, data, store, mesh=mesh, block_epochs=block_epochs,
-                            lane_groups=lane_groups, compact=compact, progress=progress)
+                            lane_groups=lane_groups, compact=compact, progress=progress,
+                            batched_eigensolves=batched_eigensolves)
         for c, rec in zip(batch, records):
             out[c.key()] = store.get(c.key()) if c.key() in store else rec
     return [out[c.key()] for c in configs]

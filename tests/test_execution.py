@@ -40,3 +40,16 @@ def test_the_default_plan_uses_the_visible_devices():
     p = plan(models.MLP())
     assert p.compiled_loops and p.stored_transpose == (jax.devices()[0].platform == "cpu")
     assert p.as_dict() == p._asdict()
+
+
+def test_eigensolves_batched_only_off_the_cpu_and_with_compiled_loops():
+    """A sweep's eigensolves are vmapped over its lanes off the CPU (one program), lane by lane on
+    CPU (there the vmapped solve was slower: benchmarks/results/sweep_eigen.json); forcing them
+    on works for a compiled model and fails at once for one that loops in Python."""
+    cpu, gpu = [_Device("cpu")], [_Device("gpu")]
+    assert plan(models.MLP(), num_models=4, devices=gpu).batched_eigensolves
+    assert plan(models.VGG10(), num_models=4, devices=gpu).batched_eigensolves
+    assert not plan(models.MLP(), num_models=4, devices=cpu).batched_eigensolves
+    assert plan(models.MLP(), num_models=4, devices=cpu, batched_eigensolves=True).batched_eigensolves
+    with pytest.raises(ValueError, match="batched_eigensolves"):
+        plan(models.VGG10(), num_models=4, devices=cpu, batched_eigensolves=True)
