@@ -53,11 +53,11 @@ ResNet20) and ``tiny`` (smoke test)."""
 
 VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     **{k: FMNIST_VALIDATORS[k] for k in (  # chapter 4's grid: its checks
-        "seeds", "seed", "start", "factor", "below", "max_rates", "rates_per_batch", "max_epochs", "n_train", "n_eval")},
+        "seeds", "seed", "start", "factor", "below", "max_rates", "rates_per_batch", "max_epochs", "n_train", "n_eval",
+        "store")},
     "probe_models": lambda v: None if v and set(v) <= set(MODELS) else f"must be names of {sorted(MODELS)}",
     "probe_seeds": lambda v: None if 1 <= v <= 50 else "must be in [1, 50]",
     "probe_n_train": lambda v: None if 16 <= v <= 5000 else "must be in [16, 5000]",
-    "store": lambda v: None if v in ("committed", "local") else "must be 'committed' or 'local'",
 }
 """Appendix F's parameter checks (:func:`eoslib.params.resolve`)."""
 
