@@ -16,7 +16,7 @@ The rules, with the measurements behind them (``benchmarks/results/``):
   side by side; 1 on GPUs and when several devices already share the model axis.
 * ``batched_eigensolves``: a sweep's eigensolves run as one program ``vmap``ped over its lanes
   (:func:`eoslib.runs.batched_eigenpairs`) off the CPU; on XLA:CPU one lane after another, as
-  the vmapped solve was 2.2x slower per solve there (its while loops select the whole Krylov
+  the vmapped solve was about 2x slower per solve there (its while loops select the whole Krylov
   basis of every lane at every step: ``benchmarks/results/sweep_eigen.json``).
 * ``stored_transpose``: on CPU, GD's gradient computes the MLP input layer's weight gradient
   from a stored ``x.T`` (:func:`eoslib.models.matmul_stored_transpose`; faster on CPU in an
