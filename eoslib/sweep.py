@@ -180,13 +180,12 @@ class _BatchRun:
         """The eigenpairs of every lane of the program in one vmapped solve
         (:func:`eoslib.runs.batched_eigenpairs`); a stopped or padding lane solves a copy of the
         first active one (a diverged lane's NaNs would hold every lane to the solver's limits)."""
-        donor = lanes[0][0]
-        source = [lane if lane in dict(lanes) else donor for lane in range(len(self.owner))]
+        active = dict(lanes)  # lane of the program -> model
+        source = [lane if lane in active else lanes[0][0] for lane in range(len(self.owner))]
         states = jax.tree.map(lambda a: jnp.asarray(np.asarray(a)[source]), host)
         cfg, prev = self.batch[0], None
-        if self.recorders[lanes[0][1]].vectors is not None:
-            vecs = {lane: self.recorders[i].vectors for lane, i in lanes}
-            prev = jnp.stack([jnp.asarray(vecs[lane]) for lane in source])
+        if self.recorders[lanes[0][1]].vectors is not None:  # tracked from each lane's last solve
+            prev = jnp.stack([jnp.asarray(self.recorders[active[lane]].vectors) for lane in source])
         return _get(batched_eigenpairs(self.single, states, cfg.eig_k, cfg.eig_tol, prev,
                                        check=check_of(cfg.eig_check)))
 
