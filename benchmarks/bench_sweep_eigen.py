@@ -16,10 +16,12 @@ same parameters (as the sweep tracks from its previous record):
 Times are medians over ``--repeats`` calls after a compiling one, per solve (batch time / lanes).
 The ratio ``per_lane / vmapped`` > 1 means the vmapped program is faster.
 
-``basis``: the same per-lane tracked solves with the Krylov basis capped at ``--basis`` rows
-(``max_iters``) instead of the default (:func:`eoslib.lanczos.default_max_iters`: 81 here). Every
-Lanczos step passes over the whole padded basis, so on CPU its size sets the cost of a step
-beyond the HVP; the HVP counts show whether the smaller cap forced restarts.
+``basis``: the per-lane solves (a basis that starts at :data:`eoslib.lanczos.FIRST_BASIS` rows and
+grows to its full size when full, the default) against the same solves in one basis allocated at its full size
+(:func:`eoslib.lanczos.default_max_iters`: 81 rows here, and 64 for the check), as before the
+growing basis. Every Lanczos step passes over the whole allocated basis, so on CPU its size sets
+the cost of a step beyond the HVP. The two take the same steps (equal HVP counts); their values
+differ by rounding only.
 """
 
 from __future__ import annotations
@@ -39,18 +41,16 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=300)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--basis", type=int, default=40)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "sweep_eigen.json")
     args = ap.parse_args()
     import jax
     import jax.numpy as jnp
     import numpy as np
 
-    from eoslib import generalization, sweep
+    from eoslib import generalization, lanczos, sweep
     from eoslib.gd import run_epochs
     from eoslib.provenance import provenance
     from eoslib.runs import batched_eigenpairs, check_of, prepare, state_eigenpairs
-    from eoslib.tracking import track_eigh
 
     base = generalization.fmnist_base(eig_check="adaptive")
     configs = sweep.lr_seed_grid(base, [0.05, 0.2], range(5))
@@ -71,11 +71,12 @@ def main() -> int:
     def vmapped():
         return jax.block_until_ready(batched_eigenpairs(single, state, 3, 1e-3, stacked, check=check))
 
-    def capped():
-        return [jax.block_until_ready(track_eigh(single.objective.hessian_matvec(lane(i).params, lane(i).batch_stats,
-                                                                                  single.train_data),
-                                                 prev[i], k=3, tol=1e-3, check=check, max_iters=args.basis))
-                for i in range(lanes)]
+    def one_basis():  # the whole basis allocated at once (FIRST_BASIS >= its size)
+        growing, lanczos.FIRST_BASIS = lanczos.FIRST_BASIS, 10**9
+        try:
+            return per_lane()
+        finally:
+            lanczos.FIRST_BASIS = growing
 
     def median_s(fn):
         fn()
@@ -89,8 +90,8 @@ def main() -> int:
     a, b = per_lane(), vmapped()
     rel = max(float(np.max(np.abs(np.asarray(b.values[i]) - a[i].values) / np.abs(a[i].values))) for i in range(lanes))
     t_lane, t_vmap = median_s(per_lane) / lanes, median_s(vmapped) / lanes
-    c = capped()
-    t_cap = median_s(capped) / lanes
+    c = one_basis()
+    t_cap = median_s(one_basis) / lanes
     rel_cap = max(float(np.max(np.abs(c[i].values - a[i].values) / np.abs(a[i].values))) for i in range(lanes))
     out = {
         "what": "top-3 certified eigensolves of a sweep batch (10 MLP lanes), per solve",
@@ -98,21 +99,22 @@ def main() -> int:
         "per_lane_s": t_lane, "vmapped_s": t_vmap, "ratio_per_lane_over_vmapped": t_lane / t_vmap,
         "hvps_per_solve": float(np.mean([p.num_matvecs for p in a])),
         "max_relative_value_difference": rel,
-        "basis": {"max_iters": args.basis, "per_lane_s": t_cap, "speedup_over_default_basis": t_lane / t_cap,
+        "basis": {"first_basis": lanczos.FIRST_BASIS, "one_basis_per_lane_s": t_cap,
+                  "speedup_of_growing_basis": t_cap / t_lane,
                   "hvps_per_solve": float(np.mean([p.num_matvecs for p in c])),
                   "max_relative_value_difference": rel_cap,
                   "all_certified": bool(all(bool(p.certified) for p in c))},
         "all_certified": bool(all(bool(p.certified) for p in a) and bool(np.all(np.asarray(b.certified)))),
         "targets": [{"what": "vmapped eigensolves vs one lane after another (CPU)", "target": ">= 1x to use them on CPU",
                      "measured": round(t_lane / t_vmap, 2), "met": t_lane / t_vmap >= 1},
-                    {"what": f"per-lane solve, basis {args.basis} vs default", "target": ">= 1.5x (issue 26 lead)",
-                     "measured": round(t_lane / t_cap, 2), "met": t_lane / t_cap >= 1.5}],
+                    {"what": "per-lane solve, growing basis vs one basis of the full size",
+                     "target": ">= 1.5x (issue 26 lead)", "measured": round(t_cap / t_lane, 2), "met": t_cap / t_lane >= 1.5}],
         "provenance": provenance(),
     }
     args.out.write_text(json.dumps(out, indent=1) + "\n")
     print(f"per lane {t_lane * 1e3:.1f} ms/solve, vmapped {t_vmap * 1e3:.1f} ms/solve "
-          f"(ratio {t_lane / t_vmap:.2f}); max relative difference {rel:.1e}; basis {args.basis}: "
-          f"{t_cap * 1e3:.1f} ms/solve ({t_lane / t_cap:.2f}x), HVPs {np.mean([p.num_matvecs for p in c]):.1f} "
+          f"(ratio {t_lane / t_vmap:.2f}); max relative difference {rel:.1e}; one basis of full size: "
+          f"{t_cap * 1e3:.1f} ms/solve (growing {t_cap / t_lane:.2f}x faster), HVPs {np.mean([p.num_matvecs for p in c]):.1f} "
           f"vs {np.mean([p.num_matvecs for p in a]):.1f}, max relative difference {rel_cap:.1e}")
     return 0
 

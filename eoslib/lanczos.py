@@ -110,8 +110,12 @@ Tolerance. A pair is converged when ``‖H v − θ v‖₂ ≤ tol · max_j |θ
 eigenvalue with gap δ to the rest of the spectrum, the eigenvalue error is at most ``‖r‖²/δ``
 and the angle to the eigenvector at most ``‖r‖/δ``.
 
-Cost per iteration besides the ``b`` HVPs: an ``m x m`` ``eigh`` (``m = max_iters``, the static
-maximal basis size) and usually two dense passes over the ``m x d`` basis; memory ``2 d m``.
+Cost per iteration besides the ``b`` HVPs: an ``m x m`` ``eigh`` and usually two dense passes
+over the ``m x d`` basis, where ``m`` is the basis allocated so far: it starts at
+:data:`FIRST_BASIS` rows and grows to ``max_iters`` when full (the check's basis likewise, to its
+``max_steps``). Rows beyond the basis size are zero, so a growing basis takes the
+steps of one allocated at full size (the same HVPs; values equal up to rounding, since products
+over more rows sum in another order) at the cost of the rows in use; memory ``2 d m``.
 A solve that reaches ``max_iters`` first restarts from its Ritz vectors (at most ``rounds``
 solves); if the last one is still unconverged, its pairs are returned with their (too large)
 residuals and ``certified`` False.
@@ -389,8 +393,56 @@ def lanczos_extract(s: LanczosState) -> tuple[Array, Array, Array]:
     return s.values, ritz_rows.T, residuals
 
 
+def _room(s: LanczosState) -> Array:
+    """The basis has room for the pending block."""
+    return s.size + s.pending.shape[0] <= s.basis.shape[0]
+
+
 def _keep_going(s: LanczosState) -> Array:
-    return (~s.converged) & (s.size + s.pending.shape[0] <= s.basis.shape[0])
+    return (~s.converged) & _room(s)
+
+
+FIRST_BASIS = 32
+"""Rows of a compiled solve's first basis; when full, it grows to ``max_iters`` (:func:`_staged`;
+the host driver, for models whose HVPs dominate, allocates the whole basis at once).
+Read at each call (a value of at least ``max_iters`` allocates the whole basis at once)."""
+
+
+def _stage_sizes(max_basis: int, block_size: int, first: int) -> tuple[int, ...]:
+    """The basis sizes a solve grows through: ``first`` (whole blocks), then ``max_basis``. One
+    step of growth: each size is another compiled loop (compile time, and XLA:CPU's memory
+    mappings per executable), and most solves fit the first."""
+    m = max(first - first % block_size, block_size)
+    return (m, max_basis) if m < max_basis else (max_basis,)
+
+
+def _grow(s: LanczosState, rows: int) -> LanczosState:
+    """``s`` in a basis of ``rows`` rows: the new rows (and those of ``T`` and the Ritz
+    coefficients) are zero, as in a basis allocated that large from the start."""
+    pad = rows - s.basis.shape[0]
+    tall = lambda a: jnp.pad(a, ((0, pad), (0, 0)))  # noqa: E731
+    return s._replace(basis=tall(s.basis), products=tall(s.products), coeffs=tall(s.coeffs),
+                      projected=jnp.pad(s.projected, ((0, pad), (0, pad))))
+
+
+def _staged(iterate, s: LanczosState, sizes: tuple[int, ...], more, finish, host: bool):
+    """``finish`` of the state after iterating ``s`` (``iterate``: state -> state, which stops
+    when the basis is full or it is done) in a basis that grows through ``sizes`` while ``more``
+    (the loop stopped for want of room only).
+
+    Every pass over the basis (its products, the ``m x m`` Rayleigh–Ritz) costs in proportion to
+    the allocated rows, most of them zero early on; the rows beyond ``size`` are zero and enter
+    the arithmetic as exact zeros, so the steps are those of one basis of ``sizes[-1]`` rows up to
+    rounding (sums over more rows run in another order; the tests compare HVP counts exactly and
+    values to rounding). Compiled, the growth is a ``lax.cond`` and ``finish`` returns what is
+    needed (a basis-sized state cannot leave a branch of another size)."""
+    s = iterate(s)
+    if not sizes:
+        return finish(s)
+    later = lambda st: _staged(iterate, _grow(st, sizes[0]), sizes[1:], more, finish, host)  # noqa: E731
+    if host:
+        return later(s) if bool(more(s)) else finish(s)
+    return jax.lax.cond(more(s), later, finish, s)
 
 
 def _apply_block(matvec: Partial, block: Array) -> Array:
@@ -493,14 +545,21 @@ def _kw_bound(s: LanczosState, log_term: Array, sign: float) -> tuple[Array, Arr
     return top, bound
 
 
+def _check_wants(s: LanczosState, log_term: Array, miss_level: Array, cert_level: Array,
+                 sign: float) -> Array:
+    """The check goes on: no miss proven and no bound within ``cert_level`` yet."""
+    top, bound = _kw_bound(s, log_term, sign)
+    return (top <= miss_level) & (bound > cert_level)
+
+
 def _check_going(s: LanczosState, log_term: Array, miss_level: Array, cert_level: Array,
                  sign: float) -> Array:
-    top, bound = _kw_bound(s, log_term, sign)
-    room = s.size + 1 <= s.basis.shape[0]
-    return room & (top <= miss_level) & (bound > cert_level)
+    return _room(s) & _check_wants(s, log_term, miss_level, cert_level, sign)
 
 
 _check_going_jit = jax.jit(_check_going, static_argnames=("sign",))
+_check_wants_jit = jax.jit(_check_wants, static_argnames=("sign",))
+_grow = jax.jit(_grow, static_argnames=("rows",))
 
 
 class _Round(NamedTuple):
@@ -516,7 +575,7 @@ class _Round(NamedTuple):
     key: Array
 
 
-def _check(iterate, init, extract, matvec, values, vectors, residuals, key, tol, *, k, which, check, host):
+def _check(iterate, init, extract, matvec, values, vectors, residuals, key, tol, *, k, which, check, host, first):
     """The missed-eigenvalue check on the deflated operator: ``(missed, bound, direction,
     matvecs)`` (module docstring)."""
     sign = 1.0 if which == "LA" else -1.0
@@ -524,13 +583,14 @@ def _check(iterate, init, extract, matvec, values, vectors, residuals, key, tol,
     scale = jnp.max(jnp.abs(values))
     shift = values[k - 1] - sign * 2 * tol * scale  # never beyond θ_k: span V is inert
     probe = jax.random.normal(key, (1, dim), vectors.dtype)
-    state = init(probe, key, wanted=1, max_basis=min(check.max_steps, dim))
+    sizes = _stage_sizes(min(check.max_steps, dim), 1, first)
+    state = init(probe, key, wanted=1, max_basis=sizes[0])
     if not check.adaptive:  # deflates the guards too (their residuals are 10 tol: unsound)
         deflated = Partial(_deflated_apply, matvec, vectors, shift)
-        ch = iterate(deflated, state, tol, which)
-        theta, u, _ = extract(ch)
+        theta, u, spent = _staged(lambda st: iterate(deflated, st, tol, which), state, sizes[1:],
+                                  lambda st: ~st.converged, lambda st: (*extract(st)[:2], st.num_matvecs), host)
         missed = sign * (theta[0] - values[k - 1]) > tol * scale
-        return missed, jnp.array(jnp.nan, values.dtype), u[:, 0], ch.num_matvecs
+        return missed, jnp.array(jnp.nan, values.dtype), u[:, 0], spent
     sigma_k = sign * values[k - 1]
     log_term = jnp.asarray(math.log(2 * 1.648 * math.sqrt(dim) / check.failure_prob), values.dtype)
     # certify when the bound leaves room for the deflated pairs' residuals (Weyl)
@@ -540,14 +600,18 @@ def _check(iterate, init, extract, matvec, values, vectors, residuals, key, tol,
     # lifts D's top (a shift just below θ_k would leave the bound no room) nor widens its spread
     shift = sign * jnp.minimum(sign * shift, sign * values[-1])
     deflated = Partial(_deflated_apply, matvec, vectors[:, :k], shift)  # the returned pairs only
-    if host:
-        going = lambda st: _check_going_jit(st, *levels, sign=sign)  # noqa: E731
-    else:
-        going = lambda st: _check_going(st, *levels, sign=sign)  # noqa: E731
-    ch = iterate(deflated, state, jnp.zeros((), values.dtype), which, going)
-    top, bound = (_kw_bound_jit if host else _kw_bound)(ch, log_term, sign=sign)
-    _, u, _ = extract(ch)
-    return top > levels[1], jnp.maximum(bound - sigma_k, 0.0), u[:, 0], ch.num_matvecs
+    going, wants, bound_of = ((_check_going_jit, _check_wants_jit, _kw_bound_jit) if host
+                              else (_check_going, _check_wants, _kw_bound))
+    zero = jnp.zeros((), values.dtype)
+
+    def finish(ch):
+        top, bound = bound_of(ch, log_term, sign=sign)
+        return top, bound, extract(ch)[1][:, 0], ch.num_matvecs
+
+    top, bound, u, spent = _staged(
+        lambda st: iterate(deflated, st, zero, which, lambda c: going(c, *levels, sign=sign)), state,
+        sizes[1:], lambda st: wants(st, *levels, sign=sign), finish, host)
+    return top > levels[1], jnp.maximum(bound - sigma_k, 0.0), u, spent
 
 
 _kw_bound_jit = jax.jit(_kw_bound, static_argnames=("sign",))
@@ -563,7 +627,7 @@ def _set_tol(check: Check, tol: Array) -> Array:
 
 def _certified_solve(matvec: Partial, start: Array, key: Array, tol: Array, *, k: int,
                      wanted: int, which: str, max_basis: int, check: Check | None, rounds: int,
-                     host: bool) -> Eigenpairs:
+                     host: bool, first: int) -> Eigenpairs:
     iterate = _iterate_host if host else _iterate_compiled
     loop = _while_host if host else jax.lax.while_loop
     init = _init_jit if host else lanczos_init  # eager, their lax.cond's compiled at every call
@@ -573,28 +637,39 @@ def _certified_solve(matvec: Partial, start: Array, key: Array, tol: Array, *, k
     def solve_and_check(start, key, solves, num_matvecs) -> _Round:
         key, solve_key, check_key = jax.random.split(key, 3)
         tols = jnp.where(jnp.arange(wanted) < k, tol, GUARD_TOL_FACTOR * tol)  # (wanted,)
-        st = iterate(matvec, init(start, solve_key, wanted=wanted, max_basis=max_basis), tols, which)
-        values, vectors, residuals = extract(st)
+        sizes = _stage_sizes(max_basis, start.shape[0], max(first, wanted))  # Rayleigh–Ritz needs wanted rows
+        values, vectors, residuals, spent = _staged(
+            lambda st: iterate(matvec, st, tols, which), init(start, solve_key, wanted=wanted, max_basis=sizes[0]),
+            sizes[1:], lambda st: ~st.converged, lambda st: (*extract(st), st.num_matvecs), host)
         # convergence from the explicit residuals (the estimate ‖R y_last‖ is meaningless once
         # the basis fills the whole space)
         converged = jnp.all(residuals <= tols * jnp.max(jnp.abs(values)))
-        used = num_matvecs + st.num_matvecs
+        used = num_matvecs + spent
         direction = jnp.zeros((dim,), start.dtype)
         missed, bound = jnp.array(False), jnp.array(jnp.nan, start.dtype)
         if check is not None:
             missed, bound, direction, spent = _check(iterate, init, extract, matvec, values, vectors,
                                                      residuals, check_key, tol, k=k, which=which, check=check,
-                                                     host=host)
+                                                     host=host, first=first)
             used = used + spent
         return _Round(solves + 1, values, vectors, residuals, used, converged, missed, bound,
                       direction, key)
 
     def again(r: _Round) -> _Round:  # restart from the found vectors and the missed direction
-        seed = jnp.sum(r.vectors, axis=1) + r.direction * jnp.sqrt(float(wanted))
-        return solve_and_check(seed[None, :], r.key, r.solves, r.num_matvecs)
+        seed = (jnp.sum(r.vectors, axis=1) + r.direction * jnp.sqrt(float(wanted)))[None, :]
+        if start.shape[0] == 1:  # the first solve too: one traced solve, not two (compile time)
+            seed = jnp.where(r.solves == 0, start, seed)
+        return solve_and_check(seed, r.key, r.solves, r.num_matvecs)
 
-    first = solve_and_check(start, key, jnp.array(0, int), jnp.array(0, int))
-    last = loop(lambda r: (r.missed | ~r.converged) & (r.solves < rounds), again, first)
+    zero = jnp.array(0, int)
+    if start.shape[0] == 1:
+        nothing = jnp.zeros((), start.dtype)
+        initial = _Round(zero, jnp.zeros((wanted,), start.dtype), jnp.zeros((dim, wanted), start.dtype),
+                         jnp.zeros((wanted,), start.dtype), zero, jnp.array(False), jnp.array(False),
+                         nothing, jnp.zeros((dim,), start.dtype), key)
+    else:  # a block start: restarts from one vector
+        initial = solve_and_check(start, key, zero, zero)
+    last = loop(lambda r: (r.missed | ~r.converged) & (r.solves < rounds), again, initial)
     certified = last.converged & ~last.missed
     error_bound = jnp.array(jnp.nan, start.dtype)
     if check is not None and check.adaptive:  # Weyl: the deflated pairs' residuals plus the miss bound
@@ -605,7 +680,7 @@ def _certified_solve(matvec: Partial, start: Array, key: Array, tol: Array, *, k
                       certified=certified, error_bound=error_bound)
 
 
-_STATIC = ("k", "wanted", "which", "max_basis", "check", "rounds", "host")
+_STATIC = ("k", "wanted", "which", "max_basis", "check", "rounds", "host", "first")
 _certified_solve_jit = jax.jit(_certified_solve, static_argnames=_STATIC)
 
 
@@ -642,8 +717,9 @@ def lanczos_eigh(
       which: ``"LA"`` largest algebraic, ``"SA"`` smallest algebraic.
       tol: relative residual tolerance, ``‖H v_i − λ_i v_i‖ ≤ tol · max|θ|`` for the
         ``k + guards`` tracked pairs.
-      max_iters: maximal basis size of one solve (static; memory ``2 d max_iters``). Default
-        :func:`default_max_iters` of ``k + guards``.
+      max_iters: maximal basis size of one solve (static; memory ``2 d max_iters``; the basis
+        grows to it from :data:`FIRST_BASIS` rows as needed). Default :func:`default_max_iters`
+        of ``k + guards``.
       key: PRNG key for the start block, breakdown restarts and the check (default
         ``PRNGKey(0)``).
       v0: optional start vector ``(d,)`` or start block ``(d, b)`` (need not be orthonormal;
@@ -694,5 +770,6 @@ def lanczos_eigh(
                    check=check if k < dim else None, rounds=rounds)
     solve = _certified_solve_jit if compiled else _certified_solve
     matvec = matvec if isinstance(matvec, Partial) else Partial(matvec)  # arrays traced, function static
-    return solve(matvec, start.T, key, jnp.asarray(tol, dtype), host=not compiled,
-                 **statics)
+    # the host driver's HVPs (convolutions) outweigh its basis passes: one basis of full size
+    first = FIRST_BASIS if compiled else dim
+    return solve(matvec, start.T, key, jnp.asarray(tol, dtype), host=not compiled, first=first, **statics)

@@ -338,3 +338,31 @@ def test_vmapped_certified_solves_match_one_at_a_time_and_finish():
         np.testing.assert_allclose(out["r"].values[j], single.values, rtol=1e-5)
         assert bool(out["r"].certified[j]) == bool(single.certified)
         assert int(out["r"].num_matvecs[j]) == int(single.num_matvecs)
+
+
+def test_a_growing_basis_takes_the_steps_of_one_full_basis(monkeypatch):
+    """The basis starts at FIRST_BASIS rows and grows to its full size when full
+    (lanczos._staged). Rows beyond the basis size are zero either way, so a solve that grows (a
+    cluster: 60+ steps; a block of 2; restarts) takes the steps of one basis allocated at full
+    size: the same HVP counts, values to rounding, the same certificate."""
+    from eoslib import lanczos
+    cluster = 5.0 + 1e-3 * np.arange(12)
+    spectrum = np.concatenate([cluster, np.linspace(-1, 4, 188)])
+    with jax.enable_x64(True):
+        mat, _ = _operator(spectrum)
+        mv = jax.tree_util.Partial(lambda m, v: m @ v, mat)
+        v0 = jax.random.normal(jax.random.PRNGKey(1), (200, 2), jnp.float64)
+        runs, first_basis = {}, lanczos.FIRST_BASIS
+        for first in (first_basis, 10**9):
+            monkeypatch.setattr(lanczos, "FIRST_BASIS", first)
+            runs[first] = [lanczos_eigh(mv, 200, k, dtype=jnp.float64, tol=1e-6, **kw)
+                           for k, kw in ((8, {}), (3, {"v0": v0}), (3, {"check": LEGACY_CHECK}))]
+    grown, whole = runs.values()
+    assert lanczos._stage_sizes(81, 1, 32) == (32, 81) and lanczos._stage_sizes(64, 2, 15) == (14, 64)
+    assert lanczos._stage_sizes(20, 1, 32) == (20,)
+    for a, b in zip(grown, whole):
+        assert int(a.num_matvecs) == int(b.num_matvecs) and int(a.num_matvecs) > first_basis
+        np.testing.assert_allclose(a.values, b.values, rtol=1e-12)
+        np.testing.assert_allclose(a.residuals, b.residuals, rtol=1e-6, atol=1e-13)
+        assert bool(a.certified) == bool(b.certified)
+        np.testing.assert_allclose(a.error_bound, b.error_bound, rtol=1e-8)
