@@ -8,9 +8,12 @@ with θ*_t the mean of the last ``mean_window`` parameter vectors θ_{t−W+1..t
 Figure 9), and η_t.
 
 A run stops at completion (training accuracy above ``completion_accuracy``, measured at θ_t:
-no step is taken after it), at ``max_epochs``, or at divergence: a non-finite loss or parameter
-norm, or a loss above ``divergence_factor`` times the initial loss. A diverged run is flagged,
-never raised.
+no step is taken after it), at ``max_epochs``, at divergence (a non-finite loss or parameter
+norm, or a loss above ``divergence_factor`` times the initial loss), or *frozen*: at an exactly
+zero gradient (and BatchNorm statistics that no longer change), a fixed point of GD that no later
+epoch can leave, so stopping there changes nothing but the epochs spent (a dead network: every
+unit of a ReLU layer off on every training image; ``eoslib.runs`` names the layer). Diverged and
+frozen runs are flagged, never raised.
 
 :func:`run_epochs` loops :func:`epoch_step` over a block of epochs, in one compiled
 :func:`run_block` or, without ``objective.compiled_loops``, in Python; models that stopped are
@@ -60,6 +63,7 @@ class TrainState(NamedTuple):
     stopped: jax.Array  # () bool
     completed: jax.Array  # () bool
     diverged: jax.Array  # () bool
+    frozen: jax.Array  # () bool: stopped at an exactly zero gradient (a fixed point of GD)
     initial_loss: jax.Array  # () float
     window: jax.Array  # (W, d)
     window_rest: jax.Array  # (d,)
@@ -72,7 +76,7 @@ def init_state(model: nn.Module, key: jax.Array, input_shape, mean_window: int) 
     return TrainState(
         params=variables["params"], batch_stats=variables.get("batch_stats", {}),
         epoch=jnp.zeros((), jnp.int32), reduced=jnp.zeros((), bool), stopped=jnp.zeros((), bool),
-        completed=jnp.zeros((), bool), diverged=jnp.zeros((), bool),
+        completed=jnp.zeros((), bool), diverged=jnp.zeros((), bool), frozen=jnp.zeros((), bool),
         initial_loss=jnp.full((), jnp.nan, flat.dtype),
         window=jnp.zeros((mean_window, flat.size), flat.dtype),
         window_rest=jnp.zeros((flat.size,), flat.dtype))
@@ -97,6 +101,17 @@ def _window_sums(window: jax.Array, rest: jax.Array, row: jax.Array,
     the write: reading the overwritten row before it would make XLA copy the whole window."""
     total = jax.lax.cond(slot == 0, lambda: sum(window[1:], window[0]), lambda: rest + row)
     return total, total - window[(slot + 1) % window.shape[0]]
+
+
+def _all_zero(tree) -> jax.Array:
+    """() bool: every entry of every leaf of ``tree`` is exactly zero."""
+    return reduce(jnp.logical_and, [jnp.all(leaf == 0) for leaf in jax.tree.leaves(tree)], jnp.array(True))
+
+
+def _all_equal(a, b) -> jax.Array:
+    """() bool: the pytrees ``a`` and ``b`` are equal entry by entry."""
+    return reduce(jnp.logical_and, [jnp.all(x == y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))],
+                  jnp.array(True))
 
 
 def epoch_step(objective: Objective, train_data: Batch, eval_data: Batch, limits: Limits,
@@ -124,7 +139,8 @@ def epoch_step(objective: Objective, train_data: Batch, eval_data: Batch, limits
     diverged = ~jnp.isfinite(loss) | ~jnp.isfinite(param_norm) | (
         loss > limits.divergence_factor * initial_loss)
     completed = acc > limits.completion_accuracy
-    stop = diverged | completed | (state.epoch >= limits.max_epochs)
+    frozen = _all_zero(grad) & _all_equal(new_stats, state.batch_stats)
+    stop = diverged | completed | frozen | (state.epoch >= limits.max_epochs)
     reduced = update_reduced(schedule, state.epoch, state.reduced, acc)
     lr = learning_rate(schedule, state.epoch, reduced)
     step = active & ~stop
@@ -138,6 +154,7 @@ def epoch_step(objective: Objective, train_data: Batch, eval_data: Batch, limits
         stopped=state.stopped | stop,
         completed=jnp.where(active, completed, state.completed),
         diverged=jnp.where(active, diverged, state.diverged),
+        frozen=jnp.where(active, frozen, state.frozen),
         initial_loss=jnp.where(active, initial_loss, state.initial_loss),
         window=window, window_rest=window_rest)
     metrics = dict(train_loss=loss, train_acc=acc, eval_loss=eval_loss, eval_acc=eval_acc,

@@ -73,13 +73,15 @@ DEAD_SHARPNESS = 1e-2
 
 
 def dead(record: dict) -> bool:
-    """A dead network: the run neither completed nor diverged and the top Hessian eigenvalue at
-    its end is below :data:`DEAD_SHARPNESS`. Every unit of a ReLU layer is then inactive on
-    every image, so the gradient and the Hessian vanish, the loss stays at ln 10 (chance) and GD
-    stands still until ``max_epochs``; trained models here end with S > 0.5."""
+    """A dead network: the trainer stopped it frozen with a ReLU layer all off
+    (``final["dead_layer"]``, ``TRAINER_VERSION`` ≥ 2: every unit of that layer inactive on every
+    image, so the gradient and the Hessian vanish and the loss stays at ln 10, chance), or the
+    run neither completed nor diverged and the top Hessian eigenvalue at its end is below
+    :data:`DEAD_SHARPNESS` (a network all but dead, with a few units alive on a few images,
+    which GD no longer moves measurably; trained models here end with S > 0.5)."""
     f = record["final"]
-    return (not record["diverged"] and not f["completed"]
-            and f.get("sharpness", float("inf")) < DEAD_SHARPNESS)
+    return f.get("dead_layer") is not None or (
+        not record["diverged"] and not f["completed"] and f.get("sharpness", float("inf")) < DEAD_SHARPNESS)
 
 
 def failed(record: dict) -> bool:

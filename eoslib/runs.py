@@ -35,24 +35,29 @@ from eoslib import execution
 from eoslib.diagnostics import Problem
 from eoslib.gd import Limits, TrainState, init_states, run_epochs
 from eoslib.lanczos import DEFAULT_CHECK, LEGACY_CHECK, Check, Eigenpairs
-from eoslib.models import INITS, MODELS
+from eoslib.models import INITS, MLP, MODELS, mlp_relu_inputs
 from eoslib.objective import Batch, Objective, default_chunk_size
 from eoslib.results import ResultsStore, make_record
 from eoslib.schedules import Schedule, as_arrays
 from eoslib.similarity import cosine_grassmann_similarity
 from eoslib.tracking import top_eigenpairs
 
-__all__ = ["TRAINER_VERSION", "CHECKS", "check_of", "RunConfig", "RunResult", "Prepared", "METRICS", "prepare", "collect",
+__all__ = ["TRAINER_VERSION", "CHECKS", "check_of", "RunConfig", "RunResult", "Prepared", "METRICS", "prepare", "collect", "dead_layer",
            "state_eigenpairs", "batched_eigenpairs", "has_peaked", "EigenRecorder", "last_accuracy", "train", "states_at", "save_run", "run_or_load",
            "progress_enabled"]
 
 METRICS = ("train_loss", "train_acc", "eval_loss", "eval_acc", "param_norm", "dist_to_mean", "lr")
 
 
-TRAINER_VERSION = 1
+TRAINER_VERSION = 2
 """Version of what turns a config into results (the trainer, the eigensolver settings, the
 records' metrics). It is a field of every :class:`RunConfig`, hence part of its store key: bump
-it with any change that changes results, and no record made before can be read as current."""
+it with any change that changes results, and no record made before can be read as current.
+
+2: a run stops at an exactly zero gradient (``final["frozen"]``, a dead network:
+``final["dead_layer"]``, :mod:`eoslib.gd`) instead of standing still until ``max_epochs``.
+Records of version 1 that this cannot have changed were carried over (``tools/migrate_store.py``,
+``store/README.md``)."""
 
 CHECKS = {"adaptive": DEFAULT_CHECK, "legacy": LEGACY_CHECK}
 """The missed-eigenvalue checks a stored eigensolve can use (``RunConfig.eig_check`` and the
@@ -215,14 +220,29 @@ def problem(config: RunConfig, split: datasets.Split | None = None, *, data_dir=
     return Problem(loss, prepared.train_data), prepared.state.params
 
 
-def collect(chunks: Sequence[dict], epochs: int, completed: bool) -> tuple[dict, dict]:
+def collect(chunks: Sequence[dict], epochs: int, completed: bool, frozen: bool = False,
+            dead_layer: int | None = None) -> tuple[dict, dict]:
     """History (arrays (T+1,) of :data:`METRICS` for θ_0..θ_T) and final metrics of one model
-    from the metrics blocks of :func:`eoslib.gd.run_epochs` (its row of a batched block)."""
+    from the metrics blocks of :func:`eoslib.gd.run_epochs` (its row of a batched block), with
+    the stop flags ``frozen`` (an exactly zero gradient) and ``dead_layer`` (:func:`dead_layer`)."""
     active = np.concatenate([m["active"] for m in chunks])
     history = {name: np.concatenate([m[name] for m in chunks])[active] for name in METRICS}
-    final = {"epochs": int(epochs), "completed": bool(completed),
+    final = {"epochs": int(epochs), "completed": bool(completed), "frozen": bool(frozen), "dead_layer": dead_layer,
              **{name: float(values[-1]) for name, values in history.items()}}
     return history, final
+
+
+def dead_layer(prepared: Prepared, state: TrainState) -> int | None:
+    """The first hidden layer of an MLP whose ReLUs are all off (input ≤ 0) on every training
+    image at ``state`` (one model), None if none is or the model is not an MLP: a dead network,
+    whose loss, gradient and Hessian no longer depend on the layers up to it."""
+    model = prepared.objective.model
+    if not isinstance(model, MLP):
+        return None
+    inputs = np.asarray(mlp_relu_inputs(model, state.params, prepared.train_data.x))
+    bounds = np.cumsum((0, *model.hidden))
+    dead = [i for i in range(len(model.hidden)) if np.all(inputs[:, bounds[i]:bounds[i + 1]] <= 0)]
+    return dead[0] if dead else None
 
 
 def state_eigenpairs(prepared: Prepared, state: TrainState, k: int, tol: float,
@@ -424,7 +444,9 @@ def train(config: RunConfig, split: datasets.Split | None = None, *, data_dir=No
         chunks.append(jax.device_get(metrics))
         bar.update(int(np.sum(chunks[-1]["active"])))
     bar.close()
-    history, final = collect(chunks, int(state.epoch), bool(state.completed))
+    frozen = bool(state.frozen)
+    history, final = collect(chunks, int(state.epoch), bool(state.completed), frozen,
+                             dead_layer(prep, state) if frozen else None)
     final.update(recorder.finish(prep, state, bool(state.diverged)))
     eigen = recorder.arrays()
     return RunResult(config, history, eigen, final, bool(state.diverged),

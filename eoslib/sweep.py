@@ -57,6 +57,7 @@ from eoslib.runs import (
     batched_eigenpairs,
     check_of,
     collect,
+    dead_layer,
     last_accuracy,
     prepare,
     progress_enabled,
@@ -191,14 +192,18 @@ class _BatchRun:
 
     def write_stopped(self) -> None:
         """The record of every model that stopped in the last block, written to the store."""
-        flags = _get((self.state.stopped, self.state.completed, self.state.diverged, self.state.epoch))
+        flags = _get((self.state.stopped, self.state.completed, self.state.diverged, self.state.epoch,
+                      self.state.frozen))
         host = None  # the state on the host, fetched once per block when a model stopped
         for lane, i in enumerate(self.owner):
             if i < 0 or i in self.written or not flags[0][lane]:
                 continue
             host = _get(self.state) if host is None else host
-            history, final = collect(self.chunks[i], flags[3][lane], flags[1][lane])
-            final.update(self.recorders[i].finish(self.single, _lane(host, lane), bool(flags[2][lane])))
+            state = _lane(host, lane)
+            frozen = bool(flags[4][lane])
+            history, final = collect(self.chunks[i], flags[3][lane], flags[1][lane], frozen,
+                                     dead_layer(self.single, state) if frozen else None)
+            final.update(self.recorders[i].finish(self.single, state, bool(flags[2][lane])))
             self.records[i] = make_record(self.batch[i], history, self.recorders[i].arrays(), final,
                                           bool(flags[2][lane]), time.perf_counter() - self.start,
                                           execution=self.prep.plan.as_dict(), batch_size=len(self.batch))

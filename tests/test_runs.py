@@ -231,3 +231,33 @@ def test_rho_compares_the_final_top_subspace_with_its_anchors(small_split):
     assert np.isnan(stable.final["rho_eos"]) and stable.final["rho_eos_epoch"] is None
     with pytest.raises(ValueError, match="rho_k"):
         RunConfig(eig_every=5, eig_k=1, rho_k=2)
+
+
+def test_a_dead_network_stops_frozen_and_its_dead_layer_is_named(small_split):
+    """TRAINER_VERSION 2 (eoslib.gd): a run stops at an exactly zero gradient instead of standing
+    still until max_epochs, flagged ``frozen``, with the ReLU layer that is all off named. Zero
+    inputs kill the bias-free MLP's first layer at once; a zero kernel kills a middle one. The
+    vmapped sweep stops its lanes the same way, and a live run is never flagged."""
+    from eoslib import generalization
+    from eoslib.runs import dead_layer, prepare
+    from eoslib.sweep import run_batch
+
+    config = RunConfig(n_train=128, n_eval=32, max_epochs=40, sharpness_at_end=True)
+    zeros = dataclasses.replace(small_split, x_train=np.zeros_like(small_split.x_train))
+    run = train(config, zeros)
+    assert run.final["frozen"] and run.final["dead_layer"] == 0 and run.final["epochs"] == 0
+    assert not run.diverged and not run.final["completed"] and run.final["sharpness"] == 0.0
+    assert np.isclose(run.final["train_loss"], np.log(10.0))
+    record = {"final": run.final, "diverged": run.diverged}
+    assert generalization.dead(record) and generalization.failed(record)
+    lanes = run_batch([config, dataclasses.replace(config, schedule=schedules.Schedule(0.02), seed=1)], zeros)
+    assert [(r["final"]["frozen"], r["final"]["dead_layer"], r["final"]["epochs"]) for r in lanes] == [(True, 0, 0)] * 2
+
+    live = train(config, small_split)
+    assert not live.final["frozen"] and live.final["dead_layer"] is None and live.final["epochs"] > 0
+    prep = prepare([config], small_split, batched=False)
+    params = {**prep.state.params, "Linear_1": jax.tree.map(jnp.zeros_like, prep.state.params["Linear_1"])}
+    state = prep.state._replace(params=params)
+    assert dead_layer(prep, state) == 1 and dead_layer(prep, prep.state) is None
+    after, _ = run_epochs(prep.objective, 5, prep.train_data, prep.eval_data, prep.limits, prep.schedule, state, 0)
+    assert bool(after.frozen) and bool(after.stopped) and int(after.epoch) == 0
