@@ -434,9 +434,10 @@ def prose_values(rows: Sequence[Mapping], threshold: float | None, *, start: flo
 
     - ``n_models``, ``n_rates``, ``first_rate``, ``last_rate``: the grid; ``n_below_start`` /
       ``n_from_start``: its rates below and from ``start``;
-    - ``end_rate``, ``end_diverged``, ``end_dead``: the first rate at which every seed failed
-      (``"none"``) and how its seeds failed; ``n_dead``, ``dead_min``: the dead networks and the
-      smallest rate with one; ``extra_runs``: the store's runs outside the grid, as a phrase;
+    - ``end_rate``, ``end_diverged``, ``end_dead``, ``end_how``: the first rate at which every
+      seed failed (``"none"``) and how its seeds failed (counts, and as a phrase); ``n_dead``,
+      ``dead_min``, ``dead_phrase``: the dead networks, the smallest rate with one, and both as a
+      phrase; ``extra_runs``: the store's runs outside the grid, as a phrase;
     - ``threshold``, ``reach``: the threshold and the seeds reaching 2/η0 there and after it
       (a phrase); ``vs_reference``: ``"within one grid step of"`` chapter 3's threshold or not;
       ``start_side``: where ``start`` lies relative to the threshold (a phrase);
@@ -490,13 +491,24 @@ def _grid_values(rows, start: float, extra_rows, store_records: int, store_bytes
         "n_dead": str(len(dead_rows)), "dead_min": _rate(min(r["eta0"] for r in dead_rows)) if dead_rows else "none",
         "store_records": str(store_records), "store_mb": f"{store_bytes / 1e6:.1f}",
     }
+    out["end_how"] = _failures(end) if end else "none"
+    out["dead_phrase"] = (f"{len(dead_rows)} of the {len(rows)} models died, all at η0 ≥ {out['dead_min']}" if dead_rows
+                          else f"none of the {len(rows)} models died")
     extra_rates = sorted({r["eta0"] for r in extra_rows})
     out["extra_runs"] = (
         f"the {len(extra_rows)} runs of the {len(extra_rates)} rates after {out['last_rate']} "
         f"({_span(extra_rates, _rate)}, " + ("every seed failed" if all(r["failed"] for r in extra_rows) else
-                                              f"{sum(r['failed'] for r in extra_rows)} failed") + ")"
+                                              f"{sum(r['failed'] for r in extra_rows)} failed")
+        + (f": {_failures(extra_rows)}" if any(r["failed"] for r in extra_rows) else "") + ")"
         if extra_rows else "no other runs")
     return out
+
+
+def _failures(rows) -> str:
+    """How ``rows`` failed, as a phrase: ``"3 by divergence and 2 by a dead network"``."""
+    diverged, dead = sum(bool(r["diverged"]) for r in rows), sum(bool(r.get("dead")) for r in rows)
+    parts = [f"{diverged} by divergence"] * bool(diverged) + [f"{dead} by a dead network"] * bool(dead)
+    return " and ".join(parts) or "none"
 
 
 def _threshold_values(rows, threshold: float | None, start: float, factor: float, reference: float | None,

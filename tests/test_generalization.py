@@ -237,7 +237,11 @@ def test_prose_values_quote_the_rows_they_are_given():
     assert (v["n_below_start"], v["n_from_start"]) == ("2", "4")
     assert (v["end_rate"], v["end_diverged"], v["end_dead"], v["n_dead"], v["dead_min"]) == ("0.32", "2", "1", "1",
                                                                                              "0.32")
-    assert v["extra_runs"] == "the 3 runs of the 1 rates after 0.32 (0.64, every seed failed)"
+    assert v["end_how"] == "2 by divergence and 1 by a dead network"
+    assert v["dead_phrase"] == "1 of the 18 models died, all at η0 ≥ 0.32"
+    assert v["extra_runs"] == "the 3 runs of the 1 rates after 0.32 (0.64, every seed failed: 3 by divergence)"
+    alive = [r for r in rows if not r["dead"]]
+    assert gc.prose_values(alive, 0.04, start=0.04, factor=2.0, draws=20)["dead_phrase"] == "none of the 17 models died"
     assert v["threshold"] == "0.04" and v["reach"] == "2 of 3 seeds reach it; and from 0.08 on, every seed that did not fail"
     assert v["vs_reference"] == "within one grid step of" and v["start_side"].startswith("every rate")
     assert (v["n_below"], v["n_rates_below"], v["acc_below"]) == ("6", "2", "71.0 %")
