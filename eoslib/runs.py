@@ -56,7 +56,7 @@ it with any change that changes results, and no record made before can be read a
 
 2: a run stops at an exactly zero gradient (``final["frozen"]``, a dead network:
 ``final["dead_layer"]``, :mod:`eoslib.gd`) instead of standing still until ``max_epochs``.
-Records of version 1 that this cannot have changed were carried over (``tools/migrate_store.py``,
+Records of version 1 that this cannot have changed were carried over (``tools/migrate_trainer.py``,
 ``store/README.md``)."""
 
 CHECKS = {"adaptive": DEFAULT_CHECK, "legacy": LEGACY_CHECK}
