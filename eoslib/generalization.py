@@ -118,11 +118,16 @@ CIFAR_SCALES = {
                   max_epochs=10000, eig_every=50, eig_start=50, reduce_rates=(0.08796, 0.1407, 0.2252, 0.3603),
                   reduce_epochs=(150, 200, 300, 500, 1000), reduce_seeds=1, eta_small=0.021,
                   group_rates=(0.08796, 0.2252, 0.5765), group_size=9, group_eig_start=50, group_eig_every=50,
-                  weight_init="flax"),
+                  weight_init="flax", warmup=100, eig_check="adaptive", rho_at_accuracy=True),
+    "cpu-1k": dict(n_train=1000, n_eval=1000, seeds=3, start=0.0008, factor=1.6 ** 2, skip=2, max_rates=8,
+                   max_epochs=2000, eig_every=100, eig_start=20, reduce_rates=(0.08796,),
+                   reduce_epochs=(40, 60, 80, 100), reduce_seeds=1, eta_small=0.021, group_rates=(0.08796,),
+                   group_size=9, group_eig_start=20, group_eig_every=100, weight_init="flax", warmup=20,
+                   eig_check="adaptive", rho_at_accuracy=True),
     "cpu": dict(n_train=500, n_eval=500, seeds=2, start=0.0005, factor=1.6 ** 2, skip=3, max_rates=7,
                 max_epochs=400, eig_every=100, eig_start=50, reduce_rates=(0.1407,), reduce_epochs=(50, 100),
                 reduce_seeds=1, eta_small=0.021, group_rates=(0.1407,), group_size=9, group_eig_start=90,
-                group_eig_every=4, weight_init="torch"),
+                group_eig_every=4, weight_init="torch", warmup=100, eig_check=STORE_CHECK, rho_at_accuracy=False),
 }
 """The CIFAR-10 runs (Section 4.1-4.2; Appendix F) at two scales. ``paper``: Figure 5b's VGG10 on
 CIFAR-10-5k / 1k, η0 = 0.0005 · 1.6^k until every seed diverged, 5 seeds, to completion (at most
@@ -185,9 +190,10 @@ def cifar_base(scale: str | Mapping = "cpu", **overrides) -> RunConfig:
     ``model`` (the device tool's plumbing test runs the MLP)."""
     s = cifar_scale(scale)
     base = dict(model=s.get("model", "vgg10"), weight_init=s["weight_init"], dataset="cifar10", n_train=s["n_train"], n_eval=s["n_eval"],
-                schedule=schedules.warmup(s["start"], 100), max_epochs=s["max_epochs"],
+                schedule=schedules.warmup(s["start"], s.get("warmup", 100)), max_epochs=s["max_epochs"],
                 eig_every=s["eig_every"], eig_start=s["eig_start"], eig_k=3, eig_tol=1e-3, rho_k=3,
-                sharpness_at_end=True, eig_check=STORE_CHECK)
+                sharpness_at_end=True, eig_check=s.get("eig_check", STORE_CHECK),
+                rho_at_accuracy=s.get("rho_at_accuracy", False))
     return RunConfig(**{**base, **overrides})
 
 

@@ -75,6 +75,11 @@ def check_of(name: str) -> Check:
     return CHECKS[name]
 
 
+ADDED_FIELDS = {"rho_at_accuracy": False}
+"""Fields of :class:`RunConfig` added after records were made, each with the value at which a
+run is what it was before the field existed (left out of the record and the key)."""
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything that determines one training run (and its results-store key).
@@ -91,8 +96,14 @@ class RunConfig:
     the sharpness after the reduction reaches that value (e.g. 2/η_small: the run became
     unstable); ``final["above"]`` says so. ``rho_k`` > 0 records ρ, the rotation of the top
     ``rho_k`` Hessian eigenvectors (:class:`EigenRecorder`), in ``final["rho"]`` and
-    ``final["rho_eos"]``. ``eig_check``: the missed-eigenvalue check of every recorded
-    eigensolve, a name of :data:`CHECKS`.
+    ``final["rho_eos"]``. ``rho_at_accuracy``: the ρ anchor is solved at the first epoch whose
+    training accuracy reaches ``rho_accuracy`` (the driver steps epoch by epoch until then),
+    not at the first scheduled evaluation after it. ``eig_check``: the missed-eigenvalue check
+    of every recorded eigensolve, a name of :data:`CHECKS`.
+
+    Fields added after records were made (:data:`ADDED_FIELDS`) stay out of :meth:`to_dict`,
+    and so out of the key, at the value that reproduces the runs made before them, so that
+    those records keep their keys.
     """
 
     model: str = "mlp"
@@ -118,6 +129,7 @@ class RunConfig:
     stop_above: float = float("inf")
     rho_k: int = 0
     rho_accuracy: float = 0.9
+    rho_at_accuracy: bool = False
     eig_check: str = "adaptive"
     trainer_version: int = TRAINER_VERSION
 
@@ -129,11 +141,16 @@ class RunConfig:
                 and self.eig_every <= 0:
             raise ValueError("stop_after_peak, stop_above and rho_k need eig_every > 0 (they "
                              "read the recorded eigenpairs)")
+        if self.rho_at_accuracy and self.rho_k <= 0:
+            raise ValueError("rho_at_accuracy needs rho_k > 0 (it solves the ρ anchor)")
         if self.rho_k > self.eig_k:
             raise ValueError(f"rho_k={self.rho_k} must not exceed eig_k={self.eig_k}")
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
+        for name, before in ADDED_FIELDS.items():
+            if d[name] == before:
+                del d[name]
         d["schedule"] = {k: float(v) for k, v in self.schedule._asdict().items()}
         return d
 
@@ -342,6 +359,34 @@ class EigenRecorder:
         self.peaked = self.above = False
         self.anchors = {"rho": None, "rho_eos": None}  # name -> (epoch, (d, rho_k) vectors)
 
+    def anchor_pending(self) -> bool:
+        """True while the run solves its ρ anchor when it reaches ``rho_accuracy``
+        (``rho_at_accuracy``) and has not yet."""
+        return self.config.rho_at_accuracy and self.anchors["rho"] is None
+
+    def due(self, epoch: int, accuracy: float | None) -> bool:
+        """Whether the eigenpairs are recorded at ``epoch``: a scheduled evaluation
+        (``eig_start + j * eig_every``), or the ρ anchor's epoch (:meth:`anchor_pending` and the
+        last training accuracy ``accuracy`` reached ``rho_accuracy``)."""
+        cfg = self.config
+        if cfg.eig_every <= 0:
+            return False
+        scheduled = epoch >= cfg.eig_start and (epoch - cfg.eig_start) % cfg.eig_every == 0
+        return scheduled or (self.anchor_pending() and accuracy is not None and accuracy >= cfg.rho_accuracy)
+
+    def steps(self, epoch: int, block_epochs: int) -> int:
+        """Epochs to run from ``epoch`` before the driver looks again: to the next scheduled
+        evaluation, one while the ρ anchor is pending (it is solved at the epoch the accuracy
+        reaches ``rho_accuracy``), ``block_epochs`` without eigenpairs."""
+        cfg = self.config
+        if cfg.eig_every <= 0:
+            return block_epochs
+        if epoch < cfg.eig_start:
+            ahead = cfg.eig_start - epoch
+        else:
+            ahead = cfg.eig_every - (epoch - cfg.eig_start) % cfg.eig_every
+        return 1 if self.anchor_pending() and epoch >= cfg.eig_start else ahead
+
     def record(self, prepared: Prepared, state: TrainState, accuracy: float | None = None) -> bool:
         """Eigenpairs at ``state`` (one model) appended; True when the run must stop (its
         sharpness peaked, or reached ``stop_above``). ``accuracy``: the last training accuracy
@@ -428,19 +473,15 @@ def train(config: RunConfig, split: datasets.Split | None = None, *, data_dir=No
         return run_epochs(prep.objective, num, prep.train_data, prep.eval_data, prep.limits,
                           prep.schedule, state, int(state.epoch))
 
-    block = config.eig_every if config.eig_every > 0 else min(block_epochs, config.max_epochs + 1)
+    block = min(block_epochs, config.max_epochs + 1)
     chunks, recorder = [], EigenRecorder(config)
     bar = tqdm(total=config.max_epochs + 1, disable=not progress_enabled(progress), unit="epoch")
-    if config.eig_every > 0 and config.eig_start > 0:  # run up to the first recorded epoch
-        state, metrics = epochs(config.eig_start, state)
-        chunks.append(jax.device_get(metrics))
-        bar.update(int(np.sum(chunks[-1]["active"])))
     while not bool(state.stopped):
         accuracy = last_accuracy(chunks[-1]) if chunks else None
-        if config.eig_every > 0 and recorder.record(prep, state, accuracy):
+        if recorder.due(int(state.epoch), accuracy) and recorder.record(prep, state, accuracy):
             # the next epoch records the metrics at θ_e and stops there
             prep = prep._replace(limits=prep.limits._replace(max_epochs=state.epoch))
-        state, metrics = epochs(block, state)
+        state, metrics = epochs(recorder.steps(int(state.epoch), block), state)
         chunks.append(jax.device_get(metrics))
         bar.update(int(np.sum(chunks[-1]["active"])))
     bar.close()

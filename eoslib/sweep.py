@@ -132,7 +132,7 @@ class _BatchRun:
                                   limits=_put(prep.limits, self.per_model))
         self.single = self.prep._replace(train_data=Batch(*map(jnp.asarray, (split.x_train, split.y_train))))
         self.recorders = [EigenRecorder(c) for c in batch]
-        self.block = first.eig_every if first.eig_every > 0 else min(block_epochs, first.max_epochs + 1)
+        self.block = min(block_epochs, first.max_epochs + 1)
         # owner[lane]: the model (index into batch) a lane of the program runs, -1 for padding
         self.owner = list(range(len(batch))) + [-1] * (len(padded) - len(batch))
         self.groups = self.prep.plan.lane_groups
@@ -156,21 +156,34 @@ class _BatchRun:
                 self.chunks[i].append(jax.tree.map(lambda a, lane=lane: a[lane], metrics))
         self.epoch = int(np.max(_get(self.state.epoch)))  # the epoch of the models still active
 
+    def active(self) -> list[tuple[int, int]]:
+        """(lane, model) of the lanes still running."""
+        stopped = _get(self.state.stopped)
+        return [(lane, i) for lane, i in enumerate(self.owner) if i >= 0 and not stopped[lane]]
+
+    def steps(self) -> int:
+        """Epochs to the next point at which an active model records eigenpairs
+        (:meth:`eoslib.runs.EigenRecorder.steps`; the active lanes share their epoch)."""
+        return min((self.recorders[i].steps(self.epoch, self.block) for _, i in self.active()),
+                   default=self.block)
+
     def record_eigen(self) -> None:
-        """Eigen records of the active models (one solve each, as train() does); a model whose
-        sharpness has peaked gets its current epoch as its epoch limit."""
+        """Eigen records of the active models that are due (one solve each, as train() does); a
+        model whose sharpness has peaked gets its current epoch as its epoch limit."""
         tic = time.perf_counter()
+        accuracy = {i: last_accuracy(self.chunks[i][-1]) if self.chunks[i] else None for _, i in self.active()}
+        lanes = [(lane, i) for lane, i in self.active() if self.recorders[i].due(self.epoch, accuracy[i])]
+        if not lanes:
+            return
         host = _get(self.state)
         limit = np.array(_get(self.prep.limits.max_epochs))
-        lanes = [(lane, i) for lane, i in enumerate(self.owner) if i >= 0 and not host.stopped[lane]]
-        solved = self.solve_lanes(host, lanes) if self.prep.plan.batched_eigensolves and lanes else None
+        solved = self.solve_lanes(host, lanes) if self.prep.plan.batched_eigensolves else None
         for lane, i in lanes:
-            accuracy = last_accuracy(self.chunks[i][-1]) if self.chunks[i] else None
             if solved is None:
-                stop = self.recorders[i].record(self.single, _lane(host, lane), accuracy)
+                stop = self.recorders[i].record(self.single, _lane(host, lane), accuracy[i])
             else:
                 pairs = jax.tree.map(lambda a, lane=lane: np.asarray(a[lane]), solved)
-                stop = self.recorders[i].observe(pairs, int(host.epoch[lane]), bool(host.reduced[lane]), accuracy)
+                stop = self.recorders[i].observe(pairs, int(host.epoch[lane]), bool(host.reduced[lane]), accuracy[i])
             if stop:
                 limit[lane] = host.epoch[lane]
             self.spent["solves"] += 1
@@ -254,12 +267,9 @@ def run_batch(batch: Sequence[RunConfig], split: datasets.Split, store: ResultsS
         raise ValueError("sweeps do not keep eigenvectors; use train() for keep_eigenvectors")
     run = _BatchRun(batch, split, store, model_mesh() if mesh is None else mesh, lane_groups, block_epochs, progress,
                     batched_eigensolves)
-    if first.eig_every > 0 and first.eig_start > 0:  # run up to the first recorded epoch
-        run.advance(first.eig_start)
     while len(run.written) < len(batch):
-        if first.eig_every > 0:
-            run.record_eigen()
-        run.advance(run.block)
+        run.record_eigen()
+        run.advance(run.steps())
         run.write_stopped()
         if compact:
             run.compact()

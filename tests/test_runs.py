@@ -233,6 +233,36 @@ def test_rho_compares_the_final_top_subspace_with_its_anchors(small_split):
         RunConfig(eig_every=5, eig_k=1, rho_k=2)
 
 
+def test_rho_anchor_at_accuracy_is_solved_at_the_epoch_the_accuracy_is_reached(small_split):
+    """``rho_at_accuracy``: the ρ anchor is the first epoch e whose last training accuracy
+    (that of θ_{e-1}) reaches 90 %, solved there, in train() and in a vmapped sweep alike; the
+    scheduled evaluations and the trajectory are those of the run without it, whose key (and
+    every stored key) the new field leaves unchanged."""
+    from eoslib import sweep
+
+    config = RunConfig(n_train=128, n_eval=32, max_epochs=300, schedule=schedules.constant(0.3),
+                       eig_every=25, eig_start=10, eig_k=2, rho_k=2, weight_init="torch")
+    triggered = dataclasses.replace(config, rho_at_accuracy=True)
+    assert "rho_at_accuracy" not in config.to_dict() and config.key() != triggered.key()
+    assert RunConfig.from_dict(config.to_dict()).key() == config.key()
+    assert RunConfig.from_dict(triggered.to_dict()) == triggered
+    plain, run = train(config, small_split), train(triggered, small_split)
+    acc = run.history["train_acc"]
+    first = int(np.argmax(acc >= 0.9)) + 1  # the first epoch e with train_acc(θ_{e-1}) >= 90 %
+    assert (acc >= 0.9).any() and first > 10 and run.final["rho_epoch"] == first
+    assert (first - 10) % 25 != 0 and first in run.eigen["epoch"]  # not a scheduled one
+    assert plain.final["rho_epoch"] > first
+    scheduled = [e for e in run.eigen["epoch"] if e != first]
+    np.testing.assert_array_equal(scheduled, plain.eigen["epoch"])
+    np.testing.assert_allclose(run.history["train_loss"], plain.history["train_loss"], rtol=1e-4)
+    swept = sweep.run_batch([triggered, dataclasses.replace(triggered, seed=1)], small_split)
+    lane = swept[0]  # vmapped lanes round otherwise, and the crossing at the edge of stability moves
+    assert lane["final"]["rho_epoch"] == int(np.argmax(np.asarray(lane["history"]["train_acc"]) >= 0.9)) + 1
+    assert 0 < lane["final"]["rho"] <= 1
+    with pytest.raises(ValueError, match="rho_k"):
+        RunConfig(eig_every=5, rho_at_accuracy=True)
+
+
 def test_a_dead_network_stops_frozen_and_its_dead_layer_is_named(small_split):
     """TRAINER_VERSION 2 (eoslib.gd): a run stops at an exactly zero gradient instead of standing
     still until max_epochs, flagged ``frozen``, with the ReLU layer that is all off named. Zero

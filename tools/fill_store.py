@@ -41,7 +41,11 @@ def fill_cifar(store, scale: str, rates_per_batch: int, figures: str, split=None
 
     def fig13():
         configs = generalization.group_configs(base, s)
-        return sweep.sweep(configs, store, split=split, batch_size=s["group_size"], progress=True)
+        # batches of the scale's seeds: where the group's eigenpairs are Figure 5b's, its
+        # first batch is Figure 5b's batch at that rate (stored once, whichever runs first)
+        same = (s["group_eig_start"], s["group_eig_every"]) == (s["eig_start"], s["eig_every"])
+        return sweep.sweep(configs, store, split=split, batch_size=s["seeds"] if same else s["group_size"],
+                           progress=True)
 
     runs = {"5b": fig5b, "6": fig6, "13": fig13}
     order = figures.split(",")
