@@ -235,7 +235,7 @@ def group_configs(base: RunConfig, scale: dict, seed: int = 0) -> list[RunConfig
 def sweep_until_divergence(base: RunConfig, seeds: Sequence[int], store, *,
                            split: datasets.Split | None = None, start: float = 0.01,
                            factor: float = 1.1, max_rates: int = 80, rates_per_batch: int = 8,
-                           below: int = 0, skip: int = 0,
+                           below: int = 0, skip: int = 0, batch_size: int | None = None,
                            progress: bool | None = None) -> list[dict]:
     """Records of the grid (module docstring; ``below`` rates under ``start`` first), rate by
     rate up to and including the first rate at which all ``seeds`` failed (or ``max_rates``
@@ -243,7 +243,9 @@ def sweep_until_divergence(base: RunConfig, seeds: Sequence[int], store, *,
     missing run, ``rates_per_batch`` rates are trained as one vmapped sweep and written
     (resumable), so the records returned do not depend on the batch size. ``skip``: the first
     ``skip`` rates of the grid from ``start`` are left out (a grid that starts higher up but
-    keeps the grid's values)."""
+    keeps the grid's values). ``batch_size``: models per vmapped program (default: all of the
+    ``rates_per_batch`` rates; 1 on a CPU for models that take an hour, so that a killed fill
+    loses one model at most)."""
     grid = rate_grid(start, factor, max_rates + skip, below)
     rates = grid[:below] + grid[below + skip:]
     records: list[dict] = []
@@ -252,7 +254,7 @@ def sweep_until_divergence(base: RunConfig, seeds: Sequence[int], store, *,
         configs = sweep.lr_seed_grid(base, [rates[i]], seeds)
         if not all(c.key() in store for c in configs):
             sweep.sweep(sweep.lr_seed_grid(base, rates[i:i + rates_per_batch], seeds), store, split=split,
-                        progress=progress)
+                        batch_size=batch_size, progress=progress)
         got = [store.get(c.key()) for c in configs]
         records += got
         if all(failed(r) for r in got):

@@ -4,6 +4,7 @@
     python tools/fill_store.py fmnist-generalization --root /tmp/fresh   # the whole sweep from nothing (timing)
     python tools/fill_store.py fmnist-mse                 # chapter 9: the grid under the squared loss (from 0.01), then Figure 4's runs
     python tools/fill_store.py cifar-generalization --scale cpu          # Figures 5b, 6 and 13 at the CPU scale
+    python tools/fill_store.py cifar-generalization --scale cpu-1k --batch-size 1 --figures 5b   # one model at a time
     python tools/fill_store.py cifar-generalization --scale paper        # ... at the paper's scale (a GPU: tools/device_cifar.py)
 
 Prints the wall time of the whole sweep, and per vmapped batch where it goes (training epochs
@@ -21,31 +22,31 @@ from eoslib import generalization, sweep
 from eoslib.results import ResultsStore
 
 
-def fill_cifar(store, scale: str, rates_per_batch: int, figures: str, split=None) -> int:
+def fill_cifar(store, scale: str, rates_per_batch: int, figures: str, split=None,
+               batch_size: int | None = None) -> int:
     """The runs of ``figures`` (comma-separated, in that order; any of 5b, 6, 13): Figure 5b's
     sweep until every seed diverged, Figure 6's reductions, Figure 13's groups of seeds; the
-    record count. ``split``: the data (default: the configs' own, from ``eoslib.data``)."""
+    record count. ``split``: the data (default: the configs' own, from ``eoslib.data``).
+    ``batch_size``: models per vmapped program (default: a rate's seeds, 2 reductions, a group;
+    1 runs one model at a time, so that a killed fill loses one model at most)."""
     s = generalization.cifar_scale(scale)
     base = generalization.cifar_base(scale)
 
     def fig5b():
         return generalization.sweep_until_divergence(
             base, range(s["seeds"]), store, start=s["start"], factor=s["factor"], skip=s["skip"],
-            max_rates=s["max_rates"], rates_per_batch=rates_per_batch, split=split, progress=True)
+            max_rates=s["max_rates"], rates_per_batch=rates_per_batch, split=split, batch_size=batch_size,
+            progress=True)
 
     def fig6():
         configs = generalization.reduction_configs(base, s["reduce_rates"], s["reduce_epochs"],
                                                    s["eta_small"], range(s["reduce_seeds"]))
-        return sweep.sweep(configs, store, split=split, batch_size=max(2, rates_per_batch * s["reduce_seeds"]),
-                           progress=True)
+        return sweep.sweep(configs, store, split=split,
+                           batch_size=batch_size or max(2, rates_per_batch * s["reduce_seeds"]), progress=True)
 
     def fig13():
         configs = generalization.group_configs(base, s)
-        # batches of the scale's seeds: where the group's eigenpairs are Figure 5b's, its
-        # first batch is Figure 5b's batch at that rate (stored once, whichever runs first)
-        same = (s["group_eig_start"], s["group_eig_every"]) == (s["eig_start"], s["eig_every"])
-        return sweep.sweep(configs, store, split=split, batch_size=s["seeds"] if same else s["group_size"],
-                           progress=True)
+        return sweep.sweep(configs, store, split=split, batch_size=batch_size or s["group_size"], progress=True)
 
     runs = {"5b": fig5b, "6": fig6, "13": fig13}
     order = figures.split(",")
@@ -76,6 +77,8 @@ def main() -> int:
     parser.add_argument("--figures", default="5b,6,13", help="cifar: which figures' runs, in this order (any of 5b, 6, 13)")
     parser.add_argument("--rates-per-batch", type=int, default=None,
                         help="rates per vmapped sweep (default: 8 for fmnist, 1 for cifar)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="cifar: models per vmapped program (1: one at a time, a killed fill loses one model at most)")
     parser.add_argument("--root", type=Path, help="a store folder other than the committed one")
     args = parser.parse_args()
     store = (generalization.committed_store(args.store) if args.root is None
@@ -83,7 +86,7 @@ def main() -> int:
     before = len(store.keys())
     start = time.perf_counter()
     if args.store == "cifar-generalization":
-        count = fill_cifar(store, args.scale, args.rates_per_batch or 1, args.figures)
+        count = fill_cifar(store, args.scale, args.rates_per_batch or 1, args.figures, batch_size=args.batch_size)
     elif args.store == generalization.MSE_STORE:
         count = fill_mse(store, args.seeds, args.below or 0, args.rates_per_batch or 8)
     else:
