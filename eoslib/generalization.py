@@ -129,32 +129,39 @@ CIFAR_SCALES = {
                 reduce_seeds=1, eta_small=0.021, group_rates=(0.1407,), group_size=9, group_eig_start=90,
                 group_eig_every=4, weight_init="torch", warmup=100, eig_check=STORE_CHECK, rho_at_accuracy=False),
 }
-"""The CIFAR-10 runs (Section 4.1-4.2; Appendix F) at two scales. ``paper``: Figure 5b's VGG10 on
-CIFAR-10-5k / 1k, η0 = 0.0005 · 1.6^k until every seed diverged, 5 seeds, to completion (at most
-``max_epochs``); Figure 6's runs from η0 ≥ 0.086 switched to η_small = 0.021 at
-``reduce_epochs``. ``cpu``: what two CPU cores do in about an hour and a half (measured on this
-VGG10 at 1k images: 1.6 s per epoch, 3.4 s per Hessian-vector product, ~25 products per
-top-3 solve): 500 / 500 images, every other rate of the paper's grid (factor 1.6², from
-0.0005 · 1.6^6 = 0.0084: ``skip`` grid points of the coarse grid) up to 2.361 (7 rates: both
-seeds collapse there without diverging, and the next rate was left out), 2 seeds, at most 400
-epochs, the eigenpairs every 100 epochs (``paper``: 50) from epoch 50 (a run can complete
-before the warm-up ends); reductions from 0.1407 at two epochs (50, 100: at 500 images
-the large rates complete within ~150 epochs), one seed.
+"""The CIFAR-10 runs (Section 4.1-4.2; Appendix F) at three scales; each names its
+``weight_init`` (:data:`eoslib.models.INITS`), its linear ``warmup`` (epochs), its
+``eig_check`` (:data:`eoslib.runs.CHECKS`) and whether Figure 13's ρ anchor is solved at the
+epoch the training accuracy reaches 90 % (``rho_at_accuracy``).
 
-``weight_init`` (:data:`eoslib.models.INITS`): ``paper`` uses the authors' code's (Flax's
-lecun_normal); ``cpu`` still PyTorch's, with which its committed store was filled (its refill
-at a new CPU scale is pending; the book's Appendix F measures what the choice changes).
+``paper``: Figure 5b's VGG10 on CIFAR-10-5k / 1k, η0 = 0.0005 · 1.6^k until every seed
+diverged, 5 seeds, to completion (at most ``max_epochs``), the paper's 100-epoch warm-up;
+Figure 6's runs from η0 ≥ 0.086 switched to η_small = 0.021 at ``reduce_epochs``; Figure 13's
+groups of 9 seeds at three rates of the paper's grid (the paper does not name its groups'
+rates). The authors' initialization (Flax's lecun_normal), certified eigenpairs.
 
-Figure 13's groups: ``group_size`` seeds (0, 1, ...) at each of ``group_rates``, the runs of
-Figure 5b with the eigenpairs every ``group_eig_every`` epochs from ``group_eig_start``
-(:func:`group_configs`). ``cpu``: one group of 9 at 0.1407 (edge-of-stability phase) with the
-eigenpairs every 4 epochs from epoch 90, because at 500 images the runs complete 5-9 epochs
-after they reach 90 % training accuracy (the ρ anchor), which the sweep's every-100-epochs
-eigenpairs never catch. Those solves (one per lane, one after the other, ~30 products each)
-dominate its cost: in one 9-lane batch on the 2-core CPU (sharing it with a CI run) the first
-three models completed (epochs 107-110) after 8,126-8,996 s, so the group needs a session of
-its own (``tools/fill_store.py cifar-generalization --figures 13``, more than 2.5 h there). ``paper``: three rates of the paper's grid (the paper does not name its
-groups' rates), the sweep's every 50 epochs."""
+``cpu-1k`` (issue 30: the paper's experiment at a size two CPU cores fill in sessions): 1,000 /
+1,000 images, the grid's odd points η0 = 0.0005 · 1.6^(2j+1) from 0.005243 to 3.778 (the
+paper's named rates 0.08796, 0.2252 and 0.5765 among them), 3 seeds. The lowest is meant to be
+stable: S at initialization is ≈ 127 and 2/η0 = 381, but S rose to ~250 within the first six
+epochs of a 0.1407 run, so the fill decides it. A 20-epoch warm-up,
+because at 1k images the runs from 0.0215 up complete in 132-234 epochs (the probe,
+``benchmarks/results/cifar_scale_probe.json``: the warm-up is 9-15 % of them), where the
+paper's 100 epochs would be most of the run. Eigenpairs every 100 epochs from epoch 20 (the end
+of the warm-up): a VGG10 Hessian-vector product over 1k images costs ~5 s on one core here,
+about two epochs, so a top-3 solve (30-55 products) costs as much as 50-100 epochs. Figure
+6: 0.08796 switched to 0.021 at epochs 40, 60, 80 and 100, spread over its constant-η phase
+(after the warm-up, before completion), one seed. Figure 13: one group of 9 seeds at 0.08796,
+Figure 5b's runs (seeds 0-2 are the sweep's own), each with its ρ anchor solved at the epoch it
+reaches 90 % training accuracy. The authors' initialization, certified eigenpairs.
+
+``cpu``: the first CPU scale, with which the committed store was first filled: 500 / 500
+images, the paper's 100-epoch warm-up (most of each run: they complete in 96-263 epochs), every
+other rate of the paper's grid from 0.0084 to 2.361, 2 seeds, at most 400 epochs, the
+eigenpairs every 100 epochs from 50; reductions from 0.1407 at epochs 50 and 100 (during the
+warm-up); Figure 13's group at 0.1407 with the eigenpairs every 4 epochs from epoch 90 (three
+of its nine runs stored). PyTorch's initialization and the legacy check. Kept until
+``cpu-1k``'s fill is complete, then retired with its records."""
 
 
 MSE_STORE = "fmnist-mse"
@@ -182,8 +189,8 @@ def cifar_scale(scale: str | Mapping) -> dict:
 
 def cifar_base(scale: str | Mapping = "cpu", **overrides) -> RunConfig:
     """Figure 5b's run (Section 4.1, Appendix F): VGG10 (GhostBatchNorm over 1,024) on the first
-    ``n_train`` / ``n_eval`` CIFAR-10 images of the scale, full-batch GD with a 100-epoch
-    linear warm-up, to completion (training accuracy > 99.99 %, at most ``max_epochs``); the
+    ``n_train`` / ``n_eval`` CIFAR-10 images of the scale, full-batch GD with the scale's linear
+    warm-up (100 epochs unless it names its ``warmup``), to completion (training accuracy > 99.99 %, at most ``max_epochs``); the
     top-3 Hessian eigenpairs every ``eig_every`` epochs from ``eig_start`` on (whether
     S reached 2/η, ρ) and the sharpness at completion. The grid's rates replace the schedule's
     ``lr``; ``overrides`` replace fields. A scale of one's own (a mapping) may name another

@@ -177,6 +177,27 @@ def test_group_configs_are_the_sweeps_runs_with_their_own_eigenpair_grid():
     assert [c.seed for c in generalization.group_configs(base, cpu, seed=5)] == list(range(5, 14))
 
 
+def test_the_cpu_1k_scale_keeps_the_papers_experiment():
+    """Issue 30's requirements, as far as they are settings: the paper's grid values, 3+ seeds,
+    the warm-up short, Figure 6's switches after it and spread over the constant-η phase, and
+    Figure 13's group of 9 made of Figure 5b's own runs, each with its ρ anchor solved at 90 %."""
+    paper, s = generalization.cifar_scale("paper"), generalization.cifar_scale("cpu-1k")
+    full = generalization.rate_grid(paper["start"], paper["factor"], paper["max_rates"])
+    grid = generalization.rate_grid(s["start"], s["factor"], s["max_rates"] + s["skip"])[s["skip"]:]
+    assert grid[0] == 0.005243 and set(grid) <= set(full) and {0.08796, 0.2252, 0.5765} <= set(grid)
+    assert s["seeds"] >= 3 and s["group_size"] == 9 and set(s["group_rates"]) <= set(grid)
+    assert set(s["reduce_rates"]) <= set(grid) and min(s["reduce_rates"]) >= 0.086
+    assert min(s["reduce_epochs"]) > s["warmup"] and len(s["reduce_epochs"]) >= 3
+    base = generalization.cifar_base("cpu-1k")
+    assert (base.n_train, base.weight_init, base.eig_check, base.schedule.warmup_epochs) == (1000, "flax", "adaptive", 20)
+    assert base.rho_at_accuracy and base.rho_k == 3
+    groups = generalization.group_configs(base, s)
+    assert groups[:3] == sweep.lr_seed_grid(base, [0.08796], range(3))  # Figure 5b's runs at that rate
+    assert [c.seed for c in groups] == list(range(9))
+    assert generalization.cifar_base("cpu").schedule.warmup_epochs == 100  # the old scale's keys do not move
+    assert not generalization.cifar_base("cpu").rho_at_accuracy
+
+
 def _record(config):
     return {"config": config.to_dict(), "eigen": {}, "diverged": False,
             "final": {"epochs": 100, "completed": True, "eval_acc": 0.5, "sharpness": 3.0}}
