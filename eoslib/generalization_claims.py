@@ -13,7 +13,7 @@ import numpy as np
 from eoslib import generalization as gen
 from eoslib.report import Claim, ClaimsTable
 
-__all__ = ["rate_means", "claim_flat_below", "RISE_RATES", "rise_end", "rise_statistics", "rise_verdict",
+__all__ = ["fill_differences", "reduction_pairs", "grid_claims", "rate_means", "claim_flat_below", "RISE_RATES", "rise_end", "rise_statistics", "rise_verdict",
            "claim_rise_above", "claim_goldilocks",
            "claim_sharpness", "claim_rho", "correlations", "claims_table", "divergence_rate", "claim_orders", "switched", "claim_accuracy_reduction",
            "prose_values"]
@@ -308,6 +308,38 @@ def claims_table(rows, threshold: float | None, *, window_end: str = "incomplete
         none = [claim_flat_below(rows, threshold), claim_rise_above(rows, threshold, window_end=window_end),
                 claim_goldilocks(rows, threshold)]
     return ClaimsTable([*none, claim_sharpness(corr), claim_rho(corr), claim_orders(rows, threshold)])
+
+
+def reduction_pairs(rows: Sequence[Mapping], red_records: Sequence[Mapping]) -> list[tuple[dict, dict]]:
+    """Section 4.2's pairs: each switched run (a row of ``red_records``, with ``switched``: the
+    epoch of its switch or None) with the constant-rate row of the same η0 and seed in ``rows``;
+    a switched run without one is left out."""
+    constant = {(r["eta0"], r["seed"]): r for r in rows}
+    return [(constant[key], {**row, "switched": switched(rec)})
+            for rec, row in zip(red_records, gen.summary_rows(red_records))
+            if (key := (row["eta0"], row["seed"])) in constant]
+
+
+def grid_claims(rows: Sequence[Mapping], threshold: float | None, red_records: Sequence[Mapping]) -> ClaimsTable:
+    """Claims 1-7 of a grid (:func:`claims_table`) and its Section 4.2 runs
+    (:func:`claim_accuracy_reduction` over :func:`reduction_pairs`)."""
+    table = claims_table(rows, threshold)
+    return ClaimsTable([*table.claims, claim_accuracy_reduction(reduction_pairs(rows, red_records))])
+
+
+def fill_differences(rows: Sequence[Mapping], other: Sequence[Mapping]) -> str:
+    """How two fills of one grid differ model by model (same η0 and seed), as prose: how many
+    end with another validation accuracy, by how much (median over those), and how many
+    changed fate (completed / failed / hovered)."""
+    fate = lambda r: "failed" if r["failed"] else "completed" if r["completed"] else "hovered"  # noqa: E731
+    by = {(r["eta0"], r["seed"]): r for r in other}
+    both = [(r, by[k]) for r in rows if (k := (r["eta0"], r["seed"])) in by]
+    acc = [abs(a["val_acc"] - b["val_acc"]) for a, b in both
+           if a["val_acc"] is not None and b["val_acc"] is not None and a["val_acc"] != b["val_acc"]]
+    fates = sum(fate(a) != fate(b) for a, b in both)
+    median = f" (median difference {100 * float(np.median(acc)):.1f} points)" if acc else ""
+    return (f"of the {len(both)} models both fills ran, {len(acc)} end with another validation accuracy{median} "
+            f"and {fates} with another fate (completed, failed or hovered)")
 
 
 def _minus(text: str) -> str:

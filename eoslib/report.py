@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["record_page_values", "certificate_values", "RUN_RECORD_ENV", "Claim", "wilson_interval", "proportion_claim", "ClaimsTable", "majority", "SeedVote", "seed_vote", "VerdictGrid",
+__all__ = ["compare_tables", "moved_verdicts", "record_page_values", "certificate_values", "RUN_RECORD_ENV", "Claim", "wilson_interval", "proportion_claim", "ClaimsTable", "majority", "SeedVote", "seed_vote", "VerdictGrid",
            "record_run"]
 
 RUN_RECORD_ENV = "EOSLIB_RUN_RECORD"
@@ -120,6 +120,32 @@ class ClaimsTable:
             for i, c in enumerate(self.claims, start=1)
         )
         return f"<table class='eoslib-claims'>{head}{body}</table>"
+
+
+def compare_tables(tables: Mapping[str, ClaimsTable]) -> str:
+    """The verdicts of the same claims measured on several sets of runs (e.g. a store's fill and
+    its refill), as a Markdown table: one row per claim (the first table's names; every table
+    must have as many claims), one column per table, and a last column saying whether they
+    agree. ``{name: table}`` in column order."""
+    names, columns = list(tables), [tables[n].claims for n in tables]
+    if len({len(c) for c in columns}) != 1:
+        raise ValueError(f"the tables have {[len(c) for c in columns]} claims: compare like with like")
+    lines = ["| # | claim | " + " | ".join(names) + " | |", "| --- | --- | " + " | ".join("---" for _ in names) + " | --- |"]
+    for i, row in enumerate(zip(*columns), start=1):
+        verdicts = [c.verdict for c in row]
+        same = "same" if len(set(verdicts)) == 1 else "**moved**"
+        lines.append(f"| {i} | {row[0].claim} | " + " | ".join(verdicts) + f" | {same} |")
+    return "\n".join(lines)
+
+
+def moved_verdicts(now: ClaimsTable, before: ClaimsTable) -> str:
+    """The claims whose verdict differs between two tables of the same claims, as prose
+    (``"claim 2 (FAIL → UNRESOLVED) and claim 4 (PASS → UNRESOLVED)"``; ``"no claim"``)."""
+    moved = [f"claim {i} ({b.verdict} → {a.verdict})"
+             for i, (a, b) in enumerate(zip(now.claims, before.claims), start=1) if a.verdict != b.verdict]
+    if not moved:
+        return "no claim"
+    return moved[0] if len(moved) == 1 else ", ".join(moved[:-1]) + " and " + moved[-1]
 
 
 def majority(num_seeds: int) -> int:

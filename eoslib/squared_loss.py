@@ -106,7 +106,7 @@ def switch_base(P: Mapping[str, Any], loss: str = "mse") -> RunConfig:
     """Figure 4's run under ``loss``: chapter 3's settings (top eigenvalue every ``eig_every``
     epochs, stopped ``peak_window`` epochs after S last rose); the adaptive check under MSE
     (a new store), chapter 3's check for cross-entropy (its stored runs)."""
-    check = "adaptive" if loss == "mse" else generalization.STORE_CHECK
+    check = "adaptive" if loss == "mse" else flattening.PRESETS["ci"]["eig_check"]
     return RunConfig(model="mlp", weight_init=P["weight_init"], dataset="fmnist", loss=loss, n_train=P["n_train"],
                      n_eval=P["n_eval"], max_epochs=P["switch_max_epochs"], eig_every=P["eig_every"], eig_k=1,
                      eig_tol=1e-3, eig_check=check, stop_after_peak=P["peak_window"], sharpness_at_end=False)

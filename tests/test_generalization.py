@@ -350,3 +350,32 @@ def test_the_window_can_end_at_the_first_failed_seed_when_stable_runs_stop_short
     assert gc.claim_rise_above(flat, threshold, window_end="failed").verdict == "FAIL"
     with pytest.raises(ValueError, match="window_end"):
         gc.rise_end(rows, "never")
+
+
+def test_reduction_pairs_match_seed_and_rate_and_a_read_only_grid_never_trains(tmp_path):
+    from eoslib import generalization_claims as gc
+    from eoslib.results import ResultsStore
+
+    rows = [dict(eta0=0.2, seed=s, val_acc=0.8) for s in (0, 1)]
+    base = generalization.fmnist_base()
+    reds = [_record(c) for c in generalization.accuracy_reduction_configs(base, [0.2, 0.3], 0.01, [1])]
+    for r in reds:
+        r["history"] = {"train_acc": [0.5, 0.95]}
+    pairs = gc.reduction_pairs(rows, reds)  # 0.3 has no constant-rate row: left out
+    assert len(pairs) == 1 and pairs[0][0] is rows[1] and pairs[0][1]["switched"] and pairs[0][1]["eta0"] == 0.2
+    empty = ResultsStore(tmp_path / "store")
+    assert generalization.sweep_until_divergence(base, [0], empty, max_rates=2, compute=False) is None
+    assert empty.keys() == [] or len(empty.keys()) == 0
+
+
+def test_fill_differences_counts_models_that_moved_between_two_fills():
+    from eoslib import generalization_claims as gc
+
+    def row(eta, seed, acc, completed=True, failed=False):
+        return dict(eta0=eta, seed=seed, val_acc=acc, completed=completed, failed=failed)
+
+    a = [row(0.1, 0, 0.80), row(0.1, 1, 0.70), row(0.2, 0, None, completed=False, failed=True), row(0.3, 0, 0.5)]
+    b = [row(0.1, 0, 0.80), row(0.1, 1, 0.74), row(0.2, 0, 0.6)]
+    text = gc.fill_differences(a, b)
+    assert text.startswith("of the 3 models both fills ran, 1 end with another validation accuracy "
+                           "(median difference 4.0 points) and 1 with another fate")

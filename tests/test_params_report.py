@@ -147,3 +147,24 @@ def test_certificate_values_quote_the_committed_check(tmp_path):
     got = certificate_values(path)
     assert got["cert_epochs"] == "301" and got["cert_legacy_20_beyond"] == "15"
     assert got["cert_default_20_wrong"] == "0" and got["cert_legacy_20_hvps"] == "58"
+
+
+def test_compare_tables_lines_up_the_verdicts_of_two_fills_and_flags_what_moved():
+    from eoslib.report import compare_tables
+
+    a = ClaimsTable([Claim("flat", "m", "b", True), Claim("rise", "m", "b", False, unresolved=True),
+                     Claim("seven", "m", "b", False, not_run=True)])
+    b = ClaimsTable([Claim("flat", "m", "b", True), Claim("rise", "m", "b", False),
+                     Claim("seven", "m", "b", False, not_run=True)])
+    table = compare_tables({"refill": a, "first fill": b})
+    lines = table.splitlines()
+    assert lines[0] == "| # | claim | refill | first fill | |" and len(lines) == 5
+    assert lines[2] == "| 1 | flat | PASS | PASS | same |"
+    assert lines[3] == "| 2 | rise | UNRESOLVED | FAIL | **moved** |"
+    assert lines[4] == "| 3 | seven | NOT RUN | NOT RUN | same |"
+    with pytest.raises(ValueError, match="like with like"):
+        compare_tables({"a": a, "short": ClaimsTable(b.claims[:2])})
+    from eoslib.report import moved_verdicts
+    assert moved_verdicts(a, b) == "claim 2 (FAIL → UNRESOLVED)" and moved_verdicts(a, a) == "no claim"
+    c = ClaimsTable([Claim("flat", "m", "b", False), *b.claims[1:]])
+    assert moved_verdicts(a, c) == "claim 1 (FAIL → PASS) and claim 2 (FAIL → UNRESOLVED)"
