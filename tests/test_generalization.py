@@ -3,6 +3,7 @@
 import dataclasses
 
 import numpy as np
+import pytest
 
 from eoslib import generalization, sweep
 from eoslib.results import ResultsStore
@@ -379,3 +380,18 @@ def test_fill_differences_counts_models_that_moved_between_two_fills():
     text = gc.fill_differences(a, b)
     assert text.startswith("of the 3 models both fills ran, 1 end with another validation accuracy "
                            "(median difference 4.0 points) and 1 with another fate")
+
+
+def test_a_prefix_rerun_of_a_cpu_1k_record_drops_its_eigen_recording(tmp_path):
+    """verification.rerun(prefix=...) on a config with the ρ anchor at 90 % accuracy (cpu-1k):
+    the prefix run records no eigenpairs, so it must drop the anchor too (a config error else)."""
+    from eoslib import verification
+
+    config = dataclasses.replace(generalization.cifar_base("cpu-1k"), model="mlp", dataset="fmnist",
+                                 n_train=64, n_eval=16, chunk_size=None)
+    record = {"config": config.to_dict()}
+    try:
+        again = verification.rerun(record, prefix=2)
+    except FileNotFoundError:
+        pytest.skip("no Fashion-MNIST here")
+    assert again["final"]["epochs"] == 2 and not again["config"].get("rho_at_accuracy", False)
