@@ -33,7 +33,7 @@ from eoslib.results import ResultsStore
 from eoslib.runs import RunConfig
 
 __all__ = ["FMNIST_PRESETS", "FMNIST_VALIDATORS", "rate_grid", "MSE_STORE", "fmnist_mse_base", "reduction_configs", "accuracy_reduction_configs", "sweep_until_divergence", "DEAD_SHARPNESS",
-           "dead", "failed", "fmnist_base", "CIFAR_SCALES", "cifar_scale", "cifar_base", "CIFAR_PRESETS", "CIFAR_VALIDATORS", "group_configs", "committed_store",
+           "dead", "failed", "fmnist_base", "CIFAR_SCALES", "cifar_scale", "cifar_base", "CIFAR_PRESETS", "cifar_presets", "CIFAR_VALIDATORS", "group_configs", "committed_store",
            "STORE_ROOT", "summary_rows", "rate_table", "store_summary", "paper_scale_records", "threshold_rate", "bootstrap_ci", "spearman_ci",
            "mean_difference_ci", "permutation_trend", "spearman_rows"]
 
@@ -224,6 +224,15 @@ CIFAR_PRESETS: dict[str, dict[str, Any]] = {
 }
 """Chapter 6's profiles: ``ci`` reads the CPU scale from the committed store, ``paper`` asks for
 the paper's scale (a GPU: ``tools/device_cifar.py``), ``tiny`` is a live smoke test."""
+
+def cifar_presets(scale: str | None = None) -> dict[str, dict[str, Any]]:
+    """:data:`CIFAR_PRESETS`, or (a ``scale`` named) ``ci`` and ``paper`` started from that
+    scale's settings, so that ``-p scale cpu-1k`` moves every setting of the scale, not the
+    name alone (``tiny`` stays the smoke test)."""
+    if scale is None:
+        return CIFAR_PRESETS
+    return {**CIFAR_PRESETS, "ci": _cifar_preset(scale), "paper": _cifar_preset(scale)}
+
 
 CIFAR_VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "scale": lambda v: None if v in CIFAR_SCALES else f"must be one of {sorted(CIFAR_SCALES)}",

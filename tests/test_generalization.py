@@ -395,3 +395,13 @@ def test_a_prefix_rerun_of_a_cpu_1k_record_drops_its_eigen_recording(tmp_path):
     except FileNotFoundError:
         pytest.skip("no Fashion-MNIST here")
     assert again["final"]["epochs"] == 2 and not again["config"].get("rho_at_accuracy", False)
+
+
+def test_a_scale_override_moves_every_setting_of_the_scale():
+    from eoslib.params import resolve
+
+    ci = resolve(generalization.cifar_presets(None), "ci", generalization.CIFAR_VALIDATORS)
+    assert ci["scale"] == "cpu" and ci["n_train"] == 500 and ci["group_rates"] == []
+    moved = resolve(generalization.cifar_presets("cpu-1k"), "ci", generalization.CIFAR_VALIDATORS, scale="cpu-1k")
+    assert (moved["n_train"], moved["eig_start"], moved["warmup"], moved["group_rates"]) == (1000, 20, 20, [0.08796])
+    assert resolve(generalization.cifar_presets("cpu-1k"), "tiny")["n_train"] == 20
