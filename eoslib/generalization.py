@@ -49,16 +49,21 @@ FMNIST_PRESETS: dict[str, dict[str, Any]] = {
 """Chapter 4's profiles: ``ci`` and ``paper`` (the same grid, read from the committed store) and
 ``tiny`` (smoke test)."""
 
-FMNIST_VALIDATORS: dict[str, Callable[[Any], str | None]] = {
+_GRID_VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "seeds": lambda v: None if 1 <= v <= 50 else "must be in [1, 50]",
     "seed": lambda v: None if v >= 0 else "must be >= 0",
     "start": lambda v: None if v > 0 else "must be positive",
     "factor": lambda v: None if v > 1 else "must be > 1",
-    "below": lambda v: None if v >= 0 else "must be >= 0",
     "max_rates": lambda v: None if v >= 1 else "must be >= 1",
     "rates_per_batch": lambda v: None if v >= 1 else "must be >= 1",
     "max_epochs": lambda v: None if v >= 10 else "must be >= 10",
     "store": lambda v: None if v in ("committed", "local") else "must be 'committed' or 'local'",
+}
+"""The checks every learning-rate grid's chapter shares (chapters 4 and 6)."""
+
+FMNIST_VALIDATORS: dict[str, Callable[[Any], str | None]] = {
+    **_GRID_VALIDATORS,
+    "below": lambda v: None if v >= 0 else "must be >= 0",
     "n_train": lambda v: None if 100 <= v <= 60000 else "must be in [100, 60000]",
     "n_eval": lambda v: None if 10 <= v <= 10000 else "must be in [10, 10000]",
     "weight_init": lambda v: None if v in INITS else f"must be one of {INITS}",
@@ -235,15 +240,9 @@ def cifar_presets(scale: str | None = None) -> dict[str, dict[str, Any]]:
 
 
 CIFAR_VALIDATORS: dict[str, Callable[[Any], str | None]] = {
+    **_GRID_VALIDATORS,
     "scale": lambda v: None if v in CIFAR_SCALES else f"must be one of {sorted(CIFAR_SCALES)}",
-    "seeds": lambda v: None if 1 <= v <= 50 else "must be in [1, 50]",
-    "seed": lambda v: None if v >= 0 else "must be >= 0",
-    "start": lambda v: None if v > 0 else "must be positive",
-    "factor": lambda v: None if v > 1 else "must be > 1",
     "skip": lambda v: None if v >= 0 else "must be >= 0",
-    "max_rates": lambda v: None if v >= 1 else "must be >= 1",
-    "rates_per_batch": lambda v: None if v >= 1 else "must be >= 1",
-    "max_epochs": lambda v: None if v >= 10 else "must be >= 10",
     "eig_every": lambda v: None if v >= 1 else "must be >= 1",
     "eig_start": lambda v: None if v >= 0 else "must be >= 0",
     "n_train": lambda v: None if 10 <= v <= 50000 else "must be in [10, 50000]",
@@ -256,7 +255,6 @@ CIFAR_VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "group_size": lambda v: None if v >= 3 else "must be >= 3 (a rank correlation)",
     "group_eig_start": lambda v: None if v >= 1 else "must be >= 1",
     "group_eig_every": lambda v: None if v >= 1 else "must be >= 1",
-    "store": lambda v: None if v in ("committed", "local") else "must be 'committed' or 'local'",
 }
 """Chapter 6's parameter checks (:func:`eoslib.params.resolve`)."""
 
