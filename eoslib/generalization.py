@@ -148,9 +148,12 @@ rates). The authors' initialization (Flax's lecun_normal), certified eigenpairs.
 
 ``cpu-1k`` (issue 30: the paper's experiment at a size two CPU cores fill in sessions): 1,000 /
 1,000 images, the grid's odd points η0 = 0.0005 · 1.6^(2j+1) from 0.005243 to 3.778 (the
-paper's named rates 0.08796, 0.2252 and 0.5765 among them), 3 seeds. The lowest is meant to be
-stable: S at initialization is ≈ 127 and 2/η0 = 381, but S rose to ~250 within the first six
-epochs of a 0.1407 run, so the fill decides it. A 20-epoch warm-up,
+paper's named rates 0.08796, 0.2252 and 0.5765 among them), 3 seeds. The lowest was meant to be
+stable (S at initialization ≈ 127, 2/η0 = 381), but its first run (seed 0) sharpened to S = 452
+by epoch 120 and completed at epoch 952 after 6,736 s on one core: the threshold at 1k images
+lies below 0.005243, and the next rate down (0.002048, ~2,400 epochs) would cost about 3 h a
+model, more than a session. Until runs can span sessions, the grid has no stable side at this
+scale (``store/README.md``). A 20-epoch warm-up,
 because at 1k images the runs from 0.0215 up complete in 132-234 epochs (the probe,
 ``benchmarks/results/cifar_scale_probe.json``: the warm-up is 9-15 % of them), where the
 paper's 100 epochs would be most of the run. Eigenpairs every 100 epochs from epoch 20 (the end
