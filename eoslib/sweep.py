@@ -171,8 +171,9 @@ class _BatchRun:
         """Eigen records of the active models that are due (one solve each, as train() does); a
         model whose sharpness has peaked gets its current epoch as its epoch limit."""
         tic = time.perf_counter()
-        accuracy = {i: last_accuracy(self.chunks[i][-1]) if self.chunks[i] else None for _, i in self.active()}
-        lanes = [(lane, i) for lane, i in self.active() if self.recorders[i].due(self.epoch, accuracy[i])]
+        active = self.active()
+        accuracy = {i: last_accuracy(self.chunks[i][-1]) if self.chunks[i] else None for _, i in active}
+        lanes = [(lane, i) for lane, i in active if self.recorders[i].due(self.epoch, accuracy[i])]
         if not lanes:
             return
         host = _get(self.state)
