@@ -301,7 +301,8 @@ def sweep_until_divergence(base: RunConfig, seeds: Sequence[int], store, *,
                            split: datasets.Split | None = None, start: float = 0.01,
                            factor: float = 1.1, max_rates: int = 80, rates_per_batch: int = 8,
                            below: int = 0, skip: int = 0, batch_size: int | None = None,
-                           progress: bool | None = None, compute: bool = True) -> list[dict] | None:
+                           progress: bool | None = None, compute: bool = True,
+                           checkpoint_every_s: float | None = None) -> list[dict] | None:
     """Records of the grid (module docstring; ``below`` rates under ``start`` first), rate by
     rate up to and including the first rate at which all ``seeds`` failed (or ``max_rates``
     rates from ``start``), rate-major. Stored runs are read; from the first rate with a
@@ -311,7 +312,8 @@ def sweep_until_divergence(base: RunConfig, seeds: Sequence[int], store, *,
     keeps the grid's values). ``batch_size``: models per vmapped program (default: all of the
     ``rates_per_batch`` rates; 1 on a CPU for models that take an hour, so that a killed fill
     loses one model at most). ``compute=False`` only reads: None when a run of the grid is
-    not stored (never a partial grid)."""
+    not stored (never a partial grid). ``checkpoint_every_s``: :func:`eoslib.sweep.run_batch`'s
+    (models that run for hours resume mid-way after a kill)."""
     grid = rate_grid(start, factor, max_rates + skip, below)
     rates = grid[:below] + grid[below + skip:]
     records: list[dict] = []
@@ -322,7 +324,7 @@ def sweep_until_divergence(base: RunConfig, seeds: Sequence[int], store, *,
             if not compute:
                 return None
             sweep.sweep(sweep.lr_seed_grid(base, rates[i:i + rates_per_batch], seeds), store, split=split,
-                        batch_size=batch_size, progress=progress)
+                        batch_size=batch_size, progress=progress, checkpoint_every_s=checkpoint_every_s)
         got = [store.get(c.key()) for c in configs]
         records += got
         if all(failed(r) for r in got):

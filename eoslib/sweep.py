@@ -31,11 +31,23 @@ missing (a sweep killed mid-way) is run again *whole*, with the same composition
 every model is computed by the same programs on the same inputs (compaction depends only on
 when models stop): the new records are bitwise identical to those an uninterrupted sweep
 writes, and stored records are not rewritten.
+
+Checkpoints (``checkpoint_every_s``): a model that runs for hours (CIFAR-10 on a CPU) would be
+lost whole when its process is killed. With ``checkpoint_every_s`` set, the batch's whole
+running state (parameters, optimizer and stopping state, metrics rows, eigen recorders, lane
+layout) is pickled to ``<store>/.checkpoints/<batch>.pkl`` between blocks, at most that often;
+a later :func:`run_batch` of the same batch (same configs, so the same keys and trainer version,
+and the same device layout) resumes from it and deletes it when every model is written. The
+resumed run executes the same programs on the same inputs from the saved state, so its records
+equal an uninterrupted run's bit for bit (``tests/test_sweep.py``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import os
+import pickle
 import time
 from collections.abc import Sequence
 
@@ -252,7 +264,8 @@ class _BatchRun:
 def run_batch(batch: Sequence[RunConfig], split: datasets.Split, store: ResultsStore | None = None,
               *, mesh: Mesh | None = None, block_epochs: int = 100,
               lane_groups: int | None = None, compact: bool = True,
-              progress: bool | None = None, batched_eigensolves: bool | None = None) -> list[dict]:
+              progress: bool | None = None, batched_eigensolves: bool | None = None,
+              checkpoint_every_s: float | None = None) -> list[dict]:
     """Train ``batch`` (configs of one group) as one vmapped, sharded program; returns their
     records in order and writes those not yet in ``store`` as each model stops. ``lane_groups``
     and ``batched_eigensolves`` override the execution plan's (:func:`eoslib.execution.plan`). With
@@ -262,18 +275,26 @@ def run_batch(batch: Sequence[RunConfig], split: datasets.Split, store: ResultsS
     of the lanes still run, the program is rebuilt on those lanes alone (padded to the device
     count), so that stopped models stop costing compute: a frozen lane of a vmapped epoch costs
     as much as an active one, and the last models of a sweep can run 10 x longer than the
-    median (a rate at the edge of divergence)."""
+    median (a rate at the edge of divergence). ``checkpoint_every_s``: save the running batch
+    at most that often and resume a saved one (the module docstring; needs ``store``)."""
     first = batch[0]
     if first.keep_eigenvectors:
         raise ValueError("sweeps do not keep eigenvectors; use train() for keep_eigenvectors")
     run = _BatchRun(batch, split, store, model_mesh() if mesh is None else mesh, lane_groups, block_epochs, progress,
                     batched_eigensolves)
+    saver = _Checkpoint(store, batch, run, checkpoint_every_s) if checkpoint_every_s is not None else None
+    if saver is not None:
+        saver.resume(run)
     while len(run.written) < len(batch):
         run.record_eigen()
         run.advance(run.steps())
         run.write_stopped()
         if compact:
             run.compact()
+        if saver is not None:
+            saver.maybe_save(run)
+    if saver is not None:
+        saver.path.unlink(missing_ok=True)
     run.close(progress)
     return run.records
 
@@ -282,10 +303,10 @@ def sweep(configs: Sequence[RunConfig], store: ResultsStore | None = None, *,
           split: datasets.Split | None = None, data_dir=None, batch_size: int | None = None,
           mesh: Mesh | None = None, block_epochs: int = 100, lane_groups: int | None = None,
           compact: bool = True, progress: bool | None = None,
-          batched_eigensolves: bool | None = None) -> list[dict]:
+          batched_eigensolves: bool | None = None, checkpoint_every_s: float | None = None) -> list[dict]:
     """Run every config not yet stored, batch by batch (see the module docstring); return all
     records in the order of ``configs``. ``split`` overrides the data set of the configs;
-    ``lane_groups`` and ``batched_eigensolves`` override the execution plan's (:func:`run_batch`)."""
+    ``lane_groups``, ``batched_eigensolves`` and ``checkpoint_every_s`` as in :func:`run_batch`."""
     store = ResultsStore() if store is None else store
     if jax.process_index() == 0:  # the only writer: a killed predecessor may have left a partial file
         store.remove_partial_writes()
@@ -297,10 +318,51 @@ def sweep(configs: Sequence[RunConfig], store: ResultsStore | None = None, *,
         data = batch[0].load_data(data_dir) if split is None else split
         records = run_batch(batch, data, store, mesh=mesh, block_epochs=block_epochs,
                             lane_groups=lane_groups, compact=compact, progress=progress,
-                            batched_eigensolves=batched_eigensolves)
+                            batched_eigensolves=batched_eigensolves, checkpoint_every_s=checkpoint_every_s)
         for c, rec in zip(batch, records):
             out[c.key()] = store.get(c.key()) if c.key() in store else rec
     return [out[c.key()] for c in configs]
+
+
+class _Checkpoint:
+    """The pickled state of a running :class:`_BatchRun` (module docstring, "Checkpoints")."""
+
+    FIELDS = ("epoch", "owner", "groups", "written", "chunks", "records", "recorders", "spent")
+
+    def __init__(self, store: ResultsStore | None, batch: Sequence[RunConfig], run: _BatchRun, every_s: float):
+        if store is None:
+            raise ValueError("checkpoint_every_s needs a store (the checkpoint lives beside its records)")
+        ident = "|".join([c.key() for c in batch] + [str(run.num_devices), str(run.groups)])
+        self.path = store.root / ".checkpoints" / f"{hashlib.sha256(ident.encode()).hexdigest()[:20]}.pkl"
+        self.every_s, self.last = every_s, time.perf_counter()
+
+    def maybe_save(self, run: _BatchRun) -> None:
+        """Save ``run`` if ``every_s`` passed since the last save (never one with every model written)."""
+        if time.perf_counter() - self.last < self.every_s or len(run.written) == len(run.batch):
+            return
+        if jax.process_index() == 0:
+            saved = {name: getattr(run, name) for name in self.FIELDS}
+            saved.update(elapsed=time.perf_counter() - run.start,
+                         **{name: _get(tree) for name, tree in (("state", run.state), ("schedule", run.prep.schedule),
+                                                                ("limits", run.prep.limits))})
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_bytes(pickle.dumps(saved))
+            os.replace(tmp, self.path)
+        self.last = time.perf_counter()
+
+    def resume(self, run: _BatchRun) -> bool:
+        """Load the saved state into ``run`` (which was just built for the same batch); False if none."""
+        if not self.path.is_file():
+            return False
+        saved = pickle.loads(self.path.read_bytes())
+        for name in self.FIELDS:
+            setattr(run, name, saved[name])
+        run.start = time.perf_counter() - saved["elapsed"]
+        run.state, schedule, limits = (_put(saved[name], run.per_model) for name in ("state", "schedule", "limits"))
+        run.prep = run.prep._replace(schedule=schedule, limits=limits)
+        run.bar.update(len(run.written))
+        return True
 
 
 def lr_seed_grid(base: RunConfig, lrs: Sequence[float], seeds: Sequence[int],

@@ -222,3 +222,44 @@ def test_batched_eigensolves_agree_with_one_lane_at_a_time(small_split):
         for name in ("sharpness", "rho", "rho_eos"):
             np.testing.assert_allclose(b["final"].get(name, np.nan), a["final"].get(name, np.nan), rtol=1e-4)
     assert sum(len(r["eigen"].get("epoch", [])) for r in one) >= 10
+
+
+def test_a_checkpointed_batch_killed_mid_way_resumes_where_it_stopped_bit_for_bit(small_split, tmp_path, monkeypatch):
+    """``checkpoint_every_s``: a batch killed after its second block (one model already written,
+    the lanes compacted later, eigen recorders and ρ anchors mid-way) resumes from its checkpoint
+    at the epoch it reached, not from epoch 0, and writes records equal to an uninterrupted run's
+    (all but wall time and provenance); the checkpoint is gone once every model is written."""
+    base = RunConfig(n_train=128, n_eval=32, max_epochs=40, eig_every=10, eig_k=2, rho_k=2,
+                     schedule=schedules.constant(0.05), sharpness_at_end=True)
+    configs = sweep.lr_seed_grid(base, [1e4, 0.02, 2.0], [0, 1, 2])
+    reference = sweep.run_batch(configs, small_split, block_epochs=10)
+    store = ResultsStore(tmp_path)
+
+    class Killed(Exception):
+        pass
+
+    saves, save = [], sweep._Checkpoint.maybe_save
+
+    def save_then_die(self, run):
+        save(self, run)
+        saves.append(run.epoch)
+        if len(saves) == 2:
+            raise Killed
+    monkeypatch.setattr(sweep._Checkpoint, "maybe_save", save_then_die)
+    with pytest.raises(Killed):
+        sweep.run_batch(configs, small_split, store, block_epochs=10, checkpoint_every_s=0)
+    monkeypatch.undo()
+    checkpoints = list((tmp_path / ".checkpoints").glob("*.pkl"))
+    assert len(checkpoints) == 1 and 0 < len(store.keys()) < len(configs)
+
+    starts = []
+
+    def counting(*args, **kwargs):
+        starts.append(args[7])
+        return run_epochs(*args, **kwargs)
+    monkeypatch.setattr(sweep, "run_epochs", counting)
+    resumed = sweep.run_batch(configs, small_split, store, block_epochs=10, checkpoint_every_s=0)
+    assert starts[0] == saves[-1] > 0
+    assert not checkpoints[0].exists() and len(store.keys()) == len(configs)
+    for a, b in zip(reference, resumed):
+        assert _stable(json.loads(json.dumps(a, default=str))) == _stable(json.loads(json.dumps(b, default=str)))

@@ -5,6 +5,7 @@
     python tools/fill_store.py fmnist-mse                 # chapter 9: the grid under the squared loss (from 0.01), then Figure 4's runs
     python tools/fill_store.py cifar-generalization --scale cpu          # Figures 5b, 6 and 13 at the CPU scale
     python tools/fill_store.py cifar-generalization --scale cpu-1k --batch-size 1 --figures 5b   # one model at a time
+    python tools/fill_store.py cifar-generalization --scale cpu-1k --figures stable   # seed 0 at 0.002048 (~4 h)
     python tools/fill_store.py cifar-generalization --scale paper        # ... at the paper's scale (a GPU: tools/device_cifar.py)
 
 Prints the wall time of the whole sweep, and per vmapped batch where it goes (training epochs
@@ -23,32 +24,46 @@ from eoslib.results import ResultsStore
 
 
 def fill_cifar(store, scale: str, rates_per_batch: int, figures: str, split=None,
-               batch_size: int | None = None) -> int:
-    """The runs of ``figures`` (comma-separated, in that order; any of 5b, 6, 13): Figure 5b's
-    sweep until every seed diverged, Figure 6's reductions, Figure 13's groups of seeds; the
-    record count. ``split``: the data (default: the configs' own, from ``eoslib.data``).
-    ``batch_size``: models per vmapped program (default: a rate's seeds, 2 reductions, a group;
-    1 runs one model at a time, so that a killed fill loses one model at most)."""
+               batch_size: int | None = None, checkpoint_every_s: float | None = None) -> int:
+    """The runs of ``figures`` (comma-separated, in that order; any of 5b, 6, 13, stable): Figure
+    5b's sweep until every seed diverged, Figure 6's reductions, Figure 13's groups of seeds, and
+    ``stable``: seed 0 at the grid's rate just under the skipped part's end (the scale's
+    ``skip``: at ``cpu-1k`` 0.002048, where the stable side would start; the same config as
+    that grid point's, so a grid extended down reuses it); the record count. ``split``: the data
+    (default: the configs' own, from ``eoslib.data``). ``batch_size``: models per vmapped program
+    (default: a rate's seeds, 2 reductions, a group; 1 runs one model at a time, so that a killed
+    fill loses one model at most). ``checkpoint_every_s``: save a running batch that often
+    (:func:`eoslib.sweep.run_batch`), so that a killed fill resumes mid-model."""
     s = generalization.cifar_scale(scale)
     base = generalization.cifar_base(scale)
+    every = checkpoint_every_s
 
     def fig5b():
         return generalization.sweep_until_divergence(
             base, range(s["seeds"]), store, start=s["start"], factor=s["factor"], skip=s["skip"],
             max_rates=s["max_rates"], rates_per_batch=rates_per_batch, split=split, batch_size=batch_size,
-            progress=True)
+            progress=True, checkpoint_every_s=every)
 
     def fig6():
         configs = generalization.reduction_configs(base, s["reduce_rates"], s["reduce_epochs"],
                                                    s["eta_small"], range(s["reduce_seeds"]))
         return sweep.sweep(configs, store, split=split,
-                           batch_size=batch_size or max(2, rates_per_batch * s["reduce_seeds"]), progress=True)
+                           batch_size=batch_size or max(2, rates_per_batch * s["reduce_seeds"]), progress=True,
+                           checkpoint_every_s=every)
 
     def fig13():
         configs = generalization.group_configs(base, s)
-        return sweep.sweep(configs, store, split=split, batch_size=batch_size or s["group_size"], progress=True)
+        return sweep.sweep(configs, store, split=split, batch_size=batch_size or s["group_size"], progress=True,
+                           checkpoint_every_s=every)
 
-    runs = {"5b": fig5b, "6": fig6, "13": fig13}
+    def stable():
+        if not s["skip"]:
+            raise ValueError(f"scale {scale!r} skips no rate of its grid: its start is the stable probe's rate")
+        rate = generalization.rate_grid(s["start"], s["factor"], s["skip"])[-1]
+        return sweep.sweep(sweep.lr_seed_grid(base, [rate], [0]), store, split=split, batch_size=1, progress=True,
+                           checkpoint_every_s=every)
+
+    runs = {"5b": fig5b, "6": fig6, "13": fig13, "stable": stable}
     order = figures.split(",")
     if unknown := set(order) - set(runs):
         raise ValueError(f"figures {sorted(unknown)}: choose among {sorted(runs)}")
@@ -79,6 +94,8 @@ def main() -> int:
                         help="rates per vmapped sweep (default: 8 for fmnist, 1 for cifar)")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="cifar: models per vmapped program (1: one at a time, a killed fill loses one model at most)")
+    parser.add_argument("--checkpoint-every-s", type=float, default=600.0,
+                        help="cifar: save a running model this often, so that a killed fill resumes mid-model")
     parser.add_argument("--root", type=Path, help="a store folder other than the committed one")
     args = parser.parse_args()
     store = (generalization.committed_store(args.store) if args.root is None
@@ -86,7 +103,8 @@ def main() -> int:
     before = len(store.keys())
     start = time.perf_counter()
     if args.store == "cifar-generalization":
-        count = fill_cifar(store, args.scale, args.rates_per_batch or 1, args.figures, batch_size=args.batch_size)
+        count = fill_cifar(store, args.scale, args.rates_per_batch or 1, args.figures, batch_size=args.batch_size,
+                           checkpoint_every_s=args.checkpoint_every_s)
     elif args.store == generalization.MSE_STORE:
         count = fill_mse(store, args.seeds, args.below or 0, args.rates_per_batch or 8)
     else:
