@@ -141,7 +141,7 @@ def load(path: Path):
 def run(out: Path, models: int, vgg_models: int, epochs: int, repeats: int, quick: bool) -> dict:
     import jax
 
-    from eoslib import generalization
+    from eoslib.chapters.generalization import experiment as generalization
     from eoslib.provenance import provenance
     sys.path.insert(0, str(ROOT / "tools"))
     from device_cifar import load_pack

@@ -9,7 +9,7 @@ is the authors' code's (``lawrencewang94/jax_eigs``, treex/Flax layers): weights
 convolutions and linear layers ``lecun_normal`` (truncated normal, variance 1/fan_in), biases 0.
 ``"torch"`` is PyTorch's default: weights ~ U(±1/√fan_in) (variance 1/(3 fan_in)) and biases
 ~ U(±1/√fan_in). Both give BatchNorm scale 1 and bias 0. The book's Appendix F measures how the
-choice moves the stability threshold (:mod:`eoslib.init_study`).
+choice moves the stability threshold (:mod:`eoslib.chapters.initialization.experiment`).
 
 Parameter counts against the paper (asserted in ``tests/test_models.py``):
 
@@ -27,7 +27,7 @@ Deviations, with their reasons. The VGGs are built exactly as Appendix F describ
 of 3 convolutions 3x3 without bias, each followed by GhostBatchNorm and ReLU, 2x2 max-pooling
 after each block while the feature map is larger than 1x1, then one linear classifier: 9 + 1 =
 10 and 18 + 1 = 19 weight layers). For VGG10 (widths 8/16/32) this gives 35,634 trainable
-parameters, not 47,892. :mod:`eoslib.param_counts` counts 8,448 readings of the text in closed
+parameters, not 47,892. :mod:`eoslib.chapters.generalization.param_counts` counts 8,448 readings of the text in closed
 form (2-4 convolutions per block, kernels 3 and 5, convolution and classifier biases, four ways
 of counting BatchNorm, 0-3 pooled blocks, global pooling, up to two hidden classifier layers of
 width 32-512): none gives 47,892 exactly (the nearest, 47,896, drops BatchNorm and adds two
@@ -35,7 +35,7 @@ hidden layers of width 32, which the text does not describe), so we keep the des
 architecture. For VGG19, 6 blocks of 3 convolutions of widths
 16, 32, ..., 512 hold 7.9 M parameters, which cannot be reconciled with 335,277 (a single 3x3
 convolution 256 -> 512 already has 1.2 M, and 1x1 convolutions at these widths still hold
-878,640: :func:`eoslib.param_counts.lower_bound`); we keep the described widths, which the user can
+878,640: :func:`eoslib.chapters.generalization.param_counts.lower_bound`); we keep the described widths, which the user can
 change through :class:`VGG`'s ``widths``. A 32x32 input allows only 5 poolings, so the sixth
 block runs on 1x1 maps.
 """

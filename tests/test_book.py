@@ -125,7 +125,9 @@ def test_invalid_parameter_fails_at_once(tmp_path):
 
 def _paper_presets() -> dict:
     """The ``paper`` preset of each chapter that has a record page, as the chapter resolves it."""
-    from eoslib import drivers, resolve, rotations
+    from eoslib import resolve
+    from eoslib.chapters.drivers import experiment as drivers
+    from eoslib.chapters.rotations import experiment as rotations
 
     return {"02_rotations": resolve(rotations.PRESETS, "paper", rotations.VALIDATORS),
             "05_drivers": resolve(drivers.PRESETS, "paper", drivers.VALIDATORS)}

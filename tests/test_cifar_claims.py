@@ -3,8 +3,8 @@ without their runs are NOT RUN, never PASS."""
 
 import numpy as np
 
-from eoslib import cifar_claims as cc
-from eoslib import generalization
+from eoslib.chapters.generalization import cifar_claims as cc
+from eoslib.chapters.generalization import experiment as generalization
 
 
 def _row(eta, seed, acc, sharpness, rho, reduce_epoch=float("inf"), completed=True, failed=False):
@@ -120,7 +120,7 @@ def test_prose_values_quote_the_rows_and_records_they_are_given():
     """cifar_claims.prose_values (the numbers the chapter's text glues) on a constructed CPU-like
     scale: 3 rates past the threshold (the last one collapses without failing), one Figure 6
     rate and seed switched twice, 2 of 3 group runs stored."""
-    from eoslib.generalization_claims import correlations
+    from eoslib.chapters.generalization.claims import correlations
     from eoslib.report import Claim, ClaimsTable
 
     def record(eta, seed, epochs, first_s, reach90, wall=0.0, rho=0.5, completed=True):
@@ -181,7 +181,7 @@ def test_prose_values_quote_the_rows_and_records_they_are_given():
 def test_rho_in_reduction_claim():
     import numpy as np
 
-    from eoslib import cifar_claims
+    from eoslib.chapters.generalization import cifar_claims
 
     rng = np.random.default_rng(0)
 
@@ -195,7 +195,7 @@ def test_rho_in_reduction_claim():
 
 
 def test_verdict_counts_group_claims_by_verdict():
-    from eoslib.cifar_claims import _verdict_counts
+    from eoslib.chapters.generalization.cifar_claims import _verdict_counts
     from eoslib.report import Claim
 
     def c(v):

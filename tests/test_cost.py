@@ -2,7 +2,7 @@
 
 import pytest
 
-from eoslib import cost
+from eoslib.chapters.generalization import cost
 
 
 def test_model_flops_and_device_hours_add_up():

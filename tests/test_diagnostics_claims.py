@@ -1,9 +1,9 @@
 """Claims of the your-own-model chapter on synthetic series: each must PASS, FAIL and be
-UNRESOLVED where it should (``eoslib.diagnostics_claims``)."""
+UNRESOLVED where it should (``eoslib.chapters.your_model.claims``)."""
 
 import numpy as np
 
-from eoslib import diagnostics_claims as dc
+from eoslib.chapters.your_model import claims as dc
 
 LIMIT = 40.0
 STEPS = np.arange(0, 420, 20)  # 21 eigen-steps

@@ -1,10 +1,10 @@
-"""Chapter 1's claims (eoslib.dln_claims): each on synthetic data that must PASS and data that
+"""Chapter 1's claims (eoslib.chapters.dln.claims): each on synthetic data that must PASS and data that
 must FAIL, and the quadratic boundaries on real DLN points."""
 
 import jax.numpy as jnp
 import numpy as np
 
-from eoslib import dln_claims
+from eoslib.chapters.dln import claims as dln_claims
 
 
 def test_rotation_claims_pass_on_the_papers_picture_and_fail_otherwise():

@@ -3,7 +3,8 @@ the paper's R_n(i_a, j_b), against jax.hessian and eigh in float64."""
 
 import numpy as np
 
-from eoslib import dln, dln_sums
+from eoslib import dln
+from eoslib.chapters.dln import sums as dln_sums
 
 Z2, Z4 = dln.monomial(2), dln.monomial(4)
 

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from eoslib import drivers
+from eoslib.chapters.drivers import experiment as drivers
 from eoslib.objective import Batch
 
 

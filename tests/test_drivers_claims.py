@@ -3,14 +3,14 @@
 import numpy as np
 import pytest
 
-from eoslib import drivers_claims
-from eoslib.drivers import Phase
-from eoslib.interventions import Trajectory
+from eoslib.chapters.drivers import claims as drivers_claims
+from eoslib.chapters.drivers.experiment import Phase
+from eoslib.chapters.drivers.interventions import Trajectory
 
 
 def _trajectory(sharpness, loss=None, eta=0.1, second=None):
     """A recorded trajectory with top-2 eigenvalues ``sharpness`` and ``second`` (default 1: stable)
-    and ``unstable`` counted from them at ``eta``, as :func:`eoslib.interventions.intervene` does."""
+    and ``unstable`` counted from them at ``eta``, as :func:`eoslib.chapters.drivers.interventions.intervene` does."""
     s = np.asarray(sharpness, float)
     n = s.size
     values = np.column_stack([s, np.ones(n) if second is None else np.asarray(second, float)])

@@ -6,7 +6,9 @@ import re
 import numpy as np
 import pytest
 
-from eoslib import flattening, flattening_claims, instability, schedules
+from eoslib import instability, schedules
+from eoslib.chapters.flattening import claims as flattening_claims
+from eoslib.chapters.flattening import experiment as flattening
 from eoslib.runs import RunConfig
 
 

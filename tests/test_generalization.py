@@ -5,7 +5,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from eoslib import generalization, sweep
+from eoslib import sweep
+from eoslib.chapters.generalization import experiment as generalization
 from eoslib.results import ResultsStore
 from eoslib.runs import RunConfig
 
@@ -74,7 +75,7 @@ def _synthetic(rise=0.02, fall=True):
 
 
 def test_generalization_claims_on_synthetic_data():
-    from eoslib import generalization_claims as gc
+    from eoslib.chapters.generalization import claims as gc
     rows = _synthetic()
     table = gc.claims_table(rows, 0.03)
     assert [c.passed for c in table.claims] == [True, True, True, True, False, False], table  # ρ: the wrong sign
@@ -107,7 +108,7 @@ def _rise_rows(shape="step", n_below=4, n_window=8, seeds=5, collapse=True):
 
 
 def test_rise_claim_passes_on_a_step_at_the_threshold_whatever_the_collapse():
-    from eoslib import generalization_claims as gc
+    from eoslib.chapters.generalization import claims as gc
     rows, threshold = _rise_rows("step")
     c = gc.claim_rise_above(rows, threshold)
     assert c.verdict == "PASS" and "a step at the threshold" in c.measured, c
@@ -120,7 +121,7 @@ def test_rise_claim_passes_on_a_step_at_the_threshold_whatever_the_collapse():
 
 
 def test_rise_claim_fails_on_a_slow_climb_and_on_no_rise():
-    from eoslib import generalization_claims as gc
+    from eoslib.chapters.generalization import claims as gc
     rows, threshold = _rise_rows("climb")
     s = gc.rise_statistics(rows, threshold)
     assert s["rise"][1][0] > 0 and s["r2_ramp"] > s["r2_step"]  # it rises, but the ramp fits better
@@ -131,7 +132,7 @@ def test_rise_claim_fails_on_a_slow_climb_and_on_no_rise():
 
 
 def test_rise_claim_is_unresolved_with_too_few_rates_or_no_threshold():
-    from eoslib import generalization_claims as gc
+    from eoslib.chapters.generalization import claims as gc
     for rows, threshold in (_rise_rows("step", n_below=2), _rise_rows("step", n_window=2),
                             _rise_rows("flat", n_below=1, n_window=2)):
         c = gc.claim_rise_above(rows, threshold)
@@ -234,7 +235,7 @@ def test_prose_values_quote_the_rows_they_are_given():
     """generalization_claims.prose_values (the numbers chapter 4's text glues) on a small
     constructed grid: 2 stable rates, the threshold where 2 of 3 seeds reach 2/η, a hovering seed,
     and a last rate where every seed failed (2 diverged, 1 dead)."""
-    from eoslib import generalization_claims as gc
+    from eoslib.chapters.generalization import claims as gc
 
     def row(eta, seed, acc, reached, *, sharpness=10.0, rho=0.5, completed=True, diverged=False, dead=False,
             train_acc=1.0):
@@ -287,7 +288,7 @@ def test_prose_values_quote_the_rows_they_are_given():
 
 
 def test_orders_of_magnitude_claim_passes_far_from_the_limit_and_is_unresolved_without_a_boundary():
-    from eoslib import generalization_claims as gc
+    from eoslib.chapters.generalization import claims as gc
     rows = _synthetic()
     assert gc.divergence_rate(rows) == 0.1
     assert gc.claim_orders(rows, 0.0003).verdict == "PASS"  # best >= 0.03 = 100 x 0.0003, 0.1 / best <= 10
@@ -300,7 +301,7 @@ def test_orders_of_magnitude_claim_passes_far_from_the_limit_and_is_unresolved_w
 
 
 def test_correlation_claims_are_unresolved_on_undefined_correlations():
-    from eoslib import generalization_claims as gc
+    from eoslib.chapters.generalization import claims as gc
 
     nan = {k: (float("nan"), (float("nan"), float("nan"))) for k in ("eta0", "sharpness", "rho")}
     assert gc.claim_sharpness(nan).verdict == "UNRESOLVED" and gc.claim_rho(nan).verdict == "UNRESOLVED"
@@ -310,7 +311,7 @@ def test_correlation_claims_are_unresolved_on_undefined_correlations():
 
 
 def test_accuracy_reduction_claim_on_synthetic_pairs():
-    from eoslib import generalization_claims as gc
+    from eoslib.chapters.generalization import claims as gc
 
     def row(acc, *, completed=True, failed=False, switched=True):
         return dict(val_acc=acc, completed=completed, failed=failed, switched=switched)
@@ -333,7 +334,7 @@ def test_the_window_can_end_at_the_first_failed_seed_when_stable_runs_stop_short
     failed seed and decides the claim (chapter 9)."""
     import pytest
 
-    from eoslib import generalization_claims as gc
+    from eoslib.chapters.generalization import claims as gc
 
     def cap_seed_0(rows):
         return [dict(r, completed=False) if r["seed"] == 0 and not r["failed"] else r for r in rows]
@@ -354,7 +355,7 @@ def test_the_window_can_end_at_the_first_failed_seed_when_stable_runs_stop_short
 
 
 def test_reduction_pairs_match_seed_and_rate_and_a_read_only_grid_never_trains(tmp_path):
-    from eoslib import generalization_claims as gc
+    from eoslib.chapters.generalization import claims as gc
     from eoslib.results import ResultsStore
 
     rows = [dict(eta0=0.2, seed=s, val_acc=0.8) for s in (0, 1)]
@@ -370,7 +371,7 @@ def test_reduction_pairs_match_seed_and_rate_and_a_read_only_grid_never_trains(t
 
 
 def test_fill_differences_counts_models_that_moved_between_two_fills():
-    from eoslib import generalization_claims as gc
+    from eoslib.chapters.generalization import claims as gc
 
     def row(eta, seed, acc, completed=True, failed=False):
         return dict(eta0=eta, seed=seed, val_acc=acc, completed=completed, failed=failed)

@@ -4,7 +4,8 @@ and S(θ_0) of a small model against a dense Hessian."""
 import numpy as np
 import pytest
 
-from eoslib import data, init_study
+from eoslib import data
+from eoslib.chapters.initialization import experiment as init_study
 from eoslib.results import ResultsStore
 
 

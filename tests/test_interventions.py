@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from eoslib import interventions
+from eoslib.chapters.drivers import interventions
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from eoslib import landscape
+from eoslib.chapters.flattening import landscape
 
 A = np.array([3.0, 1.0, 0.5, 0.2, -0.1, -0.5])
 B = 2.0

@@ -1,10 +1,11 @@
-"""The closed-form VGG counts of eoslib.param_counts against the Flax models, and the search of Appendix F's readings."""
+"""The closed-form VGG counts of eoslib.chapters.generalization.param_counts against the Flax models, and the search of Appendix F's readings."""
 
 import jax
 import pytest
 
-from eoslib import models, param_counts
-from eoslib.param_counts import PAPER_COUNTS, Reading, vgg_count
+from eoslib import models
+from eoslib.chapters.generalization import param_counts
+from eoslib.chapters.generalization.param_counts import PAPER_COUNTS, Reading, vgg_count
 
 
 @pytest.mark.parametrize("name, model", [("vgg10", models.VGG10()), ("vgg19", models.VGG19())])

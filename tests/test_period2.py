@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from eoslib import period2
+from eoslib.chapters.rotations import period2
 
 
 def test_asymmetric_quadratic_equilibrium_is_the_sum_of_inverse_curvatures():

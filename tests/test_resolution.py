@@ -1,4 +1,4 @@
-"""§3.2's smooth-versus-sharp resolution (eoslib.resolution): the fall is measured from the last
+"""§3.2's smooth-versus-sharp resolution (eoslib.chapters.rotations.resolution): the fall is measured from the last
 local maximum of S to the first stable step, on the DLN and on cycles alike, and each claim
 decides PASS, FAIL and UNRESOLVED on synthetic falls."""
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from eoslib import dln
-from eoslib import resolution as R
+from eoslib.chapters.rotations import resolution as R
 
 ETA = 0.1  # limit 2 / eta = 20
 

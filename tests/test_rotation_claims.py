@@ -1,11 +1,11 @@
-"""Chapter 2's claims as statistics (eoslib.rotation_claims), on constructed series with known answers."""
+"""Chapter 2's claims as statistics (eoslib.chapters.rotations.claims), on constructed series with known answers."""
 
 import math
 
 import numpy as np
 import pytest
 
-from eoslib import rotation_claims as rc
+from eoslib.chapters.rotations import claims as rc
 from eoslib.instability import Instability, SimilarityToBaseline
 
 SNAP = Instability(start=10, peak=16, end=20, rise=2.0)
@@ -371,7 +371,7 @@ def test_rule_grid_flags_the_claims_whose_verdict_changes():
 def test_prose_values_of_synthetic_seeds():
     """The glued prose values (rotation_claims.prose_values) on constructed seeds: one with an
     instability, one without (its claims unresolved), the window's end in words."""
-    from eoslib import rotations
+    from eoslib.chapters.rotations import experiment as rotations
 
     sharpness, snaps, top, bottom, by_period = chapter_like_inputs()
     rule = rotations.Rule("chapter", 1.1)

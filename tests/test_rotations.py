@@ -1,4 +1,4 @@
-"""Chapter 2's experiment (eoslib.rotations): presets, rules, snapshot selection and reduction epochs.
+"""Chapter 2's experiment (eoslib.chapters.rotations.experiment): presets, rules, snapshot selection and reduction epochs.
 
 The end-to-end path (train, reruns, similarities, per seed and rule) runs in the chapter's
 papermill smoke test (tests/test_book.py, tiny profile, 2 seeds)."""
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from test_instability import synthetic_loss
 
-from eoslib import rotations
+from eoslib.chapters.rotations import experiment as rotations
 from eoslib.instability import Instability
 from eoslib.params import ParameterError, resolve
 
@@ -112,7 +112,7 @@ def test_a_seed_result_survives_its_store_record_exactly(tmp_path):
 def test_prose_values_quote_the_stored_ci_seeds_and_their_claims():
     """rotation_claims.prose_values (the numbers chapter 2's text glues) agree with the claims
     computed from the committed ci seeds (read from store/rotations/, no training)."""
-    from eoslib import rotation_claims
+    from eoslib.chapters.rotations import claims as rotation_claims
     from eoslib.results import open_store, spec_key
 
     P = params()

@@ -268,7 +268,7 @@ def test_a_dead_network_stops_frozen_and_its_dead_layer_is_named(small_split):
     still until max_epochs, flagged ``frozen``, with the ReLU layer that is all off named. Zero
     inputs kill the bias-free MLP's first layer at once; a zero kernel kills a middle one. The
     vmapped sweep stops its lanes the same way, and a live run is never flagged."""
-    from eoslib import generalization
+    from eoslib.chapters.generalization import experiment as generalization
     from eoslib.runs import dead_layer, prepare
     from eoslib.sweep import run_batch
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from eoslib import som
+from eoslib.chapters.dln import som
 
 
 def test_every_path_is_one_term_the_product_of_its_scalars():

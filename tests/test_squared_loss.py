@@ -1,12 +1,12 @@
-"""Chapter 9 (eoslib.squared_loss): its configs differ from chapters 3 and 4's in the loss (and
+"""Chapter 9 (eoslib.chapters.squared_loss.experiment): its configs differ from chapters 3 and 4's in the loss (and
 the eigensolver check of a new store) only, and its claims decide PASS, FAIL and UNRESOLVED."""
 
 import dataclasses
 
 import pytest
 
-from eoslib import generalization
-from eoslib import squared_loss as sq
+from eoslib.chapters.generalization import experiment as generalization
+from eoslib.chapters.squared_loss import experiment as sq
 from eoslib.report import Claim, ClaimsTable
 
 P = sq.PRESETS["ci"]

@@ -18,7 +18,12 @@ import copy
 import numpy as np
 import pytest
 
-from eoslib import data, drivers, flattening, generalization, generalization_claims, rotations, verification
+from eoslib import data, verification
+from eoslib.chapters.drivers import experiment as drivers
+from eoslib.chapters.flattening import experiment as flattening
+from eoslib.chapters.generalization import claims as generalization_claims
+from eoslib.chapters.generalization import experiment as generalization
+from eoslib.chapters.rotations import experiment as rotations
 from eoslib.provenance import git_commit
 from eoslib.results import STORE_ROOT, open_store
 from eoslib.runs import TRAINER_VERSION

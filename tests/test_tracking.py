@@ -133,7 +133,8 @@ def test_no_certified_wrong_set_along_chapter_2s_run(load_or_skip):
     301 epochs at k = 8, 10 and 20 with ``tools/certificate_check.py``)."""
     import scipy.sparse.linalg as spla
 
-    from eoslib import data, rotations
+    from eoslib import data
+    from eoslib.chapters.rotations import experiment as rotations
     from eoslib.tracking import top_eigenpairs
 
     P = rotations.PRESETS["ci"]

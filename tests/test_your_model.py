@@ -1,4 +1,4 @@
-"""Chapter 8's stored study (``eoslib.your_model``): CI re-verifies a sampled record of
+"""Chapter 8's stored study (``eoslib.chapters.your_model.experiment``): CI re-verifies a sampled record of
 ``store/your-model/`` (its first steps re-trained here and compared up to the edge of
 stability), and a corrupted, forged or stale record must fail the same check."""
 
@@ -7,7 +7,8 @@ import copy
 import jax.numpy as jnp
 import pytest
 
-from eoslib import verification, your_model
+from eoslib import verification
+from eoslib.chapters.your_model import experiment as your_model
 from eoslib.provenance import git_commit
 from eoslib.results import open_store
 from eoslib.runs import TRAINER_VERSION

@@ -38,7 +38,8 @@ from jax.flatten_util import ravel_pytree  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from eoslib import data, provenance, rotations, schedules  # noqa: E402
+from eoslib import data, provenance, schedules  # noqa: E402
+from eoslib.chapters.rotations import experiment as rotations  # noqa: E402
 from eoslib.gd import run_epochs  # noqa: E402
 from eoslib.lanczos import DEFAULT_CHECK, LEGACY_CHECK  # noqa: E402
 from eoslib.objective import Batch  # noqa: E402

@@ -75,7 +75,8 @@ def measure(split, models: int, epochs: int = 5) -> dict:
     """Seconds per VGG10 epoch on CIFAR-10-5k for one model and for ``models`` vmapped models."""
     import jax
 
-    from eoslib import generalization, sweep
+    from eoslib import sweep
+    from eoslib.chapters.generalization import experiment as generalization
     from eoslib.gd import run_epochs
     from eoslib.runs import prepare
 
@@ -150,7 +151,7 @@ def run(budget_s: float, margin_s: float, out: Path, models: int, rates_per_batc
 def unpack(tarball: Path, store=None) -> int:
     """Add the tarball's records to ``store`` (default: the committed ``cifar-generalization``),
     each checked to hash to its key; the number added."""
-    from eoslib import generalization
+    from eoslib.chapters.generalization import experiment as generalization
     from eoslib.runs import RunConfig
     store = generalization.committed_store("cifar-generalization") if store is None else store
     added = 0

@@ -19,7 +19,8 @@ import argparse
 import time
 from pathlib import Path
 
-from eoslib import generalization, sweep
+from eoslib import sweep
+from eoslib.chapters.generalization import experiment as generalization
 from eoslib.results import ResultsStore
 
 
@@ -71,9 +72,10 @@ def fill_cifar(store, scale: str, rates_per_batch: int, figures: str, split=None
 
 
 def fill_mse(store, seeds: int, below: int, rates_per_batch: int) -> int:
-    """Chapter 9's runs at its ``ci`` profile (:mod:`eoslib.squared_loss`): the grid under the
+    """Chapter 9's runs at its ``ci`` profile (:mod:`eoslib.chapters.squared_loss.experiment`): the grid under the
     squared loss, then Figure 4's reference, onset and switched runs; the record count."""
-    from eoslib import data, squared_loss
+    from eoslib import data
+    from eoslib.chapters.squared_loss import experiment as squared_loss
 
     P = {**squared_loss.PRESETS["ci"], "seeds": seeds, "below": below, "rates_per_batch": rates_per_batch}
     records = squared_loss.grid(P, "mse", store, progress=True).records
@@ -88,7 +90,7 @@ def main() -> int:
     parser.add_argument("--below", type=int, default=None,
                         help="fmnist: rates of the grid under 0.01 (stable ones; default 8, and 0 for fmnist-mse)")
     parser.add_argument("--scale", choices=sorted(generalization.CIFAR_SCALES), default="cpu",
-                        help="cifar: the scale (eoslib.generalization.CIFAR_SCALES)")
+                        help="cifar: the scale (eoslib.chapters.generalization.experiment.CIFAR_SCALES)")
     parser.add_argument("--figures", default="5b,6,13", help="cifar: which figures' runs, in this order (any of 5b, 6, 13)")
     parser.add_argument("--rates-per-batch", type=int, default=None,
                         help="rates per vmapped sweep (default: 8 for fmnist, 1 for cifar)")

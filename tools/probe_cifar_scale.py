@@ -27,7 +27,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from eoslib import generalization, schedules, sweep  # noqa: E402
+from eoslib import schedules, sweep  # noqa: E402
+from eoslib.chapters.generalization import experiment as generalization  # noqa: E402
 from eoslib.results import ResultsStore  # noqa: E402
 
 

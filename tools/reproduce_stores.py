@@ -27,7 +27,12 @@ import sys
 import time
 from pathlib import Path
 
-from eoslib import data, drivers, flattening, init_study, rotations, sweep, verification, your_model
+from eoslib import data, sweep, verification
+from eoslib.chapters.drivers import experiment as drivers
+from eoslib.chapters.flattening import experiment as flattening
+from eoslib.chapters.initialization import experiment as init_study
+from eoslib.chapters.rotations import experiment as rotations
+from eoslib.chapters.your_model import experiment as your_model
 from eoslib.results import STORE_ROOT, ResultsStore, open_store, pack
 from eoslib.runs import RunConfig
 
@@ -67,7 +72,7 @@ def reproduce_computations(name: str, root: Path) -> list[tuple[str, list[str]]]
 
 def reproduce_initialization(name: str, root: Path) -> list[tuple[str, list[str]]]:
     """Recompute S(θ_0) of every record of the ``initialization`` store (``root`` unused: the
-    values are compared in memory); problems per record (:func:`eoslib.init_study.reverify`)."""
+    values are compared in memory); problems per record (:func:`eoslib.chapters.initialization.experiment.reverify`)."""
     out = []
     for record in open_store(name).records():
         c = record["spec"]["config"]
@@ -78,7 +83,7 @@ def reproduce_initialization(name: str, root: Path) -> list[tuple[str, list[str]
 def reproduce_your_model(name: str, root: Path) -> list[tuple[str, list[str]]]:
     """Recompute every record of chapter 8's store (``root`` unused); problems per record: none
     when every series is identical (the timings ``gd_s``, ``adam_s`` aside), else
-    :func:`eoslib.your_model.reverify`'s problems and the runs that differ."""
+    :func:`eoslib.chapters.your_model.experiment.reverify`'s problems and the runs that differ."""
     out = []
     for record in open_store(name).records():
         value = json.loads(json.dumps(pack(your_model.run_study(record["spec"]["parameters"]))))

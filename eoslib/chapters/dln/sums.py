@@ -1,6 +1,6 @@
 """Sums of DLNs: the paper's Appendix E (two-term and m-term additive models).
 
-A network is a sum of multiplicative terms (App. A.1, :mod:`eoslib.som`); App. E extends the
+A network is a sum of multiplicative terms (App. A.1, :mod:`eoslib.chapters.dln.som`); App. E extends the
 one-DLN analysis of App. C to a loss of a *sum* of DLNs. For two terms, parameters
 ``theta`` (n,) split at ``m``: ``Theta_a = prod(theta[:m])``, ``Theta_b = prod(theta[m:])`` and the
 loss ``z(S)`` with ``S = Theta_a + Theta_b`` (``z`` an even polynomial, :class:`eoslib.dln.EvenPolynomial`;

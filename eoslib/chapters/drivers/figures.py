@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from eoslib.drivers import Phase
-from eoslib.interventions import Trajectory
+from eoslib.chapters.drivers.experiment import Phase
+from eoslib.chapters.drivers.interventions import Trajectory
 
 PANELS = (("suppress", r"(a) $\eta_u = 0$ along unstable directions"),
           ("stabilize", r"(b) effective stability, $\eta_u \lambda < 2$"),

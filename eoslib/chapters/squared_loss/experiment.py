@@ -7,7 +7,7 @@ The loss is ``eoslib.losses.mse``: ½‖f(x) − e_y‖² per example, averaged 
 scaling of Cohen et al. 2021 (their code's ``SquaredLoss`` sums ``0.5 * (out - target) ** 2`` over
 a batch's outputs and examples, and the full-batch loss divides that sum by the data set's size).
 The claims are computed by the same functions as those of chapters 3 and 4
-(:mod:`eoslib.generalization_claims`, :mod:`eoslib.flattening_claims`), on the squared-loss
+(:mod:`eoslib.chapters.generalization.claims`, :mod:`eoslib.chapters.flattening.claims`), on the squared-loss
 records and, beside them, on the cross-entropy records of the committed grid
 (:func:`cross_entropy_rows`), so that the two verdicts of a claim are one statistic on two
 data sets. The runs live in the committed store :data:`STORE`: the grid's run records
@@ -23,7 +23,11 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from eoslib import data as datasets
-from eoslib import flattening, flattening_claims, generalization, generalization_claims, sweep
+from eoslib import sweep
+from eoslib.chapters.flattening import claims as flattening_claims
+from eoslib.chapters.flattening import experiment as flattening
+from eoslib.chapters.generalization import claims as generalization_claims
+from eoslib.chapters.generalization import experiment as generalization
 from eoslib.report import Claim, ClaimsTable
 from eoslib.results import ResultsStore, open_store
 from eoslib.runs import RunConfig
@@ -36,7 +40,7 @@ STORE = generalization.MSE_STORE
 LOSSES = {"cross-entropy": "xent", "squared loss": "mse"}
 """The two losses, by the name the chapter gives them."""
 WINDOW_END = "failed"
-"""Claim 2's window in this chapter, for both losses (:func:`eoslib.generalization_claims.rise_end`):
+"""Claim 2's window in this chapter, for both losses (:func:`eoslib.chapters.generalization.claims.rise_end`):
 up to the first rate with a failed seed. Chapter 4 ends it at the first rate with a seed that did
 not complete; under the squared loss stable runs already stop at the epoch cap a few images short
 of completion, which would leave that window empty."""
@@ -96,8 +100,8 @@ def stores(where: str | None, profile: str) -> dict[str, ResultsStore]:
 
 
 def grid_base(P: Mapping[str, Any], loss: str = "mse") -> RunConfig:
-    """Figure 5a's run under ``loss`` (``"mse"``: :func:`eoslib.generalization.fmnist_mse_base`;
-    ``"xent"``: chapter 4's, :func:`eoslib.generalization.fmnist_base`)."""
+    """Figure 5a's run under ``loss`` (``"mse"``: :func:`eoslib.chapters.generalization.experiment.fmnist_mse_base`;
+    ``"xent"``: chapter 4's, :func:`eoslib.chapters.generalization.experiment.fmnist_base`)."""
     make = generalization.fmnist_mse_base if loss == "mse" else generalization.fmnist_base
     return make(n_train=P["n_train"], n_eval=P["n_eval"], max_epochs=P["max_epochs"], weight_init=P["weight_init"])
 
@@ -118,16 +122,16 @@ class Grid(NamedTuple):
     records: list[Mapping]
     """Every run of the grid, each capped run replaced by its continuation (``continued``)."""
     rows: list[dict]
-    """:func:`eoslib.generalization.summary_rows` of ``records``."""
+    """:func:`eoslib.chapters.generalization.experiment.summary_rows` of ``records``."""
     threshold: float | None
-    """:func:`eoslib.generalization.threshold_rate` of ``rows``."""
+    """:func:`eoslib.chapters.generalization.experiment.threshold_rate` of ``rows``."""
     continued: list[tuple[Mapping, Mapping]]
     """``(capped, continued)`` record pairs (:func:`continue_capped`); empty for cross-entropy."""
 
 
 def grid(P: Mapping[str, Any], loss: str, store: ResultsStore, *, progress: bool | None = None) -> Grid:
     """The grid under ``loss``: η0 = ``start`` · ``factor``^k from k = −``below`` (``xent_below``
-    for cross-entropy) until every seed failed (:func:`eoslib.generalization.sweep_until_divergence`,
+    for cross-entropy) until every seed failed (:func:`eoslib.chapters.generalization.experiment.sweep_until_divergence`,
     at most ``max_epochs`` epochs per run); under the squared loss the runs that stopped at that
     cap short of completion are continued to ``extend_epochs`` (:func:`continue_capped`), while
     chapter 4's cross-entropy runs are its own. Reads ``store``, computes what it lacks."""
@@ -143,7 +147,7 @@ def grid(P: Mapping[str, Any], loss: str, store: ResultsStore, *, progress: bool
 
 
 def capped(records: Sequence[Mapping]) -> list[Mapping]:
-    """The records of runs that neither failed (:func:`eoslib.generalization.failed`) nor
+    """The records of runs that neither failed (:func:`eoslib.chapters.generalization.experiment.failed`) nor
     completed: they stopped at their config's ``max_epochs``."""
     return [r for r in records if not generalization.failed(r) and not r["final"]["completed"]]
 
@@ -173,7 +177,7 @@ def continue_capped(records: Sequence[Mapping], max_epochs: int, store: ResultsS
 
 def figure4(P: Mapping[str, Any], loss: str, store: ResultsStore,
             split: datasets.Split) -> flattening.Figure4Study:
-    """Chapter 3's Figure 4 under ``loss`` (:func:`eoslib.flattening.figure4_study`), its
+    """Chapter 3's Figure 4 under ``loss`` (:func:`eoslib.chapters.flattening.experiment.figure4_study`), its
     reference run at ``eta_ref`` (``xent_eta_ref`` for cross-entropy)."""
     eta_ref = P["eta_ref"] if loss == "mse" else P["xent_eta_ref"]
     return flattening.figure4_study(switch_base(P, loss), store, split, eta_ref=eta_ref,
@@ -182,7 +186,7 @@ def figure4(P: Mapping[str, Any], loss: str, store: ResultsStore,
 
 
 def grid_claims(rows: Sequence[Mapping], loss: str) -> ClaimsTable:
-    """Chapter 4's claims 1-6 (:func:`eoslib.generalization_claims.claims_table`) on a grid's
+    """Chapter 4's claims 1-6 (:func:`eoslib.chapters.generalization.claims.claims_table`) on a grid's
     rows, claim 2's window ending at :data:`WINDOW_END`, each claim's text prefixed with the loss."""
     table = generalization_claims.claims_table(rows, generalization.threshold_rate(rows), window_end=WINDOW_END)
     return ClaimsTable([c._replace(claim=f"{loss}: {c.claim}") for c in table.claims])
@@ -190,7 +194,7 @@ def grid_claims(rows: Sequence[Mapping], loss: str) -> ClaimsTable:
 
 def claim_fitted(records: Sequence[Mapping], level: float, cap: int) -> Claim:
     """The chapter's premise (the reviewers asked for runs trained with the squared loss "to
-    near-zero loss"): every run that did not fail (:func:`eoslib.generalization.failed`) was
+    near-zero loss"): every run that did not fail (:func:`eoslib.chapters.generalization.experiment.failed`) was
     trained to completion (training accuracy > 99.99 %: all the images) and ends with its
     training MSE below ``level``. ``records``: the grid's, capped runs continued past the grid's
     epoch cap ``cap`` (:func:`continue_capped`). The measured text gives how many completed,
@@ -278,12 +282,12 @@ def prose_values(grids: Mapping[str, Grid], f4: Mapping[str, Any], claims: Claim
     loss name -> the side-by-side claims (chapter 4's six, then Figure 4's three). Keys, each
     prefixed ``mse_`` or ``xent_`` by loss:
 
-    - chapter 4's :func:`eoslib.generalization_claims.prose_values` (``threshold``,
+    - chapter 4's :func:`eoslib.chapters.generalization.claims.prose_values` (``threshold``,
       ``acc_below``, ``rise``, ``best_acc``, ``end_rate``, ...) with claim 2's window at
       :data:`WINDOW_END`, and ``rise_ch4`` (claim 2's verdict with chapter 4's window);
     - ``s0``, ``n_stable``, ``stable_threshold`` and ``div_epochs`` (:func:`_sharpness_values`);
     - ``v1`` ... (the verdicts of the side-by-side claims);
-    - Figure 4's :func:`eoslib.flattening_claims.figure4_values` (``f4_verdict``,
+    - Figure 4's :func:`eoslib.chapters.flattening.claims.figure4_values` (``f4_verdict``,
       ``eta_c_frac``, ``f4_by_switch``, ...; it reads the verdicts of Figure 4's two trends).
 
     Unprefixed: ``premise`` (the fitted-loss claim's measurement), ``same`` / ``differ`` /

@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
+from eoslib.chapters.flattening.landscape import Slice
 from eoslib.instability import Cycle
-from eoslib.landscape import Slice
 
 LOSS_COLOR, SHARP_COLOR = "#1f77b4", "#d62728"
 

@@ -8,9 +8,9 @@ Along a cycle (:func:`cycle_geometry`), at each epoch e with parameters θ_e:
 * ``prev_position`` = ``(θ_{e−1} − θ_e) · d_e``, where the previous parameters sit on the slice;
 * ``loss_curvature`` = ``d_eᵀ ∇²L(θ_e) d_e``, the curvature of L(θ_e + t d_e) at t = 0;
 * the top eigenpairs at θ_e (re-solved to ``tol``, warm from the run's tracked ones) and the
-  derivatives λ', λ'' of S(θ_e + t d_e) at t = 0 (:func:`eoslib.landscape.sharpness_derivatives`;
+  derivatives λ', λ'' of S(θ_e + t d_e) at t = 0 (:func:`eoslib.chapters.flattening.landscape.sharpness_derivatives`;
   λ'' is "the curvature of S");
-* and, by :func:`cycle_slices`, the slice itself (:func:`eoslib.landscape.line_slice`) at
+* and, by :func:`cycle_slices`, the slice itself (:func:`eoslib.chapters.flattening.landscape.line_slice`) at
   common points ``ts``.
 
 Figure 4. A run with learning rate η0 switched to η_small at a switch epoch and trained on
@@ -37,7 +37,8 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from eoslib import data as datasets
-from eoslib import instability, landscape, models, schedules, sweep, verification
+from eoslib import instability, models, schedules, sweep, verification
+from eoslib.chapters.flattening import landscape
 from eoslib.gd import TrainState
 from eoslib.instability import Cycle
 from eoslib.lanczos import DEFAULT_CHECK, Check
@@ -103,7 +104,7 @@ class Geometry(NamedTuple):
     residual of the re-solved top pair, ``vectors`` (E, d, k) the re-solved eigenvectors and
     ``directions`` (E, d) the flat unit gradients (:func:`cycle_slices` starts from them),
     ``boundary`` the distance along the gradient to the nearest activation boundary
-    (:func:`eoslib.landscape.boundary_distance`; NaN for models other than the MLP)."""
+    (:func:`eoslib.chapters.flattening.landscape.boundary_distance`; NaN for models other than the MLP)."""
 
     epochs: np.ndarray
     prev_position: np.ndarray
@@ -181,7 +182,7 @@ def cycle_geometry(prep: Prepared, states: dict[int, TrainState], epochs: Sequen
 def cycle_slices(prep: Prepared, states: dict[int, TrainState], geometry: Geometry,
                  ts: Sequence[float], *, k: int = 2, tol: float = 1e-4,
                  progress=None, check: Check = DEFAULT_CHECK) -> list[landscape.Slice]:
-    """:func:`eoslib.landscape.line_slice` at every epoch of ``geometry`` along its gradient
+    """:func:`eoslib.chapters.flattening.landscape.line_slice` at every epoch of ``geometry`` along its gradient
     direction, at the points ``ts``, seeded with its re-solved eigenvectors (``prep`` and
     ``states`` as for :func:`cycle_geometry`)."""
     epochs = [int(e) for e in geometry.epochs]
@@ -423,7 +424,7 @@ def choose_cycle(cycles: Sequence[Cycle], min_lead: int, max_length: int | None 
     2. else the mid-training cycle with the longest lead (the earliest among ties);
     3. else, when no cycle follows an earlier instability (the run's only complete cycle is
        its first approach to the edge of stability from initialization), that cycle. Chapter
-       3's claims 1 and 2 read UNRESOLVED on it (:mod:`eoslib.flattening_claims`): it is not
+       3's claims 1 and 2 read UNRESOLVED on it (:mod:`eoslib.chapters.flattening.claims`): it is not
        the kind of cycle the paper measured.
 
     With ``max_length``, mid-training cycles whose unstable phase (crossing to return) lasts
@@ -451,8 +452,8 @@ class CycleStudy(NamedTuple):
     (:class:`Geometry` at ``at_epochs``, its ``vectors`` and ``directions`` dropped), ``ts``
     (P,) the slice points (half-width ``reach``) and ``slices`` (one per row of ``geometry``);
     ``e0`` the shown epoch farthest from an activation boundary, ``h_in`` a third of that
-    distance, ``exact`` (:class:`eoslib.landscape.SharpnessDerivatives` at ``e0`` in float64)
-    and ``fd`` (4, 3) its central differences (:func:`eoslib.landscape.finite_differences`
+    distance, ``exact`` (:class:`eoslib.chapters.flattening.landscape.SharpnessDerivatives` at ``e0`` in float64)
+    and ``fd`` (4, 3) its central differences (:func:`eoslib.chapters.flattening.landscape.finite_differences`
     at h_in, 10 h_in, 100 h_in and the slice spacing); times in seconds."""
 
     loss: np.ndarray

@@ -196,7 +196,7 @@ class Analysis(NamedTuple):
     """One rule's view of one run. ``reached``, ``fitted``, ``spikes``, ``snapshots``: :func:`find_snapshots`;
     per snapshot, ``top`` (similarity at period ``T``), ``bottom`` (``{r: similarity}`` of the
     reruns reduced at ``r``, plus key ``-1``: the run at constant ``eta``) and ``by_period``
-    (``{T: similarity}``), as :mod:`eoslib.rotation_claims` takes them."""
+    (``{T: similarity}``), as :mod:`eoslib.chapters.rotations.claims` takes them."""
 
     rule: Rule
     reached: int | None
@@ -285,7 +285,7 @@ change to :func:`run_seed` or what it calls that changes results (the trainer ha
 2: spikes only from the edge-of-stability phase (``fit_accuracy``, :func:`eos_phase`); the
 per-epoch training accuracy and each analysis' ``fitted`` epoch are stored."""
 
-# which seeds are shown, and §3.2's DLN comparison (eoslib.resolution): not inputs of any one seed's result
+# which seeds are shown, and §3.2's DLN comparison (eoslib.chapters.rotations.resolution): not inputs of any one seed's result
 _UNKEYED = ("seed", "num_seeds", "dln_theta0", "dln_etas", "sharp_steps")
 
 

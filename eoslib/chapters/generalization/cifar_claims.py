@@ -1,7 +1,7 @@
 """The statistics behind the CIFAR-10 chapter's claims (Sections 4.1-4.3; Appendix I), one
 function per claim, each stating the scale it ran at.
 
-Rows are :func:`eoslib.generalization.summary_rows` of the records (models that failed, i.e.
+Rows are :func:`eoslib.chapters.generalization.experiment.summary_rows` of the records (models that failed, i.e.
 diverged or died, are left out of every statistic). A claim that needs runs the store does not
 hold (the paper's scale, Figure 7's full-data models, Figure 13's groups of 9 seeds) is a
 :meth:`eoslib.report.Claim.unmeasured` row: ``NOT RUN``, never a PASS.
@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from scipy.stats import spearmanr
 
-from eoslib import generalization as gen
-from eoslib import generalization_claims as fmnist
+from eoslib.chapters.generalization import claims as fmnist
+from eoslib.chapters.generalization import experiment as gen
 from eoslib.report import Claim, ClaimsTable
 
 __all__ = ["PAPER_FIGURE7", "PAPER_FIGURE13", "figure7_table", "extreme_rate", "claim_flat_then_rise", "claim_goldilocks",
@@ -67,7 +67,7 @@ def extreme_rate(rows: Sequence[Mapping]) -> float:
 
 def claim_flat_then_rise(rows, threshold: float | None, scale: str) -> Claim:
     """Claim 1 (Figure 5b): flat below the threshold (permutation test) and higher above it
-    (:func:`eoslib.generalization_claims.claim_rise_above`): both must hold; UNRESOLVED when
+    (:func:`eoslib.chapters.generalization.claims.claim_rise_above`): both must hold; UNRESOLVED when
     neither fails and either cannot be decided. NOT RUN when no
     rate of the grid is below the threshold (a grid with no stable side cannot test it)."""
     name = f"Mean accuracy is flat below the threshold and rises past it (Figure 5b; {scale} scale)"
@@ -85,7 +85,7 @@ def claim_flat_then_rise(rows, threshold: float | None, scale: str) -> Claim:
 
 
 def claim_goldilocks(rows, threshold: float | None, scale: str) -> Claim:
-    """Claim 2: the Goldilocks fall near divergence (:func:`eoslib.generalization_claims.claim_goldilocks`)."""
+    """Claim 2: the Goldilocks fall near divergence (:func:`eoslib.chapters.generalization.claims.claim_goldilocks`)."""
     name = f"Goldilocks: accuracy falls again near divergence (Figure 5b; {scale} scale)"
     if threshold is None:
         return Claim(name, "no threshold", "a threshold", False, unresolved=True)
@@ -228,7 +228,7 @@ def claim_correlation(rows, key: str, figure: str, scale: str, *, min_models: in
     """Claims 6-9 (Figure 12b-c): Spearman's ρ of the validation error with ``key``
     (``"sharpness"``: S at completion, claims 6 and 8; ``"rho"``: claims 7 and 9) over the models
     of ``rows`` that did not fail and have a finite ``key``, decided on its bootstrap interval
-    (:func:`eoslib.generalization_claims.correlations`): PASS when the interval lies above 0 (the
+    (:func:`eoslib.chapters.generalization.claims.correlations`): PASS when the interval lies above 0 (the
     paper's sign: flatter, or more rotation, goes with lower error), FAIL when it lies below 0;
     UNRESOLVED when it contains 0, is undefined (NaN: fewer than 3 models, or constant values) or
     rests on fewer than ``min_models`` models; NOT RUN when ``rows`` holds no run at all."""
@@ -316,9 +316,9 @@ def prose_values(rows: Sequence[Mapping], rows6: Sequence[Mapping], threshold: f
     (``{glue:md}``). ``rows`` / ``rows6``: Figure 5b's and Figure 6's summary rows, ``records``
     Figure 5b's records (with their histories and eigenvalues); ``claims``: :func:`claims_table`;
     ``params``: the chapter's parameters; ``scale``: its name; ``group_params`` / ``group_records``:
-    the scale's Figure 13 group (:func:`eoslib.generalization.cifar_scale`) and its records in
+    the scale's Figure 13 group (:func:`eoslib.chapters.generalization.experiment.cifar_scale`) and its records in
     the store; ``eig_start``: the first eigensolve's epoch; ``corr5`` / ``corr6``: Figure 12b's and
-    12c's :func:`eoslib.generalization_claims.correlations` when already computed. Keys:
+    12c's :func:`eoslib.chapters.generalization.claims.correlations` when already computed. Keys:
 
     - ``scale``, ``scale_text``: the scale and its data, seeds and grid; ``c1`` to ``c9``: the
       claims' verdicts;
@@ -341,7 +341,7 @@ def prose_values(rows: Sequence[Mapping], rows6: Sequence[Mapping], threshold: f
       rates, Figure 5b's runs), ``group_rates``, ``group_sched``, ``group_stored``,
       ``group_seeds``, ``group_epochs``, ``group_anchor``, ``group_wall``: the Figure 13 group;
     - ``vgg10_ours``, ``n_readings``, ``vgg10_match``, ``vgg10_nearest``, ``vgg19_min``: the
-      parameter counts (:mod:`eoslib.param_counts`).
+      parameter counts (:mod:`eoslib.chapters.generalization.param_counts`).
     """
     verdicts = [c.verdict for c in claims.claims]
     out = {f"c{i}": f"**{v}**" for i, v in enumerate(verdicts, start=1)}
@@ -461,7 +461,7 @@ def _figure13_values(records, group_records, group_params, rows, verdicts, scale
 
 def _count_values() -> dict[str, str]:
     """:func:`prose_values`' keys on the parameter counts (its docstring)."""
-    from eoslib import param_counts as pc
+    from eoslib.chapters.generalization import param_counts as pc
 
     widths, target = pc.PAPER_COUNTS["vgg10"]
     counts = {pc.vgg_count(widths, r) for r in pc.readings(len(widths))}

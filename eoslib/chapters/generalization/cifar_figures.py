@@ -1,5 +1,5 @@
 """Figures 6 and 13 of the CIFAR-10 chapter (Figures 5b and 12b-c are
-:func:`eoslib.figures.generalization.figure5a` / ``figure12a`` on the VGG10 rows)."""
+:func:`eoslib.chapters.generalization.figures.figure5a` / ``figure12a`` on the VGG10 rows)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from eoslib.figures.generalization import _colors
+from eoslib.chapters.generalization.figures import _colors
 
 
 def figure6(rows: Sequence[Mapping], constant: Sequence[Mapping]) -> plt.Figure:

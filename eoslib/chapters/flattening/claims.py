@@ -1,8 +1,8 @@
 """The statistics behind chapter 3's claims table (Section 3.3 of the paper), one function per
 claim; :func:`claims_table` assembles them.
 
-Curvatures here are those of the visible curves, :func:`eoslib.landscape.fit_curvature` of
-the slices (see :mod:`eoslib.landscape` for why not the local λ'' of a ReLU network). Rank
+Curvatures here are those of the visible curves, :func:`eoslib.chapters.flattening.landscape.fit_curvature` of
+the slices (see :mod:`eoslib.chapters.flattening.landscape` for why not the local λ'' of a ReLU network). Rank
 correlations are Spearman's; a series needs 3 points or more.
 """
 
@@ -14,7 +14,12 @@ from types import SimpleNamespace
 import numpy as np
 from scipy.stats import spearmanr
 
-from eoslib.flattening import cycle_phases, is_mid_training, significant_round, stability_threshold
+from eoslib.chapters.flattening.experiment import (
+    cycle_phases,
+    is_mid_training,
+    significant_round,
+    stability_threshold,
+)
 from eoslib.instability import Cycle
 from eoslib.report import Claim, ClaimsTable
 
@@ -35,7 +40,7 @@ def rank_correlation(x: Sequence[float], y: Sequence[float]) -> float:
 
 FIRST_APPROACH = ("the analysed cycle is the run's first approach to 2/η from initialization (no complete "
                   "cycle follows an earlier instability), not a mid-training cycle like the paper's")
-"""Why claims 1 and 2 are UNRESOLVED on such a cycle (:func:`eoslib.flattening.choose_cycle`)."""
+"""Why claims 1 and 2 are UNRESOLVED on such a cycle (:func:`eoslib.chapters.flattening.experiment.choose_cycle`)."""
 
 
 def _verdict(claim: str, measured: str, bound: str, ok: bool, undecided: str | None) -> Claim:
@@ -50,7 +55,7 @@ def claim_progressive_sharpening(epochs: np.ndarray, fit_loss: np.ndarray, fit_s
     """Claim 1: over the shown epochs before the crossing (S < 2/η), the curvatures of the
     L- and S-curves both rise with the epoch (ρ > 0 for both). UNRESOLVED when a ρ is undefined
     (fewer than 3 such epochs, or a constant curvature) or the cycle is the approach from
-    initialization (:func:`eoslib.flattening.is_mid_training`)."""
+    initialization (:func:`eoslib.chapters.flattening.experiment.is_mid_training`)."""
     epochs = np.asarray(epochs)
     before = epochs < cycle.cross
     rho_l = rank_correlation(epochs[before], fit_loss[before])
@@ -72,7 +77,7 @@ def claim_growth_then_change(epochs: np.ndarray, fit_sharp: np.ndarray, distance
     """Claim 2: (a) |θ − θ*| is larger at the loss peak than at the crossing; (b) after the
     crossing the S-curve's curvature stays in the steady band of its last ``band_epochs``
     values before the crossing for at least 2 epochs, then leaves it before the return to
-    stability (:func:`eoslib.flattening.cycle_phases`); (c) at the return its curvature is
+    stability (:func:`eoslib.chapters.flattening.experiment.cycle_phases`); (c) at the return its curvature is
     below that at the first shown epoch. UNRESOLVED without a band (fewer than 2 shown epochs
     before the crossing) or on the approach from initialization."""
     epochs = np.asarray(epochs)
@@ -236,17 +241,17 @@ def prose_values(study, fit_sharp: np.ndarray, fit_loss: np.ndarray, rows: Seque
                  fit_fraction: float = 0.5) -> dict[str, str]:
     """The measured values chapter 3's discussion quotes, as text to glue into it (``{glue:md}``).
 
-    ``study`` the :class:`eoslib.flattening.CycleStudy` (its ``loss``, ``sharpness``,
+    ``study`` the :class:`eoslib.chapters.flattening.experiment.CycleStudy` (its ``loss``, ``sharpness``,
     ``distance``, ``cycles``, ``shown``, ``window``, ``geometry``, ``ts``, ``reach``,
     ``slices``, ``e0``, ``exact`` and ``fd`` are read), ``fit_sharp`` and ``fit_loss`` the slice
     curvatures of the S- and L-curves per row of ``study.geometry``, ``rows`` Figure 4's
-    :func:`eoslib.flattening.switch_rows`, ``reference`` the stored stable run that sets the
+    :func:`eoslib.chapters.flattening.experiment.switch_rows`, ``reference`` the stored stable run that sets the
     threshold, ``onsets`` each η0's first instability and ``claims`` the chapter's
-    :func:`claims_table`; ``min_lead`` the parameter of :func:`eoslib.flattening.choose_cycle`.
+    :func:`claims_table`; ``min_lead`` the parameter of :func:`eoslib.chapters.flattening.experiment.choose_cycle`.
     Keys:
 
     - the cycles: ``n_cycles``, ``shown_which`` (the shown cycle's rank), ``shown_rule`` (which
-      step of :func:`eoslib.flattening.choose_cycle` chose it), ``first_cross`` (the run's first
+      step of :func:`eoslib.chapters.flattening.experiment.choose_cycle` chose it), ``first_cross`` (the run's first
       epoch with S ≥ 2/η), ``epochs`` (of the run), ``cross``, ``peak``, ``back``, ``stable_to``
       and ``lead`` of the shown cycle, ``rise`` (its loss rise factor), ``s_back`` (S at the
       return), ``other_leads`` (stable epochs before the other cycles), ``window`` (the shown
@@ -420,7 +425,7 @@ def _check_values(c: SimpleNamespace, passed: list) -> dict[str, str]:
 
 
 def _shown_rule(shown: Cycle, min_lead: int) -> str:
-    """Which step of :func:`eoslib.flattening.choose_cycle` chose ``shown``, in words."""
+    """Which step of :func:`eoslib.chapters.flattening.experiment.choose_cycle` chose ``shown``, in words."""
     if not is_mid_training(shown):
         return ("the run's first approach to $2/\\eta$ from initialization: no complete cycle follows an "
                 "earlier instability (the rule's fallback)")
@@ -440,7 +445,7 @@ def _unresolved(shown: Cycle) -> str:
 def figure4_values(rows: Sequence[Mapping], reference: Mapping, onsets: Mapping[float, int | None],
                    passed: Sequence[bool], eta_small: float) -> dict[str, str]:
     """The Figure-4 keys of :func:`prose_values` (its docstring): Figure 4's runs as phrases, from
-    their ``rows`` (:func:`eoslib.flattening.switch_rows`), the ``reference`` run, each η0's first
+    their ``rows`` (:func:`eoslib.chapters.flattening.experiment.switch_rows`), the ``reference`` run, each η0's first
     instability ``onsets`` and the verdicts ``passed`` of claims 1-6 (3 and 4 are Figure 4's)."""
     switched = [r for r in rows if np.isfinite(r["s_max"])]
     return {"f4_verdict": ("holds" if passed[2] and passed[3] else "fails" if not (passed[2] or passed[3])

@@ -2,7 +2,7 @@
 
 Each function takes the measured arrays (computed in the chapter with :mod:`eoslib.dln`) and
 returns a :class:`~eoslib.report.Claim`; :func:`claims_table` assembles the chapter's table with
-the claims of :mod:`eoslib.som` (App. A eq. 3), :mod:`eoslib.dln_sums` (App. E) and
+the claims of :mod:`eoslib.chapters.dln.som` (App. A eq. 3), :mod:`eoslib.chapters.dln.sums` (App. E) and
 :func:`eoslib.dln.claim_phases` (App. C along trajectories). The tests feed each one synthetic
 data that must PASS and data that must FAIL.
 """

@@ -8,8 +8,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.gridspec import GridSpec
 
+from eoslib.chapters.rotations.resolution import Resolution
 from eoslib.instability import Instability, SimilarityToBaseline
-from eoslib.resolution import Resolution
 
 SNAPSHOT_COLORS = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
 
@@ -95,7 +95,7 @@ def _mark(ax, snap: Instability) -> None:
 
 def resolution_figure(scan: Sequence[tuple[float, Resolution]], cycles: Sequence[Resolution],
                       dln_runs: Sequence[tuple[float, Resolution | None]], sharp_steps: int) -> plt.Figure:
-    """§3.2's smooth versus sharp resolution (:mod:`eoslib.resolution`): the GD steps of the fall
+    """§3.2's smooth versus sharp resolution (:mod:`eoslib.chapters.rotations.resolution`): the GD steps of the fall
     of S back below 2/η against the excess η S_peak / 2 where it starts, for the DLN over a scan
     of rates (small dots), at Figure 1's rates (stars), and for every cycle of the MLP runs (dots,
     jittered vertically); dashed: ``sharp_steps``."""

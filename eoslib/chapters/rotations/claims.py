@@ -15,7 +15,7 @@ The inputs are those the chapter builds with :mod:`eoslib.instability`:
 
 * ``sharpness`` (E,): ``S(theta)``, the top Hessian eigenvalue, at epochs ``0 .. E - 1``;
 * ``snapshots``: the analysed :class:`~eoslib.instability.Instability` spikes (N of them; the
-  chapter takes them from the edge-of-stability phase, :func:`eoslib.rotations.find_snapshots`);
+  chapter takes them from the edge-of-stability phase, :func:`eoslib.chapters.rotations.experiment.find_snapshots`);
 * ``top``: per snapshot, the :class:`~eoslib.instability.SimilarityToBaseline` at comparison
   period ``T = 2`` from its start to ``after_epochs`` past its end (``epochs`` (J,),
   ``cosines`` (J, k) index-wise and ``matched`` (J, k) after matching for the top-k
@@ -548,7 +548,7 @@ def claims_table(checks: Sequence[SeedChecks], *, num_eigs: int, subspace_k: int
 def rule_grid(checks_by_rule: Mapping[str, Sequence[SeedChecks]], *, num_eigs: int,
               reduction_factor: float) -> VerdictGrid:
     """Each claim's verdict (PASS, FAIL or UNRESOLVED) over seeds under each detection rule
-    (columns, e.g. :func:`eoslib.rotations.rules`), and whether it flips between rules."""
+    (columns, e.g. :func:`eoslib.chapters.rotations.experiment.rules`), and whether it flips between rules."""
     claims = [c.split(")")[0] + ")" for c in claim_texts(num_eigs, reduction_factor)]
     return VerdictGrid(claims, {name: seed_votes(checks) for name, checks in checks_by_rule.items()})
 
@@ -599,7 +599,7 @@ def _eos_phase_values(results: Sequence[Any], checks: Sequence[SeedChecks]) -> d
 def prose_values(results: Sequence[Any], checks_by_rule: Mapping[str, Sequence[SeedChecks]],
                  *, period: int = 2, periods: Sequence[int] = (1, 2, 3, 4)) -> dict[str, str]:
     """The measured values chapter 2's discussion quotes, as text to glue into it (``{glue:md}``):
-    ``results`` the seeds' :class:`eoslib.rotations.SeedResult` (the first is shown in the
+    ``results`` the seeds' :class:`eoslib.chapters.rotations.experiment.SeedResult` (the first is shown in the
     figures), ``checks_by_rule`` their :class:`SeedChecks` per detection rule, the chapter's
     rule first (as for :func:`rule_grid`). Keys ``s0_*`` describe the shown seed, ``all_*`` the
     seeds, ``c*`` the counts of the claims table, ``grid_*`` the verdicts per rule."""

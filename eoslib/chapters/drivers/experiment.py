@@ -14,7 +14,7 @@ maximum the lowest epoch there if that maximum rises ``min_change`` above it: ma
 alternate. A *phase* (:func:`phases`) runs from one turning point to
 the next: *growing* oscillations (minimum to maximum) or *shrinking* ones (maximum to minimum).
 
-Figure 10 compares the interventions of :mod:`eoslib.interventions` with a stable reference by
+Figure 10 compares the interventions of :mod:`eoslib.chapters.drivers.interventions` with a stable reference by
 the distance between their sharpness trajectories in gradient-flow time ``τ = Σ η``
 (:func:`trajectory_distance`).
 
@@ -36,8 +36,8 @@ from scipy.signal import find_peaks
 
 from eoslib import data as datasets
 from eoslib import instability, models, schedules, verification
+from eoslib.chapters.drivers.interventions import RULES, Trajectory, intervention_suite
 from eoslib.instability import CHOICES, Instability, smoothed_loss
-from eoslib.interventions import RULES, Trajectory, intervention_suite
 from eoslib.objective import Batch, Objective
 from eoslib.results import ResultsStore, computed, pack, unpack
 from eoslib.runs import CHECKS, TRAINER_VERSION, RunConfig, check_of, prepare, states_at, train
@@ -173,7 +173,7 @@ class DriversStudy(NamedTuple):
     instabilities after it (:func:`eoslib.instability.detect_instabilities`) and ``chosen``
     those intervened on; ``window`` (W,) the epochs of Figure 9 and ``alpha`` (W,) α there
     (:func:`alpha_series`); ``starts`` the chosen instabilities' starts and ``suites`` one
-    :func:`eoslib.interventions.intervention_suite` from each (rule -> ``Trajectory``, its
+    :func:`eoslib.chapters.drivers.interventions.intervention_suite` from each (rule -> ``Trajectory``, its
     final ``params`` dropped: None); times in seconds (the α time includes retracing the
     states, the suites' time retracing the starts)."""
 

@@ -5,7 +5,7 @@ Claims 3-5 are computed for every instability of Figure 10. Claim 3 agrees when 
 the instabilities do; claims 4 and 5 are voted by :func:`_vote`, which leaves an instability
 whose statistic is undefined (a missing or too short trajectory, a NaN) out of the agreeing
 ones and reads UNRESOLVED when those could decide. Each row lists the instabilities. Distances
-between sharpness trajectories are :func:`eoslib.drivers.trajectory_distance` in gradient-flow
+between sharpness trajectories are :func:`eoslib.chapters.drivers.experiment.trajectory_distance` in gradient-flow
 time.
 """
 
@@ -16,8 +16,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from eoslib.drivers import Phase, fraction_near, nearest_offsets, trajectory_distance
-from eoslib.interventions import Trajectory
+from eoslib.chapters.drivers.experiment import Phase, fraction_near, nearest_offsets, trajectory_distance
+from eoslib.chapters.drivers.interventions import Trajectory
 from eoslib.report import Claim, ClaimsTable, proportion_claim, wilson_interval
 
 __all__ = ["claim_peaks_coincide", "claim_alpha_negative", "s_distance", "claim_suppress_like_flow",
@@ -289,7 +289,7 @@ def prose_values(study, maxima: Sequence[int], phases: Sequence[Phase], loss_pea
                  num_eigs: int, tolerance: int = 2) -> dict[str, str]:
     """The measured values chapter 5's discussion quotes, as text to glue into it (``{glue:md}``).
 
-    ``study`` the :class:`eoslib.drivers.DriversStudy` (its ``sharpness``, ``num_matvecs``,
+    ``study`` the :class:`eoslib.chapters.drivers.experiment.DriversStudy` (its ``sharpness``, ``num_matvecs``,
     ``reached``, ``spikes``, ``chosen``, ``window``, ``alpha``, ``starts``, ``suites`` and times
     are read), ``maxima`` the maxima of |θ − θ*|, ``phases`` Figure 9's phases, ``loss_peaks``
     and ``sharpness_peaks`` those of the instabilities (counted from the window's first epoch on,

@@ -12,7 +12,7 @@ steps multiply ``Θ`` by ``(1 − η a)(1 − η b)``, so ``η_eq = 1/a + 1/b`` 
 stability limit ``2/a`` when ``a = b``).
 
 **The ReLU masks.** A ReLU MLP is linear in each region of constant activation pattern
-(``σ(a) = M a``, :mod:`eoslib.som`); App. D argues that the DLN's rotation results apply to it
+(``σ(a) = M a``, :mod:`eoslib.chapters.dln.som`); App. D argues that the DLN's rotation results apply to it
 over a period of 2 "up until the limit of the signs of pre-activations are constant".
 :func:`mask_flips` measures the fraction of ReLU inputs whose sign differs between the
 parameters of epochs ``t`` and ``t + T``, and :func:`linearization_error` how well the network

@@ -1,7 +1,7 @@
 """The statistics behind chapter 4's claims (Section 4.1; Appendix I), one function per claim.
 
-Models: those that did not fail (diverge or die, :func:`eoslib.generalization.failed`); the validation error is ``1 − val_acc``. Intervals are
-95 % percentile-bootstrap intervals over models (:mod:`eoslib.generalization`), seeded.
+Models: those that did not fail (diverge or die, :func:`eoslib.chapters.generalization.experiment.failed`); the validation error is ``1 − val_acc``. Intervals are
+95 % percentile-bootstrap intervals over models (:mod:`eoslib.chapters.generalization.experiment`), seeded.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from eoslib import generalization as gen
+from eoslib.chapters.generalization import experiment as gen
 from eoslib.report import Claim, ClaimsTable
 
 __all__ = ["fill_differences", "reduction_pairs", "grid_claims", "rate_means", "claim_flat_below", "RISE_RATES", "rise_end", "rise_statistics", "rise_verdict",
@@ -97,10 +97,10 @@ def rise_statistics(rows, threshold: float | None, *, rates: int = RISE_RATES,
     ``rise``: mean accuracy in the window minus below, ``jump``: the same over the ``rates``
     rates just above and just below the threshold, ``rise_all``: over every rate above the
     threshold (the collapse included), each with its bootstrap interval
-    (:func:`eoslib.generalization.mean_difference_ci`); ``r2_step`` / ``r2_ramp`` and
+    (:func:`eoslib.chapters.generalization.experiment.mean_difference_ci`); ``r2_step`` / ``r2_ramp`` and
     ``shape``: the step's R² minus the ramp's (:func:`_shape_r2`, fitted to the models below
     and in the window) with its bootstrap interval over models
-    (:func:`eoslib.generalization.bootstrap_ci`). Undefined values are NaN."""
+    (:func:`eoslib.chapters.generalization.experiment.bootstrap_ci`). Undefined values are NaN."""
     nan = (float("nan"), (float("nan"), float("nan")))
     live, end = _live(rows), rise_end(rows, window_end)
     thr = float("inf") if threshold is None else threshold
@@ -235,7 +235,7 @@ def switched(record: Mapping, accuracy: float = 0.9) -> bool:
 def claim_accuracy_reduction(pairs: Sequence[tuple[Mapping, Mapping]], *, min_pairs: int = 5) -> Claim:
     """Claim 7 (§4.2): "with extremely large learning rates, switching to a lower η for the final
     20 % of training (from ~90 % accuracy) may improve generalization". ``pairs``: (constant-η0
-    row, reduced row) of :func:`eoslib.generalization.summary_rows` for the same η0 and seed,
+    row, reduced row) of :func:`eoslib.chapters.generalization.experiment.summary_rows` for the same η0 and seed,
     each reduced row with ``switched`` (it reached 90 % and switched). Read as "improves on
     average": the mean paired difference of validation accuracy (reduced − constant) over the
     switched pairs in which neither run failed, with a bootstrap interval above 0 (below 0: FAIL;
@@ -455,8 +455,8 @@ def prose_values(rows: Sequence[Mapping], threshold: float | None, *, start: flo
                  corr: Mapping | None = None, draws: int = 5000, window_end: str = "incomplete") -> dict[str, str]:
     """The measured values chapter 4's discussion quotes, as text to glue into it (``{glue:md}``).
 
-    ``rows``: :func:`eoslib.generalization.summary_rows` of the grid's models; ``threshold`` its
-    :func:`eoslib.generalization.threshold_rate`; ``start`` and ``factor`` the paper's first rate
+    ``rows``: :func:`eoslib.chapters.generalization.experiment.summary_rows` of the grid's models; ``threshold`` its
+    :func:`eoslib.chapters.generalization.experiment.threshold_rate`; ``start`` and ``factor`` the paper's first rate
     and the grid's ratio; ``bands``: the upper edges of the bands of η0 the text averages over
     (the first band starts at the threshold); ``extra_rows``: the rows of the store's records
     outside the grid; ``store_records`` / ``store_bytes``: the store's size; ``reference``:

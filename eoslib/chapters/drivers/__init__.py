@@ -1,0 +1,3 @@
+"""Chapter 5, what drives the instabilities (App. G): ``experiment``, ``claims``, ``interventions``
+(Figure 10's per-direction learning rates), ``figures``; the map: :mod:`eoslib.chapters`.
+"""

@@ -1,1 +1,0 @@
-"""Figure functions of the book: each draws one of the paper's figures from computed data."""
