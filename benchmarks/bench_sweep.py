@@ -4,8 +4,8 @@ against a baseline commit, measured in one run: the two arms side by side, one c
 Run: ``python benchmarks/bench_sweep.py --baseline <commit>`` (needs ``EOSLIB_DATA_DIR``; about an
 hour on two cores). Writes ``benchmarks/results/sweep.json``.
 
-Each arm runs :func:`eoslib.chapters.generalization.experiment.sweep_until_divergence` on
-:func:`eoslib.chapters.generalization.experiment.fmnist_base` (the authors' initialization, ``--check`` eigensolves:
+Each arm runs :func:`eoslib.grid.sweep_until_divergence` on
+:func:`eoslib.grid.fmnist_base` (the authors' initialization, ``--check`` eigensolves:
 the top 3 every 50 epochs and at the end) with seeds 0-4 and the grid's 8 rates below 0.01, into
 its own empty scratch store, pinned to its own core (``taskset``). Each arm runs from a ``git
 worktree`` of its commit (``--new``, default ``HEAD``, and ``--baseline``; commit first), with the

@@ -3,7 +3,7 @@
 Run: ``python benchmarks/bench_sweep_eigen.py [--epochs 300] [--repeats 3]`` (needs
 ``EOSLIB_DATA_DIR``). Writes ``benchmarks/results/sweep_eigen.json``.
 
-The batch is one of the fMNIST grid's (Figure 5a, :func:`eoslib.chapters.generalization.experiment.fmnist_base` with
+The batch is one of the fMNIST grid's (Figure 5a, :func:`eoslib.grid.fmnist_base` with
 the adaptive certified check): 2 rates x 5 seeds, the MLP trained ``--epochs`` epochs as one
 vmapped program, then the top-3 Hessian eigenpairs of every lane, tracked from a cold solve at the
 same parameters (as the sweep tracks from its previous record):

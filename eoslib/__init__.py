@@ -29,10 +29,13 @@ Map of the engine's modules (the paper's chapters are in :mod:`eoslib.chapters`,
 - :mod:`eoslib.gd`: GD state, the epoch step and its loops (single and vmapped).
 - :mod:`eoslib.runs`: ``RunConfig``, setup and collection shared with sweeps, ``train``,
   ``run_or_load``.
+- :mod:`eoslib.grid`: the learning-rate grid swept until divergence, a run's fate (completed,
+  diverged, dead) and the stability threshold; Figure 5a's run (chapters 4, 6, 7 and 9 use it).
 - :mod:`eoslib.sweep`: vmapped, sharded, resumable (checkpointed) sweeps; :mod:`eoslib.results`:
   the store; :mod:`eoslib.verification`: re-running stored records (whole, or a prefix).
 - :mod:`eoslib.provenance`: device, versions, commit.
-- :mod:`eoslib.params`: chapter presets; :mod:`eoslib.report`: claims tables.
+- :mod:`eoslib.params`: chapter presets (``from_cell``: a notebook's parameters cell resolved in
+  one call); :mod:`eoslib.report`: claims tables.
 
 Path of data from a chapter to a stored record: the chapter's ``parameters`` cell →
 :func:`eoslib.params.resolve` (preset + validated overrides) → a :class:`RunConfig` →
@@ -63,7 +66,7 @@ from eoslib._version import __version__
 from eoslib.execution import ExecutionPlan, plan
 from eoslib.lanczos import Check, Eigenpairs, lanczos_eigh
 from eoslib.objective import Batch, Objective, flat_hvp, hvp
-from eoslib.params import ParameterError, resolve
+from eoslib.params import ParameterError, from_cell, resolve
 from eoslib.report import Claim, ClaimsTable, record_run
 from eoslib.results import ResultsStore
 from eoslib.runs import RunConfig, RunResult, run_or_load, train
@@ -74,7 +77,7 @@ __all__ = [
     "__version__", "data", "diagnostics", "instability", "preconditioned", "runs", "schedules",
     "similarity", "sweep",
     "ExecutionPlan", "plan", "Check", "Eigenpairs", "lanczos_eigh", "Batch", "Objective", "flat_hvp",
-    "hvp", "ParameterError", "resolve", "Claim", "ClaimsTable", "record_run", "ResultsStore",
+    "hvp", "ParameterError", "resolve", "from_cell", "Claim", "ClaimsTable", "record_run", "ResultsStore",
     "RunConfig", "RunResult", "run_or_load", "train", "Schedule",
     "top_eigenpairs", "track_eigh", "track_above", "AbovePairs",
 ]

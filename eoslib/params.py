@@ -9,6 +9,11 @@ Every chapter has a papermill ``parameters`` cell whose values default to ``None
 
 Unknown profiles, unknown names, values of the wrong type and values a chapter's
 validator rejects raise :class:`ParameterError` at once, naming the parameter.
+
+In a chapter, :func:`from_cell` reads the overrides from the notebook's namespace, so that each
+parameter is named twice only: in the chapter's presets and in its parameters cell
+(``P = from_cell(PRESETS, VALIDATORS, globals())``). ``tools/execute.py`` rejects a ``-p``
+override that the parameters cell does not define before the notebook runs.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import numbers
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["ParameterError", "resolve"]
+__all__ = ["ParameterError", "resolve", "from_cell"]
 
 Validator = Callable[[Any], str | None]
 
@@ -66,3 +71,16 @@ def resolve(
         if message:
             raise ParameterError(f"parameter {name!r} = {params[name]!r}: {message}")
     return params
+
+
+def from_cell(presets: Mapping[str, Mapping[str, Any]], validators: Mapping[str, Validator] | None,
+              namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`resolve` with ``profile`` and the overrides read from ``namespace`` (a notebook's
+    ``globals()`` after its parameters cell): every parameter of the presets that the namespace
+    defines (``None``: the profile's value); one it does not define keeps the profile's value
+    (a setting the chapter does not expose, such as a CIFAR-10 scale's initialization)."""
+    if "profile" not in namespace:
+        raise ParameterError("the parameters cell defines no 'profile'")
+    profile = namespace["profile"]
+    names = presets.get(profile) or next(iter(presets.values()))
+    return resolve(presets, profile, validators, **{name: namespace[name] for name in names if name in namespace})

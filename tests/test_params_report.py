@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from eoslib.params import ParameterError, resolve
+from eoslib.params import ParameterError, from_cell, resolve
 from eoslib.report import Claim, ClaimsTable, record_run
 
 PRESETS = {"ci": {"eta": 0.1, "seeds": [0], "name": "a", "flag": False},
@@ -34,6 +34,19 @@ def test_invalid_parameters_fail_with_the_name(kwargs, match):
 def test_validators_run_on_final_values():
     with pytest.raises(ParameterError, match="'eta' = -1: must be positive"):
         resolve(PRESETS, "ci", {"eta": lambda v: None if v > 0 else "must be positive"}, eta=-1)
+
+
+def test_from_cell_reads_the_parameters_cell_from_the_namespace():
+    cell = {"profile": "paper", "eta": None, "seeds": [7], "name": None, "flag": True, "store": "local"}
+    assert from_cell(PRESETS, None, cell) == {"eta": 0.2, "seeds": [7], "name": "a", "flag": True}
+    with pytest.raises(ParameterError, match="'eta' = -1: must be positive"):
+        from_cell(PRESETS, {"eta": lambda v: None if v > 0 else "must be positive"}, {**cell, "eta": -1})
+    hidden = {k: v for k, v in cell.items() if k != "flag"}  # not exposed by the cell: the profile's
+    assert from_cell(PRESETS, None, hidden)["flag"] is False
+    with pytest.raises(ParameterError, match="unknown profile 'gpu'"):
+        from_cell(PRESETS, None, {**cell, "profile": "gpu"})
+    with pytest.raises(ParameterError, match="defines no 'profile'"):
+        from_cell(PRESETS, None, {"eta": 1.0})
 
 
 def test_claims_table_and_run_record(tmp_path, monkeypatch):

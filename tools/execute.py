@@ -57,6 +57,13 @@ def strip_volatile(nb: nbformat.NotebookNode) -> None:
     nb.metadata.pop("papermill", None)
 
 
+def parameter_names(source: Path) -> list[str]:
+    """The names the chapter's ``parameters`` cell assigns (what ``-p`` may override)."""
+    cell = next(c for c in jupytext.read(source).cells if "parameters" in c.metadata.get("tags", []))
+    return [line.split("=")[0].strip() for line in cell.source.splitlines()
+            if "=" in line.split("#")[0] and not line.startswith((" ", "#"))]
+
+
 def code_digest(nb: nbformat.NotebookNode) -> str:
     """SHA-256 of the notebook's code cells (sources and tags, in order): recorded at execution
     as ``metadata.eoslib.code_sha256``, so that a test can tell outputs made by other code."""
@@ -155,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("the golden notebook is executed with the default profile only; use -o for other runs")
     if args.page and output.resolve() == golden.resolve():
         parser.error("--page writes a record page: give it its own -o path")
+    if unknown := sorted(set(overrides) - set(parameter_names(args.chapter))):
+        parser.error(f"{args.chapter} has no parameter {unknown}; its parameters cell defines "
+                     f"{parameter_names(args.chapter)}")
     record = execute(args.chapter, output, args.profile, overrides)
     if args.page:
         nb = nbformat.read(output, as_version=4)

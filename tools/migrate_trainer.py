@@ -13,7 +13,7 @@ the same under both versions, epoch for epoch and bit for bit. Which records sho
 * a run record that completed or diverged: a frozen run can do neither afterwards (its
   parameters, hence its loss and accuracy, no longer change), so it never froze before its end;
 * a run record that stopped at ``max_epochs`` with top Hessian eigenvalue S ≥
-  ``eoslib.chapters.generalization.experiment.DEAD_SHARPNESS`` at its end: its last parameters are not those of a
+  ``eoslib.grid.DEAD_SHARPNESS`` at its end: its last parameters are not those of a
   dead network (whose Hessian vanishes), and an exactly zero float32 gradient of the
   cross-entropy or squared loss elsewhere would need every example fitted exactly (completed);
 * ``initial-sharpness`` and ``your-model-study`` computations: no run of ``eoslib.gd`` inside
@@ -25,7 +25,7 @@ the same under both versions, epoch for epoch and bit for bit. Which records sho
 Each carried record gets ``trainer_version`` 2 in its config or spec (a new key: the file is
 renamed), ``final["frozen"] = False`` and ``final["dead_layer"] = None`` (run records), and
 ``provenance["carried_from_trainer_version"] = 1``. Every other record of version 1 (the dead
-networks of the old rule, :func:`eoslib.chapters.generalization.experiment.dead`) is removed; ``--recompute``
+networks of the old rule, :func:`eoslib.grid.dead`) is removed; ``--recompute``
 trains the removed runs again with today's trainer. CI re-runs sampled records of every store,
 carried ones included (``tests/test_store.py``).
 """

@@ -1,7 +1,7 @@
 """The statistics behind the CIFAR-10 chapter's claims (Sections 4.1-4.3; Appendix I), one
 function per claim, each stating the scale it ran at.
 
-Rows are :func:`eoslib.chapters.generalization.experiment.summary_rows` of the records (models that failed, i.e.
+Rows are :func:`eoslib.grid.summary_rows` of the records (models that failed, i.e.
 diverged or died, are left out of every statistic). A claim that needs runs the store does not
 hold (the paper's scale, Figure 7's full-data models, Figure 13's groups of 9 seeds) is a
 :meth:`eoslib.report.Claim.unmeasured` row: ``NOT RUN``, never a PASS.

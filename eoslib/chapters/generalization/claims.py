@@ -1,6 +1,6 @@
 """The statistics behind chapter 4's claims (Section 4.1; Appendix I), one function per claim.
 
-Models: those that did not fail (diverge or die, :func:`eoslib.chapters.generalization.experiment.failed`); the validation error is ``1 − val_acc``. Intervals are
+Models: those that did not fail (diverge or die, :func:`eoslib.grid.failed`); the validation error is ``1 − val_acc``. Intervals are
 95 % percentile-bootstrap intervals over models (:mod:`eoslib.chapters.generalization.experiment`), seeded.
 """
 
@@ -235,7 +235,7 @@ def switched(record: Mapping, accuracy: float = 0.9) -> bool:
 def claim_accuracy_reduction(pairs: Sequence[tuple[Mapping, Mapping]], *, min_pairs: int = 5) -> Claim:
     """Claim 7 (§4.2): "with extremely large learning rates, switching to a lower η for the final
     20 % of training (from ~90 % accuracy) may improve generalization". ``pairs``: (constant-η0
-    row, reduced row) of :func:`eoslib.chapters.generalization.experiment.summary_rows` for the same η0 and seed,
+    row, reduced row) of :func:`eoslib.grid.summary_rows` for the same η0 and seed,
     each reduced row with ``switched`` (it reached 90 % and switched). Read as "improves on
     average": the mean paired difference of validation accuracy (reduced − constant) over the
     switched pairs in which neither run failed, with a bootstrap interval above 0 (below 0: FAIL;
@@ -455,8 +455,8 @@ def prose_values(rows: Sequence[Mapping], threshold: float | None, *, start: flo
                  corr: Mapping | None = None, draws: int = 5000, window_end: str = "incomplete") -> dict[str, str]:
     """The measured values chapter 4's discussion quotes, as text to glue into it (``{glue:md}``).
 
-    ``rows``: :func:`eoslib.chapters.generalization.experiment.summary_rows` of the grid's models; ``threshold`` its
-    :func:`eoslib.chapters.generalization.experiment.threshold_rate`; ``start`` and ``factor`` the paper's first rate
+    ``rows``: :func:`eoslib.grid.summary_rows` of the grid's models; ``threshold`` its
+    :func:`eoslib.grid.threshold_rate`; ``start`` and ``factor`` the paper's first rate
     and the grid's ratio; ``bands``: the upper edges of the bands of η0 the text averages over
     (the first band starts at the threshold); ``extra_rows``: the rows of the store's records
     outside the grid; ``store_records`` / ``store_bytes``: the store's size; ``reference``:

@@ -6,7 +6,7 @@ from U(±1/√fan_in), variance 1/(3 fan_in) (:data:`eoslib.models.INITS`). Two 
 
 * :func:`grid_facts`: from Figure 5a's grid of runs (Section 4.1, :mod:`eoslib.chapters.generalization.experiment`)
   with one initialization, the stability threshold three ways (the smallest rate at which S
-  reached 2/η0 in most seeds, :func:`eoslib.chapters.generalization.experiment.threshold_rate`; 2/S_max of the
+  reached 2/η0 in most seeds, :func:`eoslib.grid.threshold_rate`; 2/S_max of the
   stable runs, S_max the largest recorded top eigenvalue of a run that never reached 2/η0), the
   largest rate at which every seed completed, and the first rate at which every seed failed.
 * :func:`initial_sharpness`: S(θ_0), the top Hessian eigenvalue of the training loss at
@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from eoslib import data as datasets
-from eoslib.chapters.generalization.experiment import FMNIST_VALIDATORS, failed, threshold_rate
+from eoslib.grid import FMNIST_GRID_VALIDATORS, failed, threshold_rate
 from eoslib.models import MODELS
 from eoslib.report import Claim
 from eoslib.results import ResultsStore, computed
@@ -52,7 +52,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 ResNet20) and ``tiny`` (smoke test)."""
 
 VALIDATORS: dict[str, Callable[[Any], str | None]] = {
-    **{k: FMNIST_VALIDATORS[k] for k in (  # chapter 4's grid: its checks
+    **{k: FMNIST_GRID_VALIDATORS[k] for k in (  # chapter 4's grid: its checks
         "seeds", "seed", "start", "factor", "below", "max_rates", "rates_per_batch", "max_epochs", "n_train", "n_eval",
         "store")},
     "probe_models": lambda v: None if v and set(v) <= set(MODELS) else f"must be names of {sorted(MODELS)}",

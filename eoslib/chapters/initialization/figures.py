@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from eoslib.chapters.generalization.experiment import summary_rows
+from eoslib.grid import summary_rows
 
 __all__ = ["grids_by_init"]
 

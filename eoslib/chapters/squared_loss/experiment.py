@@ -23,11 +23,11 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from eoslib import data as datasets
+from eoslib import grid as lr_grid
 from eoslib import sweep
 from eoslib.chapters.flattening import claims as flattening_claims
 from eoslib.chapters.flattening import experiment as flattening
 from eoslib.chapters.generalization import claims as generalization_claims
-from eoslib.chapters.generalization import experiment as generalization
 from eoslib.report import Claim, ClaimsTable
 from eoslib.results import ResultsStore, open_store
 from eoslib.runs import RunConfig
@@ -35,7 +35,7 @@ from eoslib.runs import RunConfig
 __all__ = ["STORE", "LOSSES", "WINDOW_END", "PRESETS", "VALIDATORS", "Grid", "losses", "stores", "grid_base", "switch_base", "grid", "figure4",
            "capped", "continued_config", "continue_capped", "grid_claims", "claim_fitted", "continued_values", "side_by_side", "prose_values"]
 
-STORE = generalization.MSE_STORE
+STORE = lr_grid.MSE_STORE
 """The committed store of the chapter's runs, ``store/fmnist-mse/``."""
 LOSSES = {"cross-entropy": "xent", "squared loss": "mse"}
 """The two losses, by the name the chapter gives them."""
@@ -64,7 +64,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 """Chapter 9's profiles (its parameters cell documents each value)."""
 
 VALIDATORS: dict[str, Callable[[Any], str | None]] = {
-    **{k: generalization.FMNIST_VALIDATORS[k] for k in (  # the grid's: chapter 4's checks
+    **{k: lr_grid.FMNIST_GRID_VALIDATORS[k] for k in (  # the grid's: chapter 4's checks
         "seeds", "seed", "start", "factor", "below", "max_rates", "rates_per_batch", "max_epochs", "n_train", "n_eval",
         "weight_init")},
     "compare": lambda v: None if isinstance(v, bool) else "must be True or False",
@@ -100,9 +100,9 @@ def stores(where: str | None, profile: str) -> dict[str, ResultsStore]:
 
 
 def grid_base(P: Mapping[str, Any], loss: str = "mse") -> RunConfig:
-    """Figure 5a's run under ``loss`` (``"mse"``: :func:`eoslib.chapters.generalization.experiment.fmnist_mse_base`;
-    ``"xent"``: chapter 4's, :func:`eoslib.chapters.generalization.experiment.fmnist_base`)."""
-    make = generalization.fmnist_mse_base if loss == "mse" else generalization.fmnist_base
+    """Figure 5a's run under ``loss`` (``"mse"``: :func:`eoslib.grid.fmnist_mse_base`;
+    ``"xent"``: chapter 4's, :func:`eoslib.grid.fmnist_base`)."""
+    make = lr_grid.fmnist_mse_base if loss == "mse" else lr_grid.fmnist_base
     return make(n_train=P["n_train"], n_eval=P["n_eval"], max_epochs=P["max_epochs"], weight_init=P["weight_init"])
 
 
@@ -122,34 +122,34 @@ class Grid(NamedTuple):
     records: list[Mapping]
     """Every run of the grid, each capped run replaced by its continuation (``continued``)."""
     rows: list[dict]
-    """:func:`eoslib.chapters.generalization.experiment.summary_rows` of ``records``."""
+    """:func:`eoslib.grid.summary_rows` of ``records``."""
     threshold: float | None
-    """:func:`eoslib.chapters.generalization.experiment.threshold_rate` of ``rows``."""
+    """:func:`eoslib.grid.threshold_rate` of ``rows``."""
     continued: list[tuple[Mapping, Mapping]]
     """``(capped, continued)`` record pairs (:func:`continue_capped`); empty for cross-entropy."""
 
 
 def grid(P: Mapping[str, Any], loss: str, store: ResultsStore, *, progress: bool | None = None) -> Grid:
     """The grid under ``loss``: η0 = ``start`` · ``factor``^k from k = −``below`` (``xent_below``
-    for cross-entropy) until every seed failed (:func:`eoslib.chapters.generalization.experiment.sweep_until_divergence`,
+    for cross-entropy) until every seed failed (:func:`eoslib.grid.sweep_until_divergence`,
     at most ``max_epochs`` epochs per run); under the squared loss the runs that stopped at that
     cap short of completion are continued to ``extend_epochs`` (:func:`continue_capped`), while
     chapter 4's cross-entropy runs are its own. Reads ``store``, computes what it lacks."""
     below = P["below"] if loss == "mse" else P["xent_below"]
-    records = generalization.sweep_until_divergence(
+    records = lr_grid.sweep_until_divergence(
         grid_base(P, loss), range(P["seed"], P["seed"] + P["seeds"]), store, start=P["start"], factor=P["factor"],
         below=below, max_rates=P["max_rates"], rates_per_batch=P["rates_per_batch"], progress=progress)
     pairs: list = []
     if loss == "mse":
         records, pairs = continue_capped(records, P["extend_epochs"], store, progress=progress)
-    rows = generalization.summary_rows(records)
-    return Grid(records, rows, generalization.threshold_rate(rows), pairs)
+    rows = lr_grid.summary_rows(records)
+    return Grid(records, rows, lr_grid.threshold_rate(rows), pairs)
 
 
 def capped(records: Sequence[Mapping]) -> list[Mapping]:
-    """The records of runs that neither failed (:func:`eoslib.chapters.generalization.experiment.failed`) nor
+    """The records of runs that neither failed (:func:`eoslib.grid.failed`) nor
     completed: they stopped at their config's ``max_epochs``."""
-    return [r for r in records if not generalization.failed(r) and not r["final"]["completed"]]
+    return [r for r in records if not lr_grid.failed(r) and not r["final"]["completed"]]
 
 
 def continued_config(record: Mapping, max_epochs: int) -> RunConfig:
@@ -188,13 +188,13 @@ def figure4(P: Mapping[str, Any], loss: str, store: ResultsStore,
 def grid_claims(rows: Sequence[Mapping], loss: str) -> ClaimsTable:
     """Chapter 4's claims 1-6 (:func:`eoslib.chapters.generalization.claims.claims_table`) on a grid's
     rows, claim 2's window ending at :data:`WINDOW_END`, each claim's text prefixed with the loss."""
-    table = generalization_claims.claims_table(rows, generalization.threshold_rate(rows), window_end=WINDOW_END)
+    table = generalization_claims.claims_table(rows, lr_grid.threshold_rate(rows), window_end=WINDOW_END)
     return ClaimsTable([c._replace(claim=f"{loss}: {c.claim}") for c in table.claims])
 
 
 def claim_fitted(records: Sequence[Mapping], level: float, cap: int) -> Claim:
     """The chapter's premise (the reviewers asked for runs trained with the squared loss "to
-    near-zero loss"): every run that did not fail (:func:`eoslib.chapters.generalization.experiment.failed`) was
+    near-zero loss"): every run that did not fail (:func:`eoslib.grid.failed`) was
     trained to completion (training accuracy > 99.99 %: all the images) and ends with its
     training MSE below ``level``. ``records``: the grid's, capped runs continued past the grid's
     epoch cap ``cap`` (:func:`continue_capped`). The measured text gives how many completed,
@@ -202,7 +202,7 @@ def claim_fitted(records: Sequence[Mapping], level: float, cap: int) -> Claim:
     the final MSE of all of them. UNRESOLVED when every run failed."""
     claim = "Premise: every squared-loss run that did not fail is trained to completion, at a small loss"
     bound = f"every such run completes (100 % training accuracy) with training MSE < {level:g}"
-    live = [r for r in records if not generalization.failed(r)]
+    live = [r for r in records if not lr_grid.failed(r)]
     if not live:
         return Claim(claim, "every run failed", bound, False, unresolved=True)
     done = [r for r in live if r["final"]["completed"]]

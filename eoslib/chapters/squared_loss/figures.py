@@ -22,7 +22,7 @@ def _per_rate(rows: Sequence[Mapping], key: str, scale: float = 1.0) -> tuple[li
 
 def compare_grids(grids: Mapping[str, tuple[Sequence[Mapping], float | None]]) -> plt.Figure:
     """Two panels against η0 (log axis), one line per loss (``grids``: loss name -> (rows of
-    :func:`eoslib.chapters.generalization.experiment.summary_rows`, threshold)): (a) the mean validation accuracy at
+    :func:`eoslib.grid.summary_rows`, threshold)): (a) the mean validation accuracy at
     completion, (b) the mean sharpness at the last epoch with 2/η0 (grey); dotted: each loss's
     threshold. Seeds that failed (diverged or died) are left out of the means."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.8), constrained_layout=True)

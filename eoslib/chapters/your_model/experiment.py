@@ -35,8 +35,45 @@ from eoslib.preconditioned import stability_limit
 from eoslib.results import ResultsStore, computed, pack, unpack
 from eoslib.runs import TRAINER_VERSION
 
-__all__ = ["VOCAB", "LENGTH", "CLASSES", "KIND", "STORE", "VERSION", "STUDY_KEYS", "pointer_data", "Block",
-           "problem", "run_study", "study", "reverify"]
+__all__ = ["PRESETS", "VALIDATORS", "VOCAB", "LENGTH", "CLASSES", "KIND", "STORE", "VERSION", "STUDY_KEYS",
+           "pointer_data", "Block", "problem", "run_study", "study", "reverify"]
+
+_CI = dict(n_train=512, width=16, heads=2, gd_lr=0.05, gd_steps=400, adam_lr=0.003, adam_steps=250, eig_every=10,
+           threshold_factor=0.5, k_max=12, eig_tol=1e-3, seed=0)
+PRESETS: dict[str, dict[str, Any]] = {
+    "ci": _CI,
+    "paper": {**_CI, "n_train": 2048, "gd_steps": 1000, "adam_steps": 600, "eig_every": 5, "k_max": 20},
+    "tiny": {**_CI, "n_train": 128, "gd_steps": 40, "adam_steps": 20, "eig_every": 20, "k_max": 4},
+}
+"""Chapter 8's profiles (:func:`eoslib.params.resolve`)."""
+
+
+def _check_width(v) -> str | None:
+    return None if v >= 2 and v % 2 == 0 else "must be even and >= 2"
+
+
+VALIDATORS = {
+    "n_train": lambda v: None if 16 <= v <= 100_000 else "must be in [16, 100000]",
+    "width": _check_width,
+    "heads": lambda v: None if v >= 1 else "must be >= 1",
+    "gd_lr": lambda v: None if v > 0 else "must be positive",
+    "gd_steps": lambda v: None if v >= 1 else "must be >= 1",
+    "adam_lr": lambda v: None if v > 0 else "must be positive",
+    "adam_steps": lambda v: None if v >= 1 else "must be >= 1",
+    "eig_every": lambda v: None if v >= 1 else "must be >= 1",
+    "threshold_factor": lambda v: None if 0 < v <= 1 else "must be in (0, 1]",
+    "k_max": lambda v: None if 2 <= v <= 50 else "must be in [2, 50]",
+    "eig_tol": lambda v: None if 0 < v < 0.1 else "must be in (0, 0.1)",
+    "seed": lambda v: None if v >= 0 else "must be >= 0",
+}
+"""Chapter 8's parameter checks; :func:`check` adds the one between two parameters."""
+
+
+def check(P: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``P`` once the parameters that depend on each other agree (``width`` a multiple of ``heads``)."""
+    if P["width"] % P["heads"]:
+        raise ValueError(f"width={P['width']} must be a multiple of heads={P['heads']}")
+    return P
 
 VOCAB, LENGTH, CLASSES = 8, 8, 4
 KIND = "your-model-study"
