@@ -5,6 +5,7 @@ import dataclasses
 
 import pytest
 
+from eoslib.chapters.flattening import experiment as flattening
 from eoslib.chapters.generalization import experiment as generalization
 from eoslib.chapters.squared_loss import experiment as sq
 from eoslib.report import Claim, ClaimsTable
@@ -20,6 +21,8 @@ def test_the_configs_are_chapter_3_and_4s_with_the_squared_loss():
     s_mse, s_xent = sq.switch_base(P, "mse"), sq.switch_base(P, "xent")
     assert dataclasses.replace(s_mse, loss="xent", eig_check=s_xent.eig_check) == s_xent
     assert s_mse.stop_after_peak == P["peak_window"] and s_mse.eig_k == 1
+    assert s_xent.eig_check == sq.XENT_SWITCH_CHECK == flattening.PRESETS["ci"]["eig_check"]  # chapter 3's runs
+    assert sq.figure4_settings(P, "xent")["eta_ref"] == P["xent_eta_ref"] != sq.figure4_settings(P, "mse")["eta_ref"]
 
 
 def _record(completed: bool, mse: float, acc: float = 1.0, diverged: bool = False, epochs: int = 900,

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from eoslib import sweep
+from eoslib.chapters.flattening import experiment as flattening
 from eoslib.chapters.generalization import experiment as generalization
 from eoslib.results import ResultsStore
 
@@ -79,7 +80,8 @@ def fill_mse(store, seeds: int, below: int, rates_per_batch: int) -> int:
 
     P = {**squared_loss.PRESETS["ci"], "seeds": seeds, "below": below, "rates_per_batch": rates_per_batch}
     records = squared_loss.grid(P, "mse", store, progress=True).records
-    study = squared_loss.figure4(P, "mse", store, data.load("fmnist", P["n_train"], P["n_eval"]))
+    study = flattening.figure4_study(squared_loss.switch_base(P, "mse"), store,
+                                     data.load("fmnist", P["n_train"], P["n_eval"]), **squared_loss.figure4_settings(P, "mse"))
     return len(records) + len(study.records)
 
 

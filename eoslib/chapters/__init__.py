@@ -2,8 +2,9 @@
 
 Each package holds one chapter's analysis: its ``experiment`` (the runs and their presets),
 its ``claims`` (the statistics behind each verdict) and its ``figures``, plus the pieces only
-that chapter uses. A chapter imports the engine and its own package; the engine never imports a
-chapter (``tests/test_layers.py``, which also lists the imports between chapters that remain).
+that chapter uses. A chapter imports the engine and its own package, never another chapter;
+the engine never imports a chapter (``tests/test_layers.py``). A notebook may compose chapters:
+chapter 9's calls chapters 3 and 4's functions on its own configs.
 
 - :mod:`eoslib.chapters.dln`: chapter 1, diagonal linear networks (Sections 3.1-3.2, App. A-C,
   E): ``claims``, ``sums`` (sums of DLNs, App. E), ``som`` (an MLP as a sum over paths, App.

@@ -8,9 +8,11 @@ scaling of Cohen et al. 2021 (their code's ``SquaredLoss`` sums ``0.5 * (out - t
 a batch's outputs and examples, and the full-batch loss divides that sum by the data set's size).
 The claims are computed by the same functions as those of chapters 3 and 4
 (:mod:`eoslib.chapters.generalization.claims`, :mod:`eoslib.chapters.flattening.claims`), on the squared-loss
-records and, beside them, on the cross-entropy records of the committed grid
-(:func:`cross_entropy_rows`), so that the two verdicts of a claim are one statistic on two
-data sets. The runs live in the committed store :data:`STORE`: the grid's run records
+records and, beside them, on the cross-entropy records of the committed grid, so that the two
+verdicts of a claim are one statistic on two data sets. This module imports neither chapter:
+the notebook calls their functions with this module's configs (:func:`grid_base`,
+:func:`switch_base`, :func:`figure4_settings`) and hands their results to :func:`prefixed` and
+:func:`prose_values`. The runs live in the committed store :data:`STORE`: the grid's run records
 (:func:`grid_base`) and Figure 4's (:func:`switch_base`), each keyed by its whole config.
 """
 
@@ -22,18 +24,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from eoslib import data as datasets
 from eoslib import grid as lr_grid
 from eoslib import sweep
-from eoslib.chapters.flattening import claims as flattening_claims
-from eoslib.chapters.flattening import experiment as flattening
-from eoslib.chapters.generalization import claims as generalization_claims
 from eoslib.report import Claim, ClaimsTable
 from eoslib.results import ResultsStore, open_store
 from eoslib.runs import RunConfig
 
-__all__ = ["STORE", "LOSSES", "WINDOW_END", "PRESETS", "VALIDATORS", "Grid", "losses", "stores", "grid_base", "switch_base", "grid", "figure4",
-           "capped", "continued_config", "continue_capped", "grid_claims", "claim_fitted", "continued_values", "side_by_side", "prose_values"]
+__all__ = ["STORE", "LOSSES", "WINDOW_END", "PRESETS", "VALIDATORS", "Grid", "losses", "stores", "grid_base", "switch_base", "grid", "figure4_settings",
+           "XENT_SWITCH_CHECK", "capped", "continued_config", "continue_capped", "prefixed", "figure4_passed", "claim_fitted", "continued_values", "side_by_side", "prose_values"]
 
 STORE = lr_grid.MSE_STORE
 """The committed store of the chapter's runs, ``store/fmnist-mse/``."""
@@ -106,11 +104,16 @@ def grid_base(P: Mapping[str, Any], loss: str = "mse") -> RunConfig:
     return make(n_train=P["n_train"], n_eval=P["n_eval"], max_epochs=P["max_epochs"], weight_init=P["weight_init"])
 
 
+XENT_SWITCH_CHECK = "legacy"
+"""The missed-eigenvalue check of chapter 3's stored Figure 4 runs (its ``ci`` preset's
+``eig_check``; ``tests/test_squared_loss.py`` checks that they agree)."""
+
+
 def switch_base(P: Mapping[str, Any], loss: str = "mse") -> RunConfig:
     """Figure 4's run under ``loss``: chapter 3's settings (top eigenvalue every ``eig_every``
     epochs, stopped ``peak_window`` epochs after S last rose); the adaptive check under MSE
-    (a new store), chapter 3's check for cross-entropy (its stored runs)."""
-    check = "adaptive" if loss == "mse" else flattening.PRESETS["ci"]["eig_check"]
+    (a new store), chapter 3's check for cross-entropy (its stored runs, :data:`XENT_SWITCH_CHECK`)."""
+    check = "adaptive" if loss == "mse" else XENT_SWITCH_CHECK
     return RunConfig(model="mlp", weight_init=P["weight_init"], dataset="fmnist", loss=loss, n_train=P["n_train"],
                      n_eval=P["n_eval"], max_epochs=P["switch_max_epochs"], eig_every=P["eig_every"], eig_k=1,
                      eig_tol=1e-3, eig_check=check, stop_after_peak=P["peak_window"], sharpness_at_end=False)
@@ -175,21 +178,27 @@ def continue_capped(records: Sequence[Mapping], max_epochs: int, store: ResultsS
     return [swap.get(r["key"], r) for r in records], list(zip(stopped, longer))
 
 
-def figure4(P: Mapping[str, Any], loss: str, store: ResultsStore,
-            split: datasets.Split) -> flattening.Figure4Study:
-    """Chapter 3's Figure 4 under ``loss`` (:func:`eoslib.chapters.flattening.experiment.figure4_study`), its
-    reference run at ``eta_ref`` (``xent_eta_ref`` for cross-entropy)."""
-    eta_ref = P["eta_ref"] if loss == "mse" else P["xent_eta_ref"]
-    return flattening.figure4_study(switch_base(P, loss), store, split, eta_ref=eta_ref,
-                                    ref_max_epochs=P["ref_max_epochs"], eta0_factors=P["eta0_factors"],
-                                    switch_grid=P["switch_grid"], seeds=P["switch_seeds"], eta_small=P["eta_small"])
+def figure4_settings(P: Mapping[str, Any], loss: str) -> dict[str, Any]:
+    """The keywords of chapter 3's :func:`eoslib.chapters.flattening.experiment.figure4_study`
+    that make its Figure 4 this chapter's under ``loss`` (with :func:`switch_base`'s config): the
+    reference run at ``eta_ref`` (``xent_eta_ref`` for cross-entropy) and the chapter's grid of
+    switches."""
+    return dict(eta_ref=P["eta_ref"] if loss == "mse" else P["xent_eta_ref"], ref_max_epochs=P["ref_max_epochs"],
+                eta0_factors=P["eta0_factors"], switch_grid=P["switch_grid"], seeds=P["switch_seeds"],
+                eta_small=P["eta_small"])
 
 
-def grid_claims(rows: Sequence[Mapping], loss: str) -> ClaimsTable:
-    """Chapter 4's claims 1-6 (:func:`eoslib.chapters.generalization.claims.claims_table`) on a grid's
-    rows, claim 2's window ending at :data:`WINDOW_END`, each claim's text prefixed with the loss."""
-    table = generalization_claims.claims_table(rows, lr_grid.threshold_rate(rows), window_end=WINDOW_END)
+def prefixed(table: ClaimsTable, loss: str) -> ClaimsTable:
+    """``table`` (chapter 4's claims 1-6 on a grid's rows, claim 2's window ending at
+    :data:`WINDOW_END`) with each claim's text prefixed with the loss."""
     return ClaimsTable([c._replace(claim=f"{loss}: {c.claim}") for c in table.claims])
+
+
+def figure4_passed(table: ClaimsTable) -> list[bool]:
+    """The verdicts that chapter 3's :func:`eoslib.chapters.flattening.claims.figure4_values`
+    reads (its claims [2] and [3], Figure 4's two trends), from a side-by-side ``table``
+    (chapter 4's six claims, then Figure 4's three); the others it does not read."""
+    return [True, True, *(c.passed for c in table.claims[6:8]), True, True]
 
 
 def claim_fitted(records: Sequence[Mapping], level: float, cap: int) -> Claim:
@@ -273,22 +282,23 @@ def _comparison_values(tables: Mapping[str, ClaimsTable]) -> dict[str, str]:
             "n_same": f"{len(same)} of {len(pairs)}"}
 
 
-def prose_values(grids: Mapping[str, Grid], f4: Mapping[str, Any], claims: ClaimsTable,
-                 tables: Mapping[str, ClaimsTable], P: Mapping[str, Any]) -> dict[str, str]:
+def prose_values(grids: Mapping[str, Grid], claims: ClaimsTable, tables: Mapping[str, ClaimsTable],
+                 chapter_values: Mapping[str, Mapping[str, str]], P: Mapping[str, Any]) -> dict[str, str]:
     """The measured values chapter 9's discussion quotes, as text to glue (``{glue:md}``).
 
-    ``grids``: loss name -> :func:`grid`; ``f4``: loss name ->
-    :func:`figure4`'s study; ``claims``: the chapter's table (the premise first); ``tables``:
-    loss name -> the side-by-side claims (chapter 4's six, then Figure 4's three). Keys, each
-    prefixed ``mse_`` or ``xent_`` by loss:
+    ``grids``: loss name -> :func:`grid`; ``claims``: the chapter's table (the premise first);
+    ``tables``: loss name -> the side-by-side claims (chapter 4's six, then Figure 4's three);
+    ``chapter_values``: loss name -> the values of chapters 3 and 4 on that loss's runs, which the
+    notebook computes with their functions: chapter 4's
+    :func:`eoslib.chapters.generalization.claims.prose_values` (``threshold``, ``acc_below``,
+    ``rise``, ``best_acc``, ``end_rate``, ...) with claim 2's window at :data:`WINDOW_END`,
+    ``rise_ch4`` (claim 2's verdict with chapter 4's window) and Figure 4's
+    :func:`eoslib.chapters.flattening.claims.figure4_values` (``f4_verdict``, ``eta_c_frac``,
+    ``f4_by_switch``, ...; given :func:`figure4_passed`). Keys, each prefixed ``mse_`` or
+    ``xent_`` by loss: those values, and
 
-    - chapter 4's :func:`eoslib.chapters.generalization.claims.prose_values` (``threshold``,
-      ``acc_below``, ``rise``, ``best_acc``, ``end_rate``, ...) with claim 2's window at
-      :data:`WINDOW_END`, and ``rise_ch4`` (claim 2's verdict with chapter 4's window);
     - ``s0``, ``n_stable``, ``stable_threshold`` and ``div_epochs`` (:func:`_sharpness_values`);
-    - ``v1`` ... (the verdicts of the side-by-side claims);
-    - Figure 4's :func:`eoslib.chapters.flattening.claims.figure4_values` (``f4_verdict``,
-      ``eta_c_frac``, ``f4_by_switch``, ...; it reads the verdicts of Figure 4's two trends).
+    - ``v1`` ... (the verdicts of the side-by-side claims).
 
     Unprefixed: ``premise`` (the fitted-loss claim's measurement), ``same`` / ``differ`` /
     ``n_same`` (:func:`_comparison_values`), the squared loss's :func:`continued_values`
@@ -299,17 +309,10 @@ def prose_values(grids: Mapping[str, Grid], f4: Mapping[str, Any], claims: Claim
            **continued_values(grids["squared loss"].continued),
            "cap": f"{P['max_epochs']:,}", "extend_cap": f"{P['extend_epochs']:,}"}
     keys = set()
-    for name, (records, rows, threshold, _) in grids.items():
+    for name, (records, rows, _, _) in grids.items():
         tag = LOSSES[name]
-        values = {**generalization_claims.prose_values(rows, threshold, start=P["start"], factor=P["factor"],
-                                                       window_end=WINDOW_END),
-                  "rise_ch4": generalization_claims.claim_rise_above(rows, threshold).verdict,
-                  **_sharpness_values(records, rows),
+        values = {**chapter_values[name], **_sharpness_values(records, rows),
                   **{f"v{i}": c.verdict for i, c in enumerate(tables[name].claims, 1)}}
-        study = f4[name]
-        passed = [True, True, *(c.passed for c in tables[name].claims[6:8]), True, True]  # [2], [3]: Figure 4's
-        values.update(flattening_claims.figure4_values(study.rows, study.reference, study.onsets, passed,
-                                                       P["eta_small"]))
         out.update({f"{tag}_{k}": v for k, v in values.items()})
         keys |= set(values)
     for k in keys:
