@@ -111,3 +111,23 @@ def _stable_valley_edge(eta: float, z: dln.EvenPolynomial) -> float | None:
     """``theta_2 > 0`` where the minimum ``(0, theta_2)`` has ``lambda_max = z''(0) theta_2^2 = 2/eta``."""
     curvature = float(z.d2(np.float64(0.0)))
     return None if curvature <= 0 else float(np.sqrt(2.0 / (eta * curvature)))
+
+
+def eq2_accuracy(errors: dict[str, tuple[list[float], dict]], scales: Sequence[float], mixed: str) -> plt.Figure:
+    """Eq. 2 against one real GD step (:func:`eoslib.chapters.dln.experiment.eq2_errors`).
+    ``errors``: label of z -> its ``(worst, curves)``; left, the curves of the ``mixed`` z, one
+    per |Θ|; right, each z's worst relative error against |Θ| (floored at 1e-17)."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6), constrained_layout=True)
+    for c, (x, ratio) in errors[mixed][1].items():
+        left.plot(x, ratio, label=f"$|\\Theta|={c:.2g}$")
+    for label, (worst, _) in errors.items():
+        right.loglog(scales, np.maximum(worst, 1e-17), "o-", label=label)
+    left.set_xlabel(r"$\eta z'$")
+    left.set_ylabel(r"eq. 2 / exact one-step $\gamma_\beta$")
+    left.set_title(r"$z=\Theta^2+\Theta^4$: eq. 2 against one real GD step")
+    left.legend(fontsize=7)
+    right.set_xlabel(r"$|\Theta|$")
+    right.set_ylabel(r"max over $\eta$ of |eq. 2 / exact $- 1$|")
+    right.set_title("Approximation error of eq. 2")
+    right.legend(fontsize=7)
+    return fig
