@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -55,3 +56,30 @@ def figure13(groups: Sequence[Mapping]) -> plt.Figure:
         ax.set_title(f"{label}: rank correlation with accuracy", fontsize=9)
     axes[0].set_ylabel("Spearman correlation (group of seeds)")
     return fig
+
+
+def figure13_caption(groups: Sequence[Mapping], means: Mapping[str, tuple], P: Mapping[str, Any], scale: str,
+                     profile: str, scale_group_size: int, scale_group_stored: int, scale_group_rates) -> str:
+    """Figure 13's caption (Markdown): what was run and the mean within-group correlations
+    (``means``: ``"rho"`` / ``"sharpness"`` -> (mean, (low, high))), or why nothing was, and
+    the paper's values."""
+    head = (f"**Figure 13 ({scale} scale). Rank correlation with validation accuracy within groups of "
+            f"{P['group_size']} seeds that share $\\eta_0$.** ")
+    if groups:
+        body = (f"VGG10 at $\\eta_0 \\in$ {P['group_rates']}, seeds {P['seed']}–{P['seed'] + P['group_size'] - 1}, "
+                f"first {P['n_train']} training / {P['n_eval']} validation images, the runs of Figure 5b (warm-up, "
+                f"completion) with the top-3 eigenpairs every {P['group_eig_every']} epochs from epoch "
+                f"{P['group_eig_start']}, so that every model has its ρ anchor; {len(groups)} group(s), profile "
+                f"`{profile}`. Left: Spearman's correlation of the validation accuracy with ρ, right: with the "
+                f"sharpness at completion; dashed: the phase's mean. Means (95 % bootstrap interval, models "
+                f"resampled within their group): ρ {means['rho'][0]:+.2f} [{means['rho'][1][0]:+.2f}, "
+                f"{means['rho'][1][1]:+.2f}], S {means['sharpness'][0]:+.2f} [{means['sharpness'][1][0]:+.2f}, "
+                f"{means['sharpness'][1][1]:+.2f}]. ")
+    elif not P["group_rates"]:
+        body = (f"Not run in this profile (`group_rates` = []): the {P['scale']} scale's group, {scale_group_size} "
+                f"runs at $\\eta_0 \\in$ {list(scale_group_rates)}, has {scale_group_stored} in the store; "
+                "`tools/fill_store.py cifar-generalization --figures 13` fills it. ")
+    else:
+        body = f"No rate of {P['group_rates']} has {P['group_size']} models that did not fail. "
+    return head + body + ("The paper (VGG10, 5k images, its Figure 13b): EoS phase ρ −0.40, S +0.56; extremely "
+                          "large η: ρ −0.03, S −0.27.")

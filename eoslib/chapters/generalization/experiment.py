@@ -14,8 +14,9 @@ intervals over models (:func:`spearman_ci`), differences of means with bootstrap
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy.stats import rankdata, spearmanr
@@ -42,7 +43,7 @@ from eoslib.grid import (
 from eoslib.results import ResultsStore
 from eoslib.runs import RunConfig
 
-__all__ = ["FMNIST_PRESETS", "FMNIST_VALIDATORS", "rate_grid", "MSE_STORE", "fmnist_mse_base", "reduction_configs", "accuracy_reduction_configs", "sweep_until_divergence", "DEAD_SHARPNESS",
+__all__ = ["CifarRuns", "cifar_runs", "describe_cifar_runs", "FMNIST_PRESETS", "FMNIST_VALIDATORS", "rate_grid", "MSE_STORE", "fmnist_mse_base", "reduction_configs", "accuracy_reduction_configs", "sweep_until_divergence", "DEAD_SHARPNESS",
            "dead", "failed", "fmnist_base", "CIFAR_SCALES", "cifar_scale", "cifar_base", "CIFAR_PRESETS", "cifar_presets", "CIFAR_VALIDATORS", "group_configs", "committed_store",
            "STORE_ROOT", "summary_rows", "rate_table", "store_summary", "paper_scale_records", "threshold_rate", "bootstrap_ci", "spearman_ci",
            "mean_difference_ci", "permutation_trend", "spearman_rows"]
@@ -224,6 +225,70 @@ def group_configs(base: RunConfig, scale: dict, seed: int = 0) -> list[RunConfig
     ``group_eig_start`` (so that each model has its ρ anchor); rate-major."""
     base = dataclasses.replace(base, eig_start=int(scale["group_eig_start"]), eig_every=int(scale["group_eig_every"]))
     return sweep.lr_seed_grid(base, scale["group_rates"], range(seed, seed + int(scale["group_size"])))
+
+
+class CifarRuns(NamedTuple):
+    """Chapter 6's records (:func:`cifar_runs`) and their :func:`summary_rows`."""
+
+    records: list[dict]
+    """Figure 5b: the grid until every seed failed."""
+    reduced: list[dict]
+    """Figure 6: the runs switched to η_small."""
+    grouped: list[dict]
+    """Figure 13: the groups of seeds that share η0 (the profile's ``group_rates``)."""
+    rows: list[dict]
+    rows6: list[dict]
+    rows13: list[dict]
+    threshold: float | None
+    """:func:`threshold_rate` of Figure 5b's rows."""
+    scale_group: list[RunConfig]
+    """The scale's own Figure 13 group (whatever the profile's ``group_rates``)."""
+    scale_group_stored: int
+    """How many of ``scale_group`` the store holds."""
+    computed: int
+    """Records computed now (not read from the store)."""
+    seconds: float
+
+
+def cifar_runs(P: Mapping[str, Any], store: ResultsStore) -> CifarRuns:
+    """Figures 5b, 6 and 13's runs at chapter 6's resolved parameters ``P`` (its scale, grid,
+    reductions and groups): read from ``store``, computed where missing (Figure 5b's sweep
+    ``rates_per_batch`` rates at a time, Figure 6's a rate's ``reduce_seeds`` at a time, Figure
+    13's a group at a time)."""
+    base = cifar_base(P["scale"], n_train=P["n_train"], n_eval=P["n_eval"], max_epochs=P["max_epochs"],
+                      eig_every=P["eig_every"], eig_start=P["eig_start"])
+    before, start = len(store.keys()), time.perf_counter()
+    records = sweep_until_divergence(base, range(P["seed"], P["seed"] + P["seeds"]), store, start=P["start"],
+                                     factor=P["factor"], skip=P["skip"], max_rates=P["max_rates"],
+                                     rates_per_batch=P["rates_per_batch"], progress=None)
+    reduced = sweep.sweep(reduction_configs(base, P["reduce_rates"], P["reduce_epochs"], P["eta_small"],
+                                            range(P["seed"], P["seed"] + P["reduce_seeds"])),
+                          store, batch_size=P["reduce_seeds"], progress=None)
+    grouped = sweep.sweep(group_configs(base, P, seed=P["seed"]), store, batch_size=P["group_size"], progress=None)
+    scale_group = group_configs(base, cifar_scale(P["scale"]), seed=P["seed"])
+    seconds = time.perf_counter() - start
+    rows = summary_rows(records)
+    return CifarRuns(records, reduced, grouped, rows, summary_rows(reduced), summary_rows(grouped),
+                     threshold_rate(rows), scale_group, sum(c.key() in store for c in scale_group),
+                     len(store.keys()) - before, seconds)
+
+
+def describe_cifar_runs(runs: CifarRuns, P: Mapping[str, Any], scale: str) -> str:
+    """One line per figure: its models, rates and what became of them (``scale``: the label)."""
+    rates = sorted({r["eta0"] for r in runs.rows})
+    all_failed = [e for e in rates if all(r["failed"] for r in runs.rows if r["eta0"] == e)]
+    return "\n".join([
+        f"Figure 5b ({scale} scale): {len(runs.records)} models, {len(rates)} rates from {rates[0]:g} to "
+        f"{rates[-1]:g}; every seed diverged or died at {all_failed[0] if all_failed else 'no rate'}; stability "
+        f"threshold (smallest rate at which S reached 2/eta in most seeds): {runs.threshold}",
+        f"Figure 6 ({scale} scale): {len(runs.reduced)} models, eta0 in {P['reduce_rates']} switched to "
+        f"{P['eta_small']} at epochs {P['reduce_epochs']}, {P['reduce_seeds']} seed(s); "
+        f"{sum(r['completed'] for r in runs.rows6)} completed",
+        f"Figure 13 ({scale} scale): {len(runs.grouped)} models, {P['group_size']} seeds at each of "
+        f"{P['group_rates']}, eigenpairs every {P['group_eig_every']} epochs from epoch {P['group_eig_start']}; "
+        f"{sum(r['completed'] for r in runs.rows13)} completed, {sum(np.isfinite(r['rho']) for r in runs.rows13)} "
+        f"with a rho; the {P['scale']} scale's group: {runs.scale_group_stored} of {len(runs.scale_group)} runs "
+        f"stored"])
 
 
 def store_summary(records: Sequence[dict], computed: int, seconds: float) -> str:
