@@ -338,13 +338,16 @@ class _Checkpoint:
 
     def maybe_save(self, run: _BatchRun) -> None:
         """Save ``run`` if ``every_s`` passed since the last save (never one with every model written)."""
-        if time.perf_counter() - self.last < self.every_s or len(run.written) == len(run.batch):
+        due = time.perf_counter() - self.last >= self.every_s and len(run.written) < len(run.batch)
+        if jax.process_count() > 1:  # one decision for every process (each clock differs): _get is collective
+            due = bool(multihost_utils.broadcast_one_to_all(np.asarray(due)))
+        if not due:
             return
-        if jax.process_index() == 0:
-            saved = {name: getattr(run, name) for name in self.FIELDS}
-            saved.update(elapsed=time.perf_counter() - run.start,
-                         **{name: _get(tree) for name, tree in (("state", run.state), ("schedule", run.prep.schedule),
-                                                                ("limits", run.prep.limits))})
+        saved = {name: getattr(run, name) for name in self.FIELDS}  # _get gathers: every process takes part
+        saved.update(elapsed=time.perf_counter() - run.start,
+                     **{name: _get(tree) for name, tree in (("state", run.state), ("schedule", run.prep.schedule),
+                                                            ("limits", run.prep.limits))})
+        if jax.process_index() == 0:  # the only writer, as for records
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_suffix(".tmp")
             tmp.write_bytes(pickle.dumps(saved))
