@@ -41,7 +41,7 @@ GRID_VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "max_epochs": lambda v: None if v >= 10 else "must be >= 10",
     "store": lambda v: None if v in ("committed", "local") else "must be 'committed' or 'local'",
 }
-"""The checks every learning-rate grid's chapter shares (chapters 4 and 6)."""
+"""The checks every learning-rate grid shares (chapters 4, 6, 7 and 9)."""
 
 FMNIST_GRID_VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     **GRID_VALIDATORS,
