@@ -27,8 +27,10 @@ Map of the engine's modules (the paper's chapters are in :mod:`eoslib.chapters`,
 - :mod:`eoslib.models`: the paper's networks (Appendix F) and the model table.
 - :mod:`eoslib.losses`: per-example losses; :mod:`eoslib.schedules`: learning-rate schedules.
 - :mod:`eoslib.gd`: GD state, the epoch step and its loops (single and vmapped).
-- :mod:`eoslib.runs`: ``RunConfig``, setup and collection shared with sweeps, ``train``,
-  ``run_or_load``.
+- :mod:`eoslib.runs`: ``RunConfig``, setup and collection shared with sweeps, the eigen
+  recorder, the loop both drivers share (``drive``), ``train`` (the single-run driver),
+  ``run_or_load``; :mod:`eoslib.monitors`: stop rules and recorders that plug into it
+  (``StopAfterPeak``, ``StopAbove``, ``Rotation``).
 - :mod:`eoslib.grid`: the learning-rate grid swept until divergence, a run's fate (completed,
   diverged, dead) and the stability threshold; Figure 5a's run (chapters 4, 6, 7 and 9 use it).
 - :mod:`eoslib.sweep`: vmapped, sharded, resumable (checkpointed) sweeps; :mod:`eoslib.results`:
@@ -65,6 +67,7 @@ from eoslib import (
 from eoslib._version import __version__
 from eoslib.execution import ExecutionPlan, plan
 from eoslib.lanczos import Check, Eigenpairs, lanczos_eigh
+from eoslib.monitors import Rotation, StopAbove, StopAfterPeak
 from eoslib.objective import Batch, Objective, flat_hvp, hvp
 from eoslib.params import ParameterError, from_cell, resolve
 from eoslib.report import Claim, ClaimsTable, record_run
@@ -78,6 +81,6 @@ __all__ = [
     "similarity", "sweep",
     "ExecutionPlan", "plan", "Check", "Eigenpairs", "lanczos_eigh", "Batch", "Objective", "flat_hvp",
     "hvp", "ParameterError", "resolve", "from_cell", "Claim", "ClaimsTable", "record_run", "ResultsStore",
-    "RunConfig", "RunResult", "run_or_load", "train", "Schedule",
+    "RunConfig", "RunResult", "run_or_load", "train", "Schedule", "StopAfterPeak", "StopAbove", "Rotation",
     "top_eigenpairs", "track_eigh", "track_above", "AbovePairs",
 ]

@@ -24,6 +24,7 @@ import numpy as np
 from eoslib import data as datasets
 from eoslib import sweep
 from eoslib.models import INITS
+from eoslib.monitors import Rotation
 from eoslib.results import STORE_ROOT, ResultsStore
 from eoslib.runs import RunConfig
 
@@ -95,7 +96,8 @@ def fmnist_base(**overrides) -> RunConfig:
     most ``max_epochs``), the top-3 Hessian eigenpairs every 50 epochs (whether S reached 2/η,
     ρ) and the sharpness at completion; ``overrides`` replace fields."""
     base = dict(model="mlp", weight_init="flax", dataset="fmnist", n_train=1000, n_eval=200, max_epochs=15000,
-                eig_every=50, eig_k=3, eig_tol=1e-3, rho_k=3, sharpness_at_end=True, eig_check=STORE_CHECK)
+                eig_every=50, eig_k=3, eig_tol=1e-3, monitors=(Rotation(3),), sharpness_at_end=True,
+                eig_check=STORE_CHECK)
     return RunConfig(**{**base, **overrides})
 
 

@@ -31,7 +31,7 @@ from jax.flatten_util import ravel_pytree
 from tqdm import tqdm  # text bar: tqdm.auto warns in notebooks without ipywidgets
 
 from eoslib import data as datasets
-from eoslib import execution
+from eoslib import execution, monitors
 from eoslib.diagnostics import Problem
 from eoslib.gd import Limits, TrainState, init_states, run_epochs
 from eoslib.lanczos import DEFAULT_CHECK, LEGACY_CHECK, Check, Eigenpairs
@@ -39,11 +39,10 @@ from eoslib.models import INITS, MLP, MODELS, mlp_relu_inputs
 from eoslib.objective import Batch, Objective, default_chunk_size
 from eoslib.results import ResultsStore, make_record
 from eoslib.schedules import Schedule, as_arrays
-from eoslib.similarity import cosine_grassmann_similarity
 from eoslib.tracking import top_eigenpairs
 
 __all__ = ["TRAINER_VERSION", "CHECKS", "check_of", "RunConfig", "RunResult", "Prepared", "METRICS", "prepare", "collect", "dead_layer",
-           "state_eigenpairs", "batched_eigenpairs", "has_peaked", "EigenRecorder", "last_accuracy", "train", "states_at", "save_run", "run_or_load",
+           "state_eigenpairs", "batched_eigenpairs", "EigenRecorder", "last_accuracy", "drive", "train", "states_at", "save_run", "run_or_load",
            "progress_enabled"]
 
 METRICS = ("train_loss", "train_acc", "eval_loss", "eval_acc", "param_norm", "dist_to_mean", "lr")
@@ -75,9 +74,10 @@ def check_of(name: str) -> Check:
     return CHECKS[name]
 
 
-ADDED_FIELDS = {"rho_at_accuracy": False}
+ADDED_FIELDS: dict = {}
 """Fields of :class:`RunConfig` added after records were made, each with the value at which a
-run is what it was before the field existed (left out of the record and the key)."""
+run is what it was before the field existed (left out of the record and the key; a monitor's
+key fields do this themselves, :meth:`eoslib.monitors.Rotation.key_fields`)."""
 
 
 @dataclass(frozen=True)
@@ -90,15 +90,10 @@ class RunConfig:
     full-batch sums; default the whole set, or the ghost batch (1,024) for BatchNorm models.
     ``eig_every`` > 0 records the top ``eig_k`` Hessian eigenpairs every that many epochs from
     epoch ``eig_start`` on (``eig_start + j * eig_every``); ``sharpness_at_end`` records the
-    top eigenvalue at the last parameters. ``stop_after_peak`` > 0 (needs ``eig_every`` > 0)
-    stops the run once the sharpness has peaked after the learning-rate reduction
-    (:class:`EigenRecorder`); ``final["peaked"]`` then says so. ``stop_above`` stops it once
-    the sharpness after the reduction reaches that value (e.g. 2/η_small: the run became
-    unstable); ``final["above"]`` says so. ``rho_k`` > 0 records ρ, the rotation of the top
-    ``rho_k`` Hessian eigenvectors (:class:`EigenRecorder`), in ``final["rho"]`` and
-    ``final["rho_eos"]``. ``rho_at_accuracy``: the ρ anchor is solved at the first epoch whose
-    training accuracy reaches ``rho_accuracy`` (the driver steps epoch by epoch until then),
-    not at the first scheduled evaluation after it. ``eig_check``: the missed-eigenvalue check
+    top eigenvalue at the last parameters. ``monitors`` (needs ``eig_every`` > 0): objects of
+    :mod:`eoslib.monitors` that read the recorded eigenpairs to stop the run
+    (``StopAfterPeak``, ``StopAbove``) or to record something (``Rotation``: ρ), at most one of
+    each type; their parameters are part of the key. ``eig_check``: the missed-eigenvalue check
     of every recorded eigensolve, a name of :data:`CHECKS`.
 
     Fields added after records were made (:data:`ADDED_FIELDS`) stay out of :meth:`to_dict`,
@@ -125,11 +120,7 @@ class RunConfig:
     eig_tol: float = 1e-3
     keep_eigenvectors: bool = False
     sharpness_at_end: bool = True
-    stop_after_peak: int = 0
-    stop_above: float = float("inf")
-    rho_k: int = 0
-    rho_accuracy: float = 0.9
-    rho_at_accuracy: bool = False
+    monitors: tuple = ()
     eig_check: str = "adaptive"
     trainer_version: int = TRAINER_VERSION
 
@@ -137,20 +128,38 @@ class RunConfig:
         if self.weight_init not in INITS:
             raise ValueError(f"weight_init={self.weight_init!r}: must be one of {INITS}")
         check_of(self.eig_check)
-        if (self.stop_after_peak > 0 or np.isfinite(self.stop_above) or self.rho_k > 0) \
-                and self.eig_every <= 0:
-            raise ValueError("stop_after_peak, stop_above and rho_k need eig_every > 0 (they "
-                             "read the recorded eigenpairs)")
-        if self.rho_at_accuracy and self.rho_k <= 0:
-            raise ValueError("rho_at_accuracy needs rho_k > 0 (it solves the ρ anchor)")
-        if self.rho_k > self.eig_k:
-            raise ValueError(f"rho_k={self.rho_k} must not exceed eig_k={self.eig_k}")
+        kinds = [type(m) for m in self.monitors]
+        if any(kind not in monitors.MONITORS for kind in kinds) or len(set(kinds)) != len(kinds):
+            raise ValueError(f"monitors={self.monitors!r}: at most one of each of "
+                             f"{[m.__name__ for m in monitors.MONITORS]}")
+        object.__setattr__(self, "monitors", tuple(sorted(self.monitors, key=lambda m: type(m).__name__)))
+        if self.monitors and self.eig_every <= 0:
+            raise ValueError("monitors need eig_every > 0 (they read the recorded eigenpairs)")
+        if max((m.end_k for m in self.monitors), default=0) > self.eig_k:
+            raise ValueError(f"Rotation k must not exceed eig_k={self.eig_k}")
+
+    def monitor(self, kind: type):
+        """The monitor of type ``kind`` (:mod:`eoslib.monitors`), None if the run has none."""
+        return next((m for m in self.monitors if isinstance(m, kind)), None)
+
+    def with_monitors(self, *added, drop: tuple[type, ...] = ()) -> RunConfig:
+        """This config with ``added`` monitors (each replacing one of its type) and without
+        those of the types in ``drop``."""
+        gone = (*drop, *(type(m) for m in added))
+        kept = tuple(m for m in self.monitors if not isinstance(m, gone))
+        return dataclasses.replace(self, monitors=kept + added)
 
     def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
+        """The stored config: every field but ``monitors``, whose parameters appear under the
+        names stored keys have always used (:data:`eoslib.monitors.KEY_DEFAULTS`), so that a
+        config has the key it had when its monitors were fields."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "monitors"}
         for name, before in ADDED_FIELDS.items():
             if d[name] == before:
                 del d[name]
+        d.update(monitors.KEY_DEFAULTS)
+        for m in self.monitors:
+            d.update(m.key_fields())
         d["schedule"] = {k: float(v) for k, v in self.schedule._asdict().items()}
         return d
 
@@ -159,9 +168,17 @@ class RunConfig:
         """The config of a stored record; one without a trainer version is version 0 (older
         than any current trainer), never the current one; one without ``weight_init`` was
         made with PyTorch's initialization, one without ``eig_check`` with the ``"legacy"`` check
-        (the only ones before the fields existed)."""
-        return cls(**{"trainer_version": 0, "weight_init": "torch", "eig_check": "legacy", **d,
-                      "schedule": Schedule(**d["schedule"])})
+        (the only ones before the fields existed). Its monitors come from their key fields."""
+        found, rest = monitors.from_key_fields(d)
+        return cls(**{"trainer_version": 0, "weight_init": "torch", "eig_check": "legacy", **rest,
+                      "schedule": Schedule(**d["schedule"]), "monitors": found})
+
+    def __setstate__(self, state: dict) -> None:
+        """Unpickle a config pickled before monitors were objects (a sweep checkpoint)."""
+        if "monitors" not in state:
+            found, state = monitors.from_key_fields(state)
+            state = {**state, "monitors": found}
+        object.__setattr__(self, "__dict__", state)
 
     def key(self) -> str:
         """SHA-256 of the canonical JSON of :meth:`to_dict` (the results-store key)."""
@@ -318,66 +335,54 @@ def progress_enabled(progress: bool | None) -> bool:
 _EIGEN_FIELDS = ("epoch", "values", "residuals", "num_matvecs", "certified", "vectors")
 
 
-def has_peaked(epochs, values, window: int) -> bool:
-    """True when the largest of ``values`` (recorded at increasing ``epochs``) was reached
-    at least ``window`` epochs before the last record (the first maximum, if tied)."""
-    if len(epochs) == 0:
-        return False
-    return int(epochs[-1]) - int(epochs[int(np.argmax(values))]) >= window
-
-
 class EigenRecorder:
     """The eigen records of one run (single or a sweep's lane) at its block boundaries, each
-    solve warm-started from the previous one, and the stop-after-peak rule.
+    solve warm-started from the previous one, and the run's monitors (:mod:`eoslib.monitors`),
+    which see every solve and may stop the run.
 
-    Rule (``config.stop_after_peak = W`` epochs): among the evaluations made after the
-    learning-rate reduction (``state.reduced``; all of them for a schedule without one), let
-    S_peak be the largest top eigenvalue and e_peak its epoch; the run stops at the first
-    evaluation epoch e with ``e − e_peak ≥ W``, i.e. when S has not exceeded its maximum for W
-    epochs (its ``max_epochs`` limit is lowered to e, so the history ends with the metrics at
-    θ_e as at any stop). A run that completes or reaches ``max_epochs`` first is not marked as
-    peaked. ``config.stop_above`` stops the run at the first such evaluation whose top
-    eigenvalue is at least that value.
-
-    ρ (Appendix I: "similarity of eigenvectors"; ``config.rho_k = k`` > 0). The top-k
-    eigenvectors are kept at two anchors: the first evaluation at which the training accuracy
-    (of the epoch before it) is at least ``rho_accuracy`` (90 %; every run that completes passes
-    it; at the edge of stability the accuracy can cross 90 % between evaluations and fall back
-    before one, so the anchor is where an evaluation sees it) and the first
-    evaluation at which S reached 2/η (the edge of stability; never, for a stable run). At
-    the end, ``final["rho"]`` and ``final["rho_eos"]`` are the cosine-Grassmannian similarities
-    (:func:`eoslib.similarity.cosine_grassmann_similarity`, chapter 2) of the top-k subspace at
-    the last parameters to the one at each anchor (NaN without the anchor): 1 when the sharpest
-    directions did not turn since, smaller the more they rotated.
+    Schedule: a solve at ``eig_start + j * eig_every``, and at any epoch at which a monitor
+    wants one (:meth:`due`); while a monitor is pending the driver steps epoch by epoch
+    (:meth:`steps`). A monitor's stop lowers the run's ``max_epochs`` to the epoch of the solve,
+    so the history ends with the metrics at θ_e as at any stop. ``final["peaked"]`` and
+    ``final["above"]`` are in every record (False without the monitor that sets them).
     """
 
     def __init__(self, config: RunConfig):
         self.config = config
         self.rows = {name: [] for name in _EIGEN_FIELDS}
         self.vectors = None
-        self.after_reduction = ([], [])  # epochs and top eigenvalues recorded once reduced
-        self.peaked = self.above = False
-        self.anchors = {"rho": None, "rho_eos": None}  # name -> (epoch, (d, rho_k) vectors)
+        self.states = [m.init() for m in config.monitors]
 
-    def anchor_pending(self) -> bool:
-        """True while the run solves its ρ anchor when it reaches ``rho_accuracy``
-        (``rho_at_accuracy``) and has not yet."""
-        return self.config.rho_at_accuracy and self.anchors["rho"] is None
+    def __setstate__(self, state: dict) -> None:
+        """Unpickle a recorder pickled before monitors were objects (a sweep checkpoint): its
+        stop flags and ρ anchors become the monitors' states."""
+        if "states" not in state:
+            counted, anchors = state.pop("after_reduction"), state.pop("anchors")
+            peaked = state.pop("peaked")
+            above = state.pop("above")
+            old = {monitors.StopAfterPeak: (tuple(counted[0]), tuple(counted[1]), peaked),
+                   monitors.StopAbove: above, monitors.Rotation: anchors}
+            state["states"] = [old[type(m)] for m in state["config"].monitors]
+        self.__dict__.update(state)
+
+    def pending(self) -> bool:
+        """True while a monitor wants the driver to look at every epoch (the ρ anchor solved at
+        the epoch the training accuracy reaches its level, :class:`eoslib.monitors.Rotation`)."""
+        return any(m.pending(s) for m, s in zip(self.config.monitors, self.states))
 
     def due(self, epoch: int, accuracy: float | None) -> bool:
         """Whether the eigenpairs are recorded at ``epoch``: a scheduled evaluation
-        (``eig_start + j * eig_every``), or the ρ anchor's epoch (:meth:`anchor_pending` and the
-        last training accuracy ``accuracy`` reached ``rho_accuracy``)."""
+        (``eig_start + j * eig_every``), or a monitor wants a solve given the last training
+        accuracy ``accuracy``."""
         cfg = self.config
         if cfg.eig_every <= 0:
             return False
         scheduled = epoch >= cfg.eig_start and (epoch - cfg.eig_start) % cfg.eig_every == 0
-        return scheduled or (self.anchor_pending() and accuracy is not None and accuracy >= cfg.rho_accuracy)
+        return scheduled or any(m.wants_solve(s, accuracy) for m, s in zip(cfg.monitors, self.states))
 
     def steps(self, epoch: int, block_epochs: int) -> int:
         """Epochs to run from ``epoch`` before the driver looks again: to the next scheduled
-        evaluation, one while the ρ anchor is pending (it is solved at the epoch the accuracy
-        reaches ``rho_accuracy``), ``block_epochs`` without eigenpairs."""
+        evaluation, one while a monitor is pending, ``block_epochs`` without eigenpairs."""
         cfg = self.config
         if cfg.eig_every <= 0:
             return block_epochs
@@ -385,12 +390,11 @@ class EigenRecorder:
             ahead = cfg.eig_start - epoch
         else:
             ahead = cfg.eig_every - (epoch - cfg.eig_start) % cfg.eig_every
-        return 1 if self.anchor_pending() and epoch >= cfg.eig_start else ahead
+        return 1 if self.pending() and epoch >= cfg.eig_start else ahead
 
     def record(self, prepared: Prepared, state: TrainState, accuracy: float | None = None) -> bool:
-        """Eigenpairs at ``state`` (one model) appended; True when the run must stop (its
-        sharpness peaked, or reached ``stop_above``). ``accuracy``: the last training accuracy
-        measured (for the ρ anchor)."""
+        """Eigenpairs at ``state`` (one model) appended; True when a monitor stops the run.
+        ``accuracy``: the last training accuracy measured."""
         cfg = self.config
         pairs = state_eigenpairs(prepared, state, cfg.eig_k, cfg.eig_tol, self.vectors,
                                  check=check_of(cfg.eig_check))
@@ -407,43 +411,36 @@ class EigenRecorder:
             row["vectors"] = pairs.vectors
         for name, value in row.items():
             self.rows[name].append(np.asarray(value))
-        if cfg.rho_k:
-            lr = cfg.schedule.lr_small if reduced else cfg.schedule.lr
-            reached = {"rho": accuracy is not None and accuracy >= cfg.rho_accuracy,
-                       "rho_eos": float(pairs.values[0]) >= 2.0 / lr}
-            for name, hit in reached.items():
-                if hit and self.anchors[name] is None:
-                    self.anchors[name] = (epoch, np.asarray(pairs.vectors[:, :cfg.rho_k]))
         reduces = np.isfinite(cfg.schedule.reduce_epoch) or np.isfinite(cfg.schedule.reduce_accuracy)
-        if reduced or not reduces:
-            value = float(pairs.values[0])
-            self.after_reduction[0].append(epoch)
-            self.after_reduction[1].append(value)
-            self.above = value >= cfg.stop_above
-            self.peaked = cfg.stop_after_peak > 0 and has_peaked(*self.after_reduction,
-                                                                 cfg.stop_after_peak)
-        return self.peaked or self.above
+        obs = monitors.Observation(epoch, np.asarray(pairs.values), pairs.vectors,
+                                   cfg.schedule.lr_small if reduced else cfg.schedule.lr,
+                                   reduced or not reduces, accuracy)
+        stop = False
+        for i, m in enumerate(cfg.monitors):
+            self.states[i], stops = m.observe(self.states[i], obs)
+            stop = stop or stops
+        return stop
 
     def arrays(self) -> dict:
         """``epoch`` (R,), ``values``/``residuals`` (R, k), ... as in :class:`RunResult`."""
         return {name: np.asarray(values) for name, values in self.rows.items() if values}
 
     def finish(self, prepared: Prepared, state: TrainState, diverged: bool) -> dict:
-        """Final metrics of the recorder: ``peaked``, ``above`` and, unless the run diverged,
-        ``sharpness`` (``sharpness_at_end``) and ρ with its anchor epochs (``rho_k`` > 0), from
-        one cold solve at the last parameters."""
+        """Final metrics: ``peaked``, ``above``, the monitors' and, unless the run diverged,
+        ``sharpness`` (``sharpness_at_end``) from one cold solve at the last parameters (of as
+        many pairs as the monitors need, at least one)."""
         cfg = self.config
-        out = {"peaked": self.peaked, "above": self.above}
-        if diverged or not (cfg.sharpness_at_end or cfg.rho_k):
+        out = {"peaked": False, "above": False}
+        for m, s in zip(cfg.monitors, self.states):
+            out.update(m.final(s, None))
+        end_k = max((m.end_k for m in cfg.monitors), default=0)
+        if diverged or not (cfg.sharpness_at_end or end_k):
             return out
-        pairs = state_eigenpairs(prepared, state, max(1, cfg.rho_k), cfg.eig_tol,
-                                 check=check_of(cfg.eig_check))
+        pairs = state_eigenpairs(prepared, state, max(1, end_k), cfg.eig_tol, check=check_of(cfg.eig_check))
         if cfg.sharpness_at_end:
             out["sharpness"] = float(pairs.values[0])
-        for name, anchor in self.anchors.items() if cfg.rho_k else ():
-            out[name] = float("nan") if anchor is None else float(
-                cosine_grassmann_similarity(anchor[1], np.asarray(pairs.vectors)))
-            out[f"{name}_epoch"] = None if anchor is None else anchor[0]
+        for m, s in zip(cfg.monitors, self.states):
+            out.update(m.final(s, pairs))
         return out
 
 
@@ -457,41 +454,82 @@ def last_accuracy(metrics: dict, lane: int | None = None) -> float | None:
     return float(acc[-1]) if acc.size else None
 
 
+def drive(run, after_block=None) -> None:
+    """The block loop of both drivers, :func:`train` (one run, :class:`_SingleRun`) and
+    :func:`eoslib.sweep.run_batch` (a vmapped batch): until every model is finished, record the
+    eigenpairs that are due (a monitor's stop lowers that model's epoch limit to the current
+    epoch), run every active model to the next point at which one of them looks again
+    (:meth:`EigenRecorder.steps`; one block of :func:`eoslib.gd.run_epochs`), and finish the
+    models that stopped (history, final metrics, record); then ``after_block()`` (a sweep's
+    compaction and checkpoint). ``run`` has ``done``, ``record_eigen``, ``steps``, ``advance``
+    and ``finish_stopped``."""
+    while not run.done():
+        run.record_eigen()
+        run.advance(run.steps())
+        run.finish_stopped()
+        if after_block is not None:
+            after_block()
+
+
+class _SingleRun:
+    """One model while :func:`train` runs it (the :func:`drive` protocol): its unbatched program
+    and state on the default device, metrics blocks, eigen recorder and, once it stopped,
+    its :class:`RunResult` (``result``)."""
+
+    def __init__(self, config: RunConfig, split: datasets.Split, block_epochs: int, progress: bool | None,
+                 start: float):
+        self.start, self.config = start, config
+        self.prep = prepare([config], split, batched=False)
+        self.state, self.chunks, self.recorder = self.prep.state, [], EigenRecorder(config)
+        self.block = min(block_epochs, config.max_epochs + 1)
+        self.bar = tqdm(total=config.max_epochs + 1, disable=not progress_enabled(progress), unit="epoch")
+        self.result: RunResult | None = None
+
+    def done(self) -> bool:
+        return self.result is not None
+
+    def record_eigen(self) -> None:
+        accuracy = last_accuracy(self.chunks[-1]) if self.chunks else None
+        if self.recorder.due(int(self.state.epoch), accuracy) and self.recorder.record(self.prep, self.state, accuracy):
+            # the next epoch records the metrics at θ_e and stops there
+            self.prep = self.prep._replace(limits=self.prep.limits._replace(max_epochs=self.state.epoch))
+
+    def steps(self) -> int:
+        return self.recorder.steps(int(self.state.epoch), self.block)
+
+    def advance(self, num: int) -> None:
+        prep = self.prep
+        self.state, metrics = run_epochs(prep.objective, num, prep.train_data, prep.eval_data, prep.limits,
+                                         prep.schedule, self.state, int(self.state.epoch))
+        self.chunks.append(jax.device_get(metrics))
+        self.bar.update(int(np.sum(self.chunks[-1]["active"])))
+
+    def finish_stopped(self) -> None:
+        state, prep = self.state, self.prep
+        if not bool(state.stopped):
+            return
+        self.bar.close()
+        frozen, diverged = bool(state.frozen), bool(state.diverged)
+        history, final = collect(self.chunks, int(state.epoch), bool(state.completed), frozen,
+                                 dead_layer(prep, state) if frozen else None)
+        final.update(self.recorder.finish(prep, state, diverged))
+        self.result = RunResult(self.config, history, self.recorder.arrays(), final, diverged,
+                                time.perf_counter() - self.start, prep.plan.as_dict(), state)
+
+
 def train(config: RunConfig, split: datasets.Split | None = None, *, data_dir=None,
           progress: bool | None = None, block_epochs: int = 100) -> RunResult:
     """Train one model by full-batch GD as ``config`` says; never raises on divergence.
 
     ``split`` overrides the data set named in ``config`` (then ``n_train``/``n_eval`` are
-    ignored). Epochs run in jitted blocks of ``block_epochs`` (or ``eig_every``) epochs.
+    ignored). Epochs run in jitted blocks of ``block_epochs`` (or to the next eigensolve), by
+    the loop that sweeps share (:func:`drive`).
     """
     start = time.perf_counter()
     split = config.load_data(data_dir) if split is None else split
-    prep = prepare([config], split, batched=False)
-    state = prep.state
-
-    def epochs(num, state):
-        return run_epochs(prep.objective, num, prep.train_data, prep.eval_data, prep.limits,
-                          prep.schedule, state, int(state.epoch))
-
-    block = min(block_epochs, config.max_epochs + 1)
-    chunks, recorder = [], EigenRecorder(config)
-    bar = tqdm(total=config.max_epochs + 1, disable=not progress_enabled(progress), unit="epoch")
-    while not bool(state.stopped):
-        accuracy = last_accuracy(chunks[-1]) if chunks else None
-        if recorder.due(int(state.epoch), accuracy) and recorder.record(prep, state, accuracy):
-            # the next epoch records the metrics at θ_e and stops there
-            prep = prep._replace(limits=prep.limits._replace(max_epochs=state.epoch))
-        state, metrics = epochs(recorder.steps(int(state.epoch), block), state)
-        chunks.append(jax.device_get(metrics))
-        bar.update(int(np.sum(chunks[-1]["active"])))
-    bar.close()
-    frozen = bool(state.frozen)
-    history, final = collect(chunks, int(state.epoch), bool(state.completed), frozen,
-                             dead_layer(prep, state) if frozen else None)
-    final.update(recorder.finish(prep, state, bool(state.diverged)))
-    eigen = recorder.arrays()
-    return RunResult(config, history, eigen, final, bool(state.diverged),
-                     time.perf_counter() - start, prep.plan.as_dict(), state)
+    run = _SingleRun(config, split, block_epochs, progress, start)
+    drive(run)
+    return run.result
 
 
 def states_at(config: RunConfig, epochs, split: datasets.Split | None = None, *,

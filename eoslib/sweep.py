@@ -70,6 +70,7 @@ from eoslib.runs import (
     check_of,
     collect,
     dead_layer,
+    drive,
     last_accuracy,
     prepare,
     progress_enabled,
@@ -126,7 +127,8 @@ def _lane(tree, i: int):
 class _BatchRun:
     """One vmapped, sharded batch of :func:`run_batch` while it runs: its program (``prep``), the
     model each lane runs (``owner``), the models' metrics rows, eigen recorders and records, and
-    where the time goes (``spent``). Each method is one step of :func:`run_batch`'s loop."""
+    where the time goes (``spent``). Its methods are the steps of :func:`eoslib.runs.drive`, the
+    loop that :func:`eoslib.runs.train` runs over one model."""
 
     def __init__(self, batch: Sequence[RunConfig], split: datasets.Split, store: ResultsStore | None,
                  mesh: Mesh, lane_groups: int | None, block_epochs: int, progress: bool | None,
@@ -216,7 +218,10 @@ class _BatchRun:
         return _get(batched_eigenpairs(self.single, states, cfg.eig_k, cfg.eig_tol, prev,
                                        check=check_of(cfg.eig_check)))
 
-    def write_stopped(self) -> None:
+    def done(self) -> bool:
+        return len(self.written) >= len(self.batch)
+
+    def finish_stopped(self) -> None:
         """The record of every model that stopped in the last block, written to the store."""
         flags = _get((self.state.stopped, self.state.completed, self.state.diverged, self.state.epoch,
                       self.state.frozen))
@@ -271,7 +276,8 @@ def run_batch(batch: Sequence[RunConfig], split: datasets.Split, store: ResultsS
     and ``batched_eigensolves`` override the execution plan's (:func:`eoslib.execution.plan`). With
     ``eig_every`` > 0 every active model's top eigenpairs are recorded between blocks of
     ``eig_every`` epochs, each model tracked from its previous solve as in
-    :func:`eoslib.runs.train` (and ``stop_after_peak`` applied). ``compact``: once at most half
+    :func:`eoslib.runs.train` (and the configs' monitors applied), by the loop :func:`eoslib.runs.drive`
+    that ``train`` runs too. ``compact``: once at most half
     of the lanes still run, the program is rebuilt on those lanes alone (padded to the device
     count), so that stopped models stop costing compute: a frozen lane of a vmapped epoch costs
     as much as an active one, and the last models of a sweep can run 10 x longer than the
@@ -285,14 +291,14 @@ def run_batch(batch: Sequence[RunConfig], split: datasets.Split, store: ResultsS
     saver = _Checkpoint(store, batch, run, checkpoint_every_s) if checkpoint_every_s is not None else None
     if saver is not None:
         saver.resume(run)
-    while len(run.written) < len(batch):
-        run.record_eigen()
-        run.advance(run.steps())
-        run.write_stopped()
+
+    def after_block():
         if compact:
             run.compact()
         if saver is not None:
             saver.maybe_save(run)
+
+    drive(run, after_block)
     if saver is not None:
         saver.path.unlink(missing_ok=True)
     run.close(progress)

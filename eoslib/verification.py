@@ -181,9 +181,7 @@ def rerun(record: dict, *, data_dir=None, prefix: int | None = None, lanes: int 
     rounding, for a probe)."""
     config = RunConfig.from_dict(record["config"])
     if prefix is not None:
-        config = dataclasses.replace(config, max_epochs=prefix, eig_every=0, rho_k=0, rho_at_accuracy=False,
-                                     stop_after_peak=0,
-                                     stop_above=float("inf"), sharpness_at_end=False)
+        config = dataclasses.replace(config, max_epochs=prefix, eig_every=0, monitors=(), sharpness_at_end=False)
     if lanes > 1:
         return run_batch([config] * lanes, config.load_data(data_dir), None, compact=False)[0]
     result = train(config, data_dir=data_dir, progress=False)

@@ -9,6 +9,7 @@ import pytest
 from eoslib import instability, schedules
 from eoslib.chapters.flattening import claims as flattening_claims
 from eoslib.chapters.flattening import experiment as flattening
+from eoslib.monitors import StopAbove, StopAfterPeak
 from eoslib.runs import RunConfig
 
 
@@ -203,13 +204,13 @@ def test_choose_cycle_on_a_run_with_two_cycles():
 
 
 def test_onset_and_switch_configs():
-    base = RunConfig(max_epochs=100, eig_every=10, stop_after_peak=50)
+    base = RunConfig(max_epochs=100, eig_every=10, monitors=(StopAfterPeak(50),))
     onset = flattening.onset_configs(base, [0.05, 0.1])
-    assert [c.stop_above for c in onset] == [40.0, 20.0] and all(c.stop_after_peak == 0 for c in onset)
+    assert [c.monitors for c in onset] == [(StopAbove(40.0),), (StopAbove(20.0),)]
     configs = flattening.switch_configs(base, {0.05: 150, 0.1: 75, 0.02: None}, [75, 150, 300], [0, 1], 0.01)
     got = sorted({(c.schedule.lr, c.schedule.reduce_epoch) for c in configs})
     assert got == [(0.05, 150), (0.05, 300), (0.1, 75), (0.1, 150), (0.1, 300)]
-    assert len(configs) == 10 and all(c.stop_above == 200.0 and c.schedule.lr_small == 0.01 for c in configs)
+    assert len(configs) == 10 and all(c.monitors == (StopAbove(200.0), StopAfterPeak(50)) and c.schedule.lr_small == 0.01 for c in configs)
     assert configs[0].schedule == schedules.reduce_at_epoch(0.05, 0.01, 150)
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from eoslib import sweep
 from eoslib.chapters.generalization import experiment as generalization
+from eoslib.monitors import Rotation
 from eoslib.results import ResultsStore
 from eoslib.runs import RunConfig
 
@@ -20,7 +21,7 @@ def test_rate_grid_is_rounded_and_geometric():
 
 
 def test_sweep_stops_after_the_first_batch_with_an_all_diverged_rate(small_split, tmp_path):
-    base = RunConfig(n_train=128, n_eval=32, max_epochs=20, eig_every=5, eig_k=2, rho_k=2)
+    base = RunConfig(n_train=128, n_eval=32, max_epochs=20, eig_every=5, eig_k=2, monitors=(Rotation(2),))
     store = ResultsStore(tmp_path, compact_points=8)
     records = generalization.sweep_until_divergence(base, [0, 1], store, split=small_split, start=0.05,
                                                     factor=1e3, max_rates=6, rates_per_batch=2)
@@ -192,12 +193,12 @@ def test_the_cpu_1k_scale_keeps_the_papers_experiment():
     assert min(s["reduce_epochs"]) > s["warmup"] and len(s["reduce_epochs"]) >= 3
     base = generalization.cifar_base("cpu-1k")
     assert (base.n_train, base.weight_init, base.eig_check, base.schedule.warmup_epochs) == (1000, "flax", "adaptive", 20)
-    assert base.rho_at_accuracy and base.rho_k == 3
+    assert base.monitors == (Rotation(3, at_accuracy=True),)
     groups = generalization.group_configs(base, s)
     assert groups[:3] == sweep.lr_seed_grid(base, [0.08796], range(3))  # Figure 5b's runs at that rate
     assert [c.seed for c in groups] == list(range(9))
     assert generalization.cifar_base("cpu").schedule.warmup_epochs == 100  # the old scale's keys do not move
-    assert not generalization.cifar_base("cpu").rho_at_accuracy
+    assert generalization.cifar_base("cpu").monitors == (Rotation(3),)
 
 
 def _record(config):

@@ -12,8 +12,9 @@ from jax.flatten_util import ravel_pytree
 from eoslib import models, schedules
 from eoslib.execution import ExecutionPlan
 from eoslib.gd import Limits, init_state, run_epochs
+from eoslib.monitors import Rotation, StopAbove, StopAfterPeak, has_peaked
 from eoslib.objective import Batch, Objective
-from eoslib.runs import Prepared, RunConfig, has_peaked, state_eigenpairs, states_at, train
+from eoslib.runs import Prepared, RunConfig, state_eigenpairs, states_at, train
 
 
 def _f64(tree):
@@ -158,7 +159,7 @@ def test_has_peaked_waits_a_window_after_the_maximum():
 
 def test_run_stops_once_the_sharpness_peaked_after_the_reduction(small_split):
     config = RunConfig(n_train=128, n_eval=32, max_epochs=400, eig_every=5,
-                       schedule=schedules.reduce_at_epoch(0.5, 0.1, 20), stop_after_peak=30,
+                       schedule=schedules.reduce_at_epoch(0.5, 0.1, 20), monitors=(StopAfterPeak(30),),
                        sharpness_at_end=False)
     run = train(config, small_split)
     epochs, top = run.eigen["epoch"], run.eigen["values"][:, 0]
@@ -168,12 +169,12 @@ def test_run_stops_once_the_sharpness_peaked_after_the_reduction(small_split):
     assert has_peaked(epochs[after], top[after], 30)
     assert not has_peaked(epochs[after][:-1], top[after][:-1], 30)  # the first epoch it holds
     assert not run.final["above"]
-    above = train(dataclasses.replace(config, stop_above=30.0), small_split)
+    above = train(config.with_monitors(StopAbove(30.0)), small_split)
     top = above.eigen["values"][:, 0]
     after = above.eigen["epoch"] > 20
     assert above.final["above"] and top[-1] >= 30 and (top[after][:-1] < 30).all()
     with pytest.raises(ValueError, match="eig_every"):
-        RunConfig(max_epochs=5, stop_after_peak=10)
+        RunConfig(max_epochs=5, monitors=(StopAfterPeak(10),))
 
 
 def test_states_at_retraces_the_run(small_split):
@@ -216,7 +217,7 @@ def test_rho_compares_the_final_top_subspace_with_its_anchors(small_split):
     """ρ: similarity of the top-2 subspace at completion to the one at the first evaluation
     that sees 90 % training accuracy (rho) and at the first with S >= 2/η (rho_eos)."""
     config = RunConfig(n_train=128, n_eval=32, max_epochs=300, schedule=schedules.constant(0.3),
-                       eig_every=5, eig_k=2, rho_k=2, weight_init="torch")  # completes in 300 epochs
+                       eig_every=5, eig_k=2, monitors=(Rotation(2),), weight_init="torch")  # completes in 300 epochs
     run = train(config, small_split)
     f, e = run.final, run.eigen
     assert f["completed"] and 0 < f["rho"] <= 1 and 0 < f["rho_eos"] <= 1
@@ -229,20 +230,20 @@ def test_rho_compares_the_final_top_subspace_with_its_anchors(small_split):
     stable = train(dataclasses.replace(config, schedule=schedules.constant(0.02), max_epochs=40),
                    small_split)
     assert np.isnan(stable.final["rho_eos"]) and stable.final["rho_eos_epoch"] is None
-    with pytest.raises(ValueError, match="rho_k"):
-        RunConfig(eig_every=5, eig_k=1, rho_k=2)
+    with pytest.raises(ValueError, match="eig_k"):
+        RunConfig(eig_every=5, eig_k=1, monitors=(Rotation(2),))
 
 
 def test_rho_anchor_at_accuracy_is_solved_at_the_epoch_the_accuracy_is_reached(small_split):
-    """``rho_at_accuracy``: the ρ anchor is the first epoch e whose last training accuracy
+    """``Rotation(at_accuracy=True)``: the ρ anchor is the first epoch e whose last training accuracy
     (that of θ_{e-1}) reaches 90 %, solved there, in train() and in a vmapped sweep alike; the
     scheduled evaluations and the trajectory are those of the run without it, whose key (and
-    every stored key) the new field leaves unchanged."""
+    every stored key) the new parameter leaves unchanged."""
     from eoslib import sweep
 
     config = RunConfig(n_train=128, n_eval=32, max_epochs=300, schedule=schedules.constant(0.3),
-                       eig_every=25, eig_start=10, eig_k=2, rho_k=2, weight_init="torch")
-    triggered = dataclasses.replace(config, rho_at_accuracy=True)
+                       eig_every=25, eig_start=10, eig_k=2, monitors=(Rotation(2),), weight_init="torch")
+    triggered = config.with_monitors(Rotation(2, at_accuracy=True))
     assert "rho_at_accuracy" not in config.to_dict() and config.key() != triggered.key()
     assert RunConfig.from_dict(config.to_dict()).key() == config.key()
     assert RunConfig.from_dict(triggered.to_dict()) == triggered
@@ -259,8 +260,8 @@ def test_rho_anchor_at_accuracy_is_solved_at_the_epoch_the_accuracy_is_reached(s
     lane = swept[0]  # vmapped lanes round otherwise, and the crossing at the edge of stability moves
     assert lane["final"]["rho_epoch"] == int(np.argmax(np.asarray(lane["history"]["train_acc"]) >= 0.9)) + 1
     assert 0 < lane["final"]["rho"] <= 1
-    with pytest.raises(ValueError, match="rho_k"):
-        RunConfig(eig_every=5, rho_at_accuracy=True)
+    with pytest.raises(ValueError, match="eig_every"):
+        RunConfig(monitors=(Rotation(2, at_accuracy=True),))
 
 
 def test_a_dead_network_stops_frozen_and_its_dead_layer_is_named(small_split):

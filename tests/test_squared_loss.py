@@ -8,6 +8,7 @@ import pytest
 from eoslib.chapters.flattening import experiment as flattening
 from eoslib.chapters.generalization import experiment as generalization
 from eoslib.chapters.squared_loss import experiment as sq
+from eoslib.monitors import StopAfterPeak
 from eoslib.report import Claim, ClaimsTable
 
 P = sq.PRESETS["ci"]
@@ -20,7 +21,7 @@ def test_the_configs_are_chapter_3_and_4s_with_the_squared_loss():
     assert mse.eig_check == "adaptive"
     s_mse, s_xent = sq.switch_base(P, "mse"), sq.switch_base(P, "xent")
     assert dataclasses.replace(s_mse, loss="xent", eig_check=s_xent.eig_check) == s_xent
-    assert s_mse.stop_after_peak == P["peak_window"] and s_mse.eig_k == 1
+    assert s_mse.monitors == (StopAfterPeak(P["peak_window"]),) and s_mse.eig_k == 1
     assert s_xent.eig_check == sq.XENT_SWITCH_CHECK == flattening.PRESETS["ci"]["eig_check"]  # chapter 3's runs
     assert sq.figure4_settings(P, "xent")["eta_ref"] == P["xent_eta_ref"] != sq.figure4_settings(P, "mse")["eta_ref"]
 

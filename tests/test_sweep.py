@@ -17,6 +17,7 @@ from eoslib import data, schedules, sweep
 from eoslib.execution import plan
 from eoslib.gd import run_epochs
 from eoslib.models import MODELS
+from eoslib.monitors import Rotation, StopAfterPeak
 from eoslib.results import ResultsStore
 from eoslib.runs import RunConfig, train
 
@@ -63,7 +64,7 @@ def test_sweep_records_eigenpairs_and_stops_models_once_their_sharpness_peaked(s
     """eig_every in a sweep: each model tracked as train() tracks it, and the stop-after-peak
     rule stops models one by one (the others go on)."""
     base = RunConfig(n_train=128, n_eval=32, max_epochs=200, eig_every=5, eig_k=2,
-                     schedule=schedules.reduce_at_epoch(0.5, 0.1, 20), stop_after_peak=30,
+                     schedule=schedules.reduce_at_epoch(0.5, 0.1, 20), monitors=(StopAfterPeak(30),),
                      sharpness_at_end=False, weight_init="torch")  # the stable run outlasts the peaked one
     configs = sweep.lr_seed_grid(base, [0.5, 0.02], [0])
     records = sweep.sweep(configs, ResultsStore(tmp_path), split=small_split)
@@ -209,7 +210,7 @@ def test_batched_eigensolves_agree_with_one_lane_at_a_time(small_split):
     solving the lanes one after another (the CPU default), eigenvalues to rounding. The batch has
     a lane that diverges at once (its NaN state must not hold the others back) and stops at
     different epochs (the vmapped solve keeps its lane count; stopped lanes solve a copy)."""
-    base = RunConfig(n_train=128, n_eval=32, max_epochs=40, eig_every=10, eig_k=3, rho_k=2,
+    base = RunConfig(n_train=128, n_eval=32, max_epochs=40, eig_every=10, eig_k=3, monitors=(Rotation(2),),
                      schedule=schedules.constant(0.05), sharpness_at_end=True)
     configs = sweep.lr_seed_grid(base, [1e4, 0.02, 2.0], [0, 1])
     one = sweep.run_batch(configs, small_split, batched_eigensolves=False)
@@ -229,7 +230,7 @@ def test_a_checkpointed_batch_killed_mid_way_resumes_where_it_stopped_bit_for_bi
     the lanes compacted later, eigen recorders and ρ anchors mid-way) resumes from its checkpoint
     at the epoch it reached, not from epoch 0, and writes records equal to an uninterrupted run's
     (all but wall time and provenance); the checkpoint is gone once every model is written."""
-    base = RunConfig(n_train=128, n_eval=32, max_epochs=40, eig_every=10, eig_k=2, rho_k=2,
+    base = RunConfig(n_train=128, n_eval=32, max_epochs=40, eig_every=10, eig_k=2, monitors=(Rotation(2),),
                      schedule=schedules.constant(0.05), sharpness_at_end=True)
     configs = sweep.lr_seed_grid(base, [1e4, 0.02, 2.0], [0, 1, 2])
     reference = sweep.run_batch(configs, small_split, block_epochs=10)

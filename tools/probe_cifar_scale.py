@@ -34,8 +34,8 @@ from eoslib.results import ResultsStore  # noqa: E402
 
 def configs(n_train: int, n_eval: int, warmup: int, rates, seed: int, max_epochs: int, eig_every: int):
     base = generalization.cifar_base("paper", n_train=n_train, n_eval=n_eval, max_epochs=max_epochs,
-                                     eig_every=eig_every, eig_start=eig_every, eig_k=1, rho_k=0,
-                                     rho_at_accuracy=False, eig_check="legacy")  # the check it measured with
+                                     eig_every=eig_every, eig_start=eig_every, eig_k=1, monitors=(),
+                                     eig_check="legacy")  # the check it measured with
     return [dataclasses.replace(base, schedule=schedules.warmup(float(eta), warmup), seed=seed)
             for eta in rates]
 

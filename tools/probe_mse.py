@@ -32,7 +32,7 @@ from eoslib.results import ResultsStore  # noqa: E402
 
 def configs(rates, seeds, max_epochs: int, eig_every: int):
     return [generalization.fmnist_base(loss="mse", schedule=schedules.constant(float(eta)), seed=int(s),
-                                       max_epochs=max_epochs, eig_every=eig_every, rho_k=0, eig_k=1,
+                                       max_epochs=max_epochs, eig_every=eig_every, monitors=(), eig_k=1,
                                        eig_check="adaptive")
             for eta in rates for s in seeds]
 

@@ -17,7 +17,7 @@ Figure 4. A run with learning rate η0 switched to η_small at a switch epoch an
 until its sharpness peaked (:class:`eoslib.runs.EigenRecorder`'s rule) or completion has
 ``S_max`` = the largest recorded top eigenvalue from the switch on (:func:`max_after_switch`);
 it is stable under η_small when ``S_max < 2/η_small``. A run whose sharpness reaches
-2/η_small is stopped there (``stop_above``): its progressive sharpening was cut short by the
+2/η_small is stopped there (``StopAbove``): its progressive sharpening was cut short by the
 edge of stability of η_small, so all we know is ``S_max ≥ 2/η_small`` (a censored value).
 The switch epochs of each η0 are those of a common geometric grid from its first instability
 on (:func:`switch_configs`), found by a run at constant η0 stopped when S first reaches 2/η0
@@ -42,6 +42,7 @@ from eoslib.chapters.flattening import landscape
 from eoslib.gd import TrainState
 from eoslib.instability import Cycle
 from eoslib.lanczos import DEFAULT_CHECK, Check
+from eoslib.monitors import StopAbove, StopAfterPeak
 from eoslib.results import ResultsStore, computed, pack, unpack
 from eoslib.runs import CHECKS, TRAINER_VERSION, Prepared, RunConfig, check_of, prepare, states_at, train
 from eoslib.tracking import top_eigenpairs
@@ -312,7 +313,7 @@ def cycle_phases(epochs: np.ndarray, fit_sharp: np.ndarray, cycle: Cycle,
 def onset_configs(base: RunConfig, etas: Sequence[float]) -> list[RunConfig]:
     """Runs at each constant η0 of ``etas`` that stop when the recorded sharpness first reaches
     2/η0 (the first instability), with ``base``'s other settings (``eig_every`` > 0)."""
-    return [replace(base, schedule=schedules.constant(eta), stop_after_peak=0, stop_above=2.0 / eta)
+    return [replace(base, schedule=schedules.constant(eta)).with_monitors(StopAbove(2.0 / eta), drop=(StopAfterPeak,))
             for eta in etas]
 
 
@@ -320,14 +321,14 @@ def switch_configs(base: RunConfig, onsets: dict, grid: Sequence[int], seeds: Se
                    eta_small: float) -> list[RunConfig]:
     """Figure 4's runs: for each η0 (key of ``onsets``, whose value is the epoch of its first
     instability, or None if it had none), a switch to ``eta_small`` at each epoch of ``grid``
-    from that epoch on, for every seed; stopped when S reaches 2/η_small (``stop_above``).
-    ``base`` gives the other settings (``eig_every``, ``stop_after_peak``, ``max_epochs``)."""
+    from that epoch on, for every seed; stopped when S reaches 2/η_small (``StopAbove``).
+    ``base`` gives the other settings (``eig_every``, ``StopAfterPeak``, ``max_epochs``)."""
     out = []
     for eta0, onset in onsets.items():
         for switch in (e for e in grid if onset is not None and e >= onset):
             for seed in seeds:
                 sched = schedules.reduce_at_epoch(eta0, eta_small, int(switch))
-                out.append(replace(base, schedule=sched, seed=int(seed), stop_above=2.0 / eta_small))
+                out.append(replace(base, schedule=sched, seed=int(seed)).with_monitors(StopAbove(2.0 / eta_small)))
     return out
 
 

@@ -40,6 +40,7 @@ from eoslib.grid import (
     sweep_until_divergence,
     threshold_rate,
 )
+from eoslib.monitors import Rotation
 from eoslib.results import ResultsStore
 from eoslib.runs import RunConfig
 
@@ -143,9 +144,9 @@ def cifar_base(scale: str | Mapping = "cpu", **overrides) -> RunConfig:
     s = cifar_scale(scale)
     base = dict(model=s.get("model", "vgg10"), weight_init=s["weight_init"], dataset="cifar10", n_train=s["n_train"], n_eval=s["n_eval"],
                 schedule=schedules.warmup(s["start"], s.get("warmup", 100)), max_epochs=s["max_epochs"],
-                eig_every=s["eig_every"], eig_start=s["eig_start"], eig_k=3, eig_tol=1e-3, rho_k=3,
-                sharpness_at_end=True, eig_check=s.get("eig_check", STORE_CHECK),
-                rho_at_accuracy=s.get("rho_at_accuracy", False))
+                eig_every=s["eig_every"], eig_start=s["eig_start"], eig_k=3, eig_tol=1e-3,
+                monitors=(Rotation(3, at_accuracy=s.get("rho_at_accuracy", False)),),
+                sharpness_at_end=True, eig_check=s.get("eig_check", STORE_CHECK))
     return RunConfig(**{**base, **overrides})
 
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from eoslib import grid as lr_grid
 from eoslib import sweep
+from eoslib.monitors import StopAfterPeak
 from eoslib.report import Claim, ClaimsTable
 from eoslib.results import ResultsStore, open_store
 from eoslib.runs import RunConfig
@@ -116,7 +117,8 @@ def switch_base(P: Mapping[str, Any], loss: str = "mse") -> RunConfig:
     check = "adaptive" if loss == "mse" else XENT_SWITCH_CHECK
     return RunConfig(model="mlp", weight_init=P["weight_init"], dataset="fmnist", loss=loss, n_train=P["n_train"],
                      n_eval=P["n_eval"], max_epochs=P["switch_max_epochs"], eig_every=P["eig_every"], eig_k=1,
-                     eig_tol=1e-3, eig_check=check, stop_after_peak=P["peak_window"], sharpness_at_end=False)
+                     eig_tol=1e-3, eig_check=check, monitors=(StopAfterPeak(P["peak_window"]),),
+                     sharpness_at_end=False)
 
 
 class Grid(NamedTuple):
