@@ -37,12 +37,12 @@ from eoslib.gd import Limits, TrainState, init_states, run_epochs
 from eoslib.lanczos import DEFAULT_CHECK, LEGACY_CHECK, Check, Eigenpairs
 from eoslib.models import INITS, MLP, MODELS, mlp_relu_inputs
 from eoslib.objective import Batch, Objective, default_chunk_size
-from eoslib.results import ResultsStore, make_record
+from eoslib.results import ResultsStore, computed, make_record
 from eoslib.schedules import Schedule, as_arrays
 from eoslib.tracking import top_eigenpairs
 
 __all__ = ["TRAINER_VERSION", "CHECKS", "check_of", "RunConfig", "RunResult", "Prepared", "METRICS", "prepare", "collect", "dead_layer",
-           "state_eigenpairs", "batched_eigenpairs", "EigenRecorder", "last_accuracy", "drive", "train", "states_at", "save_run", "run_or_load",
+           "state_eigenpairs", "batched_eigenpairs", "EigenRecorder", "last_accuracy", "drive", "train", "states_at", "save_run", "run_or_load", "computation_spec", "study_record",
            "progress_enabled"]
 
 METRICS = ("train_loss", "train_acc", "eval_loss", "eval_acc", "param_norm", "dist_to_mean", "lr")
@@ -560,6 +560,21 @@ def save_run(store: ResultsStore, result: RunResult, **extra) -> dict:
     vectors = result.eigen.get("vectors")
     store.put(record, {"eigen_vectors": vectors} if vectors is not None else None)
     return store.get(record["key"])
+
+
+def computation_spec(analysis_version: int, **inputs) -> dict:
+    """The spec of a chapter's computation record (:func:`eoslib.results.computed`): every input
+    that decides it (``inputs``, e.g. ``parameters=``, ``seed=``), with the versions of the
+    trainer (:data:`TRAINER_VERSION`) and of the chapter's analysis, so that a record made by
+    other code never reads as current."""
+    return {**inputs, "trainer_version": TRAINER_VERSION, "analysis_version": int(analysis_version)}
+
+
+def study_record(store: ResultsStore, kind: str, spec: dict, compute, *, progress: bool = True) -> dict:
+    """The one computation record of ``kind`` for ``spec``: read from ``store``, else
+    ``compute(spec)`` (its JSON-ready value) computed and stored."""
+    record, = computed(store, kind, [spec], compute, progress=progress, unit="study")
+    return record
 
 
 def run_or_load(config: RunConfig, store: ResultsStore | None = None, **train_kwargs) -> dict:

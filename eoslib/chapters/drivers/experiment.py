@@ -39,8 +39,8 @@ from eoslib import instability, models, schedules, verification
 from eoslib.chapters.drivers.interventions import RULES, Trajectory, intervention_suite
 from eoslib.instability import CHOICES, Instability, smoothed_loss
 from eoslib.objective import Batch, Objective
-from eoslib.results import ResultsStore, computed, pack, unpack
-from eoslib.runs import CHECKS, TRAINER_VERSION, RunConfig, check_of, prepare, states_at, train
+from eoslib.results import ResultsStore, pack, unpack
+from eoslib.runs import CHECKS, RunConfig, check_of, computation_spec, prepare, states_at, study_record, train
 from eoslib.sharpening import sharpening_factor
 
 __all__ = ["PRESETS", "VALIDATORS", "turning_points", "Phase", "phases", "nearest_offsets", "fraction_near", "alpha_series",
@@ -268,10 +268,8 @@ def study(P: Mapping[str, Any], split: datasets.Split, store: ResultsStore, *,
     """:func:`run_study`, read from ``store`` when it holds the record of kind
     :data:`STUDY_KIND` for ``P`` (keyed by :data:`STUDY_KEYS`, the trainer's and this
     analysis' versions), else computed and stored."""
-    spec = {"parameters": {k: P[k] for k in STUDY_KEYS}, "trainer_version": TRAINER_VERSION,
-            "analysis_version": VERSION}
-    record, = computed(store, STUDY_KIND, [spec], lambda spec: compute(spec, split), progress=progress, unit="study")
-    return _decode(record)
+    spec = computation_spec(VERSION, parameters={k: P[k] for k in STUDY_KEYS})
+    return _decode(study_record(store, STUDY_KIND, spec, lambda spec: compute(spec, split), progress=progress))
 
 
 def _decode(record: dict) -> DriversStudy:

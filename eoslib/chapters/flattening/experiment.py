@@ -43,8 +43,18 @@ from eoslib.gd import TrainState
 from eoslib.instability import Cycle
 from eoslib.lanczos import DEFAULT_CHECK, Check
 from eoslib.monitors import StopAbove, StopAfterPeak
-from eoslib.results import ResultsStore, computed, pack, unpack
-from eoslib.runs import CHECKS, TRAINER_VERSION, Prepared, RunConfig, check_of, prepare, states_at, train
+from eoslib.results import ResultsStore, pack, unpack
+from eoslib.runs import (
+    CHECKS,
+    Prepared,
+    RunConfig,
+    check_of,
+    computation_spec,
+    prepare,
+    states_at,
+    study_record,
+    train,
+)
 from eoslib.tracking import top_eigenpairs
 
 __all__ = ["PRESETS", "VALIDATORS", "Geometry", "cycle_states", "cycle_geometry", "cycle_slices", "max_after_switch", "first_reaching",
@@ -556,10 +566,8 @@ def cycle_study(P: Mapping[str, Any], split: datasets.Split, store: ResultsStore
     """:func:`run_cycle_study`, read from ``store`` when it holds the record of kind
     :data:`STUDY_KIND` for ``P`` (keyed by :data:`STUDY_KEYS`, the trainer's and this
     analysis' versions), else computed and stored."""
-    spec = {"parameters": {k: P[k] for k in STUDY_KEYS}, "trainer_version": TRAINER_VERSION,
-            "analysis_version": VERSION}
-    record, = computed(store, STUDY_KIND, [spec], lambda spec: compute(spec, split), progress=progress, unit="study")
-    return _decode(record)
+    spec = computation_spec(VERSION, parameters={k: P[k] for k in STUDY_KEYS})
+    return _decode(study_record(store, STUDY_KIND, spec, lambda spec: compute(spec, split), progress=progress))
 
 
 def _decode(record: dict) -> CycleStudy:

@@ -33,7 +33,7 @@ from eoslib.grid import FMNIST_GRID_VALIDATORS, failed, threshold_rate
 from eoslib.models import MODELS
 from eoslib.report import Claim
 from eoslib.results import ResultsStore, computed
-from eoslib.runs import TRAINER_VERSION, RunConfig, check_of, prepare, state_eigenpairs
+from eoslib.runs import RunConfig, check_of, computation_spec, prepare, state_eigenpairs
 from eoslib.verification import computation_is_current
 
 __all__ = ["PRESETS", "VALIDATORS", "GridFacts", "max_sharpness", "grid_facts", "facts_table", "sharpness_table", "KIND", "VERSION", "initial_sharpness",
@@ -136,10 +136,9 @@ def initial_sharpness(model: str, weight_init: str, seeds: Sequence[int], split:
     "certified"}``, read from ``store`` or computed (one top-1 Lanczos solve each, with the
     missed-eigenvalue check ``eig_check`` of :data:`eoslib.runs.CHECKS`)."""
     n_train, n_eval = len(split.y_train), len(split.y_eval)
-    specs = [{"config": RunConfig(model=model, weight_init=weight_init, dataset=dataset, n_train=n_train,
-                                  n_eval=n_eval, seed=int(s), eig_tol=eig_tol,
-                                  eig_check=eig_check).to_dict(),
-              "trainer_version": TRAINER_VERSION, "analysis_version": VERSION} for s in seeds]
+    specs = [computation_spec(VERSION, config=RunConfig(model=model, weight_init=weight_init, dataset=dataset,
+                                                        n_train=n_train, n_eval=n_eval, seed=int(s), eig_tol=eig_tol,
+                                                        eig_check=eig_check).to_dict()) for s in seeds]
     records = computed(store, KIND, specs, lambda spec: _initial_sharpness(spec, split), progress=progress)
     return [{"seed": int(s), **r["value"]} for s, r in zip(seeds, records)]
 

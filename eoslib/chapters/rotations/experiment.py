@@ -47,7 +47,7 @@ from eoslib import instability, models, schedules, verification
 from eoslib.data import Split
 from eoslib.instability import Instability, SimilarityToBaseline
 from eoslib.results import ResultsStore, computed, pack, unpack
-from eoslib.runs import CHECKS, TRAINER_VERSION, RunConfig, RunResult, train
+from eoslib.runs import CHECKS, RunConfig, RunResult, computation_spec, train
 
 __all__ = ["PRESETS", "VALIDATORS", "FIT_ACCURACY", "Rule", "rules", "run_config", "train_seed", "eos_phase",
            "find_snapshots",
@@ -292,8 +292,7 @@ _UNKEYED = ("seed", "num_seeds", "dln_theta0", "dln_etas", "sharp_steps")
 def seed_spec(P: Mapping[str, Any], seed: int) -> dict:
     """Everything that decides :func:`run_seed` ``(P, split, seed)``: the parameters (but the
     choice of seeds), the seed, and the versions of the trainer and of this analysis."""
-    return {"parameters": {k: v for k, v in P.items() if k not in _UNKEYED}, "seed": int(seed),
-            "trainer_version": TRAINER_VERSION, "analysis_version": VERSION}
+    return computation_spec(VERSION, parameters={k: v for k, v in P.items() if k not in _UNKEYED}, seed=int(seed))
 
 
 def encode(result: SeedResult) -> dict:

@@ -32,8 +32,8 @@ from flax import linen as nn
 from eoslib import verification
 from eoslib.diagnostics import Problem, train
 from eoslib.preconditioned import stability_limit
-from eoslib.results import ResultsStore, computed, pack, unpack
-from eoslib.runs import TRAINER_VERSION
+from eoslib.results import ResultsStore, pack, unpack
+from eoslib.runs import computation_spec, study_record
 
 __all__ = ["PRESETS", "VALIDATORS", "VOCAB", "LENGTH", "CLASSES", "KIND", "STORE", "VERSION", "STUDY_KEYS",
            "pointer_data", "Block", "problem", "run_study", "study", "reverify"]
@@ -146,15 +146,13 @@ def run_study(P: Mapping[str, Any]) -> dict:
 
 
 def _spec(P: Mapping[str, Any]) -> dict:
-    return {"parameters": {k: P[k] for k in STUDY_KEYS}, "trainer_version": TRAINER_VERSION,
-            "analysis_version": VERSION}
+    return computation_spec(VERSION, parameters={k: P[k] for k in STUDY_KEYS})
 
 
 def study(P: Mapping[str, Any], store: ResultsStore, *, progress: bool = True) -> dict:
     """:func:`run_study` for the chapter's parameters ``P``, read from ``store`` when it holds
     the :data:`KIND` record of ``P`` (:data:`STUDY_KEYS`), else computed and stored."""
-    record, = computed(store, KIND, [_spec(P)], lambda spec: pack(run_study(spec["parameters"])),
-                       progress=progress, unit="study")
+    record = study_record(store, KIND, _spec(P), lambda spec: pack(run_study(spec["parameters"])), progress=progress)
     return unpack(record["value"])
 
 
