@@ -1,5 +1,5 @@
-"""Monitors: small objects that plug into the trainer's eigen recorder (:class:`eoslib.runs.
-EigenRecorder`) to stop a run or to record something from its eigenpairs. A run's monitors are
+"""Monitors: small objects that plug into the trainer's eigen recorder
+(:class:`eoslib.runs.EigenRecorder`) to stop a run or to record something from its eigenpairs. A run's monitors are
 part of its :class:`~eoslib.runs.RunConfig` (``monitors=(StopAfterPeak(50),)``), hence of its
 results-store key.
 
