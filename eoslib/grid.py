@@ -9,6 +9,7 @@ rates in order and stops at the first rate at which every seed failed (:func:`fa
 diverged, or its network died, which GD never leaves and which therefore never diverges);
 missing runs are trained in vmapped batches of ``rates_per_batch`` rates x all seeds (so up to
 ``rates_per_batch − 1`` rates above that one may be trained and stored, never returned).
+:func:`stored_grid` reads as much of it as a store holds, and lists what is missing.
 
 Threshold (the dotted line of Figure 5): :func:`threshold_rate`, the smallest rate at which S
 reached 2/η0 in most seeds.
@@ -17,7 +18,7 @@ reached 2/η0 in most seeds.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -28,7 +29,7 @@ from eoslib.monitors import Rotation
 from eoslib.results import STORE_ROOT, ResultsStore
 from eoslib.runs import RunConfig
 
-__all__ = ["GRID_VALIDATORS", "FMNIST_GRID_VALIDATORS", "STORE_ROOT", "DEAD_SHARPNESS", "dead", "failed",
+__all__ = ["StoredGrid", "stored_grid", "GRID_VALIDATORS", "FMNIST_GRID_VALIDATORS", "STORE_ROOT", "DEAD_SHARPNESS", "dead", "failed",
            "committed_store", "STORE_CHECK", "fmnist_base", "MSE_STORE", "fmnist_mse_base", "rate_grid",
            "sweep_until_divergence", "summary_rows", "rate_table", "threshold_rate"]
 
@@ -157,6 +158,36 @@ def sweep_until_divergence(base: RunConfig, seeds: Sequence[int], store, *,
             break
         i += 1
     return records
+
+
+class StoredGrid(NamedTuple):
+    """What a store holds of a grid (:func:`stored_grid`): the stored ``records`` (rate-major, up
+    to and including the first rate at which every seed is stored and failed), the ``missing``
+    configs of those rates, and whether the grid is ``complete`` (nothing missing: it is the grid
+    :func:`sweep_until_divergence` returns)."""
+
+    records: list[dict]
+    missing: list[RunConfig]
+    complete: bool
+
+
+def stored_grid(base: RunConfig, seeds: Sequence[int], store, *, start: float = 0.01, factor: float = 1.1,
+                max_rates: int = 80, below: int = 0, skip: int = 0) -> StoredGrid:
+    """The grid of :func:`sweep_until_divergence` as far as ``store`` holds it, computing
+    nothing: a chapter read from a store that is still being filled shows the runs made and
+    counts the ones not made (its claims say so) instead of training them. Walks the rates in
+    order; a rate with a missing run cannot end the grid, so the walk goes on to the first rate
+    at which every seed is stored and failed, or to ``max_rates``."""
+    grid = rate_grid(start, factor, max_rates + skip, below)
+    records, missing = [], []
+    for rate in grid[:below] + grid[below + skip:]:
+        configs = sweep.lr_seed_grid(base, [rate], seeds)
+        got = [store.get(c.key()) for c in configs if c.key() in store]
+        records += got
+        missing += [c for c in configs if c.key() not in store]
+        if len(got) == len(configs) and all(failed(r) for r in got):
+            break
+    return StoredGrid(records, missing, not missing)
 
 
 def summary_rows(records: Sequence[dict]) -> list[dict]:

@@ -407,3 +407,87 @@ def test_a_scale_override_moves_every_setting_of_the_scale():
     moved = resolve(generalization.cifar_presets("cpu-1k"), "ci", generalization.CIFAR_VALIDATORS, scale="cpu-1k")
     assert (moved["n_train"], moved["eig_start"], moved["warmup"], moved["group_rates"]) == (1000, 20, 20, [0.08796])
     assert resolve(generalization.cifar_presets("cpu-1k"), "tiny")["n_train"] == 20
+
+
+class _DictStore:
+    """The part of a results store that reading a grid uses (``in``, ``get``, ``keys``)."""
+
+    def __init__(self, records=()):
+        self.records = {r["key"]: r for r in records}
+
+    def __contains__(self, key):
+        return key in self.records
+
+    def get(self, key):
+        return self.records[key]
+
+    def keys(self):
+        return list(self.records)
+
+
+def _stored(config, *, diverged=False, completed=True):
+    record = _record(config)
+    record.update(key=config.key(), diverged=diverged)
+    record["final"].update(completed=completed, train_acc=1.0, eval_acc=0.5)
+    return record
+
+
+def test_stored_grid_reads_what_is_stored_and_counts_the_rest():
+    """A grid read while its store is filled: the stored runs up to the first rate at which every
+    seed is stored and failed, the planned runs it lacks, and complete only when none is lacking,
+    where it is the grid that sweep_until_divergence(compute=False) returns."""
+    from eoslib import grid
+
+    base = generalization.fmnist_base()
+    rates = generalization.rate_grid(0.01, 2.0, 4)
+    cfg = {(i, s): c for i, rate in enumerate(rates) for s, c in zip((0, 1), sweep.lr_seed_grid(base, [rate], [0, 1]))}
+    held = [_stored(cfg[0, 0]), _stored(cfg[0, 1]), _stored(cfg[1, 0]),
+            _stored(cfg[2, 0], diverged=True), _stored(cfg[2, 1], diverged=True), _stored(cfg[3, 0])]
+    got = grid.stored_grid(base, [0, 1], _DictStore(held), start=0.01, factor=2.0, max_rates=4)
+    assert [r["key"] for r in got.records] == [r["key"] for r in held[:5]]  # rate 3: past the all-failed rate 2
+    assert got.missing == [cfg[1, 1]] and not got.complete
+    store = _DictStore(held + [_stored(cfg[1, 1])])
+    full = grid.stored_grid(base, [0, 1], store, start=0.01, factor=2.0, max_rates=4)
+    assert full.complete and not full.missing and len(full.records) == 6
+    assert [r["key"] for r in full.records] == [r["key"] for r in grid.sweep_until_divergence(
+        base, [0, 1], store, start=0.01, factor=2.0, max_rates=4, compute=False)]
+    nothing = grid.stored_grid(base, [0, 1], _DictStore(), start=0.01, factor=2.0, max_rates=4)
+    assert nothing.records == [] and len(nothing.missing) == 8 and not nothing.complete
+
+
+def test_a_claim_on_part_of_its_runs_is_not_decided():
+    from eoslib.chapters.generalization import cifar_claims
+    from eoslib.report import Claim
+
+    passed, failed = Claim("c", "m", "b", True), Claim("c", "m", "b", False)
+    for claim in (passed, failed):
+        pending = cifar_claims.pending_runs(claim, ("6", "5b"), {"5b": 3})
+        assert pending.verdict == "UNRESOLVED" and not pending.passed
+        assert f"would read {claim.verdict}" in pending.measured and "Figure 5b: 3 planned run(s)" in pending.measured
+        assert cifar_claims.pending_runs(claim, ("6",), {"5b": 3}) == claim  # another figure's runs
+        assert cifar_claims.pending_runs(claim, ("5b",), {}) == claim
+    not_run = Claim.unmeasured("c", "why", "b")
+    assert cifar_claims.pending_runs(not_run, ("5b",), {"5b": 3}) == not_run
+
+
+def test_chapter_6_reads_a_store_being_filled_without_computing():
+    """ci's profile computes nothing: the runs a store lacks are counted per figure, and every
+    claim whose figure lacks runs is at most UNRESOLVED."""
+    from eoslib import resolve
+    from eoslib.chapters.generalization import cifar_claims
+
+    P = resolve(generalization.cifar_presets("cpu-1k"), "ci", generalization.CIFAR_VALIDATORS)
+    assert P["compute"] is False and resolve(generalization.CIFAR_PRESETS, "tiny")["compute"] is True
+    base = generalization.cifar_base("cpu-1k", n_train=P["n_train"], n_eval=P["n_eval"], max_epochs=P["max_epochs"],
+                                     eig_every=P["eig_every"], eig_start=P["eig_start"])
+    group = generalization.group_configs(base, P, seed=0)
+    store = _DictStore([_stored(c) for c in group[:4]])
+    runs = generalization.cifar_runs(P, store)  # no data loaded, nothing trained
+    assert runs.computed == 0 and len(runs.grouped) == 4 and runs.scale_group_stored == 4
+    assert runs.missing["13"] == len(group) - 4 and runs.missing["6"] == len(P["reduce_epochs"])
+    assert runs.missing["5b"] > 0 and len(runs.records) == 3  # the group's first 3 seeds are Figure 5b's at its rate
+    text = generalization.describe_cifar_runs(runs, P, P["scale"])
+    assert "Not in the store yet" in text and f"Figure 13: {len(group) - 4} planned run(s)" in text
+    table = cifar_claims.claims_table(runs.rows, runs.rows6, runs.threshold, P["scale"], group_size=P["group_size"],
+                                      group_rows=runs.rows13, missing=runs.missing)
+    assert all(c.verdict in ("UNRESOLVED", "NOT RUN") for c in table.claims)

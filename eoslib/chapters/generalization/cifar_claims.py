@@ -22,7 +22,7 @@ from eoslib.report import Claim, ClaimsTable
 __all__ = ["PAPER_FIGURE7", "PAPER_FIGURE13", "figure7_table", "extreme_rate", "claim_flat_then_rise", "claim_goldilocks",
            "flattening_by_reduction", "claim_reduction", "claim_figure7", "within_rate_correlations",
            "mean_group_correlation", "claim_figure13", "MIN_MODELS", "claim_correlation", "claim_rho_in_reduction",
-           "claims_table", "prose_values"]
+           "CLAIM_FIGURES", "pending_runs", "claims_table", "prose_values"]
 
 PAPER_FIGURE7 = {
     "eta": (0.1, 0.2, 0.4, 0.8, 1.6, 3.2),
@@ -270,12 +270,30 @@ def claim_rho_in_reduction(rows6, scale: str, *, min_models: int = MIN_MODELS) -
                  bool(all(abs(r["rho"]) > abs(v) for v in others.values())))
 
 
+CLAIM_FIGURES = (("5b",), ("5b",), ("6", "5b"), (), ("13",), ("5b",), ("5b",), ("6",), ("6",), ("6",))
+"""The figures whose runs each claim of :func:`claims_table` reads, in the table's order."""
+
+
+def pending_runs(claim: Claim, figures: Sequence[str], missing: Mapping[str, int]) -> Claim:
+    """``claim`` as it stands while its figures' runs are still being filled: a PASS or FAIL
+    computed on part of the planned runs (``missing[figure]`` of them not in the store) is
+    UNRESOLVED, and says how many runs it lacks; NOT RUN and UNRESOLVED stay as they are, and a
+    claim with every run stored is unchanged."""
+    lacking = {f: missing[f] for f in figures if missing.get(f)}
+    if not lacking or claim.not_run or claim.unresolved:
+        return claim
+    said = "; ".join(f"Figure {f}: {n} planned run(s) not in the store yet" for f, n in lacking.items())
+    return claim._replace(measured=f"{claim.measured} [would read {claim.verdict} on the runs stored; {said} "
+                          "(fill in progress): not decided]", passed=False, unresolved=True)
+
+
 def claims_table(rows5b, rows6, threshold: float | None, scale: str, *, figure7=None,
-                 group_size: int = 9, group_rows=None) -> ClaimsTable:
+                 group_size: int = 9, group_rows=None, missing: Mapping[str, int] | None = None) -> ClaimsTable:
     """Claims 1-5 of the issue and Figure 12b-c's correlations (claims 6-7: S and ρ against the
     validation error over Figure 5b's models; 8-9: over Figure 6's switched models). Claim 3
     also counts the never-switched runs of Figure 6's rates and seeds (from ``rows5b``).
-    ``group_rows``: Figure 13's runs when they are runs of their own (default ``rows5b``)."""
+    ``group_rows``: Figure 13's runs when they are runs of their own (default ``rows5b``).
+    ``missing``: per figure, planned runs the store does not hold yet (:func:`pending_runs`)."""
     groups = within_rate_correlations(rows5b if group_rows is None else group_rows, group_size,
                                       extreme=extreme_rate(rows5b))
     switched = {(r["eta0"], r["seed"]) for r in rows6}
@@ -285,7 +303,7 @@ def claims_table(rows5b, rows6, threshold: float | None, scale: str, *, figure7=
     for label, subset in (("Figure 12b, constant η", rows5b), ("Figure 12c, η reduction", rows6)):
         rows += [claim_correlation(subset, key, label, scale) for key in ("sharpness", "rho")]
     rows.append(claim_rho_in_reduction(rows6, scale))
-    return ClaimsTable(rows)
+    return ClaimsTable([pending_runs(c, f, missing or {}) for c, f in zip(rows, CLAIM_FIGURES, strict=True)])
 
 
 def _first_at(record: Mapping, level: float = 0.9) -> float:

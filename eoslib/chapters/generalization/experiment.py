@@ -36,6 +36,7 @@ from eoslib.grid import (
     fmnist_mse_base,
     rate_grid,
     rate_table,
+    stored_grid,
     summary_rows,
     sweep_until_divergence,
     threshold_rate,
@@ -154,21 +155,23 @@ def _cifar_preset(scale_name: str, **changes) -> dict[str, Any]:
     """Chapter 6's parameters at a scale of :data:`CIFAR_SCALES` (its settings, the first seed 0,
     one rate per vmapped batch, the committed store), with ``changes``."""
     s = cifar_scale(scale_name)
-    return {**s, "scale": scale_name, "seed": 0, "rates_per_batch": 1, "store": "committed",
+    return {**s, "scale": scale_name, "seed": 0, "rates_per_batch": 1, "store": "committed", "compute": True,
             **{k: list(s[k]) for k in ("reduce_rates", "reduce_epochs", "group_rates")}, **changes}
 
 
 CIFAR_PRESETS: dict[str, dict[str, Any]] = {
     # the cpu scale's Figure 13 group (9 seeds, eigenpairs every 4 epochs) is not in the store (3 of
     # 9 records; more than 2.5 h on 2 cores), so ci leaves it out; -p group_rates "[0.1407]" asks for it
-    "ci": _cifar_preset("cpu", group_rates=[]),
+    "ci": _cifar_preset("cpu", group_rates=[], compute=False),
     "paper": _cifar_preset("paper"),
     "tiny": _cifar_preset("cpu", n_train=20, n_eval=20, seeds=1, skip=4, max_rates=1, max_epochs=10, eig_every=10,
                           eig_start=10, reduce_epochs=[5], reduce_seeds=1, group_size=3, group_eig_start=10,
                           group_eig_every=10, store="local"),
 }
-"""Chapter 6's profiles: ``ci`` reads the CPU scale from the committed store, ``paper`` asks for
-the paper's scale (a GPU: ``tools/device_cifar.py``), ``tiny`` is a live smoke test."""
+"""Chapter 6's profiles: ``ci`` reads the CPU scale from the committed store and computes
+nothing (``compute``: a run the store lacks is counted as missing, and the claims that need it
+say so), ``paper`` asks for the paper's scale (a GPU: ``tools/device_cifar.py``), ``tiny`` is a
+live smoke test."""
 
 def cifar_presets(scale: str | None = None) -> dict[str, dict[str, Any]]:
     """:data:`CIFAR_PRESETS`, or (a ``scale`` named) ``ci`` and ``paper`` started from that
@@ -176,7 +179,7 @@ def cifar_presets(scale: str | None = None) -> dict[str, dict[str, Any]]:
     name alone (``tiny`` stays the smoke test)."""
     if scale is None:
         return CIFAR_PRESETS
-    return {**CIFAR_PRESETS, "ci": _cifar_preset(scale), "paper": _cifar_preset(scale)}
+    return {**CIFAR_PRESETS, "ci": _cifar_preset(scale, compute=False), "paper": _cifar_preset(scale)}
 
 
 CIFAR_VALIDATORS: dict[str, Callable[[Any], str | None]] = {
@@ -249,29 +252,42 @@ class CifarRuns(NamedTuple):
     computed: int
     """Records computed now (not read from the store)."""
     seconds: float
+    missing: dict = {}
+    """Per figure (``"5b"``, ``"6"``, ``"13"``), the planned runs the store does not hold (only
+    when the chapter reads without computing, ``P["compute"]`` false: a fill in progress)."""
 
 
 def cifar_runs(P: Mapping[str, Any], store: ResultsStore) -> CifarRuns:
     """Figures 5b, 6 and 13's runs at chapter 6's resolved parameters ``P`` (its scale, grid,
     reductions and groups): read from ``store``, computed where missing (Figure 5b's sweep
     ``rates_per_batch`` rates at a time, Figure 6's a rate's ``reduce_seeds`` at a time, Figure
-    13's a group at a time)."""
+    13's a group at a time). With ``P["compute"]`` false nothing is computed: the runs the store
+    holds are returned and the others counted (``missing``; :func:`eoslib.grid.stored_grid`)."""
     base = cifar_base(P["scale"], n_train=P["n_train"], n_eval=P["n_eval"], max_epochs=P["max_epochs"],
                       eig_every=P["eig_every"], eig_start=P["eig_start"])
     before, start = len(store.keys()), time.perf_counter()
-    records = sweep_until_divergence(base, range(P["seed"], P["seed"] + P["seeds"]), store, start=P["start"],
-                                     factor=P["factor"], skip=P["skip"], max_rates=P["max_rates"],
-                                     rates_per_batch=P["rates_per_batch"], progress=None)
-    reduced = sweep.sweep(reduction_configs(base, P["reduce_rates"], P["reduce_epochs"], P["eta_small"],
-                                            range(P["seed"], P["seed"] + P["reduce_seeds"])),
-                          store, batch_size=P["reduce_seeds"], progress=None)
-    grouped = sweep.sweep(group_configs(base, P, seed=P["seed"]), store, batch_size=P["group_size"], progress=None)
+    seeds = range(P["seed"], P["seed"] + P["seeds"])
+    reductions = reduction_configs(base, P["reduce_rates"], P["reduce_epochs"], P["eta_small"],
+                                   range(P["seed"], P["seed"] + P["reduce_seeds"]))
+    groups = group_configs(base, P, seed=P["seed"])
+    if P.get("compute", True):
+        records = sweep_until_divergence(base, seeds, store, start=P["start"], factor=P["factor"], skip=P["skip"],
+                                         max_rates=P["max_rates"], rates_per_batch=P["rates_per_batch"], progress=None)
+        reduced = sweep.sweep(reductions, store, batch_size=P["reduce_seeds"], progress=None)
+        grouped = sweep.sweep(groups, store, batch_size=P["group_size"], progress=None)
+        missing = {}
+    else:
+        grid = stored_grid(base, seeds, store, start=P["start"], factor=P["factor"], skip=P["skip"],
+                           max_rates=P["max_rates"])
+        records, reduced, grouped = grid.records, *([store.get(c.key()) for c in cs if c.key() in store]
+                                                    for cs in (reductions, groups))
+        missing = {"5b": len(grid.missing), "6": len(reductions) - len(reduced), "13": len(groups) - len(grouped)}
     scale_group = group_configs(base, cifar_scale(P["scale"]), seed=P["seed"])
     seconds = time.perf_counter() - start
     rows = summary_rows(records)
     return CifarRuns(records, reduced, grouped, rows, summary_rows(reduced), summary_rows(grouped),
                      threshold_rate(rows), scale_group, sum(c.key() in store for c in scale_group),
-                     len(store.keys()) - before, seconds)
+                     len(store.keys()) - before, seconds, {k: v for k, v in missing.items() if v})
 
 
 def describe_cifar_runs(runs: CifarRuns, P: Mapping[str, Any], scale: str) -> str:
@@ -289,7 +305,9 @@ def describe_cifar_runs(runs: CifarRuns, P: Mapping[str, Any], scale: str) -> st
         f"{P['group_rates']}, eigenpairs every {P['group_eig_every']} epochs from epoch {P['group_eig_start']}; "
         f"{sum(r['completed'] for r in runs.rows13)} completed, {sum(np.isfinite(r['rho']) for r in runs.rows13)} "
         f"with a rho; the {P['scale']} scale's group: {runs.scale_group_stored} of {len(runs.scale_group)} runs "
-        f"stored"])
+        f"stored"] + (["Not in the store yet (read without computing; their claims are not decided): "
+                      + ", ".join(f"Figure {f}: {n} planned run(s)" for f, n in runs.missing.items())]
+                     if runs.missing else []))
 
 
 def store_summary(records: Sequence[dict], computed: int, seconds: float) -> str:
