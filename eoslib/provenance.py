@@ -39,7 +39,9 @@ def device_description() -> str:
 @lru_cache(maxsize=1)
 def git_commit() -> str:
     """The commit of the repository eoslib is imported from (``$EOSLIB_GIT_COMMIT`` where the
-    tree travelled without its ``.git``, as to a lent GPU), or ``"unknown"``."""
+    tree travelled without its ``.git``, as to a lent GPU), or ``"unknown"``: read once, when
+    this module is imported, so that a process that runs for hours (a store fill) names the
+    commit of the code it loaded, not the HEAD of the day it writes a record."""
     if os.environ.get("EOSLIB_GIT_COMMIT"):
         return os.environ["EOSLIB_GIT_COMMIT"]
     try:
@@ -60,3 +62,6 @@ def provenance() -> dict:
         "python_version": platform.python_version(),
         "git_commit": git_commit(),
     }
+
+
+git_commit()  # at import: the commit of the code this process runs (its docstring)

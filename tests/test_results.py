@@ -2,6 +2,9 @@
 
 import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,6 +34,14 @@ def test_provenance_describes_device_version_and_commit():
     assert p["device"] and p["backend"] in {"cpu", "gpu", "tpu", "cuda", "rocm"}
     assert p["eoslib_version"] and p["jax_version"]
     assert p["git_commit"] == "unknown" or re.fullmatch(r"[0-9a-f]{40}", p["git_commit"])
+
+
+def test_the_commit_is_read_when_eoslib_is_imported():
+    """A fill that runs for hours names the commit of the code it loaded, not the HEAD of the
+    hour it writes a record: a subprocess that imports eoslib has read it before any record."""
+    code = ("from eoslib import provenance; import sys; "
+            "sys.exit(0 if provenance.git_commit.cache_info().currsize == 1 else 1)")
+    assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parent).returncode == 0
 
 
 def test_config_key_is_a_hash_of_the_canonical_config():
