@@ -141,6 +141,9 @@ def sweep_until_divergence(base: RunConfig, seeds: Sequence[int], store, *,
     loses one model at most). ``compute=False`` only reads: None when a run of the grid is
     not stored (never a partial grid). ``checkpoint_every_s``: :func:`eoslib.sweep.run_batch`'s
     (models that run for hours resume mid-way after a kill)."""
+    if not compute:
+        stored = stored_grid(base, seeds, store, start=start, factor=factor, max_rates=max_rates, below=below, skip=skip)
+        return stored.records if stored.complete else None
     grid = rate_grid(start, factor, max_rates + skip, below)
     rates = grid[:below] + grid[below + skip:]
     records: list[dict] = []
@@ -148,8 +151,6 @@ def sweep_until_divergence(base: RunConfig, seeds: Sequence[int], store, *,
     while i < len(rates):
         configs = sweep.lr_seed_grid(base, [rates[i]], seeds)
         if not all(c.key() in store for c in configs):
-            if not compute:
-                return None
             sweep.sweep(sweep.lr_seed_grid(base, rates[i:i + rates_per_batch], seeds), store, split=split,
                         batch_size=batch_size, progress=progress, checkpoint_every_s=checkpoint_every_s)
         got = [store.get(c.key()) for c in configs]
