@@ -59,6 +59,8 @@ def test_within_rate_correlations_split_seeds_into_groups_and_phases():
     assert {g["phase"] for g in groups if g["eta0"] == 0.13} == {"extreme"}  # a seed did not complete there
     assert {g["phase"] for g in groups if g["eta0"] < 0.13} == {"eos"}
     assert cc.within_rate_correlations(rows, group_size=9) == []
+    capped = [dict(r, completed=False) if r["eta0"] == 0.01 and r["seed"] == 0 else r for r in rows]  # stable, at the cap
+    assert cc.extreme_rate(capped) == cc.extreme_rate(rows) == 0.13  # a stable run at the epoch cap is not "extreme"
 
 
 def test_flattening_by_reduction_counts_later_switches():
@@ -117,61 +119,79 @@ def test_row_spearman_is_scipys():
 
 
 def test_prose_values_quote_the_rows_and_records_they_are_given():
-    """cifar_claims.prose_values (the numbers the chapter's text glues) on a constructed CPU-like
-    scale: 3 rates past the threshold (the last one collapses without failing), one Figure 6
-    rate and seed switched twice, 2 of 3 group runs stored."""
+    """cifar_claims.prose_values (the numbers the chapter's text glues) on a constructed scale
+    being filled: a stable rate (one seed at the epoch cap), the threshold rate, a rate past it
+    and one whose seeds hover to the cap; one Figure 6 rate and seed switched twice; 2 of 3
+    group runs stored; runs missing from Figures 5b and 13."""
     from eoslib.chapters.generalization.claims import correlations
     from eoslib.report import Claim, ClaimsTable
 
-    def record(eta, seed, epochs, first_s, reach90, wall=0.0, rho=0.5, completed=True):
-        return {"config": {"schedule": {"lr": eta}, "seed": seed}, "eigen": {"values": [[first_s, 1.0, 0.5]]},
-                "history": {"epoch": list(range(epochs + 1)), "train_acc": [min(1.0, e / reach90 * 0.9)
-                                                                              for e in range(epochs + 1)]},
-                "final": {"epochs": epochs, "completed": completed, "rho": rho}, "wall_time_s": wall}
+    def record(eta, seed, peak, wall=0.0, rho=0.5, epochs=100):
+        return {"config": {"schedule": {"lr": eta}, "seed": seed}, "eigen": {"values": [[peak / 2, 1.0], [peak, 1.0]]},
+                "final": {"epochs": epochs, "completed": True, "rho": rho}, "wall_time_s": wall}
 
-    rows = [_row(0.01, 0, 0.30, 300.0, 0.3), _row(0.01, 1, 0.28, 280.0, float("nan")),
+    rows = [_row(0.001, 0, 0.29, 500.0, 0.9, completed=False), _row(0.001, 1, 0.27, 600.0, 0.8),
+            _row(0.01, 0, 0.30, 300.0, 0.3), _row(0.01, 1, 0.28, 280.0, float("nan")),
             _row(0.1, 0, 0.36, 10.0, float("nan")), _row(0.1, 1, 0.34, 12.0, float("nan")),
             _row(1.0, 0, 0.08, 0.1, float("nan"), completed=False), _row(1.0, 1, 0.08, 0.1, float("nan"),
                                                                          completed=False)]
-    rows[2]["epochs"] = 105  # the never-switched run: its large-η phase is its whole run
+    for r in rows:
+        r["train_acc"], r["reached"] = (0.999 if not r["completed"] else 1.0), r["eta0"] >= 0.01
+    rows[0]["epochs"] = 2000
+    rows[4]["epochs"] = 105  # the never-switched run: its large-η phase is its whole run
     rows6 = [_row(0.1, 0, 0.37, 90.0, float("nan"), reduce_epoch=50.0),
              _row(0.1, 0, 0.38, 14.0, float("nan"), reduce_epoch=100.0)]
-    records = [record(0.01, 0, 200, 480.0, 150), record(0.01, 1, 250, 160.0, 200), record(0.1, 0, 105, 80.0, 100),
-               record(0.1, 1, 126, 78.0, 117), record(1.0, 0, 400, 3.0, 1000, completed=False),
-               record(1.0, 1, 400, 2.0, 1000, completed=False)]
-    group = [record(0.1, 3, 110, 80.0, 93, wall=8996.0, rho=0.1), record(0.1, 4, 107, 80.0, 99, wall=8126.2, rho=0.1)]
+    records = [record(0.001, 0, 700.0), record(0.001, 1, 900.0), record(0.01, 0, 480.0), record(0.01, 1, 260.0),
+               record(0.1, 0, 80.0), record(0.1, 1, 78.0), record(1.0, 0, 3.0), record(1.0, 1, 2.0)]
+    group = [record(0.1, 3, 80.0, wall=8996.0, rho=0.1, epochs=110),
+             record(0.1, 4, 80.0, wall=8126.2, rho=0.1, epochs=107)]
     claims = ClaimsTable([Claim.unmeasured("1", "", ""), Claim("2", "", "", True), *[Claim(str(i), "", "", False)
                                                                                       for i in (3,)],
                           Claim.unmeasured("4", "", ""), Claim.unmeasured("5", "", ""),
                           Claim("6", "", "", False), *[Claim(str(i), "", "", False, unresolved=True)
-                                                       for i in range(7, 10)]])
-    params = {"n_train": 500, "n_eval": 500, "seeds": 2, "start": 0.01, "factor": 10.0, "skip": 0,
-              "reduce_rates": [0.1], "reduce_seeds": 1, "eta_small": 0.02, "eig_every": 100}
+                                                       for i in range(7, 11)]])
+    params = {"n_train": 500, "n_eval": 500, "seeds": 2, "start": 0.001, "factor": 10.0, "skip": 0, "max_rates": 5,
+              "max_epochs": 2000, "warmup": 20, "reduce_rates": [0.1], "reduce_epochs": [50, 100], "reduce_seeds": 1,
+              "eta_small": 0.02}
     nan = (float("nan"), (float("nan"), float("nan")))
     corr5 = {"eta0": nan, "sharpness": (0.13, (-0.51, 0.85)), "rho": (-1.0, (-1.0, -1.0))}
-    v = cc.prose_values(rows, rows6, 0.01, claims, params=params, scale="cpu", records=records, group_records=group,
-                        group_params={"group_rates": (0.1,), "group_size": 3, "group_eig_every": 4,
-                                      "group_eig_start": 90}, eig_start=50, corr5=corr5, corr6=correlations(rows6))
+    v = cc.prose_values(rows, rows6, 0.01, claims, params=params, scale="cpu-1k", records=records, group_records=group,
+                        group_params={"group_rates": (0.1,), "group_size": 3}, corr5=corr5, corr6=correlations(rows6),
+                        missing={"5b": 2, "6": 0, "13": 1})
     assert [v[f"c{i}"] for i in (1, 2, 3, 4)] == ["**NOT RUN**", "**PASS**", "**FAIL**", "**NOT RUN**"]
-    assert v["scale"] == "CPU" and v["scale_text"].startswith("500 / 500 images, 2 seed(s), a factor 10 between rates")
-    assert v["stable_heading"].startswith("Every rate") and (v["first_rate"], v["first_limit"]) == ("0.01", "200")
-    assert (v["first_reached"], v["first_eig"], v["first_s"]) == ("0 of 2", "epoch 50", "160\u2013480")
-    assert v["acc_by_rate"] == "29.0 % (0.01), 35.0 % (0.1) and 8.0 % (1)" and v["best_rate"] == "0.1"
+    assert v["verdict_counts"] == ("claim 2 passes; claims 3 and 6 fail; claims 7, 8, 9 and 10 are unresolved; "
+                                   "claims 1, 4 and 5 were not run")
+    assert v["scale"] == "cpu-1k" and v["scale_text"].startswith(
+        "500 / 500 images, a 20-epoch warm-up, 2 seeds, a factor 10 between rates from 0.001, at most 2,000 epochs")
+    assert v["fill_state"].startswith("The store holds part of the runs the parameters name (Figure 5b: 8 of 10; "
+                                      "Figure 6: 2 of 2; Figure 13: 2 of 3)")
+    assert cc.prose_values(rows, rows6, 0.01, claims, params=params, scale="x", records=records, group_records=group,
+                           group_params={"group_rates": (0.1,), "group_size": 3})["fill_state"].startswith("Every run")
+    assert v["stable_heading"] == "1 of the 4 stored rates is below the stability limit."
+    assert v["stable_text"] == (
+        "At $\\eta_0$ = 0.001 ($2/\\eta_0$ = 2000) the sharpness peaks at 700\u2013900 over 2 seed(s), below $2/\\eta_0$; "
+        "1 completed at epoch(s) 100 and 1 ended at the 2,000-epoch cap without completing (training accuracy 99.9 %), "
+        "at 27.0 %\u201329.0 % validation accuracy. The threshold is 0.01 ($2/\\eta_0$ = 200): $S$ reaches $2/\\eta_0$ in "
+        "2 of 2 seed(s) (peak 260\u2013480); 2 completed at epoch(s) 100.")
+    assert v["acc_by_rate"] == "28.0 % (0.001), 29.0 % (0.01), 35.0 % (0.1) and 8.0 % (1)" and v["best_rate"] == "0.1"
     assert (v["example"], v["seed_gap"]) == ("0.2", "2.0")
-    assert (v["broke_rate"], v["broke_n"], v["broke_s"], v["broke_acc"], v["next_rate"]) == ("1", "2", "0.1", "8.0 %",
-                                                                                            "10")
-    assert (v["f6_eta"], v["f6_seed"], v["f6_small"], v["f6_limit"]) == ("0.1", "0", "0.02", "100")
-    assert v["f6_switches"] == ("the switch at epoch 50 ends at $S$ = 90 (37.0 %) and the switch at epoch 100 "
-                                "ends at $S$ = 14 (38.0 %)")
-    assert (v["f6_never"], v["f6_rho"], v["f6_n"], v["f6_better"]) == ("$S$ = 10 (36.0 %)", "\u22121.00", "3", "1 of 2")
-    assert v["f6_half"] == "does not hold" and v["f6_heading"].startswith("later switches end flatter, but")
-    assert (v["n5"], v["corr_s5"], v["n_rho5"], v["n6"]) == ("6", "+0.13 [\u22120.51, +0.85]", "1", "2")
+    assert v["top_text"].startswith("At 1 none of the 2 seeds completes or diverges: they hover to the 2,000-epoch cap")
+    assert v["f6_heading"] == "later switches end flatter"
+    assert v["f6_text"] == ("From $\\eta_0$ = 0.1 (seed 0), switched to $\\eta_{small}$ = 0.02 ($2/\\eta_{small}$ = 100) "
+                            "after the 20-epoch warm-up, the switch at epoch 50 ends at $S$ = 90 (37.0 %) and the switch "
+                            "at epoch 100 ends at $S$ = 14 (38.0 %); the never-switched run ends at $S$ = 10 (36.0 %, "
+                            "completed at epoch 105). Spearman's ρ of the switch epoch with the final $S$ is \u22121.00 "
+                            "over 3 models, and 1 of 2 later switches beat the earliest in accuracy: claim 3 is **FAIL**.")
+    none6 = cc.prose_values(rows, [], 0.01, claims, params=params, scale="x", records=records, group_records=[],
+                            group_params={"group_rates": (0.1,), "group_size": 3})
+    assert none6["f6_heading"] == "not in the store yet" and "are not stored yet; claim 3 is **FAIL**" in none6["f6_text"]
+    assert (v["n5"], v["corr_s5"], v["n_rho5"], v["n6"]) == ("8", "+0.13 [\u22120.51, +0.85]", "3", "2")
+    assert v["corr6_text"] == "too few to rank"
     assert v["f12_heading"] == "1 of the four correlations is resolved"  # claim 6 decided (FAIL), 7-9 UNRESOLVED
     assert v["f12_fails"] == "claim 6 fails; claims 7, 8 and 9 are unresolved"
-    assert v["rho_heading"] == "ρ is missing for 5 of the 6 constant-rate models."
-    assert (v["eig_sched"], v["eig_second"]) == ("every 100 epochs from epoch 50", "epoch 150")
-    assert v["gap_90"] == "5\u20139" and v["group_rates"] == "0.1, in the edge-of-stability phase"
-    assert (v["group_stored"], v["group_seeds"], v["group_epochs"]) == ("2 of the 3", "3 and 4", "107\u2013110")
+    assert v["rho_heading"] == "ρ is missing for 5 of the 8 constant-rate models that did not fail."
+    assert v["group_rates"] == "0.1, in the edge-of-stability phase"
+    assert (v["group_stored"], v["group_epochs"]) == ("2 of its 3 runs", "107\u2013110")
     assert v["group_anchor"] == "each with its anchor" and v["group_wall"] == "8,126\u20138,996 s"
     assert (v["vgg10_ours"], v["n_readings"], v["vgg10_match"], v["vgg19_min"]) == ("35,634", "8,448", "none gives",
                                                                                     "878,640")
@@ -202,7 +222,7 @@ def test_verdict_counts_group_claims_by_verdict():
         return Claim("x", "m", "b", v == "PASS", not_run=v == "NOT RUN", unresolved=v == "UNRESOLVED")
     assert _verdict_counts([c("FAIL"), c("FAIL"), c("UNRESOLVED"), c("UNRESOLVED")], 6) == \
         "claims 6 and 7 fail; claims 8 and 9 are unresolved"
-    assert _verdict_counts([c("FAIL"), c("PASS"), c("FAIL"), c("FAIL")], 6) == "claims 6, 8 and 9 fail; claim 7 passes"
+    assert _verdict_counts([c("FAIL"), c("PASS"), c("FAIL"), c("FAIL")], 6) == "claim 7 passes; claims 6, 8 and 9 fail"
     assert _verdict_counts([], 6) == "no claim"
 
 

@@ -3,9 +3,9 @@
     python tools/fill_store.py fmnist-generalization      # Figure 5a: 0.01 x 1.1^k, k >= -8, until every seed diverges
     python tools/fill_store.py fmnist-generalization --root /tmp/fresh   # the whole sweep from nothing (timing)
     python tools/fill_store.py fmnist-mse                 # chapter 9: the grid under the squared loss (from 0.01), then Figure 4's runs
-    python tools/fill_store.py cifar-generalization --scale cpu          # Figures 5b, 6 and 13 at the CPU scale
     python tools/fill_store.py cifar-generalization --scale cpu-1k --batch-size 1 --figures 5b   # one model at a time
-    python tools/fill_store.py cifar-generalization --scale cpu-1k --figures stable   # seed 0 at 0.002048 (~4 h)
+    python tools/fill_store.py cifar-generalization --figures 5b --skip 2 --batch-size 1    # from the grid's 2nd rate
+    python tools/fill_store.py cifar-generalization --figures stable   # the grid's first rate, 0.002048 (~3 h a seed)
     python tools/fill_store.py cifar-generalization --scale paper        # ... at the paper's scale (a GPU: tools/device_cifar.py)
 
 Prints the wall time of the whole sweep, and per vmapped batch where it goes (training epochs
@@ -26,12 +26,13 @@ from eoslib.results import ResultsStore
 
 
 def fill_cifar(store, scale: str, rates_per_batch: int, figures: str, split=None,
-               batch_size: int | None = None, checkpoint_every_s: float | None = None) -> int:
+               batch_size: int | None = None, checkpoint_every_s: float | None = None, skip: int | None = None) -> int:
     """The runs of ``figures`` (comma-separated, in that order; any of 5b, 6, 13, stable): Figure
     5b's sweep until every seed diverged, Figure 6's reductions, Figure 13's groups of seeds, and
-    ``stable``: seed 0 at the grid's rate just under the skipped part's end (the scale's
-    ``skip``: at ``cpu-1k`` 0.002048, where the stable side would start; the same config as
-    that grid point's, so a grid extended down reuses it); the record count. ``split``: the data
+    ``stable``: the seeds of the grid's first rate (at ``cpu-1k`` 0.002048, the stable side: the
+    slowest runs, about 3 h each on one core), so that one process fills them while another
+    runs Figure 5b from the next rate up (``skip``); the record count. ``skip``: Figure 5b's
+    rates left out at the grid's start (default: the scale's; the same configs either way). ``split``: the data
     (default: the configs' own, from ``eoslib.data``). ``batch_size``: models per vmapped program
     (default: a rate's seeds, 2 reductions, a group; 1 runs one model at a time, so that a killed
     fill loses one model at most). ``checkpoint_every_s``: save a running batch that often
@@ -42,8 +43,8 @@ def fill_cifar(store, scale: str, rates_per_batch: int, figures: str, split=None
 
     def fig5b():
         return generalization.sweep_until_divergence(
-            base, range(s["seeds"]), store, start=s["start"], factor=s["factor"], skip=s["skip"],
-            max_rates=s["max_rates"], rates_per_batch=rates_per_batch, split=split, batch_size=batch_size,
+            base, range(s["seeds"]), store, start=s["start"], factor=s["factor"],
+            skip=s["skip"] if skip is None else skip, max_rates=s["max_rates"] + s["skip"] - (s["skip"] if skip is None else skip), rates_per_batch=rates_per_batch, split=split, batch_size=batch_size,
             progress=True, checkpoint_every_s=every)
 
     def fig6():
@@ -59,11 +60,9 @@ def fill_cifar(store, scale: str, rates_per_batch: int, figures: str, split=None
                            checkpoint_every_s=every)
 
     def stable():
-        if not s["skip"]:
-            raise ValueError(f"scale {scale!r} skips no rate of its grid: its start is the stable probe's rate")
-        rate = generalization.rate_grid(s["start"], s["factor"], s["skip"])[-1]
-        return sweep.sweep(sweep.lr_seed_grid(base, [rate], [0]), store, split=split, batch_size=1, progress=True,
-                           checkpoint_every_s=every)
+        rate = generalization.rate_grid(s["start"], s["factor"], s["skip"] + 1)[-1]
+        return sweep.sweep(sweep.lr_seed_grid(base, [rate], range(s["seeds"])), store, split=split, batch_size=1,
+                           progress=True, checkpoint_every_s=every)
 
     runs = {"5b": fig5b, "6": fig6, "13": fig13, "stable": stable}
     order = figures.split(",")
@@ -91,9 +90,12 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=5, help="fmnist: seeds per rate")
     parser.add_argument("--below", type=int, default=None,
                         help="fmnist: rates of the grid under 0.01 (stable ones; default 8, and 0 for fmnist-mse)")
-    parser.add_argument("--scale", choices=sorted(generalization.CIFAR_SCALES), default="cpu",
+    parser.add_argument("--scale", choices=sorted(generalization.CIFAR_SCALES), default="cpu-1k",
                         help="cifar: the scale (eoslib.chapters.generalization.experiment.CIFAR_SCALES)")
-    parser.add_argument("--figures", default="5b,6,13", help="cifar: which figures' runs, in this order (any of 5b, 6, 13)")
+    parser.add_argument("--figures", default="5b,6,13",
+                        help="cifar: which figures' runs, in this order (any of 5b, 6, 13, stable)")
+    parser.add_argument("--skip", type=int, default=None,
+                        help="cifar: Figure 5b's rates left out at the grid's start (default: the scale's)")
     parser.add_argument("--rates-per-batch", type=int, default=None,
                         help="rates per vmapped sweep (default: 8 for fmnist, 1 for cifar)")
     parser.add_argument("--batch-size", type=int, default=None,
@@ -108,7 +110,7 @@ def main() -> int:
     start = time.perf_counter()
     if args.store == "cifar-generalization":
         count = fill_cifar(store, args.scale, args.rates_per_batch or 1, args.figures, batch_size=args.batch_size,
-                           checkpoint_every_s=args.checkpoint_every_s)
+                           checkpoint_every_s=args.checkpoint_every_s, skip=args.skip)
     elif args.store == generalization.MSE_STORE:
         count = fill_mse(store, args.seeds, args.below or 0, args.rates_per_batch or 8)
     else:

@@ -60,9 +60,14 @@ def _live(rows):
 
 
 def extreme_rate(rows: Sequence[Mapping]) -> float:
-    """The first rate at which some seed did not complete (failed, or hovered to the epoch cap):
-    where the *extremely large* phase begins (inf when every seed of every rate completed)."""
-    return min((r["eta0"] for r in rows if not r["completed"]), default=float("inf"))
+    """The first rate past the stability threshold (:func:`eoslib.grid.threshold_rate`) at which
+    some seed did not complete (failed, or hovered to the epoch cap): where the *extremely large*
+    phase begins (inf when every seed of every such rate completed). A stable run that ends at
+    the epoch cap, still converging, does not start it."""
+    threshold = gen.threshold_rate(rows)
+    if threshold is None:
+        return float("inf")
+    return min((r["eta0"] for r in rows if not r["completed"] and r["eta0"] >= threshold), default=float("inf"))
 
 
 def claim_flat_then_rise(rows, threshold: float | None, scale: str) -> Claim:
@@ -277,12 +282,14 @@ CLAIM_FIGURES = (("5b",), ("5b",), ("6", "5b"), (), ("13",), ("5b",), ("5b",), (
 def pending_runs(claim: Claim, figures: Sequence[str], missing: Mapping[str, int]) -> Claim:
     """``claim`` as it stands while its figures' runs are still being filled: a PASS or FAIL
     computed on part of the planned runs (``missing[figure]`` of them not in the store) is
-    UNRESOLVED, and says how many runs it lacks; NOT RUN and UNRESOLVED stay as they are, and a
-    claim with every run stored is unchanged."""
+    UNRESOLVED, and says how many runs it lacks; NOT RUN and UNRESOLVED keep their verdict and
+    say the same; a claim with every run stored is unchanged."""
     lacking = {f: missing[f] for f in figures if missing.get(f)}
-    if not lacking or claim.not_run or claim.unresolved:
+    if not lacking:
         return claim
     said = "; ".join(f"Figure {f}: {n} planned run(s) not in the store yet" for f, n in lacking.items())
+    if claim.not_run or claim.unresolved:
+        return claim._replace(measured=f"{claim.measured} [{said} (fill in progress)]")
     return claim._replace(measured=f"{claim.measured} [would read {claim.verdict} on the runs stored; {said} "
                           "(fill in progress): not decided]", passed=False, unresolved=True)
 
@@ -315,8 +322,8 @@ def _first_at(record: Mapping, level: float = 0.9) -> float:
 def _verdict_counts(claims: Sequence[Claim], first: int) -> str:
     """"Claims 6 and 7 fail; claims 8 and 9 are unresolved": the verdicts of consecutive claims
     numbered from ``first``, grouped."""
-    words = {"FAIL": ("fails", "fail"), "UNRESOLVED": ("is unresolved", "are unresolved"),
-             "PASS": ("passes", "pass"), "NOT RUN": ("was not run", "were not run")}
+    words = {"PASS": ("passes", "pass"), "FAIL": ("fails", "fail"), "UNRESOLVED": ("is unresolved", "are unresolved"),
+             "NOT RUN": ("was not run", "were not run")}
     parts = []
     for verdict, (one, many) in words.items():
         numbers = [str(first + i) for i, c in enumerate(claims) if c.verdict == verdict]
@@ -328,148 +335,202 @@ def _verdict_counts(claims: Sequence[Claim], first: int) -> str:
 
 def prose_values(rows: Sequence[Mapping], rows6: Sequence[Mapping], threshold: float | None, claims: ClaimsTable, *,
                  params: Mapping, scale: str, records: Sequence[Mapping], group_records: Sequence[Mapping],
-                 group_params: Mapping, eig_start: int, paper_factor: float = 1.6, corr5: Mapping | None = None,
-                 corr6: Mapping | None = None) -> dict[str, str]:
+                 group_params: Mapping, paper_factor: float = 1.6, corr5: Mapping | None = None,
+                 corr6: Mapping | None = None, missing: Mapping[str, int] | None = None) -> dict[str, str]:
     """The measured values the CIFAR-10 chapter's discussion quotes, as text to glue into it
-    (``{glue:md}``). ``rows`` / ``rows6``: Figure 5b's and Figure 6's summary rows, ``records``
-    Figure 5b's records (with their histories and eigenvalues); ``claims``: :func:`claims_table`;
-    ``params``: the chapter's parameters; ``scale``: its name; ``group_params`` / ``group_records``:
-    the scale's Figure 13 group (:func:`eoslib.chapters.generalization.experiment.cifar_scale`) and its records in
-    the store; ``eig_start``: the first eigensolve's epoch; ``corr5`` / ``corr6``: Figure 12b's and
-    12c's :func:`eoslib.chapters.generalization.claims.correlations` when already computed. Keys:
+    (``{glue:md}``), written so that they read true on a store still being filled. ``rows`` /
+    ``rows6``: Figure 5b's and Figure 6's summary rows, ``records`` Figure 5b's records (with their
+    histories and eigenvalues); ``claims``: :func:`claims_table`; ``params``: the chapter's
+    parameters; ``scale``: its name; ``group_params`` / ``group_records``: the scale's Figure 13
+    group (:func:`eoslib.chapters.generalization.experiment.cifar_scale`) and its records in the
+    store; ``corr5`` / ``corr6``: Figure 12b's and 12c's correlations when already computed;
+    ``missing``: per figure, the planned runs the store lacks. Keys:
 
-    - ``scale``, ``scale_text``: the scale and its data, seeds and grid; ``c1`` to ``c9``: the
-      claims' verdicts;
-    - ``stable_heading``: whether every rate is past the threshold (a sentence); ``first_rate``,
-      ``first_limit`` (2/η0), ``first_reached`` (its seeds reaching 2/η0, ``"k of n"``),
-      ``first_eig`` (the first eigensolve, ``"epoch N"``) and ``first_s`` (S then, over its seeds);
+    - ``scale``, ``scale_text``: the scale and its data, seeds and grid; ``fill_state``: what the
+      store holds of the planned runs (a sentence); ``c1`` to ``c10``: the claims' verdicts;
+      ``verdict_counts``: the verdicts grouped (``"claims 1 and 4 were not run; ..."``);
+    - ``stable_heading`` (a sentence), ``stable_text``: the rates below the threshold, their peak S
+      against 2/η0, how they ended, and the first rate past the threshold;
     - ``acc_by_rate``: the mean accuracy per rate; ``best_rate``; ``example``: one validation image
       in points; ``seed_gap``: the largest difference between two seeds of a rate (points);
-      ``broke_rate``, ``broke_n``, ``broke_s``, ``broke_acc``: the first rate at which no seed
-      completed (none failed), its seeds, their mean S and accuracy; ``next_rate``: the grid's next rate;
-    - ``f6_heading`` (a phrase), ``f6_eta``, ``f6_seed``, ``f6_small``, ``f6_limit``, ``f6_switches``,
-      ``f6_never``, ``f6_rho``, ``f6_n``, ``f6_better``: Figure 6's first (η0, seed): its switches
-      (epoch, S, accuracy), the never-switched run, Spearman's ρ(phase, S) over them and the later
-      switches more accurate than the earliest (``"k of n"``), and whether that is most of them
-      (``f6_half``: ``"holds"`` / ``"does not hold"``);
-    - ``n5``, ``corr_s5``, ``n_rho5``, ``corr_rho5``, ``n6``, ``f12_heading``, ``f12_fails``: Figure
-      12b-c's models and correlations, how many of claims 6-9 are decided (PASS or FAIL) and what they say;
-    - ``rho_heading``, ``eig_sched``, ``eig_second``: the models without ρ and the eigensolves' grid;
-    - ``f13_heading``, ``gap_90`` (epochs from 90 % training accuracy to completion at the group's
-      rates, Figure 5b's runs), ``group_rates``, ``group_sched``, ``group_stored``,
-      ``group_seeds``, ``group_epochs``, ``group_anchor``, ``group_wall``: the Figure 13 group;
+      ``top_text``: what happened at the grid's largest stored rates (a sentence);
+    - ``f6_heading`` (a phrase), ``f6_text``: Figure 6's first (η0, seed), its switches and the
+      never-switched run, Spearman's ρ(phase, S) and the later switches more accurate than the
+      earliest; or that its runs are not stored yet;
+    - ``n5``, ``corr_s5``, ``n_rho5``, ``corr_rho5``, ``n6``, ``corr6_text``, ``f12_heading``,
+      ``f12_fails``: Figure 12b-c's models and correlations and how claims 6-9 read;
+    - ``rho_heading``: the constant-rate models without a ρ;
+    - ``f13_heading``, ``group_rates``, ``group_stored``, ``group_epochs``, ``group_anchor``,
+      ``group_wall``: the Figure 13 group;
     - ``vgg10_ours``, ``n_readings``, ``vgg10_match``, ``vgg10_nearest``, ``vgg19_min``: the
       parameter counts (:mod:`eoslib.chapters.generalization.param_counts`).
     """
     verdicts = [c.verdict for c in claims.claims]
     out = {f"c{i}": f"**{v}**" for i, v in enumerate(verdicts, start=1)}
-    out.update(_figure5b_values(rows, threshold, params, scale, records, eig_start, paper_factor))
-    out.update(_figure6_values(rows, rows6, params))
-    out.update(_figure12_values(rows, rows6, claims, params, eig_start, corr5, corr6))
-    out.update(_figure13_values(records, group_records, group_params, rows, verdicts, out["scale"]))
+    out["verdict_counts"] = _verdict_counts(claims.claims, first=1)
+    out.update(_figure5b_values(rows, threshold, params, scale, records, paper_factor))
+    out["fill_state"] = _fill_state(missing or {}, {"5b": len(rows), "6": len(rows6), "13": len(group_records)})
+    out.update(_figure6_values(rows, rows6, params, verdicts))
+    out.update(_figure12_values(rows, rows6, claims, corr5, corr6))
+    out.update(_figure13_values(group_records, group_params, rows, verdicts, out["scale"]))
     out.update(_count_values())
     return out
 
 
-def _figure5b_values(rows, threshold, params, scale: str, records, eig_start: int,
-                     paper_factor: float) -> dict[str, str]:
+def _fill_state(missing: Mapping[str, int], stored: Mapping[str, int]) -> str:
+    """:func:`prose_values`' ``fill_state``: the planned runs the store holds, per figure."""
+    if not any(missing.values()):
+        return "Every run the parameters name is in the store."
+    parts = [f"Figure {f}: {stored.get(f, 0)} of {stored.get(f, 0) + n}" for f, n in missing.items()]
+    return (f"The store holds part of the runs the parameters name ({'; '.join(parts)}): the fill is in progress "
+            "(`store/README.md`), and a claim that needs a missing run says so in the table and reads UNRESOLVED, or "
+            "NOT RUN when it has no run at all.")
+
+
+def _rate_ending(group: Sequence[Mapping], max_epochs: int) -> str:
+    """How the runs of one rate ended: ``"completed at epochs 116–150"``, ``"ended at the 2000-epoch
+    cap (training accuracy 99.9 %)"``, or both."""
+    done = [r for r in group if r["completed"]]
+    capped = [r for r in group if not r["completed"] and not r["failed"]]
+    parts = []
+    if done:
+        parts.append(f"{len(done)} completed at epoch(s) {fmnist._span([r['epochs'] for r in done], lambda x: f'{x:.0f}')}")
+    if capped:
+        parts.append(f"{len(capped)} ended at the {max_epochs:,}-epoch cap without completing (training accuracy "
+                     f"{fmnist._span([r['train_acc'] for r in capped], fmnist._pct)})")
+    failed = [r for r in group if r["failed"]]
+    if failed:
+        parts.append(f"{len(failed)} diverged or died")
+    return fmnist._and(parts)
+
+
+def _figure5b_values(rows, threshold, params, scale: str, records, paper_factor: float) -> dict[str, str]:
     """:func:`prose_values`' keys on the scale and Figure 5b (its docstring)."""
     live = _live(rows)
     rates = sorted({r["eta0"] for r in rows})
     steps = np.log(params["factor"]) / np.log(paper_factor)
     grid = ("every other rate of the paper's grid" if abs(steps - 2) < 1e-6 else
             "the paper's grid" if abs(steps - 1) < 1e-6 else f"a factor {params['factor']:.3g} between rates")
-    out = {"scale": "CPU" if scale == "cpu" else scale}
-    out["scale_text"] = (f"{params['n_train']} / {params['n_eval']} images, {params['seeds']} seed(s), {grid} "
-                         f"from {fmnist._rate(rates[0]) if rates else 'none'}; Figure 6: "
-                         f"{len(params['reduce_rates'])} rate(s), {params['reduce_seeds']} seed(s)")
-    below = [e for e in rates if threshold is None or e < threshold]
-    out["stable_heading"] = ("Every rate of the grid is past the stability limit." if rates and not below else
-                             f"{len(below)} of the grid's {len(rates)} rates are below the stability limit.")
-    first = [r for r in records if rates and r["config"]["schedule"]["lr"] == rates[0]]
-    firsts = [r["eigen"]["values"][0][0] for r in first if r["eigen"].get("values")]
-    mine = [r for r in rows if rates and r["eta0"] == rates[0] and not r["failed"]]
-    out.update(first_rate=fmnist._rate(rates[0]) if rates else "none",
-               first_limit=f"{2 / rates[0]:.0f}" if rates else "none",
-               first_reached=f"{sum(r['reached'] for r in mine)} of {len(mine)}",
-               first_eig=f"epoch {eig_start}", first_s=fmnist._span(firsts, lambda x: f"{x:.0f}"))
+    out = {"scale": scale}
+    first = gen.rate_grid(params["start"], params["factor"], params["skip"] + 1)[-1]
+    out["scale_text"] = (f"{params['n_train']:,} / {params['n_eval']:,} images, a {params['warmup']}-epoch warm-up, "
+                         f"{params['seeds']} seeds, {grid} from {first:g}, at most {params['max_epochs']:,} "
+                         f"epochs; Figure 6: {len(params['reduce_rates'])} rate(s), {params['reduce_seeds']} seed(s)")
+    below = [e for e in rates if threshold is not None and e < threshold]
+    out["stable_heading"] = ("No rate of the stored grid is below the stability limit." if not below else
+                             f"{len(below)} of the {len(rates)} stored rates {'is' if len(below) == 1 else 'are'} "
+                             "below the stability limit.")
+    peaks = {}
+    for r in records:
+        values = [v[0] for v in r["eigen"].get("values", [])]
+        peaks.setdefault(r["config"]["schedule"]["lr"], []).append(max(values) if values else float("nan"))
+    sentences = []
+    for e in below:
+        mine = [r for r in rows if r["eta0"] == e]
+        sentences.append(f"At $\\eta_0$ = {e:g} ($2/\\eta_0$ = {2 / e:.0f}) the sharpness peaks at "
+                         f"{fmnist._span(peaks.get(e, []), lambda x: f'{x:.0f}')} over {len(mine)} seed(s), below "
+                         f"$2/\\eta_0$; {_rate_ending(mine, params['max_epochs'])}, at "
+                         f"{fmnist._span([r['val_acc'] for r in mine], fmnist._pct)} validation accuracy.")
+    if threshold is not None:
+        mine = [r for r in rows if r["eta0"] == threshold]
+        sentences.append(f"The threshold is {threshold:g} ($2/\\eta_0$ = {2 / threshold:.0f}): $S$ reaches "
+                         f"$2/\\eta_0$ in {sum(r['reached'] for r in mine)} of {len(mine)} seed(s) (peak "
+                         f"{fmnist._span(peaks.get(threshold, []), lambda x: f'{x:.0f}')}); "
+                         f"{_rate_ending(mine, params['max_epochs'])}.")
+    out["stable_text"] = " ".join(sentences) or "No run is stored yet."
     means = fmnist.rate_means(rows)
-    out["acc_by_rate"] = fmnist._and([f"{fmnist._pct(m)} ({fmnist._rate(e)})" for e, m in means.items()])
-    out["best_rate"] = fmnist._rate(max(means, key=means.get)) if means else "none"
+    out["acc_by_rate"] = fmnist._and([f"{fmnist._pct(m)} ({e:g})" for e, m in means.items()])
+    out["best_rate"] = f"{max(means, key=means.get):g}" if means else "none"
     out["example"] = f"{100 / params['n_eval']:.1f}"
     gaps = [np.ptp([r["val_acc"] for r in live if r["eta0"] == e]) for e in means]
     out["seed_gap"] = f"{100 * max(gaps):.1f}" if gaps else "none"
-    broke = [e for e in rates if not any(r["completed"] for r in rows if r["eta0"] == e)
-             and not any(r["failed"] for r in rows if r["eta0"] == e)]
-    b = [r for r in rows if broke and r["eta0"] == broke[0]]
-    out.update(broke_rate=fmnist._rate(broke[0]) if broke else "none", broke_n=str(len(b)),
-               broke_s=fmnist._num(fmnist._mean([r["sharpness"] for r in b])),
-               broke_acc=fmnist._pct(fmnist._mean([r["val_acc"] for r in b])),
-               next_rate=f"{gen.rate_grid(params['start'], params['factor'], params['skip'] + len(rates) + 1)[-1]:g}"
-               if rates else "none")
+    out["top_text"] = _top_text(rows, [e for e in rates if threshold is not None and e >= threshold], params)
     return out
 
 
-def _figure6_values(rows, rows6, params) -> dict[str, str]:
+def _top_text(rows, rates, params) -> str:
+    """:func:`prose_values`' ``top_text``: where the stored grid past the threshold (``rates``)
+    ends: every seed failed, every seed hovered to the cap, or not reached yet."""
+    all_failed = [e for e in rates if all(r["failed"] for r in rows if r["eta0"] == e)]
+    hovered = [e for e in rates if not any(r["completed"] or r["failed"] for r in rows if r["eta0"] == e)]
+    top = gen.rate_grid(params["start"], params["factor"], params["skip"] + params["max_rates"])[-1]
+    if all_failed:
+        return f"At {all_failed[0]:g} every seed diverged or died: the grid ends there."
+    if hovered:
+        b = [r for r in rows if r["eta0"] == hovered[0]]
+        return (f"At {hovered[0]:g} none of the {len(b)} seeds completes or diverges: they hover to the "
+                f"{params['max_epochs']:,}-epoch cap at $S$ = {fmnist._num(fmnist._mean([r['sharpness'] for r in b]))} "
+                f"and {fmnist._pct(fmnist._mean([r['val_acc'] for r in b]))} validation accuracy.")
+    return (f"No stored rate has every seed failing yet: the largest rates of the grid (up to {top:g}), where the "
+            "paper's models break down and diverge, are among the runs the store lacks.")
+
+
+def _figure6_values(rows, rows6, params, verdicts) -> dict[str, str]:
     """:func:`prose_values`' Figure 6 keys: the first (η0, seed) of the switched runs, with its
     never-switched run (its docstring)."""
     keys = sorted({(r["eta0"], r["seed"]) for r in rows6})
-    key = keys[0] if keys else None
+    c3 = f"**{verdicts[2]}**" if len(verdicts) > 2 else "none"
+    if not keys:
+        return {"f6_heading": "not in the store yet",
+                "f6_text": (f"Figure 6's runs ($\\eta_0$ in {list(params['reduce_rates'])} switched to $\\eta_{{small}}$ = "
+                            f"{params['eta_small']:g} at epochs {list(params['reduce_epochs'])}) are not stored yet; "
+                            f"claim 3 is {c3}.")}
+    key = keys[0]
     switched = sorted((r for r in rows6 if (r["eta0"], r["seed"]) == key), key=lambda r: r["reduce_epoch"])
     never = [r for r in rows if (r["eta0"], r["seed"]) == key]
     stats = flattening_by_reduction([*switched, *never])
     rho6 = stats["rho"][0]
-    out = dict(f6_eta=f"{key[0]:g}" if key else "none", f6_seed=str(key[1]) if key else "none",
-               f6_small=f"{params['eta_small']:g}", f6_limit=f"{2 / params['eta_small']:.0f}",
-               f6_switches=fmnist._and([f"the switch at epoch {r['reduce_epoch']:.0f} ends at $S$ = "
-                                        f"{fmnist._num(r['sharpness'])} ({fmnist._pct(r['val_acc'])})"
-                                        for r in switched]),
-               f6_never=(f"$S$ = {fmnist._num(never[0]['sharpness'])} ({fmnist._pct(never[0]['val_acc'])})"
-                         if never else "none"),
-               f6_rho=fmnist._minus(f"{rho6:+.2f}"), f6_n=str(stats["models"]),
-               f6_better=f"{stats['later_better']} of {stats['later']}",
-               f6_half="holds" if 2 * stats["later_better"] > stats["later"] else "does not hold")
-    out["f6_heading"] = ("later switches end flatter" if rho6 < 0 else "later switches do not end flatter") + (
-        ", but the accuracy does not follow all the way" if 2 * stats["later_better"] <= stats["later"]
-        else ", and more accurate")
-    return out
+    ends = fmnist._and([f"the switch at epoch {r['reduce_epoch']:.0f} ends at $S$ = {fmnist._num(r['sharpness'])} "
+                        f"({fmnist._pct(r['val_acc'])})" for r in switched])
+    never_text = (f"$S$ = {fmnist._num(never[0]['sharpness'])} ({fmnist._pct(never[0]['val_acc'])}, completed at "
+                  f"epoch {never[0]['epochs']:.0f})" if never else "not stored yet")
+    text = (f"From $\\eta_0$ = {key[0]:g} (seed {key[1]}), switched to $\\eta_{{small}}$ = {params['eta_small']:g} "
+            f"($2/\\eta_{{small}}$ = {2 / params['eta_small']:.0f}) after the {params['warmup']}-epoch warm-up, {ends}; "
+            f"the never-switched run ends at {never_text}.")
+    if stats["models"] >= 3 and stats["later"]:
+        text += (f" Spearman's ρ of the switch epoch with the final $S$ is {fmnist._minus(f'{rho6:+.2f}')} over "
+                 f"{stats['models']} models, and {stats['later_better']} of {stats['later']} later switches beat the "
+                 f"earliest in accuracy: claim 3 is {c3}.")
+    else:
+        text += f" Too few of them completed to rank: claim 3 is {c3}."
+    heading = ("later switches end flatter" if rho6 < 0 else "later switches do not end flatter") if np.isfinite(rho6) \
+        else "too few runs to rank"
+    return {"f6_heading": heading, "f6_text": text}
 
 
-def _figure12_values(rows, rows6, claims: ClaimsTable, params, eig_start: int, corr5, corr6) -> dict[str, str]:
+def _figure12_values(rows, rows6, claims: ClaimsTable, corr5, corr6) -> dict[str, str]:
     """:func:`prose_values`' keys on Figure 12b-c and ρ (its docstring)."""
     live = _live(rows)
     corr5 = fmnist.correlations(rows) if corr5 is None else corr5
     corr6 = fmnist.correlations(rows6) if corr6 is None else corr6
     rho_models = [r for r in live if np.isfinite(r["rho"])]
+    live6 = _live(rows6)
     out = dict(n5=str(len(live)), corr_s5=fmnist._interval(corr5["sharpness"][0], *corr5["sharpness"][1]),
                n_rho5=str(len(rho_models)), corr_rho5=fmnist._interval(corr5["rho"][0], *corr5["rho"][1]),
-               n6=str(len(_live(rows6))))
+               n6=str(len(live6)))
+    out["corr6_text"] = ("ρ(S, error) = " + fmnist._interval(corr6["sharpness"][0], *corr6["sharpness"][1])
+                         + " and ρ(ρ, error) = " + fmnist._interval(corr6["rho"][0], *corr6["rho"][1])
+                         if len(live6) >= 3 else "too few to rank")
     fig12 = claims.claims[5:9]
     resolved = sum(c.verdict in ("PASS", "FAIL") for c in fig12)  # claim_correlation's rule
     out["f12_heading"] = ("no correlation is resolved at this scale" if resolved == 0 else
                           f"{resolved} of the four correlations {'is' if resolved == 1 else 'are'} resolved")
     out["f12_fails"] = _verdict_counts(fig12, first=6)
-    missing = len(live) - len(rho_models)
-    out["rho_heading"] = f"ρ is missing for {missing} of the {len(live)} constant-rate models."
-    out.update(eig_sched=f"every {params['eig_every']} epochs from epoch {eig_start}",
-               eig_second=f"epoch {eig_start + params['eig_every']}")
+    out["rho_heading"] = (f"ρ is missing for {len(live) - len(rho_models)} of the {len(live)} constant-rate models "
+                          "that did not fail.")
     return out
 
 
-def _figure13_values(records, group_records, group_params, rows, verdicts, scale: str) -> dict[str, str]:
+def _figure13_values(group_records, group_params, rows, verdicts, scale: str) -> dict[str, str]:
     """:func:`prose_values`' keys on Figure 13's group (its docstring)."""
     out = {"f13_heading": f"Figure 13 ({verdicts[4] if len(verdicts) > 4 else 'none'}) and Figure 7 "
                           f"({verdicts[3] if len(verdicts) > 3 else 'none'}) at the {scale} scale."}
     g_rates = list(group_params["group_rates"])
-    at = [r for r in records if r["config"]["schedule"]["lr"] in g_rates and r["final"]["completed"]]
-    out["gap_90"] = fmnist._span([r["final"]["epochs"] - _first_at(r) for r in at], lambda x: f"{x:.0f}")
     extreme = extreme_rate(rows)
     out["group_rates"] = fmnist._and([f"{e:g}" + (", in the edge-of-stability phase" if e < extreme
                                                    else ", in the extremely large phase") for e in g_rates])
-    out["group_sched"] = f"every {group_params['group_eig_every']} epochs from epoch {group_params['group_eig_start']}"
     total = group_params["group_size"] * len(g_rates)
-    out.update(group_stored=f"{len(group_records)} of the {total}",
-               group_seeds=fmnist._and([str(r["config"]["seed"]) for r in group_records]),
+    out.update(group_stored=f"{len(group_records)} of its {total} runs",
                group_epochs=fmnist._span([r["final"]["epochs"] for r in group_records], lambda x: f"{x:.0f}"),
                group_anchor=("each with its anchor" if group_records and all(
                    np.isfinite(r["final"].get("rho", float("nan"))) for r in group_records) else "not all with an anchor"),

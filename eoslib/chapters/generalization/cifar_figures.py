@@ -59,10 +59,11 @@ def figure13(groups: Sequence[Mapping]) -> plt.Figure:
 
 
 def figure13_caption(groups: Sequence[Mapping], means: Mapping[str, tuple], P: Mapping[str, Any], scale: str,
-                     profile: str, scale_group_size: int, scale_group_stored: int, scale_group_rates) -> str:
+                     profile: str, scale_group_size: int, scale_group_stored: int, scale_group_rates,
+                     missing: int = 0) -> str:
     """Figure 13's caption (Markdown): what was run and the mean within-group correlations
-    (``means``: ``"rho"`` / ``"sharpness"`` -> (mean, (low, high))), or why nothing was, and
-    the paper's values."""
+    (``means``: ``"rho"`` / ``"sharpness"`` -> (mean, (low, high))), or why nothing was
+    (``missing``: the group's runs the store does not hold yet), and the paper's values."""
     head = (f"**Figure 13 ({scale} scale). Rank correlation with validation accuracy within groups of "
             f"{P['group_size']} seeds that share $\\eta_0$.** ")
     if groups:
@@ -79,6 +80,9 @@ def figure13_caption(groups: Sequence[Mapping], means: Mapping[str, tuple], P: M
         body = (f"Not run in this profile (`group_rates` = []): the {P['scale']} scale's group, {scale_group_size} "
                 f"runs at $\\eta_0 \\in$ {list(scale_group_rates)}, has {scale_group_stored} in the store; "
                 "`tools/fill_store.py cifar-generalization --figures 13` fills it. ")
+    elif missing:
+        body = (f"Not complete yet: the store holds {scale_group_stored} of the {scale_group_size} runs at "
+                f"$\\eta_0 \\in$ {P['group_rates']} (a fill in progress; {missing} missing). ")
     else:
         body = f"No rate of {P['group_rates']} has {P['group_size']} models that did not fail. "
     return head + body + ("The paper (VGG10, 5k images, its Figure 13b): EoS phase ρ −0.40, S +0.56; extremely "

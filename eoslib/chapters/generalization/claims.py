@@ -58,18 +58,21 @@ WINDOW_ENDS = ("incomplete", "failed")
 stable runs also stop short of completion (chapter 9's squared loss)."""
 
 
-def rise_end(rows, window_end: str = "incomplete") -> float:
+def rise_end(rows, window_end: str = "incomplete", threshold: float | None = None) -> float:
     """The end of claim 2's window, where the Goldilocks collapse of claim 3 begins; inf when no
     seed of any rate qualifies. ``"incomplete"`` (chapter 4's): the first rate at which some seed
     failed or did not complete (it hovered to the epoch cap, the edge of divergence, and is kept
     in the means); ending at the first failed seed alone would keep hovering seeds, part of the
     collapse, in the window. ``"failed"``: the first rate at which some seed failed (diverged or
     died), for a grid where runs also stop short of completion at the stable rates (the squared
-    loss's slow last images), so that "did not complete" does not mark the collapse there."""
+    loss's slow last images), so that "did not complete" does not mark the collapse there. Given
+    the ``threshold``, a stable run (below it) that ended at the epoch cap still converging does
+    not end the window either (CIFAR-10's stable side)."""
     if window_end not in WINDOW_ENDS:
         raise ValueError(f"window_end {window_end!r}: choose one of {WINDOW_ENDS}")
+    past = -np.inf if threshold is None else threshold
     stops = (lambda r: r["failed"]) if window_end == "failed" else (
-        lambda r: r["failed"] or not r.get("completed", True))
+        lambda r: r["failed"] or (not r.get("completed", True) and r["eta0"] >= past))
     return min((r["eta0"] for r in rows if stops(r)), default=float("inf"))
 
 
@@ -102,7 +105,7 @@ def rise_statistics(rows, threshold: float | None, *, rates: int = RISE_RATES,
     and in the window) with its bootstrap interval over models
     (:func:`eoslib.chapters.generalization.experiment.bootstrap_ci`). Undefined values are NaN."""
     nan = (float("nan"), (float("nan"), float("nan")))
-    live, end = _live(rows), rise_end(rows, window_end)
+    live, end = _live(rows), rise_end(rows, window_end, threshold)
     thr = float("inf") if threshold is None else threshold
     below = [r for r in live if r["eta0"] < thr]
     window = [r for r in live if thr <= r["eta0"] < end]
@@ -499,7 +502,7 @@ def prose_values(rows: Sequence[Mapping], threshold: float | None, *, start: flo
     thr = threshold if threshold is not None else float("inf")
     edges = [thr, *[b for b in bands if b > thr]]
     corr = correlations(rows) if corr is None else corr
-    cut = rise_end(rows, window_end)
+    cut = rise_end(rows, window_end, threshold)
     out = _grid_values(rows, start, extra_rows, store_records, store_bytes)
     out.update(_threshold_values(rows, threshold, start, factor, reference, draws))
     out.update(_rise_values(rows, threshold, cut, edges, corr, window_end))

@@ -76,17 +76,13 @@ CIFAR_SCALES = {
                   reduce_epochs=(150, 200, 300, 500, 1000), reduce_seeds=1, eta_small=0.021,
                   group_rates=(0.08796, 0.2252, 0.5765), group_size=9, group_eig_start=50, group_eig_every=50,
                   weight_init="flax", warmup=100, eig_check="adaptive", rho_at_accuracy=True),
-    "cpu-1k": dict(n_train=1000, n_eval=1000, seeds=3, start=0.0008, factor=1.6 ** 2, skip=2, max_rates=8,
+    "cpu-1k": dict(n_train=1000, n_eval=1000, seeds=3, start=0.0008, factor=1.6 ** 2, skip=1, max_rates=9,
                    max_epochs=2000, eig_every=100, eig_start=20, reduce_rates=(0.08796,),
                    reduce_epochs=(40, 60, 80, 100), reduce_seeds=1, eta_small=0.021, group_rates=(0.08796,),
                    group_size=9, group_eig_start=20, group_eig_every=100, weight_init="flax", warmup=20,
                    eig_check="adaptive", rho_at_accuracy=True),
-    "cpu": dict(n_train=500, n_eval=500, seeds=2, start=0.0005, factor=1.6 ** 2, skip=3, max_rates=7,
-                max_epochs=400, eig_every=100, eig_start=50, reduce_rates=(0.1407,), reduce_epochs=(50, 100),
-                reduce_seeds=1, eta_small=0.021, group_rates=(0.1407,), group_size=9, group_eig_start=90,
-                group_eig_every=4, weight_init="torch", warmup=100, eig_check="legacy", rho_at_accuracy=False),
 }
-"""The CIFAR-10 runs (Section 4.1-4.2; Appendix F) at three scales; each names its
+"""The CIFAR-10 runs (Section 4.1-4.2; Appendix F) at two scales; each names its
 ``weight_init`` (:data:`eoslib.models.INITS`), its linear ``warmup`` (epochs), its
 ``eig_check`` (:data:`eoslib.runs.CHECKS`) and whether Figure 13's ρ anchor is solved at the
 epoch the training accuracy reaches 90 % (``rho_at_accuracy``).
@@ -98,13 +94,14 @@ groups of 9 seeds at three rates of the paper's grid (the paper does not name it
 rates). The authors' initialization (Flax's lecun_normal), certified eigenpairs.
 
 ``cpu-1k`` (issue 30: the paper's experiment at a size two CPU cores fill in sessions): 1,000 /
-1,000 images, the grid's odd points η0 = 0.0005 · 1.6^(2j+1) from 0.005243 to 3.778 (the
-paper's named rates 0.08796, 0.2252 and 0.5765 among them), 3 seeds. The lowest was meant to be
-stable (S at initialization ≈ 127, 2/η0 = 381), but its first run (seed 0) sharpened to S = 452
-by epoch 120 and completed at epoch 952 after 6,736 s on one core: the threshold at 1k images
-lies below 0.005243, and the next rate down (0.002048, ~2,400 epochs) would cost about 3 h a
-model, more than a session. Until runs can span sessions, the grid has no stable side at this
-scale (``store/README.md``). A 20-epoch warm-up,
+1,000 images, the grid's odd points η0 = 0.0005 · 1.6^(2j+1) from 0.002048 to 3.778 (the
+paper's named rates 0.08796, 0.2252 and 0.5765 among them), 3 seeds. 0.005243 was meant to be
+the stable side (S at initialization ≈ 127, 2/η0 = 381), but its first run (seed 0) sharpened
+to S = 452 by epoch 120 and completed at epoch 952: the threshold at 1k images lies below it.
+The next rate down, 0.002048, is stable (its seed 0 never reached 2/η0 = 977 in 2,000 epochs),
+so the grid starts there; its runs end at the 2,000-epoch cap short of completion (99.9 %
+training accuracy), about 3 h a model on one core, resumed across sessions from checkpoints
+(``store/README.md``). A 20-epoch warm-up,
 because at 1k images the runs from 0.0215 up complete in 132-234 epochs (the probe,
 ``benchmarks/results/cifar_scale_probe.json``: the warm-up is 9-15 % of them), where the
 paper's 100 epochs would be most of the run. Eigenpairs every 100 epochs from epoch 20 (the end
@@ -113,15 +110,7 @@ about two epochs, so a top-3 solve (30-55 products) costs as much as 50-100 epoc
 6: 0.08796 switched to 0.021 at epochs 40, 60, 80 and 100, spread over its constant-η phase
 (after the warm-up, before completion), one seed. Figure 13: one group of 9 seeds at 0.08796,
 Figure 5b's runs (seeds 0-2 are the sweep's own), each with its ρ anchor solved at the epoch it
-reaches 90 % training accuracy. The authors' initialization, certified eigenpairs.
-
-``cpu``: the first CPU scale, with which the committed store was first filled: 500 / 500
-images, the paper's 100-epoch warm-up (most of each run: they complete in 96-263 epochs), every
-other rate of the paper's grid from 0.0084 to 2.361, 2 seeds, at most 400 epochs, the
-eigenpairs every 100 epochs from 50; reductions from 0.1407 at epochs 50 and 100 (during the
-warm-up); Figure 13's group at 0.1407 with the eigenpairs every 4 epochs from epoch 90 (three
-of its nine runs stored). PyTorch's initialization and the legacy check. Kept until
-``cpu-1k``'s fill is complete, then retired with its records."""
+reaches 90 % training accuracy. The authors' initialization, certified eigenpairs."""
 
 
 def cifar_scale(scale: str | Mapping) -> dict:
@@ -134,7 +123,7 @@ def cifar_scale(scale: str | Mapping) -> dict:
     return dict(CIFAR_SCALES[scale])
 
 
-def cifar_base(scale: str | Mapping = "cpu", **overrides) -> RunConfig:
+def cifar_base(scale: str | Mapping = "cpu-1k", **overrides) -> RunConfig:
     """Figure 5b's run (Section 4.1, Appendix F): VGG10 (GhostBatchNorm over 1,024) on the first
     ``n_train`` / ``n_eval`` CIFAR-10 images of the scale, full-batch GD with the scale's linear
     warm-up (100 epochs unless it names its ``warmup``), to completion (training accuracy > 99.99 %, at most ``max_epochs``); the
@@ -160,15 +149,13 @@ def _cifar_preset(scale_name: str, **changes) -> dict[str, Any]:
 
 
 CIFAR_PRESETS: dict[str, dict[str, Any]] = {
-    # the cpu scale's Figure 13 group (9 seeds, eigenpairs every 4 epochs) is not in the store (3 of
-    # 9 records; more than 2.5 h on 2 cores), so ci leaves it out; -p group_rates "[0.1407]" asks for it
-    "ci": _cifar_preset("cpu", group_rates=[], compute=False),
+    "ci": _cifar_preset("cpu-1k", compute=False),
     "paper": _cifar_preset("paper"),
-    "tiny": _cifar_preset("cpu", n_train=20, n_eval=20, seeds=1, skip=4, max_rates=1, max_epochs=10, eig_every=10,
-                          eig_start=10, reduce_epochs=[5], reduce_seeds=1, group_size=3, group_eig_start=10,
+    "tiny": _cifar_preset("cpu-1k", n_train=20, n_eval=20, seeds=1, skip=4, max_rates=1, max_epochs=10, eig_every=10,
+                          eig_start=10, warmup=2, reduce_epochs=[5], reduce_seeds=1, group_size=3, group_eig_start=10,
                           group_eig_every=10, store="local"),
 }
-"""Chapter 6's profiles: ``ci`` reads the CPU scale from the committed store and computes
+"""Chapter 6's profiles: ``ci`` reads the ``cpu-1k`` scale from the committed store and computes
 nothing (``compute``: a run the store lacks is counted as missing, and the claims that need it
 say so), ``paper`` asks for the paper's scale (a GPU: ``tools/device_cifar.py``), ``tiny`` is a
 live smoke test."""
