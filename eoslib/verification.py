@@ -6,11 +6,12 @@ What must agree (the tolerances and the measurements that calibrate them: ``stor
 
 * the record is current: its schema is :data:`eoslib.results.SCHEMA_VERSION`, its config's
   ``trainer_version`` is :data:`eoslib.runs.TRAINER_VERSION`, and its config hashes to its key;
-* a run whose sharpness never reached 2/η matches the re-run at every stored epoch t to
-  ``rtol · max(1, t/1000)`` (accuracies to ``examples`` examples);
-* a chaotic run (past the stability limit) matches as above only up to ``margin`` epochs before
-  its sharpness first reached ``near_fraction`` · 2/η, or 5 epochs before the re-run's loss
-  first rises, whichever comes first (epoch 0 always);
+* a run matches the re-run at every stored epoch t to ``rtol · max(1, t/1000)`` (accuracies to
+  ``examples`` examples, or that relative tolerance of them), up to ``margin`` epochs before
+  its sharpness (or the re-run's) first reached ``near_fraction`` · 2/η, or 5 epochs before the
+  re-run's loss first rises, whichever comes first (epoch 0 always; every epoch when neither
+  happens): past that the run is chaotic, whether or not S was ever recorded above 2/η
+  (:func:`deterministic_until`);
 * the final metrics of a run at a *regular* rate (every stored seed and the re-run completed)
   fall within the spread of its rate's seeds, widened by ``widen`` times that spread;
 * a prefix re-verification (``prefix=T``, convolutional runs) compares the first T epochs only,
@@ -34,10 +35,13 @@ from eoslib.results import SCHEMA_VERSION, make_record, spec_key
 from eoslib.runs import TRAINER_VERSION, RunConfig, train
 from eoslib.sweep import run_batch
 
-__all__ = ["first_unstable_epoch", "rounding_horizon", "compared_until", "prefix_window", "verify", "rerun", "sample_keys",
+__all__ = ["INIT_RTOL", "first_unstable_epoch", "deterministic_until", "history_gaps", "rounding_horizon", "compared_until", "prefix_window", "verify", "rerun", "sample_keys",
            "computation_is_current", "series_window", "compare_series", "compare_run_prefix"]
 
 _HISTORY = ("train_loss", "train_acc", "eval_loss", "eval_acc", "param_norm")
+INIT_RTOL = 1e-4
+"""The relative tolerance at epoch 0 (the initialization and its first evaluation), whatever
+``rtol``: no step has run, and re-runs on other CPUs differ there by at most ~2e-7."""
 
 
 def first_unstable_epoch(record: dict, fraction: float = 1.0) -> int | None:
@@ -121,19 +125,12 @@ def verify(stored: dict, rerun: dict, peers: Sequence[dict] = (), *, rtol: float
     if prefix is not None:
         last = prefix_window(stored, rerun, prefix, probe, rtol=rtol, margin=margin, near_fraction=near_fraction)
         return problems + _compare_history(stored, rerun, last, rtol, examples)
-    onset = first_unstable_epoch(rerun)
-    chaotic = onset is not None or first_unstable_epoch(stored) is not None
-    near = [e for e in (first_unstable_epoch(r, near_fraction) for r in (stored, rerun)) if e is not None]
+    chaotic = first_unstable_epoch(rerun) is not None or first_unstable_epoch(stored) is not None
     group = (stored, *peers)
     regular = all(r["final"]["completed"] for r in (*group, rerun))  # module docstring
     if stored["diverged"] != rerun["diverged"] and not (chaotic and not regular):
         problems.append(f"diverged: stored {stored['diverged']}, re-run {rerun['diverged']}")
-    if chaotic:  # margin: S is evaluated every eig_every epochs
-        loss = np.asarray(rerun["history"]["train_loss"])
-        rises = np.nonzero(loss[1:] > loss[:-1])[0]  # the first loss increase: an instability
-        last = max(0, min([e - margin for e in near] + ([int(rises[0]) - 5] if rises.size else [])))
-    else:
-        last = None
+    last = deterministic_until(stored, rerun, margin=margin, near_fraction=near_fraction)
     problems += _compare_history(stored, rerun, last, rtol, examples)
     n_eval = stored["config"]["n_eval"]
     if regular:
@@ -151,9 +148,48 @@ def verify(stored: dict, rerun: dict, peers: Sequence[dict] = (), *, rtol: float
     return problems
 
 
+def deterministic_until(stored: dict, rerun: dict, *, margin: int = 50, near_fraction: float = 0.8) -> int | None:
+    """The last epoch up to which a whole re-run must follow ``stored`` up to rounding (module
+    docstring): ``margin`` epochs before either run's sharpness first reached ``near_fraction`` ·
+    2/η, or 5 epochs before the re-run's loss first rose, whichever comes first; None (every
+    epoch) when neither happened. Both hold whether or not S ever reached 2/η: a run that hovers
+    just below the limit (S sampled every ``eig_every`` epochs at 0.997 · 2/η) is as chaotic as
+    one recorded above it."""
+    near = [e for e in (first_unstable_epoch(r, near_fraction) for r in (stored, rerun)) if e is not None]
+    loss = np.asarray(rerun["history"]["train_loss"])  # margin: S is evaluated every eig_every epochs
+    rises = np.nonzero(loss[1:] > loss[:-1])[0]  # the first loss increase: an instability
+    ends = [e - margin for e in near] + ([int(_epochs(rerun)[rises[0]]) - 5] if rises.size else [])
+    return max(0, min(ends)) if ends else None
+
+
+def _epochs(record: dict) -> list[int]:
+    h = record["history"]
+    return list(h.get("epoch", range(len(h["train_loss"]))))
+
+
+def history_gaps(stored: dict, rerun: dict, last: int | None = None) -> dict[str, tuple[int, float]]:
+    """The largest difference of each history metric between ``stored`` and ``rerun`` at their
+    common epochs up to ``last`` (all if None), as (epoch, gap): accuracies in examples, other
+    values relative, each divided by its drift factor ``max(1, t/1000)`` (what the tolerances
+    of :func:`verify` bound; the calibration in ``store/README.md``)."""
+    mine, theirs = _history_at(stored), _history_at(rerun)
+    sizes = {"eval": stored["config"]["n_eval"], "train": stored["config"]["n_train"]}
+    gaps = {}
+    for name in _HISTORY:
+        rows = [(e, v, theirs[name][e]) for e, v in mine[name].items()
+                if e in theirs[name] and (last is None or e <= last)]
+        size = sizes[name.split("_")[0]] if name.endswith("acc") else None
+        def gap(e, a, b):
+            raw = abs(a - b) * size if size else abs(a - b) / max(abs(a), 1e-6)
+            return raw if size else raw / max(1.0, e / 1000)
+        gaps[name] = max(((e, gap(e, a, b)) for e, a, b in rows), key=lambda x: x[1], default=(0, 0.0))
+    return gaps
+
+
 def _compare_history(stored: dict, rerun: dict, last: int | None, rtol: float, examples: int) -> list[str]:
     """The first mismatch of each history metric at the stored epochs up to ``last`` (all if
-    None): values to ``rtol · max(1, t/1000)``, accuracies to ``examples`` examples."""
+    None): values to ``rtol · max(1, t/1000)`` (:data:`INIT_RTOL` at epoch 0), accuracies to
+    ``examples`` examples or that relative tolerance of them, whichever is more."""
     problems = []
     mine, theirs = _history_at(stored), _history_at(rerun)
     n_eval, n_train = stored["config"]["n_eval"], stored["config"]["n_train"]
@@ -163,7 +199,7 @@ def _compare_history(stored: dict, rerun: dict, last: int | None, rtol: float, e
             if (last is not None and epoch > last) or epoch not in theirs[name]:
                 continue
             other = theirs[name][epoch]
-            drift = rtol * max(1.0, epoch / 1000)  # rounding differences accumulate with the steps
+            drift = INIT_RTOL if epoch == 0 else rtol * max(1.0, epoch / 1000)  # rounding accumulates with the steps
             if name.endswith("acc"):  # examples, or as many as the values' relative tolerance
                 bad = abs(value - other) > max(examples, drift * size) / size + 1e-6
             else:

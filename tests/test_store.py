@@ -45,6 +45,16 @@ probe there (a vmapped batch of two) can round exactly as the re-run does for th
 in which another machine's rounding already shows: a flattening-switch record made on an AMD
 EPYC parted from its re-run on an Intel Xeon at epoch 95 (train accuracy 0.770 against 0.777, the
 period-2 oscillation one epoch out of phase) while the probe still matched the re-run."""
+TOLERANCES = {  # store -> verification.verify's tolerances where its defaults are too tight across CPUs
+    "fmnist-generalization": dict(rtol=2.5e-2),
+    "fmnist-mse": dict(rtol=2e-2, examples=8),
+}
+"""Re-runs on another CPU drift more than re-runs on the same one (the defaults' calibration):
+every record of these stores made on an AMD EPYC with a compared window, re-run on an Intel
+Xeon (``tools/calibrate_reverification.py``: 110 and 56 records), needs relative tolerances of
+1.66e-2 and 1.31e-2 per 1,000 epochs, and the squared loss's validation accuracy up to 5 of its
+200 examples; each is set to about 1.5 times its measurement (the largest gap is then 0.66 and
+0.65 of its tolerance; ``store/README.md``). Epoch 0 stays at ``verification.INIT_RTOL``."""
 COMPUTATIONS = {rotations.STORE: rotations, flattening.STORE: flattening, drivers.STORE: drivers}
 ELSEWHERE = {"initialization": "tests/test_init_study.py", "your-model": "tests/test_your_model.py"}  # stores re-verified by another test file
 
@@ -78,28 +88,29 @@ def sampled(request, load_or_skip):
     def probe(record):  # the prefix with other rounding (verification.compared_until)
         return verification.rerun(record, prefix=prefix, lanes=2) if prefix is not None and probing else None
 
-    return [(r, prefix_of(r), verification.rerun(r, prefix=prefix_of(r)), peers(r), probe(r)) for r in records]
+    tol = TOLERANCES.get(request.param, {})
+    return [(r, prefix_of(r), verification.rerun(r, prefix=prefix_of(r)), peers(r), probe(r), tol) for r in records]
 
 
 def test_sampled_records_are_reproduced_here(sampled):
-    for stored, prefix, again, peers, probe in sampled:
-        problems = verification.verify(stored, again, peers, prefix=prefix, probe=probe)
+    for stored, prefix, again, peers, probe, tol in sampled:
+        problems = verification.verify(stored, again, peers, prefix=prefix, probe=probe, **tol)
         assert not problems, f"record {stored['key'][:12]} (lr {stored['config']['schedule']['lr']}, " \
                              f"seed {stored['config']['seed']}): {problems}"
 
 
 def test_corrupted_or_stale_records_fail(sampled):
-    stored, prefix, again, peers, probe = sampled[0]
-    kw = dict(prefix=prefix, probe=probe)
+    stored, prefix, again, peers, probe, tol = sampled[0]
+    kw = dict(prefix=prefix, probe=probe, **tol)
     edited = copy.deepcopy(stored)
     assert edited["history"]["epoch"][0] == 0
-    edited["history"]["train_loss"][0] *= 1.01  # epoch 0 (initialization): compared for every run
+    edited["history"]["train_loss"][0] *= 1.01  # epoch 0 (initialization): compared for every run, to INIT_RTOL
     assert any("train_loss" in p for p in verification.verify(edited, again, peers, **kw))
     window = verification.prefix_window(stored, again, prefix, probe) if prefix is not None else None
     inside = [i for i, e in enumerate(stored["history"]["epoch"]) if window is not None and 1 <= e <= window]
     if inside:  # a prefix compares every stored epoch of its window, not only the first
         late = copy.deepcopy(stored)
-        late["history"]["eval_loss"][inside[-1]] *= 1.05
+        late["history"]["eval_loss"][inside[-1]] *= 1 + 10 * tol.get("rtol", 5e-3)
         assert any("eval_loss" in p for p in verification.verify(late, again, peers, **kw))
     stale = copy.deepcopy(stored)
     stale["config"]["trainer_version"] = TRAINER_VERSION - 1
@@ -117,7 +128,7 @@ def test_claim_verdicts_from_rerun_records_are_the_stored_ones(sampled):
     determined, not chaotic, its
     discrete outcome and the verdicts of the claims made over its store (chapter 4's, for the
     Fashion-MNIST grid) are the same with the re-run in place of the stored record."""
-    whole = [(stored, again) for stored, prefix, again, _, _ in sampled
+    whole = [(stored, again) for stored, prefix, again, *_ in sampled
              if prefix is None and not generalization.summary_rows([stored])[0]["reached"]]
     if not whole:
         pytest.skip("no stable record of this store was re-run whole (a run past 2/η is chaotic: re-run alone "
