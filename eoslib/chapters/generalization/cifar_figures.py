@@ -32,7 +32,10 @@ def figure6(rows: Sequence[Mapping], constant: Sequence[Mapping]) -> plt.Figure:
     ax_a.set_ylabel("validation accuracy at completion (%)")
     for ax in (ax_s, ax_a):
         ax.set_xlabel(r"epoch of the switch to $\eta_{small}$ (star: never switched, at its completion epoch)")
-    ax_s.legend(fontsize=7)
+    if rows:  # no switched run stored yet: no line to name (and no legend warning in the notebook)
+        ax_s.legend(fontsize=7)
+    else:
+        ax_s.text(0.5, 0.5, "no switched run stored yet", transform=ax_s.transAxes, ha="center")
     return fig
 
 
