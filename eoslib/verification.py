@@ -35,7 +35,7 @@ from eoslib.results import SCHEMA_VERSION, make_record, spec_key
 from eoslib.runs import TRAINER_VERSION, RunConfig, train
 from eoslib.sweep import run_batch
 
-__all__ = ["INIT_RTOL", "first_unstable_epoch", "deterministic_until", "history_gaps", "rounding_horizon", "compared_until", "prefix_window", "verify", "rerun", "sample_keys",
+__all__ = ["INIT_RTOL", "first_unstable_epoch", "deterministic_until", "history_gap_series", "history_gaps", "rounding_horizon", "compared_until", "prefix_window", "verify", "rerun", "sample_keys",
            "computation_is_current", "series_window", "compare_series", "compare_run_prefix"]
 
 _HISTORY = ("train_loss", "train_acc", "eval_loss", "eval_acc", "param_norm")
@@ -167,22 +167,27 @@ def _epochs(record: dict) -> list[int]:
     return list(h.get("epoch", range(len(h["train_loss"]))))
 
 
-def history_gaps(stored: dict, rerun: dict, last: int | None = None) -> dict[str, tuple[int, float]]:
-    """The largest difference of each history metric between ``stored`` and ``rerun`` at their
-    common epochs up to ``last`` (all if None), as (epoch, gap): accuracies in examples, other
-    values relative, each divided by its drift factor ``max(1, t/1000)`` (what the tolerances
-    of :func:`verify` bound; the calibration in ``store/README.md``)."""
+def history_gap_series(stored: dict, rerun: dict, last: int | None = None) -> dict[str, list[tuple[int, float]]]:
+    """Per history metric, (epoch, gap) at every epoch ``stored`` and ``rerun`` share up to
+    ``last`` (all if None): accuracies in examples, other values relative to the stored one (the
+    data of the tolerances' calibration, ``tools/calibrate_reverification.py``)."""
     mine, theirs = _history_at(stored), _history_at(rerun)
     sizes = {"eval": stored["config"]["n_eval"], "train": stored["config"]["n_train"]}
-    gaps = {}
+    out = {}
     for name in _HISTORY:
-        rows = [(e, v, theirs[name][e]) for e, v in mine[name].items()
-                if e in theirs[name] and (last is None or e <= last)]
         size = sizes[name.split("_")[0]] if name.endswith("acc") else None
-        def gap(e, a, b):
-            raw = abs(a - b) * size if size else abs(a - b) / max(abs(a), 1e-6)
-            return raw if size else raw / max(1.0, e / 1000)
-        gaps[name] = max(((e, gap(e, a, b)) for e, a, b in rows), key=lambda x: x[1], default=(0, 0.0))
+        out[name] = [(e, abs(v - theirs[name][e]) * size if size else abs(v - theirs[name][e]) / max(abs(v), 1e-6))
+                     for e, v in mine[name].items() if e in theirs[name] and (last is None or e <= last)]
+    return out
+
+
+def history_gaps(stored: dict, rerun: dict, last: int | None = None) -> dict[str, tuple[int, float]]:
+    """The largest gap of each metric of :func:`history_gap_series` as (epoch, gap), the
+    relative ones divided by their drift factor ``max(1, t/1000)`` (what ``rtol`` bounds)."""
+    gaps = {}
+    for name, series in history_gap_series(stored, rerun, last).items():
+        scaled = [(e, g if name.endswith("acc") else g / max(1.0, e / 1000)) for e, g in series]
+        gaps[name] = max(scaled, key=lambda x: x[1], default=(0, 0.0))
     return gaps
 
 

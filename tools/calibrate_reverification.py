@@ -19,25 +19,6 @@ from eoslib.results import open_store
 WHOLE_UP_TO = 3000
 
 
-def _series(stored: dict, rerun: dict, last: int | None) -> dict[str, list]:
-    """Per history metric, [epoch, gap] at every compared epoch (accuracies in examples, other
-    values relative), so that any tolerance can be evaluated on them afterwards."""
-    h, again = stored["history"], rerun["history"]
-    epochs = h.get("epoch", range(len(h["train_loss"])))
-    index = {e: i for i, e in enumerate(again.get("epoch", range(len(again["train_loss"]))))}
-    sizes = {"train": stored["config"]["n_train"], "eval": stored["config"]["n_eval"]}
-    out = {}
-    for name in ("train_loss", "train_acc", "eval_loss", "eval_acc", "param_norm"):
-        rows = []
-        for i, e in enumerate(epochs):
-            if e in index and (last is None or e <= last):
-                a, b = h[name][i], again[name][index[e]]
-                gap = abs(a - b) * sizes[name.split("_")[0]] if name.endswith("acc") else abs(a - b) / max(abs(a), 1e-6)
-                rows.append([int(e), float(gap)])
-        out[name] = rows
-    return out
-
-
 def _peers(record: dict, everyone: list[dict]) -> list[dict]:
     """The other stored seeds of ``record``'s rate (as ``tests/test_store.py`` passes them)."""
     c = record["config"]
@@ -67,7 +48,7 @@ def main() -> None:
         gaps = verification.history_gaps(record, again, last)
         rows.append({"key": record["key"][:12], "lr": record["config"]["schedule"]["lr"],
                      "seed": record["config"]["seed"], "compared_until": last, "prefix": prefix,
-                     "gaps": gaps, "series": _series(record, again, last),
+                     "gaps": gaps, "series": verification.history_gap_series(record, again, last),
                      "problems": verification.verify(record, again, _peers(record, everyone))})
         print(rows[-1]["key"], rows[-1]["lr"], last, {k: (e, round(g, 4)) for k, (e, g) in gaps.items()},
               rows[-1]["problems"], flush=True)
