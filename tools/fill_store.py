@@ -32,8 +32,8 @@ def fill_cifar(store, scale: str, rates_per_batch: int, figures: str, split=None
     ``stable``: the seeds of the grid's first rate (at ``cpu-1k`` 0.002048, the stable side: the
     slowest runs, about 3 h each on one core), so that one process fills them while another
     runs Figure 5b from the next rate up (``skip``); the record count. ``skip``: Figure 5b's
-    rates left out at the grid's start (default: the scale's; the same configs either way). ``split``: the data
-    (default: the configs' own, from ``eoslib.data``). ``batch_size``: models per vmapped program
+    rates left out at the grid's start (default: the scale's; the same configs either way).
+    ``split``: the data (default: the configs' own, from ``eoslib.data``). ``batch_size``: models per vmapped program
     (default: a rate's seeds, 2 reductions, a group; 1 runs one model at a time, so that a killed
     fill loses one model at most). ``checkpoint_every_s``: save a running batch that often
     (:func:`eoslib.sweep.run_batch`), so that a killed fill resumes mid-model."""
@@ -41,11 +41,13 @@ def fill_cifar(store, scale: str, rates_per_batch: int, figures: str, split=None
     base = generalization.cifar_base(scale)
     every = checkpoint_every_s
 
+    first = s["skip"] if skip is None else skip  # the grid's top stays the scale's
+
     def fig5b():
         return generalization.sweep_until_divergence(
-            base, range(s["seeds"]), store, start=s["start"], factor=s["factor"],
-            skip=s["skip"] if skip is None else skip, max_rates=s["max_rates"] + s["skip"] - (s["skip"] if skip is None else skip), rates_per_batch=rates_per_batch, split=split, batch_size=batch_size,
-            progress=True, checkpoint_every_s=every)
+            base, range(s["seeds"]), store, start=s["start"], factor=s["factor"], skip=first,
+            max_rates=s["max_rates"] + s["skip"] - first, rates_per_batch=rates_per_batch, split=split,
+            batch_size=batch_size, progress=True, checkpoint_every_s=every)
 
     def fig6():
         configs = generalization.reduction_configs(base, s["reduce_rates"], s["reduce_epochs"],
