@@ -8,6 +8,7 @@ import sys
 import tarfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from eoslib import data
@@ -61,3 +62,13 @@ def test_a_budget_that_ends_mid_run_stops_the_child_and_returns_an_empty_tarball
     assert timings["stopped_at_budget"] and timings["records_new"] == 0
     with tarfile.open(out / "records.tar.gz") as tar:
         assert tar.getmembers() == []
+
+
+def test_a_smaller_scale_reads_the_chapters_data_from_the_pack(pack):
+    """``--scale cpu-1k`` on a device trains on the pack's first images standardized as the
+    chapter's own data are (``eoslib.data.cifar10(n_train, n_eval)``), so its records' keys and
+    runs are the chapter's."""
+    small, whole = device_cifar.load_pack(pack, 8, 4), device_cifar.load_pack(pack)
+    want = data.cifar10(8, 4)
+    assert all(np.array_equal(getattr(small, k), getattr(want, k)) for k in ("x_train", "y_train", "x_eval", "y_eval"))
+    assert len(whole.y_train) == TINY["n_train"] and not np.array_equal(whole.x_train[:8], small.x_train)

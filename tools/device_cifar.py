@@ -61,14 +61,16 @@ def pack(path: Path = PACK, n_train: int = N_TRAIN, n_eval: int = N_EVAL) -> Non
     print(f"{path} ({path.stat().st_size / 2**20:.1f} MiB)")
 
 
-def load_pack(pack: Path = PACK):
-    """The packed raw images, checked against their hash, standardized as ``eoslib.data.cifar10``."""
+def load_pack(pack: Path = PACK, n_train: int | None = None, n_eval: int | None = None):
+    """The packed raw images, checked against their hash, their first ``n_train`` / ``n_eval``
+    (default: all) standardized as ``eoslib.data.cifar10(n_train, n_eval)`` does, so that a
+    smaller scale (``cpu-1k``) trains on exactly the chapter's data."""
     from eoslib import data
     with np.load(pack) as f:
         arrays = {k: f[k] for k in ("x_train", "y_train", "x_eval", "y_eval")}
         if _digest(arrays) != str(f["sha256"]):
             raise SystemExit(f"{pack}: contents do not match their SHA-256")
-    return data.subset(data.Split(**arrays), len(arrays["y_train"]), len(arrays["y_eval"]))
+    return data.subset(data.Split(**arrays), n_train or len(arrays["y_train"]), n_eval or len(arrays["y_eval"]))
 
 
 def measure(split, models: int, epochs: int = 5) -> dict:
@@ -104,9 +106,11 @@ def _fill(store_root: str, rates_per_batch: int, figures: str, scale, pack: Path
     sys.path.insert(0, str(ROOT / "tools"))
     from fill_store import fill_cifar
 
+    from eoslib.chapters.generalization.experiment import cifar_scale
     from eoslib.results import ResultsStore
+    s = cifar_scale(scale)
     fill_cifar(ResultsStore(store_root, compact_points=200), scale, rates_per_batch, figures,
-               split=load_pack(pack))
+               split=load_pack(pack, s["n_train"], s["n_eval"]))
 
 
 def run(budget_s: float, margin_s: float, out: Path, models: int, rates_per_batch: int,
@@ -178,13 +182,15 @@ def main() -> int:
     r.add_argument("--models", type=int, default=20, help="models vmapped in the timing (0: none)")
     r.add_argument("--rates-per-batch", type=int, default=4, help="rates x 5 seeds per vmapped program")
     r.add_argument("--figures", default="5b,6,13", help="whose runs, in this order (fill_store.fill_cifar)")
+    r.add_argument("--scale", default="paper",
+                   help="a scale of CIFAR_SCALES (cpu-1k: the CPU scale's runs, from the same pack)")
     u = sub.add_parser("unpack")
     u.add_argument("tarball", type=Path)
     args = parser.parse_args()
     if args.step == "pack":
         pack()
     elif args.step == "run":
-        run(args.budget_s, args.margin_s, args.out, args.models, args.rates_per_batch, args.figures)
+        run(args.budget_s, args.margin_s, args.out, args.models, args.rates_per_batch, args.figures, scale=args.scale)
     else:
         unpack(args.tarball)
     return 0
