@@ -157,7 +157,8 @@ def test_prose_values_quote_the_rows_and_records_they_are_given():
     corr5 = {"eta0": nan, "sharpness": (0.13, (-0.51, 0.85)), "rho": (-1.0, (-1.0, -1.0))}
     v = cc.prose_values(rows, rows6, 0.01, claims, params=params, scale="cpu-1k", records=records, group_records=group,
                         group_params={"group_rates": (0.1,), "group_size": 3}, corr5=corr5, corr6=correlations(rows6),
-                        missing={"5b": 2, "6": 0, "13": 1})
+                        missing={"5b": 2, "6": 0, "13": 1}, group_means={"rho": (0.48, (-0.32, 0.95)),
+                                                                        "sharpness": (-0.69, (-0.98, 0.0))})
     assert [v[f"c{i}"] for i in (1, 2, 3, 4)] == ["**NOT RUN**", "**PASS**", "**FAIL**", "**NOT RUN**"]
     assert v["verdict_counts"] == ("claim 2 passes; claims 3 and 6 fail; claims 7, 8, 9 and 10 are unresolved; "
                                    "claims 1, 4 and 5 were not run")
@@ -193,6 +194,9 @@ def test_prose_values_quote_the_rows_and_records_they_are_given():
     assert v["group_rates"] == "0.1, in the edge-of-stability phase"
     assert (v["group_stored"], v["group_epochs"]) == ("2 of its 3 runs", "107\u2013110")
     assert v["group_anchor"] == "each with its anchor" and v["group_wall"] == "8,126\u20138,996 s"
+    assert v["f13_corr"].startswith("Within it, ρ correlates +0.48 [\u22120.32, +0.95] with the validation accuracy, "
+                                    "and $S$ at completion \u22120.69 [\u22120.98, +0.00]")
+    assert none6["f13_corr"] == "No group of the scale is complete yet"
     assert (v["vgg10_ours"], v["n_readings"], v["vgg10_match"], v["vgg19_min"]) == ("35,634", "8,448", "none gives",
                                                                                     "878,640")
     assert v["vgg10_nearest"].startswith("47,896 (")

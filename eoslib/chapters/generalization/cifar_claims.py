@@ -336,7 +336,8 @@ def _verdict_counts(claims: Sequence[Claim], first: int) -> str:
 def prose_values(rows: Sequence[Mapping], rows6: Sequence[Mapping], threshold: float | None, claims: ClaimsTable, *,
                  params: Mapping, scale: str, records: Sequence[Mapping], group_records: Sequence[Mapping],
                  group_params: Mapping, paper_factor: float = 1.6, corr5: Mapping | None = None,
-                 corr6: Mapping | None = None, missing: Mapping[str, int] | None = None) -> dict[str, str]:
+                 corr6: Mapping | None = None, missing: Mapping[str, int] | None = None,
+                 group_means: Mapping | None = None) -> dict[str, str]:
     """The measured values the CIFAR-10 chapter's discussion quotes, as text to glue into it
     (``{glue:md}``), written so that they read true on a store still being filled. ``rows`` /
     ``rows6``: Figure 5b's and Figure 6's summary rows, ``records`` Figure 5b's records (with their
@@ -344,7 +345,8 @@ def prose_values(rows: Sequence[Mapping], rows6: Sequence[Mapping], threshold: f
     parameters; ``scale``: its name; ``group_params`` / ``group_records``: the scale's Figure 13
     group (:func:`eoslib.chapters.generalization.experiment.cifar_scale`) and its records in the
     store; ``corr5`` / ``corr6``: Figure 12b's and 12c's correlations when already computed;
-    ``missing``: per figure, the planned runs the store lacks. Keys:
+    ``missing``: per figure, the planned runs the store lacks; ``group_means``: Figure 13's mean
+    within-group correlations (``"rho"`` / ``"sharpness"`` -> (mean, (low, high))). Keys:
 
     - ``scale``, ``scale_text``: the scale and its data, seeds and grid; ``fill_state``: what the
       store holds of the planned runs (a sentence); ``c1`` to ``c10``: the claims' verdicts;
@@ -361,7 +363,7 @@ def prose_values(rows: Sequence[Mapping], rows6: Sequence[Mapping], threshold: f
       ``f12_fails``: Figure 12b-c's models and correlations and how claims 6-9 read;
     - ``rho_heading``: the constant-rate models without a ρ;
     - ``f13_heading``, ``group_rates``, ``group_stored``, ``group_epochs``, ``group_anchor``,
-      ``group_wall``: the Figure 13 group;
+      ``group_wall``, ``f13_corr`` (a sentence): the Figure 13 group and its correlations;
     - ``vgg10_ours``, ``n_readings``, ``vgg10_match``, ``vgg10_nearest``, ``vgg19_min``: the
       parameter counts (:mod:`eoslib.chapters.generalization.param_counts`).
     """
@@ -372,7 +374,7 @@ def prose_values(rows: Sequence[Mapping], rows6: Sequence[Mapping], threshold: f
     out["fill_state"] = _fill_state(missing or {}, {"5b": len(rows), "6": len(rows6), "13": len(group_records)})
     out.update(_figure6_values(rows, rows6, params, verdicts))
     out.update(_figure12_values(rows, rows6, claims, corr5, corr6))
-    out.update(_figure13_values(group_records, group_params, rows, verdicts, out["scale"]))
+    out.update(_figure13_values(group_records, group_params, rows, verdicts, out["scale"], group_means))
     out.update(_count_values())
     return out
 
@@ -521,7 +523,7 @@ def _figure12_values(rows, rows6, claims: ClaimsTable, corr5, corr6) -> dict[str
     return out
 
 
-def _figure13_values(group_records, group_params, rows, verdicts, scale: str) -> dict[str, str]:
+def _figure13_values(group_records, group_params, rows, verdicts, scale: str, means=None) -> dict[str, str]:
     """:func:`prose_values`' keys on Figure 13's group (its docstring)."""
     out = {"f13_heading": f"Figure 13 ({verdicts[4] if len(verdicts) > 4 else 'none'}) and Figure 7 "
                           f"({verdicts[3] if len(verdicts) > 3 else 'none'}) at the {scale} scale."}
@@ -535,6 +537,11 @@ def _figure13_values(group_records, group_params, rows, verdicts, scale: str) ->
                group_anchor=("each with its anchor" if group_records and all(
                    np.isfinite(r["final"].get("rho", float("nan"))) for r in group_records) else "not all with an anchor"),
                group_wall=fmnist._span([r["wall_time_s"] for r in group_records], lambda x: f"{x:,.0f}") + " s")
+    rho, sharp = (means or {}).get("rho"), (means or {}).get("sharpness")
+    out["f13_corr"] = (f"Within it, ρ correlates {fmnist._interval(rho[0], *rho[1])} with the validation accuracy, "
+                       f"and $S$ at completion {fmnist._interval(sharp[0], *sharp[1])} (mean over the group, 95 % "
+                       "bootstrap interval over its models)" if rho and sharp and np.isfinite(rho[0])
+                       else "No group of the scale is complete yet")
     return out
 
 
