@@ -495,3 +495,22 @@ def test_chapter_6_reads_a_store_being_filled_without_computing():
     table = cifar_claims.claims_table(runs.rows, runs.rows6, runs.threshold, P["scale"], group_size=P["group_size"],
                                       group_rows=runs.rows13, missing=runs.missing)
     assert all(c.verdict in ("UNRESOLVED", "NOT RUN") for c in table.claims)
+
+
+def test_flat_below_is_undecided_without_a_trend_to_test():
+    """Claim 1's flat half: UNRESOLVED (not FAIL) with fewer than 4 models or a single rate below
+    the threshold (a CPU scale's one stable rate); decided by the permutation test otherwise."""
+    from eoslib.chapters.generalization import claims as gc
+
+    def row(eta, acc):
+        return dict(eta0=eta, val_acc=acc, failed=False)
+
+    one_rate = [row(0.002, a) for a in (0.29, 0.30, 0.31, 0.28)]
+    for rows in (one_rate[:3], one_rate):
+        c = gc.claim_flat_below(rows, 0.005)
+        assert c.verdict == "UNRESOLVED" and "rate(s) below" in c.measured, c
+    rng = np.random.default_rng(0)
+    flat = [row(eta, 0.8 + rng.normal(0, 0.01)) for eta in (0.001, 0.002, 0.003, 0.004) for _ in range(5)]
+    trend = [row(eta, 0.5 + 50 * eta + rng.normal(0, 0.001)) for eta in (0.001, 0.002, 0.003, 0.004) for _ in range(5)]
+    assert gc.claim_flat_below(flat, 0.005).verdict == "PASS"
+    assert gc.claim_flat_below(trend, 0.005).verdict == "FAIL"
