@@ -192,22 +192,22 @@ def _grouped_epoch(step, lanes: tuple, states: tuple, slot: jax.Array) -> tuple[
     return tuple(o[0] for o in out), tuple(o[1] for o in out)
 
 
-def run_block(objective: Objective, num_epochs: int, batched: bool, groups: int,
+def run_block(objective: Objective, capacity: int, batched: bool, groups: int,
               train_data: Batch, eval_data: Batch, limits: Limits, schedule: Schedule,
-              state: TrainState, start_epoch: jax.Array):
-    """Up to ``num_epochs`` calls of :func:`epoch_step` in one ``lax.while_loop``, leaving early
-    once every model has stopped. ``batched``: state, schedule and limits carry a leading model
-    axis (M,) and the epoch is ``vmap``ped, separately over ``groups`` consecutive lane groups
-    (:func:`split_lanes`; the loop carries them apart, so they are split and joined once per
-    block). ``start_epoch``: the epoch t of the active models. Returns the state and the
-    metrics, arrays (num_epochs,) or (M, num_epochs) whose entries with ``active`` False are
-    unused."""
+              state: TrainState, start_epoch: jax.Array, num_epochs: jax.Array):
+    """Up to ``num_epochs`` (traced, at most the static ``capacity``) calls of :func:`epoch_step`
+    in one ``lax.while_loop``, leaving early once every model has stopped. ``batched``: state,
+    schedule and limits carry a leading model axis (M,) and the epoch is ``vmap``ped, separately
+    over ``groups`` consecutive lane groups (:func:`split_lanes`; the loop carries them apart, so
+    they are split and joined once per block). ``start_epoch``: the epoch t of the active models.
+    Returns the state and the metrics, arrays (capacity,) or (M, capacity) whose entries from
+    ``num_epochs`` on, and those with ``active`` False, are unused."""
     step = _stepper(objective, train_data, eval_data, batched)
     window = state.window.shape[-2]
     lanes = split_lanes((limits, schedule), groups)
     states = split_lanes(state, groups)
     metrics = tuple(
-        {k: jnp.zeros((*s.shape, num_epochs), s.dtype)
+        {k: jnp.zeros((*s.shape, capacity), s.dtype)
          for k, s in jax.eval_shape(step, *lane, st, start_epoch)[1].items()}
         for lane, st in zip(lanes, states))
 
@@ -226,6 +226,18 @@ def run_block(objective: Objective, num_epochs: int, batched: bool, groups: int,
 
 
 run_block_jit = jax.jit(run_block, static_argnums=(0, 1, 2, 3))
+
+MIN_CAPACITY = 128
+"""Epochs a compiled block has room for at least (:func:`block_capacity`)."""
+
+
+def block_capacity(num_epochs: int) -> int:
+    """The static room of the compiled block that runs ``num_epochs`` epochs: the next power of
+    two from :data:`MIN_CAPACITY` on. The epoch count itself is traced, so blocks of other
+    lengths (to the next eigensolve, an anchor reached at any epoch, a remainder) share one
+    compiled program instead of compiling the epoch anew for each length (15-20 s for VGG10
+    on a CPU core); the epochs run are the same either way."""
+    return max(MIN_CAPACITY, 1 << max(int(num_epochs) - 1, 0).bit_length())
 
 
 @partial(jax.jit, static_argnums=(0, 1, 2))
@@ -248,8 +260,9 @@ def run_epochs(objective: Objective, num_epochs: int, train_data: Batch, eval_da
     num_epochs``."""
     args = (train_data, eval_data, limits, schedule)
     if objective.compiled_loops:
-        return run_block_jit(objective, num_epochs, batched, lane_groups, *args, state,
-                             jnp.int32(start_epoch))
+        state, metrics = run_block_jit(objective, block_capacity(num_epochs), batched, lane_groups, *args, state,
+                                       jnp.int32(start_epoch), jnp.int32(num_epochs))
+        return state, jax.tree.map(lambda a: a[..., :num_epochs], metrics)
     collected, window = [], state.window.shape[-2]
     for i in range(num_epochs):
         slot = jnp.int32((start_epoch + i) % window)

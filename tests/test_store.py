@@ -5,8 +5,10 @@ fail the same comparison.
 Run records (one training run each, keyed by its config), per store (``CHECKS``): the data set,
 how many records are drawn, and whether they are re-run whole (the Fashion-MNIST MLPs, seconds
 each) or only for a prefix of their epochs (the CIFAR-10 VGG10s, minutes to an hour each on a
-CPU: their first ``PREFIX_EPOCHS`` epochs, about 10 s each on two cores at 500 images, without
-eigensolves; ``verification.verify(prefix=...)``).
+CPU: their first ``PREFIX_EPOCHS`` epochs without eigensolves, alone and as a lane of a vmapped
+pair, the probe; ``verification.verify(prefix=...)``). At ``cpu-1k`` (1,000 images) that takes
+about 80 s on one core, of which about 35 s compile the two programs; 10 epochs took about 140 s
+in CI.
 
 Computation records (a chapter's longer analysis, keyed by its spec), per store
 (``COMPUTATIONS``): the chapter module whose ``reverify`` re-runs a record's deterministic part
@@ -29,7 +31,7 @@ from eoslib.results import STORE_ROOT, open_store
 from eoslib.runs import TRAINER_VERSION
 
 STORES = sorted(p.name for p in STORE_ROOT.iterdir() if p.is_dir()) if STORE_ROOT.is_dir() else []
-PREFIX_EPOCHS = 10
+PREFIX_EPOCHS = 5
 WHOLE_UP_TO = 3000  # a longer Fashion-MNIST record (up to 15,000 epochs) is re-run for its first 3,000 only
 CHECKS = {  # store -> (data set name, loader, records drawn, prefix epochs or None for whole runs, probe)
     "fmnist-generalization": ("Fashion-MNIST", data.fashion_mnist, 2, None, False),
