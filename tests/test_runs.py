@@ -213,6 +213,35 @@ def test_python_epoch_loop_matches_the_compiled_loop():
                  python[0].params, compiled[0].params)
 
 
+def test_compiled_blocks_of_any_length_share_one_program_and_chain_to_one_block():
+    """A compiled block's epoch count is traced (``gd.block_capacity``): blocks of 37, 50 and 3
+    epochs run one program, and chained they give the metrics and state of one 90-epoch block
+    bit for bit."""
+    from eoslib import gd
+    from eoslib.schedules import as_arrays
+
+    model = models.MLP(hidden=(8, 8))
+    x = jax.random.normal(jax.random.key(0), (32, 4, 4, 1), jnp.float32)
+    y = jax.random.randint(jax.random.key(1), (32,), 0, 10)
+    limits = Limits(jnp.int32(200), jnp.float32(2.0), jnp.float32(1e3))
+    data = (Batch(x, y), Batch(x[:8], y[:8]), limits, as_arrays(schedules.constant(0.5)))
+    objective = Objective(model, "xent", 32, True)
+    state = init_state(model, jax.random.key(2), (4, 4, 1), 3)
+    whole_state, whole = run_epochs(objective, 90, *data, state, 0)
+    before = gd.run_block_jit._cache_size()
+    chunks, epoch = [], 0
+    for num in (37, 50, 3):
+        state, metrics = run_epochs(objective, num, *data, state, epoch)
+        assert metrics["active"].shape == (num,)
+        chunks.append(metrics)
+        epoch += num
+    assert gd.run_block_jit._cache_size() == before and gd.block_capacity(3) == gd.block_capacity(90) == 128
+    assert gd.block_capacity(129) == 256
+    for name in whole:
+        np.testing.assert_array_equal(np.concatenate([c[name] for c in chunks], axis=-1), whole[name])
+    jax.tree.map(np.testing.assert_array_equal, state.params, whole_state.params)
+
+
 def test_rho_compares_the_final_top_subspace_with_its_anchors(small_split):
     """ρ: similarity of the top-2 subspace at completion to the one at the first evaluation
     that sees 90 % training accuracy (rho) and at the first with S >= 2/η (rho_eos)."""
