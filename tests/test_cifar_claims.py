@@ -263,6 +263,9 @@ def test_correlation_claims_pass_fail_and_stay_unresolved_on_undecidable_interva
         assert verdict([]) == "NOT RUN"
     claim = cc.claim_correlation(_correlated(6, 0.05), "sharpness", "Figure 12c, η reduction", "cpu")
     assert "over 6 model(s): too few models" in claim.measured and "Figure 12c, η reduction; cpu scale" in claim.claim
+    one = cc.claim_correlation(_correlated(1, 0.05), "rho", "Figure 12c, η reduction", "cpu")  # a NaN statistic
+    assert one.measured == "Spearman ρ(ρ, validation error) undefined over 1 model(s): too few models", one
+    assert "undefined" in cc.claim_rho_in_reduction(_correlated(1, 0.05), "cpu").measured
 
 
 def test_claims_table_figure12_rows_follow_the_rule():

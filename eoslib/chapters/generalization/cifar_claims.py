@@ -244,8 +244,9 @@ def claim_correlation(rows, key: str, figure: str, scale: str, *, min_models: in
     if not rows:
         return Claim.unmeasured(name, f"not run at this scale ({scale}): no model of {figure}", bound)
     n = sum(bool(np.isfinite(r[key])) for r in _live(rows))
-    _, (lo, hi) = corr[key]
-    measured = f"{base.measured} over {n} model(s)"
+    rho, (lo, hi) = corr[key]
+    statistic = base.measured if np.isfinite(rho) else base.measured.split(" = ")[0] + " undefined"
+    measured = f"{statistic} over {n} model(s)"
     why = ("too few models" if n < min_models else "undefined" if not (np.isfinite(lo) and np.isfinite(hi))
            else "the interval contains 0" if lo <= 0 <= hi else None)
     if why:
@@ -266,7 +267,7 @@ def claim_rho_in_reduction(rows6, scale: str, *, min_models: int = MIN_MODELS) -
     n = len(_live(rows6))
     corr = fmnist.correlations(rows6)
     r = {k: corr[k][0] for k in ("rho", "sharpness", "eta0")}
-    text = ", ".join(f"{k}: {v:+.2f}" for k, v in r.items())
+    text = ", ".join(f"{k}: {v:+.2f}" if np.isfinite(v) else f"{k}: undefined" for k, v in r.items())
     others = {k: v for k, v in r.items() if k != "rho" and np.isfinite(v)}
     if n < min_models or not np.isfinite(r["rho"]) or not others:
         return Claim(name, f"{n} models (Spearman with the error: {text}): too few or undefined", bound, False,
