@@ -235,8 +235,8 @@ def block_capacity(num_epochs: int) -> int:
     """The static room of the compiled block that runs ``num_epochs`` epochs: the next power of
     two from :data:`MIN_CAPACITY` on. The epoch count itself is traced, so blocks of other
     lengths (to the next eigensolve, an anchor reached at any epoch, a remainder) share one
-    compiled program instead of compiling the epoch anew for each length (15-20 s for VGG10
-    on a CPU core); the epochs run are the same either way."""
+    compiled program instead of compiling the epoch anew for each length; the epochs run, and
+    their results, are the same either way (``tests/test_runs.py``)."""
     return max(MIN_CAPACITY, 1 << max(int(num_epochs) - 1, 0).bit_length())
 
 

@@ -6,9 +6,8 @@ Run records (one training run each, keyed by its config), per store (``CHECKS``)
 how many records are drawn, and whether they are re-run whole (the Fashion-MNIST MLPs, seconds
 each) or only for a prefix of their epochs (the CIFAR-10 VGG10s, minutes to an hour each on a
 CPU: their first ``PREFIX_EPOCHS`` epochs without eigensolves, alone and as a lane of a vmapped
-pair, the probe; ``verification.verify(prefix=...)``). At ``cpu-1k`` (1,000 images) that takes
-about 80 s on one core, of which about 35 s compile the two programs; 10 epochs took about 140 s
-in CI.
+pair, the probe; ``verification.verify(prefix=...)``; the compared window and what it costs:
+``store/README.md``).
 
 Computation records (a chapter's longer analysis, keyed by its spec), per store
 (``COMPUTATIONS``): the chapter module whose ``reverify`` re-runs a record's deterministic part
