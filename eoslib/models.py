@@ -53,7 +53,7 @@ import jax
 import jax.numpy as jnp
 
 __all__ = ["INITS", "kernel_init", "bias_init", "MLP", "mlp_relu_inputs", "max_pool_2x2", "VGG", "VGG10", "VGG19", "ResNet20", "BasicBlock", "GhostBatchNorm", "Linear",
-           "MODELS", "GHOST_BATCH_SIZE", "init_variables", "count_params",
+           "MODELS", "GHOST_BATCH_SIZE", "init_variables", "for_apply", "count_params",
            "matmul_stored_transpose", "stored_transpose_weight_gradients"]
 
 GHOST_BATCH_SIZE = 1024
@@ -341,6 +341,17 @@ MODELS = {"mlp": MLP, "vgg10": VGG10, "vgg19": VGG19, "resnet20": ResNet20}
 def init_variables(model: nn.Module, key: jax.Array, input_shape: Sequence[int]) -> dict:
     """Variables ``{"params": ..., ["batch_stats": ...]}`` for inputs of shape (N, *input_shape)."""
     return dict(model.init(key, jnp.zeros((1, *input_shape), jnp.float32), train=False))
+
+
+def for_apply(model: nn.Module) -> nn.Module:
+    """``model`` with the default ``weight_init``: the same forward pass for given variables
+    (initializers run in :func:`init_variables` only), so the programs compiled around it (an
+    :class:`eoslib.objective.Objective`: epochs, Hessian-vector products) are shared by runs
+    that differ only in their initialization instead of being compiled once per
+    initialization."""
+    if getattr(model, "weight_init", INITS[0]) == INITS[0]:
+        return model
+    return model.clone(weight_init=INITS[0])
 
 
 def count_params(variables: dict, *, torch_state_dict: bool = False) -> int:

@@ -35,7 +35,7 @@ from eoslib import execution, monitors
 from eoslib.diagnostics import Problem
 from eoslib.gd import Limits, TrainState, init_states, run_epochs
 from eoslib.lanczos import DEFAULT_CHECK, LEGACY_CHECK, Check, Eigenpairs
-from eoslib.models import INITS, MLP, MODELS, mlp_relu_inputs
+from eoslib.models import INITS, MLP, MODELS, for_apply, mlp_relu_inputs
 from eoslib.objective import Batch, Objective, default_chunk_size
 from eoslib.results import ResultsStore, computed, make_record
 from eoslib.schedules import Schedule, as_arrays
@@ -215,7 +215,7 @@ def prepare(configs: Sequence[RunConfig], split: datasets.Split, *, batched: boo
     model = MODELS[first.model](weight_init=first.weight_init)
     plan = execution.plan(model, num_models=len(configs) if batched else 1, devices=devices,
                           lane_groups=lane_groups, batched_eigensolves=batched_eigensolves)
-    objective = Objective(model, first.loss,
+    objective = Objective(for_apply(model), first.loss,
                           default_chunk_size(model, len(split.y_train), first.chunk_size),
                           plan.compiled_loops, plan.stored_transpose)
     if batched:

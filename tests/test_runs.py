@@ -14,7 +14,7 @@ from eoslib.execution import ExecutionPlan
 from eoslib.gd import Limits, init_state, run_epochs
 from eoslib.monitors import Rotation, StopAbove, StopAfterPeak, has_peaked
 from eoslib.objective import Batch, Objective
-from eoslib.runs import Prepared, RunConfig, state_eigenpairs, states_at, train
+from eoslib.runs import Prepared, RunConfig, prepare, state_eigenpairs, states_at, train
 
 
 def _f64(tree):
@@ -240,6 +240,21 @@ def test_compiled_blocks_of_any_length_share_one_program_and_chain_to_one_block(
     for name in whole:
         np.testing.assert_array_equal(np.concatenate([c[name] for c in chunks], axis=-1), whole[name])
     jax.tree.map(np.testing.assert_array_equal, state.params, whole_state.params)
+
+
+def test_runs_that_differ_only_in_initialization_share_their_compiled_programs(small_split):
+    """The objective holds the model with the default ``weight_init`` (``models.for_apply``):
+    PyTorch- and Flax-initialized runs start from different parameters but compile one epoch
+    program and one eigensolver between them, and the model's other fields are kept."""
+    from eoslib.models import for_apply
+
+    preps = [prepare([RunConfig(n_train=128, n_eval=32, max_epochs=5, weight_init=w)], small_split, batched=False)
+             for w in ("torch", "flax")]
+    assert preps[0].objective == preps[1].objective and hash(preps[0].objective) == hash(preps[1].objective)
+    first = jax.tree.leaves(preps[0].state.params)[0]
+    assert not np.array_equal(first, jax.tree.leaves(preps[1].state.params)[0])
+    torch_vgg = models.VGG(widths=(2,), convs_per_block=1, ghost_size=8, weight_init="torch")
+    assert for_apply(torch_vgg) == models.VGG(widths=(2,), convs_per_block=1, ghost_size=8)
 
 
 def test_rho_compares_the_final_top_subspace_with_its_anchors(small_split):
