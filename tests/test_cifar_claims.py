@@ -118,6 +118,21 @@ def test_row_spearman_is_scipys():
     assert np.isnan(generalization.spearman_rows(np.ones((1, 9)), y[:1])[0])
 
 
+def test_spearman_of_a_constant_series_is_undefined_without_a_warning():
+    """A constant series (Figure 6's switched models all share eta0) has no rank correlation:
+    NaN, interval NaN, and no SciPy warning (a notebook's stderr would carry the install path)."""
+    import warnings
+
+    x, y = np.full(4, 0.08796), np.array([0.66, 0.63, 0.61, 0.62])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for a, b in ((x, y), (y, x), (y[:2], y[:2])):
+            rho, (lo, hi) = generalization.spearman_ci(a, b)
+            assert np.isnan(rho) and np.isnan(lo) and np.isnan(hi)
+    rho, (lo, hi) = generalization.spearman_ci(y, -y)
+    assert rho == -1.0 and lo == hi == -1.0
+
+
 def test_prose_values_quote_the_rows_and_records_they_are_given():
     """cifar_claims.prose_values (the numbers the chapter's text glues) on a constructed scale
     being filled: a stable rate (one seed at the epoch cap), the threshold rate, a rate past it

@@ -346,11 +346,13 @@ def bootstrap_ci(statistic: Callable[[np.ndarray], float], n: int, *, draws: int
 def spearman_ci(x: Sequence[float], y: Sequence[float], *, draws: int = 2000, level: float = 0.95,
                 seed: int = 0) -> tuple[float, tuple[float, float]]:
     """Spearman's ρ of ``y`` on ``x`` (finite pairs) and its bootstrap interval (the resamples of
-    :func:`bootstrap_ci`, their correlations by :func:`spearman_rows`)."""
+    :func:`bootstrap_ci`, their correlations by :func:`spearman_rows`); NaN for both (undefined)
+    with fewer than 3 pairs or a constant series (every resample is constant too), without the
+    warning SciPy gives for the latter."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     keep = np.isfinite(x) & np.isfinite(y)
     x, y = x[keep], y[keep]
-    if x.size < 3:
+    if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:  # too few pairs, or a constant series: undefined
         return float("nan"), (float("nan"), float("nan"))
     rho = float(spearmanr(x, y).statistic)
     idx = _resamples(x.size, draws, seed)
