@@ -131,11 +131,14 @@ def test_killed_sweep_resumes_without_loss_or_duplicates(small_split, tmp_path):
 
 def test_conv_sweep_on_cpu_runs_epoch_by_epoch_and_agrees_with_single_runs(tmp_path, load_or_skip):
     split = load_or_skip("CIFAR-10", data.cifar10, 48, 16)
+    # small rates: at 0.02 the gradient at epoch 1 of this 48-image VGG10 already amplifies
+    # rounding (equal parameters to 1e-7, losses 3e-4 apart after two steps on one thread), and
+    # at 0.1 it diverges; the programs are compared where their rounding stays rounding
     base = RunConfig(model="vgg10", dataset="cifar10", n_train=48, n_eval=16, max_epochs=2,
-                     schedule=schedules.warmup(0.1, 2), sharpness_at_end=False)
+                     schedule=schedules.warmup(0.01, 2), sharpness_at_end=False)
     on_cpu = jax.default_backend() == "cpu"  # CPU: Python epoch loop for convolutions
     assert plan(MODELS[base.model]()).compiled_loops == (not on_cpu)
-    configs = sweep.lr_seed_grid(base, [0.05, 0.1], [0])
+    configs = sweep.lr_seed_grid(base, [0.005, 0.01], [0])
     records = sweep.sweep(configs, ResultsStore(tmp_path), split=split)
     for config, record in zip(configs, records):
         single = train(config, split)
