@@ -38,8 +38,9 @@ the block before it, in exact arithmetic the only nonzero ones) and then orthogo
 remainder against the whole basis by classical Gram–Schmidt with the Parlett–Kahan "twice is
 enough" test (κ = √2): a second pass only when the first lost digits to cancellation. A vector
 that lies in ``span(Q)`` to working precision is a *breakdown* (an invariant subspace: low rank,
-repeated eigenvalues, small ``d``); the solver then continues from a Gaussian random vector
-orthogonalized twice against ``Q``. As the basis is orthonormal to working precision, no
+repeated eigenvalues, small ``d``); the solver then continues from a Gaussian vector
+orthogonalized twice against ``Q`` (a cyclic shift of one drawn at the start, another at each
+breakdown: no random draw inside the loop). As the basis is orthonormal to working precision, no
 spurious copies ("ghosts") of converged eigenvalues appear. The returned residuals are
 recomputed explicitly from the stored products, ``‖W y_i − θ_i Q y_i‖`` (not an estimate).
 
@@ -112,8 +113,9 @@ and the angle to the eigenvector at most ``‖r‖/δ``.
 
 Cost per iteration besides the ``b`` HVPs: an ``m x m`` ``eigh`` and usually two dense passes
 over the ``m x d`` basis, where ``m`` is the basis allocated so far: it starts at
-:data:`FIRST_BASIS` rows and grows to ``max_iters`` when full (the check's basis likewise, to its
-``max_steps``). Rows beyond the basis size are zero, so a growing basis takes the
+:data:`FIRST_BASIS` rows and grows to ``max_iters`` when full (the check allocates its
+``max_steps`` rows at once: it mostly outgrows a first stage, and each stage is another compiled
+loop). Rows beyond the basis size are zero, so a growing basis takes the
 steps of one allocated at full size (the same HVPs; values equal up to rounding, since products
 over more rows sum in another order) at the cost of the rows in use; memory ``2 d m``.
 A solve that reaches ``max_iters`` first restarts from its Ritz vectors (at most ``rounds``
@@ -226,30 +228,33 @@ def _orthogonalize(
     return p2, dependent
 
 
-def _random_orthogonal(basis: Array, key: Array, within=lambda x: x) -> Array:
-    """A unit Gaussian vector orthogonalized twice against the rows of ``basis``."""
-    p = jax.random.normal(key, (basis.shape[1],), basis.dtype)
+def _spare_direction(basis: Array, spare: Array, shift: Array, within=lambda x: x) -> Array:
+    """A unit vector orthogonal (twice) to the rows of ``basis``: the state's Gaussian ``spare``
+    vector cyclically shifted by ``shift``. The shifts of a Gaussian vector are linearly
+    independent with probability one (the circulant matrix they form is invertible when no
+    DFT coefficient of the vector vanishes), so each breakdown gets a new direction without a
+    random draw inside the loop (a draw there costs about a quarter of a step's compile time)."""
+    p = jnp.roll(spare, shift)
     for _ in range(2):
         p = within(_project_out(basis, p))
     return p / jnp.linalg.norm(p)
 
 
-
-
 def _orthonormalize_block(
-    basis: Array, candidates: Array, key: Array, coeffs: Array | None = None
-):
+    basis: Array, candidates: Array, spare: Array, size: Array, coeffs: Array | None = None
+) -> Array:
     """Orthonormalize the ``(b, d)`` candidates against the basis and each other.
 
-    ``coeffs`` optionally holds the precomputed ``(m, b)`` ``basis @ candidates.T``.
+    ``coeffs`` optionally holds the precomputed ``(m, b)`` ``basis @ candidates.T``. A candidate
+    dependent on the basis (breakdown) is replaced by a shift of the Gaussian ``spare`` (d,),
+    orthogonalized (:func:`_spare_direction`); the shift depends on the basis ``size`` and the
+    candidate's index, so that successive breakdowns get independent directions.
 
-    Returns the new rows ``(b, d)`` (not yet written into ``basis``) and the
-    key. A candidate dependent on the basis (breakdown) is replaced by a random
-    direction orthogonal to it.
+    Returns the new rows ``(b, d)`` (not yet written into ``basis``).
     """
     rows = []
+    dim = candidates.shape[1]
     for j in range(candidates.shape[0]):  # b is small and static
-        key, sub = jax.random.split(key)
         if rows:  # against the rows of this block found so far, then the basis
             block = jnp.stack(rows)
             within = lambda x, block=block: x - (block @ x) @ block  # noqa: E731
@@ -259,13 +264,18 @@ def _orthonormalize_block(
             p, dependent = _orthogonalize(basis, within(candidates[j]), within)
         else:
             p, dependent = _orthogonalize(basis, candidates[j], within, coeffs[:, j])
+        shift = (size * _SHIFT_STRIDE + j * _BLOCK_STRIDE) % dim
         p = jax.lax.cond(
             dependent,
-            lambda: _random_orthogonal(basis, sub, within),
+            lambda: _spare_direction(basis, spare, shift, within),
             lambda: p / jnp.linalg.norm(p),
         )
         rows.append(p)
-    return jnp.stack(rows), key
+    return jnp.stack(rows)
+
+
+_SHIFT_STRIDE = 7919  # primes: a shift per basis size and block column, distinct mod most d
+_BLOCK_STRIDE = 104729
 
 
 def _one_at_a_time(fn):
@@ -323,23 +333,25 @@ class LanczosState(NamedTuple):
     residual_norms: Array  # (w,)
     converged: Array  # () bool
     pending: Array  # (b, d) next block, orthonormal to the basis
-    key: Array
+    spare: Array  # (d,) Gaussian, drawn once: its shifts replace dependent candidates
 
 
 def lanczos_init(start: Array, key: Array, *, wanted: int, max_basis: int) -> LanczosState:
     """The state before the first iteration: ``start`` (b, d) orthonormalized as the pending
-    block; ``wanted`` Ritz pairs are tracked in a basis of at most ``max_basis`` rows."""
+    block; ``wanted`` Ritz pairs are tracked in a basis of at most ``max_basis`` rows. ``key``
+    draws the Gaussian spare vector whose shifts replace dependent vectors (breakdowns)."""
     block_size, dim = start.shape
     dtype = start.dtype
     zeros_md = jnp.zeros((max_basis, dim), dtype)
     zero = jnp.array(0, int)
-    pending, key = _orthonormalize_block(zeros_md, start, key)
+    spare = jax.random.normal(key, (dim,), dtype)
+    pending = _orthonormalize_block(zeros_md, start, spare, zero)
     return LanczosState(
         basis=zeros_md, products=zeros_md, projected=jnp.zeros((max_basis, max_basis), dtype),
         size=zero, num_matvecs=zero, values=jnp.zeros((wanted,), dtype),
         coeffs=jnp.zeros((max_basis, wanted), dtype), norm_estimate=jnp.zeros((), dtype),
         residual_norms=jnp.full((wanted,), jnp.inf, dtype), converged=jnp.array(False),
-        pending=pending, key=key)
+        pending=pending, spare=spare)
 
 
 def lanczos_step(s: LanczosState, new_products: Array, tol: Array, *, which: str) -> LanczosState:
@@ -372,7 +384,7 @@ def lanczos_step(s: LanczosState, new_products: Array, tol: Array, *, which: str
     values, coeffs, norm_estimate = _rayleigh_ritz(projected, size, wanted, which)
     # The next block F = (I − QᵀQ) H Q_lastᵀ = Q_nextᵀ R; the residual of a Ritz pair
     # (θ, Qᵀy) is F y_last, so ‖r‖ = ‖R y_last‖, R = Q_next (H Q_last)ᵀ (b x b).
-    pending, key = _orthonormalize_block(basis, reduced, s.key, full)
+    pending = _orthonormalize_block(basis, reduced, s.spare, size, full)
     coupling = pending @ new_products.T
     y_last = jax.lax.dynamic_slice_in_dim(coeffs, s.size, block_size)  # (b, w)
     residual_norms = jnp.linalg.norm(coupling @ y_last, axis=0)
@@ -381,7 +393,7 @@ def lanczos_step(s: LanczosState, new_products: Array, tol: Array, *, which: str
         basis=basis, products=products, projected=projected, size=size,
         num_matvecs=s.num_matvecs + block_size, values=values, coeffs=coeffs,
         norm_estimate=norm_estimate, residual_norms=residual_norms, converged=converged,
-        pending=pending, key=key)
+        pending=pending, spare=s.spare)
 
 
 def lanczos_extract(s: LanczosState) -> tuple[Array, Array, Array]:
@@ -524,13 +536,15 @@ def _deflated_apply(matvec: Partial, vectors: Array, shift: Array, v: Array) -> 
 
 
 def _extreme_ritz(s: LanczosState, sign: float) -> tuple[Array, Array]:
-    """``(top, bottom)``: the largest and smallest Ritz values of ``sign · T`` (the check's basis)."""
+    """``(top, bottom)``: the largest and smallest Ritz values of ``sign · T`` (the check's basis;
+    ``top`` is ``-inf`` before the first step). One ``eigvalsh``: the inactive rows are decoupled,
+    so their eigenvalues are their diagonal entries, set to ``T₁₁``, a Rayleigh quotient of the
+    active block, which lies between its extreme eigenvalues and so moves neither."""
     t = sign * s.projected
     active = jnp.arange(t.shape[0]) < s.size
-    big = 3 * jnp.sqrt(jnp.sum(t**2)) + jnp.finfo(t.dtype).tiny
-    top = jnp.max(_eigvalsh(t + jnp.diag(jnp.where(active, 0.0, -big))))
-    bottom = jnp.min(_eigvalsh(t + jnp.diag(jnp.where(active, 0.0, big))))
-    return top, bottom
+    values = _eigvalsh(t + jnp.diag(jnp.where(active, 0.0, t[0, 0])))
+    top = jnp.where(s.size > 0, jnp.max(values), -jnp.inf)
+    return top, jnp.min(values)
 
 
 def _kw_bound(s: LanczosState, log_term: Array, sign: float) -> tuple[Array, Array]:
@@ -575,7 +589,7 @@ class _Round(NamedTuple):
     key: Array
 
 
-def _check(iterate, init, extract, matvec, values, vectors, residuals, key, tol, *, k, which, check, host, first):
+def _check(iterate, init, extract, matvec, values, vectors, residuals, key, tol, *, k, which, check, host):
     """The missed-eigenvalue check on the deflated operator: ``(missed, bound, direction,
     matvecs)`` (module docstring)."""
     sign = 1.0 if which == "LA" else -1.0
@@ -583,8 +597,10 @@ def _check(iterate, init, extract, matvec, values, vectors, residuals, key, tol,
     scale = jnp.max(jnp.abs(values))
     shift = values[k - 1] - sign * 2 * tol * scale  # never beyond θ_k: span V is inert
     probe = jax.random.normal(key, (1, dim), vectors.dtype)
-    sizes = _stage_sizes(min(check.max_steps, dim), 1, first)
-    state = init(probe, key, wanted=1, max_basis=sizes[0])
+    # the whole basis at once: an adaptive check mostly outgrows a first stage (about 34 steps at
+    # the MLP's initialization), and a second loop would add about a tenth of the solve's compile
+    sizes = (min(check.max_steps, dim),)
+    state = init(probe, jax.random.fold_in(key, 1), wanted=1, max_basis=sizes[0])
     if not check.adaptive:  # deflates the guards too (their residuals are 10 tol: unsound)
         deflated = Partial(_deflated_apply, matvec, vectors, shift)
         theta, u, spent = _staged(lambda st: iterate(deflated, st, tol, which), state, sizes[1:],
@@ -650,7 +666,7 @@ def _certified_solve(matvec: Partial, start: Array, key: Array, tol: Array, *, k
         if check is not None:
             missed, bound, direction, spent = _check(iterate, init, extract, matvec, values, vectors,
                                                      residuals, check_key, tol, k=k, which=which, check=check,
-                                                     host=host, first=first)
+                                                     host=host)
             used = used + spent
         return _Round(solves + 1, values, vectors, residuals, used, converged, missed, bound,
                       direction, key)
