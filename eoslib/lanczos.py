@@ -336,15 +336,17 @@ class LanczosState(NamedTuple):
     spare: Array  # (d,) Gaussian, drawn once: its shifts replace dependent candidates
 
 
-def lanczos_init(start: Array, key: Array, *, wanted: int, max_basis: int) -> LanczosState:
+def lanczos_init(start: Array, key: Array, *, wanted: int, max_basis: int,
+                 spare: Array | None = None) -> LanczosState:
     """The state before the first iteration: ``start`` (b, d) orthonormalized as the pending
     block; ``wanted`` Ritz pairs are tracked in a basis of at most ``max_basis`` rows. ``key``
-    draws the Gaussian spare vector whose shifts replace dependent vectors (breakdowns)."""
+    draws the Gaussian spare vector (d,) whose shifts replace dependent vectors (breakdowns),
+    unless ``spare`` is given (a Gaussian start may serve: its shifts are other directions)."""
     block_size, dim = start.shape
     dtype = start.dtype
     zeros_md = jnp.zeros((max_basis, dim), dtype)
     zero = jnp.array(0, int)
-    spare = jax.random.normal(key, (dim,), dtype)
+    spare = jax.random.normal(key, (dim,), dtype) if spare is None else spare.astype(dtype)
     pending = _orthonormalize_block(zeros_md, start, spare, zero)
     return LanczosState(
         basis=zeros_md, products=zeros_md, projected=jnp.zeros((max_basis, max_basis), dtype),
@@ -600,7 +602,7 @@ def _check(iterate, init, extract, matvec, values, vectors, residuals, key, tol,
     # the whole basis at once: an adaptive check mostly outgrows a first stage (about 34 steps at
     # the MLP's initialization), and a second loop would add about a tenth of the solve's compile
     sizes = (min(check.max_steps, dim),)
-    state = init(probe, jax.random.fold_in(key, 1), wanted=1, max_basis=sizes[0])
+    state = init(probe, key, wanted=1, max_basis=sizes[0], spare=probe[0])  # one draw
     if not check.adaptive:  # deflates the guards too (their residuals are 10 tol: unsound)
         deflated = Partial(_deflated_apply, matvec, vectors, shift)
         theta, u, spent = _staged(lambda st: iterate(deflated, st, tol, which), state, sizes[1:],
