@@ -48,9 +48,11 @@ test: setup data
 execute: setup data
 	for ch in $(CHAPTERS); do $(BIN)/python tools/execute.py $$ch || exit 1; done
 
+# these compare two commits: run them with --baseline <commit> (bench_gpu.py: on a lent GPU, README)
+BENCH_TWO_COMMITS := bench_sweep.py bench_compile.py
 bench: DATASETS = fmnist cifar10
 bench: setup data
-	for b in $(filter-out benchmarks/bench_gpu.py,$(wildcard benchmarks/bench_*.py)); do $(BIN)/python $$b || exit 1; done
+	for b in $(filter-out $(addprefix benchmarks/,$(BENCH_TWO_COMMITS) bench_gpu.py),$(wildcard benchmarks/bench_*.py)); do $(BIN)/python $$b || exit 1; done
 
 reproduce-stores: DATASETS = fmnist cifar10
 reproduce-stores: setup data
