@@ -113,9 +113,9 @@ and the angle to the eigenvector at most ``‖r‖/δ``.
 
 Cost per iteration besides the ``b`` HVPs: an ``m x m`` ``eigh`` and usually two dense passes
 over the ``m x d`` basis, where ``m`` is the basis allocated so far: it starts at
-:data:`FIRST_BASIS` rows and grows to ``max_iters`` when full (the check allocates its
-``max_steps`` rows at once: it mostly outgrows a first stage, and each stage is another compiled
-loop). Rows beyond the basis size are zero, so a growing basis takes the
+:data:`FIRST_BASIS` rows and grows to ``max_iters`` when full (the check's basis likewise, to its
+``max_steps``; allocated at once, it compiles about a tenth faster and solves about 7 % slower,
+``benchmarks/bench_compile.py``). Rows beyond the basis size are zero, so a growing basis takes the
 steps of one allocated at full size (the same HVPs; values equal up to rounding, since products
 over more rows sum in another order) at the cost of the rows in use; memory ``2 d m``.
 A solve that reaches ``max_iters`` first restarts from its Ritz vectors (at most ``rounds``
@@ -591,7 +591,7 @@ class _Round(NamedTuple):
     key: Array
 
 
-def _check(iterate, init, extract, matvec, values, vectors, residuals, key, tol, *, k, which, check, host):
+def _check(iterate, init, extract, matvec, values, vectors, residuals, key, tol, *, k, which, check, host, first):
     """The missed-eigenvalue check on the deflated operator: ``(missed, bound, direction,
     matvecs)`` (module docstring)."""
     sign = 1.0 if which == "LA" else -1.0
@@ -599,9 +599,7 @@ def _check(iterate, init, extract, matvec, values, vectors, residuals, key, tol,
     scale = jnp.max(jnp.abs(values))
     shift = values[k - 1] - sign * 2 * tol * scale  # never beyond θ_k: span V is inert
     probe = jax.random.normal(key, (1, dim), vectors.dtype)
-    # the whole basis at once: an adaptive check mostly outgrows a first stage (about 34 steps at
-    # the MLP's initialization), and a second loop would add about a tenth of the solve's compile
-    sizes = (min(check.max_steps, dim),)
+    sizes = _stage_sizes(min(check.max_steps, dim), 1, first)
     state = init(probe, key, wanted=1, max_basis=sizes[0], spare=probe[0])  # one draw
     if not check.adaptive:  # deflates the guards too (their residuals are 10 tol: unsound)
         deflated = Partial(_deflated_apply, matvec, vectors, shift)
@@ -668,7 +666,7 @@ def _certified_solve(matvec: Partial, start: Array, key: Array, tol: Array, *, k
         if check is not None:
             missed, bound, direction, spent = _check(iterate, init, extract, matvec, values, vectors,
                                                      residuals, check_key, tol, k=k, which=which, check=check,
-                                                     host=host)
+                                                     host=host, first=first)
             used = used + spent
         return _Round(solves + 1, values, vectors, residuals, used, converged, missed, bound,
                       direction, key)
