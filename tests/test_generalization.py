@@ -479,6 +479,7 @@ def test_chapter_6_reads_a_store_being_filled_without_computing():
     claim whose figure lacks runs is at most UNRESOLVED."""
     from eoslib import resolve
     from eoslib.chapters.generalization import cifar_claims
+    from eoslib.report import Claim
 
     P = resolve(generalization.cifar_presets("cpu-1k"), "ci", generalization.CIFAR_VALIDATORS)
     assert P["compute"] is False and resolve(generalization.CIFAR_PRESETS, "tiny")["compute"] is True
@@ -490,6 +491,14 @@ def test_chapter_6_reads_a_store_being_filled_without_computing():
     assert runs.computed == 0 and len(runs.grouped) == 4 and runs.scale_group_stored == 4
     assert runs.missing["13"] == len(group) - 4 and runs.missing["6"] == len(P["reduce_epochs"])
     assert runs.missing["5b"] > 0 and len(runs.records) == 3  # the group's first 3 seeds are Figure 5b's at its rate
+    # Figure 6's never-switched run (its rate, seed 0) is among them: claim 3 waits only for Figure 6's runs
+    assert generalization.NEVER_SWITCHED not in runs.missing
+    claim3 = cifar_claims.CLAIM_FIGURES[2]
+    decided = Claim("c", "m", "b", True)
+    assert cifar_claims.pending_runs(decided, claim3, {"5b": 5, "13": 2}) == decided
+    assert cifar_claims.pending_runs(decided, claim3, {generalization.NEVER_SWITCHED: 1}).verdict == "UNRESOLVED"
+    without_star = generalization.cifar_runs(P, _DictStore([_stored(c) for c in group[1:4]]))
+    assert without_star.missing[generalization.NEVER_SWITCHED] == 1
     text = generalization.describe_cifar_runs(runs, P, P["scale"])
     assert "Not in the store yet" in text and f"Figure 13: {len(group) - 4} planned run(s)" in text
     table = cifar_claims.claims_table(runs.rows, runs.rows6, runs.threshold, P["scale"], group_size=P["group_size"],

@@ -45,7 +45,7 @@ from eoslib.monitors import Rotation
 from eoslib.results import ResultsStore
 from eoslib.runs import RunConfig
 
-__all__ = ["CifarRuns", "cifar_runs", "describe_cifar_runs", "FMNIST_PRESETS", "FMNIST_VALIDATORS", "rate_grid", "MSE_STORE", "fmnist_mse_base", "reduction_configs", "accuracy_reduction_configs", "sweep_until_divergence", "DEAD_SHARPNESS",
+__all__ = ["CifarRuns", "NEVER_SWITCHED", "cifar_runs", "describe_cifar_runs", "FMNIST_PRESETS", "FMNIST_VALIDATORS", "rate_grid", "MSE_STORE", "fmnist_mse_base", "reduction_configs", "accuracy_reduction_configs", "sweep_until_divergence", "DEAD_SHARPNESS",
            "dead", "failed", "fmnist_base", "CIFAR_SCALES", "cifar_scale", "cifar_base", "CIFAR_PRESETS", "cifar_presets", "CIFAR_VALIDATORS", "group_configs", "committed_store",
            "STORE_ROOT", "summary_rows", "rate_table", "store_summary", "paper_scale_records", "threshold_rate", "bootstrap_ci", "spearman_ci",
            "mean_difference_ci", "permutation_trend", "spearman_rows"]
@@ -218,6 +218,11 @@ def group_configs(base: RunConfig, scale: dict, seed: int = 0) -> list[RunConfig
     return sweep.lr_seed_grid(base, scale["group_rates"], range(seed, seed + int(scale["group_size"])))
 
 
+NEVER_SWITCHED = "6, never switched"
+"""The key of :attr:`CifarRuns.missing` that counts Figure 6's never-switched runs (Figure 5b's
+runs at Figure 6's rates and seeds: the stars of Figure 6, which claim 3 reads)."""
+
+
 class CifarRuns(NamedTuple):
     """Chapter 6's records (:func:`cifar_runs`) and their :func:`summary_rows`."""
 
@@ -240,8 +245,9 @@ class CifarRuns(NamedTuple):
     """Records computed now (not read from the store)."""
     seconds: float
     missing: dict = {}
-    """Per figure (``"5b"``, ``"6"``, ``"13"``), the planned runs the store does not hold (only
-    when the chapter reads without computing, ``P["compute"]`` false: a fill in progress)."""
+    """Per figure (``"5b"``, ``"6"``, ``"13"``, and :data:`NEVER_SWITCHED`: the Figure 5b runs at
+    Figure 6's rates and seeds), the planned runs the store does not hold (only when the chapter
+    reads without computing, ``P["compute"]`` false: a fill in progress)."""
 
 
 def cifar_runs(P: Mapping[str, Any], store: ResultsStore) -> CifarRuns:
@@ -268,7 +274,10 @@ def cifar_runs(P: Mapping[str, Any], store: ResultsStore) -> CifarRuns:
                            max_rates=P["max_rates"])
         records, reduced, grouped = grid.records, *([store.get(c.key()) for c in cs if c.key() in store]
                                                     for cs in (reductions, groups))
-        missing = {"5b": len(grid.missing), "6": len(reductions) - len(reduced), "13": len(groups) - len(grouped)}
+        stored = {(r["eta0"], r["seed"]) for r in summary_rows(records)}
+        stars = {(c.schedule.lr, c.seed) for c in reductions}  # Figure 6's never-switched runs (Figure 5b's)
+        missing = {"5b": len(grid.missing), "6": len(reductions) - len(reduced), "13": len(groups) - len(grouped),
+                   NEVER_SWITCHED: len(stars - stored)}
     scale_group = group_configs(base, cifar_scale(P["scale"]), seed=P["seed"])
     seconds = time.perf_counter() - start
     rows = summary_rows(records)
