@@ -74,14 +74,10 @@ def main() -> int:
     ap.add_argument("--scratch", type=Path, default=Path("/tmp/eoslib-bench-compile"))
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "compile.json")
     args = ap.parse_args()
+    from benchmarks._worktrees import arm_trees
     from eoslib.provenance import provenance
 
-    commits = {name: subprocess.run(["git", "rev-parse", ref], cwd=ROOT, capture_output=True, text=True,
-                                    check=True).stdout.strip() for name, ref in (("new", args.new), ("baseline", args.baseline))}
-    trees = {name: args.scratch / f"tree-{sha[:10]}" for name, sha in commits.items()}
-    for name, tree in trees.items():
-        if not tree.exists():
-            subprocess.run(["git", "worktree", "add", "--detach", str(tree), commits[name]], cwd=ROOT, check=True)
+    commits, trees = arm_trees(args.new, args.baseline, args.scratch)
     results, targets = {}, []
     for k in args.ks:
         rounds = [run_pair(trees, {"new": r % 2, "baseline": 1 - r % 2}, k) for r in range(args.rounds)]

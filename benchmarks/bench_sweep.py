@@ -78,14 +78,10 @@ def main() -> int:
     ap.add_argument("--scratch", type=Path, default=Path("/tmp/eoslib-bench-sweep"))
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "sweep.json")
     args = ap.parse_args()
+    from benchmarks._worktrees import arm_trees
     from eoslib.provenance import provenance
 
-    commits = {name: subprocess.run(["git", "rev-parse", ref], cwd=ROOT, capture_output=True, text=True,
-                                    check=True).stdout.strip() for name, ref in (("new", args.new), ("baseline", args.baseline))}
-    trees = {name: args.scratch / f"tree-{sha[:10]}" for name, sha in commits.items()}
-    for name, tree in trees.items():
-        if not tree.exists():
-            subprocess.run(["git", "worktree", "add", "--detach", str(tree), commits[name]], cwd=ROOT, check=True)
+    commits, trees = arm_trees(args.new, args.baseline, args.scratch)
     stores = {name: args.scratch / f"store-{sha[:10]}" for name, sha in commits.items()}
     for store in stores.values():
         if store.exists() and any(store.iterdir()):
