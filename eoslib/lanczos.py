@@ -114,7 +114,7 @@ and the angle to the eigenvector at most ``‖r‖/δ``.
 Cost per iteration besides the ``b`` HVPs: an ``m x m`` ``eigh`` and usually two dense passes
 over the ``m x d`` basis, where ``m`` is the basis allocated so far: it starts at
 :data:`FIRST_BASIS` rows and grows to ``max_iters`` when full (the check's basis likewise, to its
-``max_steps``; allocated at once, it compiles about a tenth faster and solves about 7 % slower,
+``max_steps``: allocated at once, it compiled faster and solved slower in
 ``benchmarks/bench_compile.py``). Rows beyond the basis size are zero, so a growing basis takes the
 steps of one allocated at full size (the same HVPs; values equal up to rounding, since products
 over more rows sum in another order) at the cost of the rows in use; memory ``2 d m``.
@@ -233,7 +233,7 @@ def _spare_direction(basis: Array, spare: Array, shift: Array, within=lambda x: 
     vector cyclically shifted by ``shift``. The shifts of a Gaussian vector are linearly
     independent with probability one (the circulant matrix they form is invertible when no
     DFT coefficient of the vector vanishes), so each breakdown gets a new direction without a
-    random draw inside the loop (a draw there costs about a quarter of a step's compile time)."""
+    random draw inside the loop, whose code would be compiled into every copy of the loop."""
     p = jnp.roll(spare, shift)
     for _ in range(2):
         p = within(_project_out(basis, p))
