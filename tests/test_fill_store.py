@@ -1,0 +1,25 @@
+"""tools/fill_store.py's ``--background``: a fill yields the CPU to every other program, notebook
+kernels in sessions of their own included."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+TOOLS = Path(__file__).resolve().parent.parent / "tools"
+AUTOGROUPS = Path("/proc/sys/kernel/sched_autogroup_enabled")
+
+
+def test_a_background_fill_is_niced_in_a_session_and_autogroup_of_its_own():
+    code = ("import os, sys; sys.path.insert(0, sys.argv[1]); import fill_store; "
+            "said = fill_store.yield_cpu(); "
+            "group = open('/proc/self/autogroup').read().strip() if os.path.exists('/proc/self/autogroup') else ''; "
+            "print(os.nice(0), os.getsid(0) == os.getpid(), group, said, sep='|')")
+    out = subprocess.run([sys.executable, "-c", code, str(TOOLS)], capture_output=True, text=True, check=True,
+                         start_new_session=False).stdout.strip()
+    nice, leader, group, said = out.split("|")
+    assert nice == "19" and "nice 19" in said
+    assert leader == "True" and "own session" in said  # started from this session: it leaves it
+    if AUTOGROUPS.exists() and AUTOGROUPS.read_text().strip() == "1" and os.access("/proc/self/autogroup", os.W_OK):
+        mine = Path("/proc/self/autogroup").read_text().split()[0]
+        assert group.endswith("nice 19") and group.split()[0] != mine and "autogroup nice 19" in said
