@@ -743,7 +743,10 @@ def lanczos_eigh(
       dtype: working precision (``jnp.float64`` needs x64 enabled; evaluate the HVP in the
         same precision).
       block_size: ``b``, basis vectors (HVPs) added per iteration. Default: the number of
-        columns of ``v0``, or 1. Eigenvalues of multiplicity up to ``b`` are resolved.
+        columns of ``v0``, or 1. Eigenvalues of multiplicity up to ``b`` are resolved. A block
+        is applied as one ``vmap`` of ``matvec``: on XLA:CPU (jax 0.10.2) that returned wrong
+        products for a ghost-BatchNorm VGG whose batch is one ghost batch (the xfail test in
+        ``tests/test_objective.py``); eoslib's own solves use ``b = 1``.
       guards: extra pairs that must converge too (not returned).
       check: the missed-eigenvalue check's :class:`Check` (default: adaptive, ``p = 1e-3``,
         ``set_tol = max(1e-2, 10 tol)``); ``None`` disables it (then ``certified`` only says that the pairs

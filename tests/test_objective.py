@@ -130,3 +130,30 @@ def test_ghost_batchnorm_objective_and_hessian_are_those_of_the_ghost_batch_loss
                                rtol=1e-9, atol=1e-11)
 
 
+
+
+
+def _vgg_case(n, ghost, dtype):
+    """A ghost-BatchNorm VGG (two blocks of one conv) on ``n`` random 8x8 images, chunks = ghost batches."""
+    vgg = models.VGG(widths=(3, 4), convs_per_block=1, ghost_size=ghost)
+    x = jax.random.normal(jax.random.key(3), (n, 8, 8, 2), dtype)
+    y = jax.random.randint(jax.random.key(1), (n,), 0, 10)
+    variables = jax.tree.map(lambda a: a.astype(dtype), models.init_variables(vgg, jax.random.key(4), (8, 8, 2)))
+    return Objective(vgg, "xent", ghost, compiled_loops=False), variables["params"], variables["batch_stats"], Batch(x, y)
+
+
+@pytest.mark.xfail(reason="XLA:CPU (jax 0.10.2): a jitted vmap of the forward-over-reverse HVP over a block of "
+                          "vectors, with the parameters and data as arguments, returns wrong products (27 % off the "
+                          "dense Hessian) for a ghost-BatchNorm VGG whose batch is one ghost batch; one vector at a "
+                          "time is right, as is the same vmap with the data as constants. The engine's solves apply "
+                          "blocks of one vector (tracking.warm_start: block_size=1), so no stored result is affected; "
+                          "lanczos_eigh(block_size > 1) on such a model is (its docstring says so).", strict=False)
+def test_block_hvps_of_a_one_ghost_batch_vgg_are_the_single_hvps(x64):
+    from eoslib.lanczos import _apply_block_jit
+    objective, params, stats, batch = _vgg_case(20, 32, jnp.float64)
+    flat, _ = ravel_pytree(params)
+    matvec = objective.hessian_matvec(params, stats, batch)
+    block = jax.random.normal(jax.random.key(5), (3, flat.size), jnp.float64)
+    single = jnp.stack([jax.jit(lambda m, v: m(v))(matvec, v) for v in block])
+    np.testing.assert_allclose(_apply_block_jit(matvec, block[:1]), single[:1], rtol=1e-10)  # a block of one: right
+    np.testing.assert_allclose(_apply_block_jit(matvec, block), single, rtol=1e-10, atol=1e-12)
