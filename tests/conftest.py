@@ -17,10 +17,27 @@ machine's noise, and with no limit the process segfaulted while compiling in ``t
 (which alone maps about 39,000 regions)."""
 
 import gc
+import os
 
 import pytest
 
-from eoslib import data
+
+def _pin_xdist_worker() -> None:
+    """With as many xdist workers as CPUs, worker ``gwN`` runs on the N-th CPU alone (and so do
+    the notebook kernels and subprocesses it starts, which inherit its affinity). Unpinned, each
+    worker's XLA thread pool spans both CPUs of a 2-core machine and the two pools oversubscribe
+    them: one test module run twice side by side took 63 s a copy unpinned against 57 s pinned
+    (``tests/test_track_above.py``, 2 cores, 2026-12-06). Done before JAX creates its CPU client
+    (at the first computation, after this import)."""
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if worker.startswith("gw") and count.isdigit() and int(count) == len(cpus) > 1:
+        os.sched_setaffinity(0, {cpus[int(worker[2:]) % len(cpus)]})
+
+
+_pin_xdist_worker()
+
+from eoslib import data  # noqa: E402
 
 
 @pytest.fixture(scope="module", autouse=True)
