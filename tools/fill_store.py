@@ -103,9 +103,11 @@ def yield_cpu() -> str:
         done.append("own session")
     except OSError:  # already a session or process-group leader: keep the group it has
         pass
+    group = Path("/proc/self/autogroup")
     try:
-        Path("/proc/self/autogroup").write_text("19")
-        done.append("autogroup nice 19")
+        group.write_text("19")
+        if group.read_text().split()[-1:] == ["19"]:  # some sandboxes take the write and show nothing
+            done.append("autogroup nice 19")
     except OSError:  # no autogroups (another OS, or the kernel's setting): nice is what there is
         pass
     return ", ".join(done)
