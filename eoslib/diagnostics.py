@@ -41,6 +41,7 @@ from jax.flatten_util import ravel_pytree
 from jax.tree_util import Partial
 
 from eoslib import preconditioned
+from eoslib.objective import HVP_MODES, linearized_flat_hvp
 from eoslib.tracking import top_eigenpairs, track_above
 
 __all__ = ["Problem", "hessian_operator", "train", "train_lanes"]
@@ -68,21 +69,40 @@ class _FlatHVP:
         return ravel_pytree(jax.jvp(grad, (params,), (unravel(v),))[1])[0]
 
 
-def hessian_operator(problem: Problem, params) -> tuple[Partial, int]:
-    """``(matvec, d)``: ``v ↦ ∇²L(θ) v`` on flat (d,) vectors (forward-over-reverse), as a
+@dataclass(frozen=True)
+class _LossOf:
+    """``(batch, params) -> loss(params, batch)``; hashable by its loss."""
+
+    loss: Callable
+
+    def __call__(self, batch, params):
+        return self.loss(params, batch)
+
+
+def hessian_operator(problem: Problem, params, hvp: str = "direct") -> tuple[Partial, int]:
+    """``(matvec, d)``: ``v ↦ ∇²L(θ) v`` on flat (d,) vectors, as a
     :class:`~jax.tree_util.Partial` whose function is static and whose data (batch, θ) are
-    traced, so the eigensolvers compile it once for every θ of a run."""
-    return Partial(_FlatHVP(problem.loss), problem.batch, params), ravel_pytree(params)[0].size
+    traced, so the eigensolvers compile it once for every θ of a run. ``hvp``
+    (:data:`eoslib.objective.HVP_MODES`): ``"direct"``, forward-over-reverse at every product;
+    ``"linearized"``, one :func:`jax.linearize` of the gradient at θ, then products without the
+    primal pass (:func:`eoslib.objective.linearized_flat_hvp`: equal to rounding, cheaper, more
+    memory)."""
+    if hvp not in HVP_MODES:
+        raise ValueError(f"hvp={hvp!r}: must be one of {HVP_MODES}")
+    dim = ravel_pytree(params)[0].size
+    if hvp == "linearized":
+        return linearized_flat_hvp(Partial(_LossOf(problem.loss), problem.batch), params), dim
+    return Partial(_FlatHVP(problem.loss), problem.batch, params), dim
 
 
 def _eigen_row(problem: Problem, params, opt_state, prev, keys, step: int, *, k: int, threshold, k_max: int,
-               tol: float, compiled: bool, preconditioner, preconditioner_kw) -> tuple[dict, jax.Array]:
+               tol: float, compiled: bool, preconditioner, preconditioner_kw, hvp: str) -> tuple[dict, jax.Array]:
     """One record of :func:`train` at ``step``: the tracked eigenpairs (warm-started from
     ``prev``; ``keys``: two PRNG keys, of that solve and of the effective one) and, with a
     preconditioner, the effective sharpness. Returns ``(row, vectors)``."""
     sub, sub2 = keys
     dtype = ravel_pytree(params)[0].dtype
-    matvec, dim = hessian_operator(problem, params)
+    matvec, dim = hessian_operator(problem, params, hvp)
     if threshold is None:
         pairs = top_eigenpairs(matvec, dim, k, tol=tol, prev_vectors=prev, key=sub, dtype=dtype, compiled=compiled)
         above = -1
@@ -139,18 +159,20 @@ def _outputs(rows: list, losses: list, params) -> dict:
     return {"loss": np.asarray(losses), **out, "params": params}
 
 
-def _check_settings(steps, eig_every, k, k_max, preconditioner):
+def _check_settings(steps, eig_every, k, k_max, preconditioner, hvp):
     if steps < 1 or eig_every < 1 or not 1 <= k <= k_max:
         raise ValueError("need steps >= 1, eig_every >= 1 and 1 <= k <= k_max")
     if preconditioner not in (None, *PRECONDITIONERS):
         raise ValueError(f"preconditioner {preconditioner!r}: choose None or one of {sorted(PRECONDITIONERS)}")
+    if hvp not in HVP_MODES:
+        raise ValueError(f"hvp={hvp!r}: must be one of {HVP_MODES}")
 
 
 def train(problem: Problem, params, optimizer: optax.GradientTransformation, steps: int, *,
           eig_every: int = 1, k: int = 3, threshold: float | None = None, k_max: int = 20,
           preconditioner: str | None = None, preconditioner_kw: dict | None = None,
           tol: float = 1e-3, key: jax.Array | None = None, compiled: bool = True,
-          checkpoint: str | os.PathLike | None = None) -> dict:
+          hvp: str = "direct", checkpoint: str | os.PathLike | None = None) -> dict:
     """``steps`` full-batch optimizer steps from ``params``, with eigenpairs every ``eig_every``.
 
     ``k``: top eigenpairs tracked (warm-started), or with ``threshold`` the minimum of the
@@ -167,12 +189,14 @@ def train(problem: Problem, params, optimizer: optax.GradientTransformation, ste
     each solve whole (fastest per solve), False runs its loop on the host with only the HVP
     and the Lanczos step compiled (a few seconds of compiling per distinct ``k`` instead of
     tens: the better choice on a CPU when the solves are few or, with ``threshold``, ``k``
-    varies).
+    varies). ``hvp``: how the solves form Hessian-vector products (:func:`hessian_operator`;
+    ``"linearized"`` is cheaper per product, most for convolutional models on a CPU:
+    ``benchmarks/results/hvp_modes.json``).
 
     ``checkpoint``: a file (``.npz``) where the run's state is saved at every eigen-step; a run
     started with an existing checkpoint resumes from it (same ``problem``, ``params`` and
     settings: the result is the uninterrupted run's, bit for bit)."""
-    _check_settings(steps, eig_every, k, k_max, preconditioner)
+    _check_settings(steps, eig_every, k, k_max, preconditioner, hvp)
     key = jax.random.PRNGKey(0) if key is None else key
     opt_state = optimizer.init(params)
 
@@ -183,7 +207,7 @@ def train(problem: Problem, params, optimizer: optax.GradientTransformation, ste
         return optax.apply_updates(params, updates), opt_state, loss
 
     settings = dict(k=k, threshold=threshold, k_max=k_max, tol=tol, compiled=compiled,
-                    preconditioner=preconditioner, preconditioner_kw=preconditioner_kw)
+                    preconditioner=preconditioner, preconditioner_kw=preconditioner_kw, hvp=hvp)
     rows, losses, prev, start = [], [], None, 0
     path = None if checkpoint is None else Path(checkpoint)
     if path is not None and path.exists():
@@ -206,7 +230,8 @@ def train(problem: Problem, params, optimizer: optax.GradientTransformation, ste
 def train_lanes(problem: Problem, params, make_optimizer: Callable[[jax.Array], optax.GradientTransformation],
                 hyper, steps: int, *, eig_every: int = 1, k: int = 3, threshold: float | None = None,
                 k_max: int = 20, preconditioner: str | None = None, preconditioner_kw: dict | None = None,
-                tol: float = 1e-3, key: jax.Array | None = None, compiled: bool = True) -> list[dict]:
+                tol: float = 1e-3, key: jax.Array | None = None, compiled: bool = True,
+                hvp: str = "direct") -> list[dict]:
     """:func:`train` for L lanes at once: seeds and/or hyperparameters, the optimizer steps of all
     lanes in one vmapped, compiled step.
 
@@ -216,7 +241,7 @@ def train_lanes(problem: Problem, params, make_optimizer: Callable[[jax.Array], 
     it must accept an array). The eigensolves run lane by lane (warm-started within each lane);
     ``threshold`` may be a scalar or (L,) (e.g. ``c · 2/η`` per lane). Returns one dict per
     lane, as :func:`train` returns."""
-    _check_settings(steps, eig_every, k, k_max, preconditioner)
+    _check_settings(steps, eig_every, k, k_max, preconditioner, hvp)
     lanes = jax.tree.leaves(params)[0].shape[0]
     key = jax.random.PRNGKey(0) if key is None else key
     thresholds = np.broadcast_to(np.asarray(np.nan if threshold is None else threshold, float), (lanes,))
@@ -238,7 +263,7 @@ def train_lanes(problem: Problem, params, make_optimizer: Callable[[jax.Array], 
                 row, prev[i] = _eigen_row(
                     problem, lane(params, i), lane(opt_state, i), prev[i], (sub, sub2), t, k=k,
                     threshold=None if np.isnan(thresholds[i]) else float(thresholds[i]), k_max=k_max, tol=tol,
-                    compiled=compiled, preconditioner=preconditioner, preconditioner_kw=preconditioner_kw)
+                    compiled=compiled, preconditioner=preconditioner, preconditioner_kw=preconditioner_kw, hvp=hvp)
                 rows[i].append(row)
         if t == steps:
             final = jax.vmap(problem.loss, in_axes=(0, None))(params, problem.batch)

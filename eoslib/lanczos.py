@@ -746,7 +746,8 @@ def lanczos_eigh(
         columns of ``v0``, or 1. Eigenvalues of multiplicity up to ``b`` are resolved. A block
         is applied as one ``vmap`` of ``matvec``: on XLA:CPU (jax 0.10.2) that returned wrong
         products for a ghost-BatchNorm VGG whose batch is one ghost batch (the xfail test in
-        ``tests/test_objective.py``); eoslib's own solves use ``b = 1``.
+        ``tests/test_objective.py``); eoslib's own solves use ``b = 1``. Linearized products
+        (:func:`eoslib.objective.linearized_flat_hvp`) are right there in blocks too.
       guards: extra pairs that must converge too (not returned).
       check: the missed-eigenvalue check's :class:`Check` (default: adaptive, ``p = 1e-3``,
         ``set_tol = max(1e-2, 10 tol)``); ``None`` disables it (then ``certified`` only says that the pairs

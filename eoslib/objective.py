@@ -20,6 +20,14 @@ the training loss on flat ``(d,)`` vectors, in the ravel order of
 Both return a :class:`~jax.tree_util.Partial` whose arrays (parameters, data) are traced
 arguments of ``jit``, so a solver compiles once per objective and is reused at every epoch.
 
+Linearized HVPs (``Objective(hvp_mode="linearized")``). Each product above re-evaluates the
+forward and backward pass at θ along with their tangents. :func:`jax.linearize` of ∇L at θ
+evaluates them once, when the matvec is made, and keeps their residuals, so that a product
+evaluates only the tangent (linear) part: the same H v to rounding, cheaper by the primal pass
+(``benchmarks/results/hvp_modes.json``), at the memory of the whole batch's residuals instead of
+one chunk's. The products are not bit for bit those of the direct mode (BatchNorm's round
+differently), so the mode is part of a run's config (:attr:`eoslib.runs.RunConfig.hvp`).
+
 BatchNorm. With ghost batch normalization (Hoffer et al., 2018; the paper's VGG/ResNet
 setting, Appendix F) the chunks are the ghost batches (1,024 examples, or a multiple) run in
 train mode, so the normalization statistics of chunk ``c`` depend on θ: that is the function GD
@@ -45,8 +53,12 @@ from eoslib import losses, models
 PyTree = Any
 Array = jax.Array
 
-__all__ = ["Batch", "Objective", "sum_over_chunks", "hvp", "flat_hvp", "as_partial",
+__all__ = ["Batch", "Objective", "HVP_MODES", "sum_over_chunks", "hvp", "flat_hvp", "linearized_flat_hvp", "as_partial",
            "default_chunk_size"]
+
+HVP_MODES = ("direct", "linearized")
+"""How :meth:`Objective.hessian_matvec` forms products: ``"direct"``, forward-over-reverse at
+every product (:func:`hvp`); ``"linearized"``, from one :func:`jax.linearize` of ∇L per matvec."""
 
 
 class Batch(NamedTuple):
@@ -114,6 +126,29 @@ def flat_hvp(loss_fn: Callable[[PyTree], Array], params: PyTree, *,
     return Partial(_flat_apply, Partial(hvp, as_partial(loss_fn)), params), unravel
 
 
+def linearized_flat_hvp(loss_fn: Callable[[PyTree], Array], params: PyTree) -> Partial:
+    """``matvec(v) = ∇²L(params) v`` on flat (d,) vectors, like :func:`flat_hvp`, from one
+    :func:`jax.linearize` of the flat gradient ``g(θ) = ∇L(θ)`` at ``params``: ``H v = ∂g(θ)[v]``.
+    The forward and backward pass run once, here (compiled once per ``loss_fn`` function and
+    shapes); the returned ``Partial`` carries their residuals as arrays, so a product evaluates
+    only the linear part, and its treedef (which holds the linearized program) is the same at
+    every call, so a solver compiles once for it. A ``Partial`` ``loss_fn`` keeps its bound
+    data traced. Vectors are cast to the parameters' dtype. Memory: the residuals of the whole
+    loss (every chunk's activations), where a direct product holds one chunk's."""
+    return _linearize(as_partial(loss_fn), params)
+
+
+@jax.jit
+def _linearize(loss_fn: Partial, params: PyTree) -> Partial:
+    flat, unravel = ravel_pytree(params)
+    grad = lambda f: ravel_pytree(jax.grad(loss_fn)(unravel(f)))[0]  # noqa: E731
+    return Partial(_apply_linear, jax.linearize(grad, flat)[1], jnp.zeros((), flat.dtype))
+
+
+def _apply_linear(linear: Partial, like: Array, vector: Array) -> Array:
+    return linear(vector.astype(like.dtype))
+
+
 @dataclass(frozen=True)
 class Objective:
     """Static description of the training objective (hashable, so ``jit`` caches on it).
@@ -121,7 +156,9 @@ class Objective:
     ``compiled_loops``: loops over chunks (and, in the trainer, epochs) as ``lax.scan`` /
     ``lax.while_loop``; otherwise Python loops. ``stored_transpose``: GD's gradient traces the
     input layer through :func:`eoslib.models.matmul_stored_transpose`. Both are decided by
-    :mod:`eoslib.execution`, not here.
+    :mod:`eoslib.execution`, not here. ``hvp_mode``: one of :data:`HVP_MODES`, how
+    :meth:`hessian_matvec` forms its products (a choice of the run's config, since it can change
+    results by rounding).
     """
 
     model: nn.Module
@@ -129,6 +166,11 @@ class Objective:
     chunk_size: int = 1024
     compiled_loops: bool = True
     stored_transpose: bool = False
+    hvp_mode: str = "direct"
+
+    def __post_init__(self):
+        if self.hvp_mode not in HVP_MODES:
+            raise ValueError(f"hvp_mode={self.hvp_mode!r}: must be one of {HVP_MODES}")
 
     def _apply(self, params, stats, x, train: bool, update_stats: bool):
         variables = {"params": params, **({"batch_stats": stats} if stats else {})}
@@ -187,8 +229,17 @@ class Objective:
 
     def hessian_matvec(self, params, stats, batch: Batch) -> Partial:
         """``v -> ∇²L(θ) v`` on flat (d,) vectors, as :func:`eoslib.lanczos.lanczos_eigh`
-        expects: the chunked :meth:`hvp` through :func:`flat_hvp`'s flat wrapper."""
+        expects: the chunked :meth:`hvp` through :func:`flat_hvp`'s flat wrapper, or (``hvp_mode
+        = "linearized"``) :meth:`linearized_matvec`."""
+        if self.hvp_mode == "linearized":
+            return self.linearized_matvec(params, stats, batch)
         return Partial(_flat_apply, Partial(_ChunkedHVP(self), stats, batch), params)
+
+    def linearized_matvec(self, params, stats, batch: Batch) -> Partial:
+        """``v -> ∇²L(θ) v`` on flat (d,) vectors from one linearization of ∇L at θ
+        (:func:`linearized_flat_hvp` of :meth:`loss_fn`): the same products as
+        :meth:`hessian_matvec`'s direct ones to rounding, each without the primal pass."""
+        return linearized_flat_hvp(self.loss_fn(stats, batch), params)
 
 
 @dataclass(frozen=True)

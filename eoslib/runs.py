@@ -36,7 +36,7 @@ from eoslib.diagnostics import Problem
 from eoslib.gd import Limits, TrainState, init_states, run_epochs
 from eoslib.lanczos import DEFAULT_CHECK, LEGACY_CHECK, Check, Eigenpairs
 from eoslib.models import INITS, MLP, MODELS, for_apply, mlp_relu_inputs
-from eoslib.objective import Batch, Objective, default_chunk_size
+from eoslib.objective import HVP_MODES, Batch, Objective, default_chunk_size
 from eoslib.results import ResultsStore, computed, make_record
 from eoslib.schedules import Schedule, as_arrays
 from eoslib.tracking import top_eigenpairs
@@ -74,7 +74,7 @@ def check_of(name: str) -> Check:
     return CHECKS[name]
 
 
-ADDED_FIELDS: dict = {}
+ADDED_FIELDS: dict = {"hvp": "direct"}
 """Fields of :class:`RunConfig` added after records were made, each with the value at which a
 run is what it was before the field existed (left out of the record and the key; a monitor's
 key fields do this themselves, :meth:`eoslib.monitors.Rotation.key_fields`)."""
@@ -94,7 +94,10 @@ class RunConfig:
     :mod:`eoslib.monitors` that read the recorded eigenpairs to stop the run
     (``StopAfterPeak``, ``StopAbove``) or to record something (``Rotation``: ρ), at most one of
     each type; their parameters are part of the key. ``eig_check``: the missed-eigenvalue check
-    of every recorded eigensolve, a name of :data:`CHECKS`.
+    of every recorded eigensolve, a name of :data:`CHECKS`. ``hvp``: how the eigensolves form
+    Hessian-vector products, one of :data:`eoslib.objective.HVP_MODES` (``"linearized"``: one
+    :func:`jax.linearize` per solve, cheaper products that agree with ``"direct"`` to rounding,
+    :meth:`eoslib.objective.Objective.linearized_matvec`); training never uses them.
 
     Fields added after records were made (:data:`ADDED_FIELDS`) stay out of :meth:`to_dict`,
     and so out of the key, at the value that reproduces the runs made before them, so that
@@ -122,11 +125,14 @@ class RunConfig:
     sharpness_at_end: bool = True
     monitors: tuple = ()
     eig_check: str = "adaptive"
+    hvp: str = "direct"
     trainer_version: int = TRAINER_VERSION
 
     def __post_init__(self):
         if self.weight_init not in INITS:
             raise ValueError(f"weight_init={self.weight_init!r}: must be one of {INITS}")
+        if self.hvp not in HVP_MODES:
+            raise ValueError(f"hvp={self.hvp!r}: must be one of {HVP_MODES}")
         check_of(self.eig_check)
         kinds = [type(m) for m in self.monitors]
         if any(kind not in monitors.MONITORS for kind in kinds) or len(set(kinds)) != len(kinds):
@@ -174,11 +180,12 @@ class RunConfig:
                       "schedule": Schedule(**d["schedule"]), "monitors": found})
 
     def __setstate__(self, state: dict) -> None:
-        """Unpickle a config pickled before monitors were objects (a sweep checkpoint)."""
+        """Unpickle a config pickled before monitors were objects, or before a field of
+        :data:`ADDED_FIELDS` existed (a sweep checkpoint: it gets the field's earlier value)."""
         if "monitors" not in state:
             found, state = monitors.from_key_fields(state)
             state = {**state, "monitors": found}
-        object.__setattr__(self, "__dict__", state)
+        object.__setattr__(self, "__dict__", {**ADDED_FIELDS, **state})
 
     def key(self) -> str:
         """SHA-256 of the canonical JSON of :meth:`to_dict` (the results-store key)."""
@@ -217,7 +224,7 @@ def prepare(configs: Sequence[RunConfig], split: datasets.Split, *, batched: boo
                           lane_groups=lane_groups, batched_eigensolves=batched_eigensolves)
     objective = Objective(for_apply(model), first.loss,
                           default_chunk_size(model, len(split.y_train), first.chunk_size),
-                          plan.compiled_loops, plan.stored_transpose)
+                          plan.compiled_loops, plan.stored_transpose, first.hvp)
     if batched:
         schedule = Schedule(*(np.asarray([c.schedule[i] for c in configs], np.float32)
                               for i in range(len(Schedule._fields))))

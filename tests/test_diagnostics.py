@@ -27,9 +27,12 @@ def test_recorded_sharpness_and_effective_sharpness_are_the_dense_ones(x64):
     flat, unravel = ravel_pytree(out["params"])
     hessian = np.asarray(jax.jit(jax.hessian(lambda f: problem.loss(unravel(f), problem.batch)))(flat))
     np.testing.assert_allclose(out["values"][-1, :2], np.linalg.eigvalsh(hessian)[::-1][:2], rtol=1e-7)
-    matvec, dim = hessian_operator(problem, out["params"])
-    assert dim == flat.size
-    np.testing.assert_allclose(np.asarray(matvec(jnp.ones(dim))), hessian @ np.ones(dim), rtol=1e-10)
+    for hvp in ("direct", "linearized"):
+        matvec, dim = hessian_operator(problem, out["params"], hvp)
+        assert dim == flat.size
+        np.testing.assert_allclose(np.asarray(matvec(jnp.ones(dim))), hessian @ np.ones(dim), rtol=1e-10)
+    with pytest.raises(ValueError, match="hvp='jvp'"):
+        train(problem, params, optax.adam(0.05), 6, hvp="jvp")
     # the effective sharpness at the last step, from the optimizer state that train reached
     opt, state, p = optax.adam(0.05), None, params
     state = opt.init(p)
@@ -112,6 +115,15 @@ def test_a_resumed_run_is_the_uninterrupted_one(x64, tmp_path, monkeypatch):
             np.testing.assert_array_equal(resumed[name], whole[name], err_msg=name)
     for a, b in zip(jax.tree.leaves(resumed["params"]), jax.tree.leaves(whole["params"])):
         np.testing.assert_array_equal(a, b)
+
+
+def test_linearized_products_record_the_dense_eigenvalues(x64):
+    problem, params = _tiny()
+    out = train(problem, params, optax.sgd(0.05), 4, eig_every=2, k=2, tol=1e-8, compiled=False, hvp="linearized")
+    assert out["certified"].all()
+    flat, unravel = ravel_pytree(out["params"])
+    hessian = np.asarray(jax.jit(jax.hessian(lambda f: problem.loss(unravel(f), problem.batch)))(flat))
+    np.testing.assert_allclose(out["values"][-1, :2], np.linalg.eigvalsh(hessian)[::-1][:2], rtol=1e-7)
 
 
 def test_lanes_are_the_single_runs(x64):

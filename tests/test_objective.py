@@ -157,3 +157,47 @@ def test_block_hvps_of_a_one_ghost_batch_vgg_are_the_single_hvps(x64):
     single = jnp.stack([jax.jit(lambda m, v: m(v))(matvec, v) for v in block])
     np.testing.assert_allclose(_apply_block_jit(matvec, block[:1]), single[:1], rtol=1e-10)  # a block of one: right
     np.testing.assert_allclose(_apply_block_jit(matvec, block), single, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", ["mlp", "bn-one-ghost-block"])
+def test_linearized_products_are_the_dense_hessians(case, x64):
+    """``hvp_mode="linearized"`` (one jax.linearize of ∇L, eoslib.objective.Objective.
+    linearized_matvec) gives the dense Hessian's products: a chunked MLP (compiled loops, 3 x 16 +
+    2 examples), and the ghost-BatchNorm VGG (Python loops) whose vmapped block of direct products
+    XLA:CPU gets wrong (the xfail above): linearized, the block is right."""
+    if case.startswith("mlp"):
+        model = models.MLP(hidden=(6, 5))
+        x = jax.random.normal(jax.random.key(0), (50, 3, 3, 1), jnp.float64)
+        y = jax.random.randint(jax.random.key(1), (50,), 0, 10)
+        params, stats = _f64(models.init_variables(model, jax.random.key(2), (3, 3, 1))["params"]), {}
+        objective = Objective(model, "xent", 16, hvp_mode="linearized")
+        batch = Batch(x, y)
+    else:
+        direct, params, stats, batch = _vgg_case(20, 32, jnp.float64)
+        objective = Objective(direct.model, "xent", direct.chunk_size, compiled_loops=False, hvp_mode="linearized")
+    reference = objective.loss_fn(stats, batch)  # L(θ), the function GD minimizes
+    dense = _dense_hessian(reference, params)
+    block = jax.random.normal(jax.random.key(5), (3, dense.shape[0]), jnp.float64)
+    matvec = objective.hessian_matvec(params, stats, batch)
+    if case == "bn-one-ghost-block":
+        from eoslib.lanczos import _apply_block_jit
+        got = _apply_block_jit(matvec, block)
+    else:
+        got = jnp.stack([jax.jit(lambda m, v: m(v))(matvec, v) for v in block])
+    np.testing.assert_allclose(got, block @ dense, rtol=1e-9, atol=1e-11)
+
+
+def test_linearized_matvec_compiles_once_matches_direct_in_float32_and_rejects_unknown_modes():
+    objective, params, stats, batch = _vgg_case(20, 32, jnp.float32)
+    linear = Objective(objective.model, "xent", 32, compiled_loops=False, hvp_mode="linearized")
+    apply = jax.jit(lambda m, u: m(u))
+    v = jax.random.normal(jax.random.key(6), (ravel_pytree(params)[0].size,), jnp.float32)
+    for scale in (1.0, 0.5):
+        p = jax.tree.map(lambda a: scale * a, params)
+        got = apply(linear.hessian_matvec(p, stats, batch), v)
+        want = apply(objective.hessian_matvec(p, stats, batch), v)
+        assert got.dtype == jnp.float32
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * float(jnp.max(jnp.abs(want))))
+    assert apply._cache_size() == 2  # one program per mode, none per parameters
+    with pytest.raises(ValueError, match="hvp_mode"):
+        Objective(objective.model, hvp_mode="linearised")

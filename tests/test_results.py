@@ -1,5 +1,6 @@
 """Results store (atomic records keyed by config hash), tidy tables, provenance."""
 
+import dataclasses
 import json
 import re
 import subprocess
@@ -60,6 +61,16 @@ def test_eig_check_is_a_key_field_and_old_records_used_the_legacy_check():
     assert RunConfig.from_dict(old).eig_check == "legacy" and check_of("legacy") is LEGACY_CHECK
     with pytest.raises(ValueError, match="eig_check='exact'"):
         RunConfig(eig_check="exact")
+
+
+def test_hvp_mode_is_a_key_field_only_away_from_direct_the_mode_of_every_older_record():
+    a = RunConfig(schedule=schedules.constant(0.1))
+    assert a.hvp == "direct" and "hvp" not in a.to_dict()  # records made before the field keep their keys
+    b = dataclasses.replace(a, hvp="linearized")
+    assert b.to_dict()["hvp"] == "linearized" and b.key() != a.key()
+    assert RunConfig.from_dict(json.loads(json.dumps(b.to_dict()))) == b
+    with pytest.raises(ValueError, match="hvp='jvp'"):
+        RunConfig(hvp="jvp")
 
 
 def test_migrate_store_writes_the_field_and_rekeys_without_touching_results(tmp_path):

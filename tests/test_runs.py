@@ -148,6 +148,20 @@ def test_eigenpairs_are_recorded_with_warm_starts(small_split):
     assert e["values"][-1, 0] == pytest.approx(run.final["sharpness"], rel=1e-3)
 
 
+def test_a_linearized_run_solves_with_linearized_products_of_the_same_hessian(small_split):
+    """``RunConfig.hvp`` reaches the objective of every eigensolve (state_eigenpairs and the
+    batched solves take their matvec from it); training never uses HVPs. The products' accuracy
+    against dense Hessians: tests/test_objective.py."""
+    config = RunConfig(n_train=128, n_eval=32, schedule=schedules.constant(0.1))
+    direct, linear = (prepare([c], small_split, batched=False) for c in (config, dataclasses.replace(config, hvp="linearized")))
+    assert (direct.objective.hvp_mode, linear.objective.hvp_mode) == ("direct", "linearized")
+    state, data = direct.state, direct.train_data
+    v = jax.random.normal(jax.random.key(0), (ravel_pytree(state.params)[0].size,))
+    want = jax.jit(direct.objective.hessian_matvec(state.params, state.batch_stats, data))(v)
+    got = jax.jit(linear.objective.hessian_matvec(state.params, state.batch_stats, data))(v)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * float(jnp.max(jnp.abs(want))))
+
+
 def test_has_peaked_waits_a_window_after_the_maximum():
     epochs = [0, 10, 20, 30, 40]
     assert not has_peaked(epochs[:3], [1.0, 2.0, 3.0], 10)
