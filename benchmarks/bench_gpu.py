@@ -17,7 +17,8 @@ dataset files. Per model and per batch of ``--models`` MLPs / ``--vgg-models`` V
 * ``hvp_s``: seconds per Hessian-vector product (jitted, a fresh random vector each call);
 * ``top8_s`` / ``top8_uncertified_s``: seconds per top-8 solve to relative residual 1e-3 with
   the missed-eigenvalue check (the library's default) and without it (``check=None``), with their
-  HVP counts; ``top8_eigsh_s``: one model's top-8 by ``scipy.sparse.linalg.eigsh`` calling the
+  HVP counts; ``top8_linearized_s``: the certified solve with linearized products
+  (``Objective(hvp_mode="linearized")``, one ``jax.linearize`` per solve, inside the program); ``top8_eigsh_s``: one model's top-8 by ``scipy.sparse.linalg.eigsh`` calling the
   jitted HVP from the host (as Cohen et al.'s code does), at ARPACK tol 1e-3.
 
 Every time is the median of ``--repeats`` calls after one compiling call, blocked on the
@@ -32,6 +33,7 @@ copy of a GPU run is ``benchmarks/results/gpu.json``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import sys
@@ -67,6 +69,12 @@ def median_s(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
+def _solves():
+    from eoslib.lanczos import DEFAULT_CHECK
+    return ((DEFAULT_CHECK, "top8", "direct"), (None, "top8_uncertified", "direct"),
+            (DEFAULT_CHECK, "top8_linearized", "linearized"))
+
+
 def bench_model(name: str, config, split, models: int, epochs: int, repeats: int, save, solves: bool = True) -> dict:
     """Epoch, HVP and top-8 timings of ``config``'s model, single and ``models``-vmapped;
     ``save(out)`` after each measurement (a run stopped at its time limit keeps what it has)."""
@@ -75,7 +83,7 @@ def bench_model(name: str, config, split, models: int, epochs: int, repeats: int
 
     from eoslib import sweep
     from eoslib.gd import run_epochs
-    from eoslib.lanczos import DEFAULT_CHECK, lanczos_eigh
+    from eoslib.lanczos import lanczos_eigh
     from eoslib.runs import prepare
     out = {"model": name, "n_train": int(len(split.y_train)), "vmapped_models": models}
     for m in (1, models):
@@ -94,8 +102,9 @@ def bench_model(name: str, config, split, models: int, epochs: int, repeats: int
         def hvp(p, s, v, o=prep.objective, t=train):
             return o.hessian_matvec(p, s, t)(v)
 
-        def top8(p, s, key, check, o=prep.objective, t=train):
-            e = lanczos_eigh(o.hessian_matvec(p, s, t), dim, 8, tol=1e-3, key=key, check=check)
+        def top8(p, s, key, check, mode, o=prep.objective, t=train):
+            matvec = dataclasses.replace(o, hvp_mode=mode).hessian_matvec(p, s, t)
+            e = lanczos_eigh(matvec, dim, 8, tol=1e-3, key=key, check=check)
             return e.values, e.num_matvecs, e.certified
 
         shape = (m, dim) if m > 1 else (dim,)
@@ -105,8 +114,8 @@ def bench_model(name: str, config, split, models: int, epochs: int, repeats: int
         vs = iter(jax.random.normal(jax.random.key(2), (repeats + 1, *shape)))
         out[f"hvp_s_{m}"] = median_s(lambda: hvp_j(params, stats, next(vs)), repeats)
         save(out)
-        for check, label in ((DEFAULT_CHECK, "top8"), (None, "top8_uncertified")) if solves else ():
-            solve = jax.jit(vmap(lambda p, s, k, c=check: top8(p, s, k, c), (0, 0, 0)))
+        for check, label, mode in _solves() if solves else ():
+            solve = jax.jit(vmap(lambda p, s, k, c=check, h=mode: top8(p, s, k, c, h), (0, 0, 0)))
             out[f"{label}_s_{m}"] = median_s(lambda: solve(params, stats, keys), repeats)
             _, hvps, certified = solve(params, stats, keys)
             out[f"{label}_hvps_{m}"] = np.asarray(hvps).tolist()
