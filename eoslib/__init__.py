@@ -68,7 +68,7 @@ from eoslib._version import __version__
 from eoslib.execution import ExecutionPlan, plan
 from eoslib.lanczos import Check, Eigenpairs, lanczos_eigh
 from eoslib.monitors import Rotation, StopAbove, StopAfterPeak
-from eoslib.objective import Batch, Objective, flat_hvp, hvp
+from eoslib.objective import Batch, Objective, flat_hvp, hvp, linearized_flat_hvp
 from eoslib.params import ParameterError, from_cell, resolve
 from eoslib.report import Claim, ClaimsTable, record_run
 from eoslib.results import ResultsStore
@@ -80,7 +80,7 @@ __all__ = [
     "__version__", "data", "diagnostics", "instability", "preconditioned", "runs", "schedules",
     "similarity", "sweep",
     "ExecutionPlan", "plan", "Check", "Eigenpairs", "lanczos_eigh", "Batch", "Objective", "flat_hvp",
-    "hvp", "ParameterError", "resolve", "from_cell", "Claim", "ClaimsTable", "record_run", "ResultsStore",
+    "hvp", "linearized_flat_hvp", "ParameterError", "resolve", "from_cell", "Claim", "ClaimsTable", "record_run", "ResultsStore",
     "RunConfig", "RunResult", "run_or_load", "train", "Schedule", "StopAfterPeak", "StopAbove", "Rotation",
     "top_eigenpairs", "track_eigh", "track_above", "AbovePairs",
 ]
