@@ -159,13 +159,11 @@ def _outputs(rows: list, losses: list, params) -> dict:
     return {"loss": np.asarray(losses), **out, "params": params}
 
 
-def _check_settings(steps, eig_every, k, k_max, preconditioner, hvp):
+def _check_settings(steps, eig_every, k, k_max, preconditioner):
     if steps < 1 or eig_every < 1 or not 1 <= k <= k_max:
         raise ValueError("need steps >= 1, eig_every >= 1 and 1 <= k <= k_max")
     if preconditioner not in (None, *PRECONDITIONERS):
         raise ValueError(f"preconditioner {preconditioner!r}: choose None or one of {sorted(PRECONDITIONERS)}")
-    if hvp not in HVP_MODES:
-        raise ValueError(f"hvp={hvp!r}: must be one of {HVP_MODES}")
 
 
 def train(problem: Problem, params, optimizer: optax.GradientTransformation, steps: int, *,
@@ -196,7 +194,7 @@ def train(problem: Problem, params, optimizer: optax.GradientTransformation, ste
     ``checkpoint``: a file (``.npz``) where the run's state is saved at every eigen-step; a run
     started with an existing checkpoint resumes from it (same ``problem``, ``params`` and
     settings: the result is the uninterrupted run's, bit for bit)."""
-    _check_settings(steps, eig_every, k, k_max, preconditioner, hvp)
+    _check_settings(steps, eig_every, k, k_max, preconditioner)
     key = jax.random.PRNGKey(0) if key is None else key
     opt_state = optimizer.init(params)
 
@@ -241,7 +239,7 @@ def train_lanes(problem: Problem, params, make_optimizer: Callable[[jax.Array], 
     it must accept an array). The eigensolves run lane by lane (warm-started within each lane);
     ``threshold`` may be a scalar or (L,) (e.g. ``c · 2/η`` per lane). Returns one dict per
     lane, as :func:`train` returns."""
-    _check_settings(steps, eig_every, k, k_max, preconditioner, hvp)
+    _check_settings(steps, eig_every, k, k_max, preconditioner)
     lanes = jax.tree.leaves(params)[0].shape[0]
     key = jax.random.PRNGKey(0) if key is None else key
     thresholds = np.broadcast_to(np.asarray(np.nan if threshold is None else threshold, float), (lanes,))

@@ -25,7 +25,7 @@ forward and backward pass at θ along with their tangents. :func:`jax.linearize`
 evaluates them once, when the matvec is made, and keeps their residuals, so that a product
 evaluates only the tangent (linear) part: the same H v to rounding, cheaper by the primal pass
 (``benchmarks/results/hvp_modes.json``), at the memory of the whole batch's residuals instead of
-one chunk's. The products are not bit for bit those of the direct mode (BatchNorm's round
+one chunk's. The products are not bit for bit the direct ones (with BatchNorm they round
 differently), so the mode is part of a run's config (:attr:`eoslib.runs.RunConfig.hvp`).
 
 BatchNorm. With ghost batch normalization (Hoffer et al., 2018; the paper's VGG/ResNet
