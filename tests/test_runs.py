@@ -350,3 +350,24 @@ def test_a_dead_network_stops_frozen_and_its_dead_layer_is_named(small_split):
     assert dead_layer(prep, state) == 1 and dead_layer(prep, prep.state) is None
     after, _ = run_epochs(prep.objective, 5, prep.train_data, prep.eval_data, prep.limits, prep.schedule, state, 0)
     assert bool(after.frozen) and bool(after.stopped) and int(after.epoch) == 0
+
+
+@pytest.mark.parametrize("model", [models.MLP(hidden=(6, 5), weight_init="torch"),
+                                   models.VGG(widths=(2, 3), convs_per_block=1, ghost_size=8)], ids=["mlp-torch", "vgg-bn"])
+def test_initial_states_are_the_vmapped_initializers_bit_for_bit_from_one_program(model):
+    """``gd.init_states`` (one compiled initializer per model, called per key) gives the values
+    of ``jax.vmap(init_state)`` bit for bit, for a batch and for one key (its row), and any
+    number of keys and ``jax.clear_caches`` reuse its program."""
+    from eoslib import gd
+
+    keys = jax.vmap(jax.random.key)(jnp.asarray([0, 5, 7]))
+    want = jax.jit(lambda keys: jax.vmap(lambda k: init_state(model, k, (4, 4, 1), 3))(keys))(keys)
+    for got, row in [(gd.init_states(model, keys, (4, 4, 1), 3), slice(None)), (gd.init_states(model, keys[1], (4, 4, 1), 3), 1)]:
+        assert jax.tree.structure(got) == jax.tree.structure(want)
+        for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+            assert a.dtype == b.dtype
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b)[row])
+    misses = gd._init_program.cache_info().misses
+    jax.clear_caches()
+    gd.init_states(model, keys[:2], (4, 4, 1), 3)
+    assert gd._init_program.cache_info().misses == misses
