@@ -25,8 +25,7 @@ rounding, which the edge of stability amplifies over long runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import lru_cache, partial, reduce
+from functools import partial, reduce
 from typing import Any, NamedTuple
 
 import flax.linen as nn
@@ -83,26 +82,14 @@ def init_state(model: nn.Module, key: jax.Array, input_shape, mean_window: int) 
         window_rest=jnp.zeros((flat.size,), flat.dtype))
 
 
-@lru_cache(maxsize=16)
-def _init_program(model: nn.Module, input_shape: tuple, key_type) -> Callable:
-    """:func:`eoslib.models.init_variables` of ``model`` for one key of type ``key_type``,
-    compiled ahead of time and held here, outside JAX's caches: one program per model and
-    input shape in a process, whatever the number of keys, and kept when ``jax.clear_caches``
-    drops the rest (the test suite does so after every module). Its cost is the compilation of
-    the initializers' threefry hashes (one per parameter array), which exceeds that of a
-    training epoch for the convolutional models on a CPU (``benchmarks/bench_init.py``)."""
-    return jax.jit(lambda key: models.init_variables(model, key, input_shape)).lower(key_type).compile()
-
-
 def init_states(model: nn.Module, keys: jax.Array, input_shape, mean_window: int) -> TrainState:
     """:func:`init_state` for one key () or for a batch of keys (M,): the same values bit for bit
-    as ``jax.vmap(init_state)`` (the random bits are threefry's exact integer arithmetic and
-    each parameter array is drawn from its own key; ``tests/test_runs.py``), from one compiled
-    initializer (:func:`_init_program`) called once per key."""
+    as ``jax.vmap(init_state)``, from the initializer compiled once per model and input shape
+    (:func:`eoslib.models.init_variables`), called once per key, not a vmapped program
+    compiled anew for every number of keys (``benchmarks/bench_init.py``)."""
     single = keys.ndim == 0
     keys = keys[None] if single else keys
-    program = _init_program(model, tuple(input_shape), jax.ShapeDtypeStruct(keys.shape[1:], keys.dtype))
-    drawn = [program(key) for key in keys]
+    drawn = [models.init_variables(model, key, input_shape) for key in keys]
     variables = jax.tree.map(lambda *leaves: np.stack([np.asarray(x) for x in leaves]), *drawn)
     flat = [leaf for leaf in jax.tree.leaves(variables["params"])]
     d, dtype, m = sum(leaf[0].size for leaf in flat), flat[0].dtype, len(drawn)

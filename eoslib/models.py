@@ -46,7 +46,7 @@ import contextlib
 import contextvars
 import math
 from collections.abc import Sequence
-from functools import partial
+from functools import lru_cache, partial
 
 import flax.linen as nn
 import jax
@@ -338,9 +338,36 @@ MODELS = {"mlp": MLP, "vgg10": VGG10, "vgg19": VGG19, "resnet20": ResNet20}
 """The paper's models by the names a :class:`eoslib.runs.RunConfig` uses."""
 
 
-def init_variables(model: nn.Module, key: jax.Array, input_shape: Sequence[int]) -> dict:
-    """Variables ``{"params": ..., ["batch_stats": ...]}`` for inputs of shape (N, *input_shape)."""
+def _init(model: nn.Module, key: jax.Array, input_shape: tuple[int, ...]) -> dict:
     return dict(model.init(key, jnp.zeros((1, *input_shape), jnp.float32), train=False))
+
+
+@lru_cache(maxsize=16)
+def _init_program(model: nn.Module, input_shape: tuple[int, ...], key_type: jax.ShapeDtypeStruct):
+    """:func:`_init` of ``model`` for one key of type ``key_type``, compiled ahead of time and
+    held here, outside JAX's caches: one program per model and input shape in a process, kept
+    when ``jax.clear_caches`` drops the rest (the test suite does so after every module). Its
+    cost is the compilation of the initializers' threefry hashes (one per parameter array),
+    more than a training epoch's for the convolutional models on a CPU
+    (``benchmarks/bench_init.py``)."""
+    return jax.jit(lambda key: _init(model, key, input_shape)).lower(key_type).compile()
+
+
+def init_variables(model: nn.Module, key: jax.Array, input_shape: Sequence[int]) -> dict:
+    """Variables ``{"params": ..., ["batch_stats": ...]}`` for inputs of shape (N, *input_shape).
+
+    Traceable (under ``jit`` or ``vmap`` it is ``model.init``); called with a concrete key it
+    runs one compiled program per model and input shape (:func:`_init_program`), with the same
+    values bit for bit (the random bits are threefry's exact integer arithmetic, and each
+    parameter array is drawn from its own key; ``tests/test_runs.py``)."""
+    shape = tuple(int(n) for n in input_shape)
+    if isinstance(key, jax.core.Tracer):
+        return _init(model, key, shape)
+    try:
+        program = _init_program(model, shape, jax.ShapeDtypeStruct(key.shape, key.dtype))
+    except TypeError:  # a model with unhashable fields: traced eagerly, op by op
+        return _init(model, key, shape)
+    return dict(program(key))
 
 
 def for_apply(model: nn.Module) -> nn.Module:

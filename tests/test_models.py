@@ -26,7 +26,7 @@ def test_parameter_counts(model, shape, trainable, state_dict):
 @pytest.mark.parametrize("model", [models.VGG19(), models.ResNet20()])
 def test_forward_on_two_images(model):
     x = jax.random.normal(jax.random.key(1), (2, 32, 32, 3))
-    variables = jax.jit(lambda k: models.init_variables(model, k, (32, 32, 3)))(jax.random.key(0))
+    variables = models.init_variables(model, jax.random.key(0), (32, 32, 3))
     apply = jax.jit(model.apply, static_argnames="train")
     train_logits = apply(variables, x, train=True)
     eval_logits = apply(variables, x, train=False)
@@ -49,13 +49,12 @@ def test_default_init_is_the_authors_flax_lecun_normal():
     assert float(jnp.std(first)) == pytest.approx(1 / np.sqrt(784), rel=0.05)
     assert float(jnp.max(jnp.abs(first))) <= 2.0 / 0.87962566 / np.sqrt(784)
     variables = jax.eval_shape(lambda: models.init_variables(models.VGG10(), jax.random.key(0), (32, 32, 3)))
-    params = jax.jit(lambda k: models.init_variables(models.VGG10(), k, (32, 32, 3)))(jax.random.key(0))["params"]
+    params = models.init_variables(models.VGG10(), jax.random.key(0), (32, 32, 3))["params"]
     conv = params["Conv_0"]["kernel"]  # fan_in 3 x 3 x 3
     assert float(jnp.std(params["Conv_8"]["kernel"])) == pytest.approx(1 / np.sqrt(9 * 32), rel=0.1)
     assert conv.shape == variables["params"]["Conv_0"]["kernel"].shape
     np.testing.assert_array_equal(params["Linear_0"]["Dense_0"]["bias"], 0.0)
-    torch = jax.jit(lambda k: models.init_variables(models.VGG10(weight_init="torch"), k, (32, 32, 3)))(
-        jax.random.key(0))["params"]
+    torch = models.init_variables(models.VGG10(weight_init="torch"), jax.random.key(0), (32, 32, 3))["params"]
     assert float(jnp.max(jnp.abs(torch["Linear_0"]["Dense_0"]["bias"]))) > 0
     with pytest.raises(ValueError, match="weight_init"):
         models.init_variables(models.MLP(weight_init="he"), jax.random.key(0), (28, 28, 1))

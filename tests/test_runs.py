@@ -355,9 +355,10 @@ def test_a_dead_network_stops_frozen_and_its_dead_layer_is_named(small_split):
 @pytest.mark.parametrize("model", [models.MLP(hidden=(6, 5), weight_init="torch"),
                                    models.VGG(widths=(2, 3), convs_per_block=1, ghost_size=8)], ids=["mlp-torch", "vgg-bn"])
 def test_initial_states_are_the_vmapped_initializers_bit_for_bit_from_one_program(model):
-    """``gd.init_states`` (one compiled initializer per model, called per key) gives the values
-    of ``jax.vmap(init_state)`` bit for bit, for a batch and for one key (its row), and any
-    number of keys and ``jax.clear_caches`` reuse its program."""
+    """``gd.init_states`` (``models.init_variables``'s initializer compiled once per model, called
+    per key) gives the values of ``jax.vmap(init_state)`` (``model.init`` traced) bit for bit,
+    for a batch and for one key (its row), and any number of keys and ``jax.clear_caches``
+    reuse its program."""
     from eoslib import gd
 
     keys = jax.vmap(jax.random.key)(jnp.asarray([0, 5, 7]))
@@ -367,7 +368,7 @@ def test_initial_states_are_the_vmapped_initializers_bit_for_bit_from_one_progra
         for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
             assert a.dtype == b.dtype
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b)[row])
-    misses = gd._init_program.cache_info().misses
+    misses = models._init_program.cache_info().misses
     jax.clear_caches()
     gd.init_states(model, keys[:2], (4, 4, 1), 3)
-    assert gd._init_program.cache_info().misses == misses
+    assert models._init_program.cache_info().misses == misses
