@@ -69,17 +69,22 @@ class TrainState(NamedTuple):
     window_rest: jax.Array  # (d,)
 
 
-def init_state(model: nn.Module, key: jax.Array, input_shape, mean_window: int) -> TrainState:
-    """Fresh state: parameters initialized with ``key`` (traceable, so ``vmap`` over keys)."""
-    variables = models.init_variables(model, key, input_shape)
-    flat, _ = ravel_pytree(variables["params"])
+def _fresh_state(variables: dict, mean_window: int, lead: tuple[int, ...] = ()) -> TrainState:
+    """The state before the first epoch around initialized ``variables``, whose leaves (and so
+    every field) have the leading axes ``lead``: () for one run, (M,) for a batch."""
+    leaves = jax.tree.leaves(variables["params"])
+    d, dtype = sum(leaf[(0,) * len(lead)].size for leaf in leaves), jnp.result_type(*leaves)
+    false = jnp.zeros(lead, bool)
     return TrainState(
         params=variables["params"], batch_stats=variables.get("batch_stats", {}),
-        epoch=jnp.zeros((), jnp.int32), reduced=jnp.zeros((), bool), stopped=jnp.zeros((), bool),
-        completed=jnp.zeros((), bool), diverged=jnp.zeros((), bool), frozen=jnp.zeros((), bool),
-        initial_loss=jnp.full((), jnp.nan, flat.dtype),
-        window=jnp.zeros((mean_window, flat.size), flat.dtype),
-        window_rest=jnp.zeros((flat.size,), flat.dtype))
+        epoch=jnp.zeros(lead, jnp.int32), reduced=false, stopped=false, completed=false, diverged=false,
+        frozen=false, initial_loss=jnp.full(lead, jnp.nan, dtype),
+        window=jnp.zeros((*lead, mean_window, d), dtype), window_rest=jnp.zeros((*lead, d), dtype))
+
+
+def init_state(model: nn.Module, key: jax.Array, input_shape, mean_window: int) -> TrainState:
+    """Fresh state: parameters initialized with ``key`` (traceable, so ``vmap`` over keys)."""
+    return _fresh_state(models.init_variables(model, key, input_shape), mean_window)
 
 
 def init_states(model: nn.Module, keys: jax.Array, input_shape, mean_window: int) -> TrainState:
@@ -87,19 +92,11 @@ def init_states(model: nn.Module, keys: jax.Array, input_shape, mean_window: int
     as ``jax.vmap(init_state)``, from the initializer compiled once per model and input shape
     (:func:`eoslib.models.init_variables`), called once per key, not a vmapped program
     compiled anew for every number of keys (``benchmarks/bench_init.py``)."""
-    single = keys.ndim == 0
-    keys = keys[None] if single else keys
+    if keys.ndim == 0:
+        return init_state(model, keys, input_shape, mean_window)
     drawn = [models.init_variables(model, key, input_shape) for key in keys]
-    variables = jax.tree.map(lambda *leaves: np.stack([np.asarray(x) for x in leaves]), *drawn)
-    flat = [leaf for leaf in jax.tree.leaves(variables["params"])]
-    d, dtype, m = sum(leaf[0].size for leaf in flat), flat[0].dtype, len(drawn)
-    false = np.zeros(m, bool)
-    state = TrainState(
-        params=variables["params"], batch_stats=variables.get("batch_stats", {}),
-        epoch=np.zeros(m, np.int32), reduced=false, stopped=false, completed=false, diverged=false, frozen=false,
-        initial_loss=np.full(m, np.nan, dtype), window=np.zeros((m, mean_window, d), dtype),
-        window_rest=np.zeros((m, d), dtype))
-    return jax.tree.map(lambda a: jnp.asarray(a[0] if single else a), state)
+    variables = jax.tree.map(lambda *leaves: jnp.asarray(np.stack([np.asarray(x) for x in leaves])), *drawn)
+    return _fresh_state(variables, mean_window, (len(drawn),))
 
 
 def _window_sums(window: jax.Array, rest: jax.Array, row: jax.Array,
