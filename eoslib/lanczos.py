@@ -274,6 +274,18 @@ def _orthonormalize_block(
     return jnp.stack(rows)
 
 
+def _first_vector(start: Array, spare: Array) -> Array:
+    """``_orthonormalize_block`` of one vector ``start`` (d,) against an empty basis, without
+    its passes over the basis's zero rows: ``start / ‖start‖``, or the ``spare`` direction
+    unshifted, ``spare / ‖spare‖``, when ``‖start‖`` is not above ``tiny``. Projecting out zero
+    rows subtracts exact zeros, and each division stays alone in its branch as there (XLA
+    turns a division by a norm used nowhere else into a product with its reciprocal), so the
+    values are the same bit for bit; the compiled solve, which starts every round and every
+    check here, is smaller."""
+    return jax.lax.cond(jnp.linalg.norm(start) <= jnp.finfo(start.dtype).tiny,
+                        lambda: spare / jnp.linalg.norm(spare), lambda: start / jnp.linalg.norm(start))
+
+
 _SHIFT_STRIDE = 7919  # primes: a shift per basis size and block column, distinct mod most d
 _BLOCK_STRIDE = 104729
 
@@ -347,7 +359,10 @@ def lanczos_init(start: Array, key: Array, *, wanted: int, max_basis: int,
     zeros_md = jnp.zeros((max_basis, dim), dtype)
     zero = jnp.array(0, int)
     spare = jax.random.normal(key, (dim,), dtype) if spare is None else spare.astype(dtype)
-    pending = _orthonormalize_block(zeros_md, start, spare, zero)
+    if block_size == 1:  # every solve's restart and every check start here
+        pending = _first_vector(start[0], spare)[None, :]
+    else:
+        pending = _orthonormalize_block(zeros_md, start, spare, zero)
     return LanczosState(
         basis=zeros_md, products=zeros_md, projected=jnp.zeros((max_basis, max_basis), dtype),
         size=zero, num_matvecs=zero, values=jnp.zeros((wanted,), dtype),

@@ -366,3 +366,20 @@ def test_a_growing_basis_takes_the_steps_of_one_full_basis(monkeypatch):
         np.testing.assert_allclose(a.residuals, b.residuals, rtol=1e-6, atol=1e-13)
         assert bool(a.certified) == bool(b.certified)
         np.testing.assert_allclose(a.error_bound, b.error_bound, rtol=1e-8)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_one_vector_start_is_the_general_orthonormalization_bit_for_bit(dtype):
+    """``lanczos_init`` normalizes a one-vector start without passing over the empty basis
+    (``lanczos._first_vector``): compiled, as inside a solve, the same bits as
+    ``_orthonormalize_block`` against the zero basis, for a Gaussian start and for a zero start
+    (which takes the spare direction)."""
+    from eoslib import lanczos
+    with jax.enable_x64(dtype == "float64"):
+        dt = getattr(jnp, dtype)
+        spare = jax.random.normal(jax.random.PRNGKey(1), (500,), dt)
+        general = jax.jit(lambda s, sp: lanczos._orthonormalize_block(jnp.zeros((40, 500), dt), s, sp,
+                                                                     jnp.array(0)))
+        init = jax.jit(lambda s, sp: lanczos.lanczos_init(s, None, wanted=3, max_basis=40, spare=sp).pending)
+        for start in (jax.random.normal(jax.random.PRNGKey(2), (1, 500), dt), jnp.zeros((1, 500), dt)):
+            np.testing.assert_array_equal(np.asarray(init(start, spare)), np.asarray(general(start, spare)))
