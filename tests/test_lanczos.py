@@ -102,6 +102,12 @@ def test_runs_inside_user_jit_with_traced_parameters():
 
 
 # ------------------------------------------------------- synthetic operators
+def _matmul(mat, v):
+    """A dense operator's product: one function for every test, so that solves of equal
+    shapes and settings share a compiled program (a new lambda each time compiles again)."""
+    return mat @ v
+
+
 def _operator(spectrum, seed=0):
     d = len(spectrum)
     q, _ = np.linalg.qr(np.random.default_rng(seed).normal(size=(d, d)))
@@ -115,7 +121,7 @@ def _solve(spectrum, k, **kw):
     (values to 1e-10, HVP counts to a step or two); returns the compiled driver's result."""
     with jax.enable_x64(True):
         mat, q = _operator(spectrum)
-        mv = jax.tree_util.Partial(lambda m, v: m @ v, mat)
+        mv = jax.tree_util.Partial(_matmul, mat)
         result = lanczos_eigh(mv, len(spectrum), k, dtype=jnp.float64, **kw)
         host = lanczos_eigh(mv, len(spectrum), k, dtype=jnp.float64, compiled=False, **kw)
         np.testing.assert_allclose(host.values, result.values, rtol=1e-10, atol=1e-12)
@@ -217,7 +223,7 @@ def _crossing(dtype):
     noise -= np.outer(q[:, 20], q[:, 20] @ noise)
     prev = np.linalg.qr(q[:, :8] + 0.01 * noise)[0]
     mat = jnp.asarray((q * spectrum) @ q.T, dtype)
-    return jax.tree_util.Partial(lambda m, v: m @ v, mat), jnp.asarray(prev, dtype), spectrum
+    return jax.tree_util.Partial(_matmul, mat), jnp.asarray(prev, dtype), spectrum
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -258,7 +264,7 @@ def test_clustered_top_with_adversarial_start(compiled):
         spectrum = np.concatenate([10.0 - 1e-3 * np.arange(6), np.linspace(-2, 5, d - 6)])
         mat = jnp.asarray((q * spectrum) @ q.T)
         start = q @ np.where(np.arange(d) == 1, 0.0, rng.normal(size=d))
-        result = lanczos_eigh(jax.tree_util.Partial(lambda m, v: m @ v, mat), d, 4, tol=1e-7,
+        result = lanczos_eigh(jax.tree_util.Partial(_matmul, mat), d, 4, tol=1e-7,
                               v0=jnp.asarray(start), dtype=jnp.float64, max_iters=120,
                               compiled=compiled)
         np.testing.assert_allclose(result.values, spectrum[:4], rtol=1e-6)
@@ -325,7 +331,7 @@ def test_vmapped_certified_solves_match_one_at_a_time_and_finish():
     batch = jnp.stack(mats)
 
     def one(m):
-        return lanczos_eigh(jax.tree_util.Partial(lambda a, v: a @ v, m), 200, 3)
+        return lanczos_eigh(jax.tree_util.Partial(_matmul, m), 200, 3)
 
     out = {}
     worker = threading.Thread(target=lambda: out.update(r=jax.block_until_ready(jax.jit(jax.vmap(one))(batch))),
@@ -350,7 +356,7 @@ def test_a_growing_basis_takes_the_steps_of_one_full_basis(monkeypatch):
     spectrum = np.concatenate([cluster, np.linspace(-1, 4, 188)])
     with jax.enable_x64(True):
         mat, _ = _operator(spectrum)
-        mv = jax.tree_util.Partial(lambda m, v: m @ v, mat)
+        mv = jax.tree_util.Partial(_matmul, mat)
         v0 = jax.random.normal(jax.random.PRNGKey(1), (200, 2), jnp.float64)
         runs, first_basis = {}, lanczos.FIRST_BASIS
         for first in (first_basis, 10**9):
