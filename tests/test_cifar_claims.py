@@ -201,11 +201,12 @@ def test_prose_values_quote_the_rows_and_records_they_are_given():
     none6 = cc.prose_values(rows, [], 0.01, claims, params=params, scale="x", records=records, group_records=[],
                             group_params={"group_rates": (0.1,), "group_size": 3})
     assert none6["f6_heading"] == "not in the store yet" and "are not stored yet; claim 3 is **FAIL**" in none6["f6_text"]
-    assert (v["n5"], v["corr_s5"], v["n_rho5"], v["n6"]) == ("8", "+0.13 [\u22120.51, +0.85]", "3", "2")
+    assert (v["n5"], v["corr_s5"], v["n_rho5"], v["n6"]) == ("5", "+0.13 [\u22120.51, +0.85]", "2", "2")
     assert v["corr6_text"] == "too few to rank"
     assert v["f12_heading"] == "1 of the four correlations is resolved"  # claim 6 decided (FAIL), 7-9 UNRESOLVED
     assert v["f12_fails"] == "claim 6 fails; claims 7, 8 and 9 are unresolved"
-    assert v["rho_heading"] == "ρ is missing for 5 of the 8 constant-rate models that did not fail."
+    assert v["rho_heading"] == ("3 constant-rate model(s) that ran to the epoch cap without completing are left out "
+                                "(the paper ranks models at completion); ρ is missing for 3 of the 5 that completed.")
     assert v["group_rates"] == "0.1, in the edge-of-stability phase"
     assert (v["group_stored"], v["group_epochs"]) == ("2 of its 3 runs", "107\u2013110")
     assert v["group_anchor"] == "each with its anchor" and v["group_wall"] == "8,126\u20138,996 s"
@@ -277,9 +278,9 @@ def test_correlation_claims_pass_fail_and_stay_unresolved_on_undecidable_interva
         assert verdict(failed) == "UNRESOLVED"
         assert verdict([]) == "NOT RUN"
     claim = cc.claim_correlation(_correlated(6, 0.05), "sharpness", "Figure 12c, η reduction", "cpu")
-    assert "over 6 model(s): too few models" in claim.measured and "Figure 12c, η reduction; cpu scale" in claim.claim
+    assert "over 6 completed model(s): too few models" in claim.measured and "Figure 12c, η reduction; cpu scale" in claim.claim
     one = cc.claim_correlation(_correlated(1, 0.05), "rho", "Figure 12c, η reduction", "cpu")  # a NaN statistic
-    assert one.measured == "Spearman ρ(ρ, validation error) undefined over 1 model(s): too few models", one
+    assert one.measured == "Spearman ρ(ρ, validation error) undefined over 1 completed model(s): too few models", one
     assert "undefined" in cc.claim_rho_in_reduction(_correlated(1, 0.05), "cpu").measured
 
 
@@ -292,3 +293,23 @@ def test_claims_table_figure12_rows_follow_the_rule():
     none = cc.claims_table(rows5b, [], 0.03, "cpu", group_size=9)
     assert [c.verdict for c in none.claims[7:10]] == ["NOT RUN", "NOT RUN", "NOT RUN"], none
     assert cc.claim_rho_in_reduction([], "cpu").verdict == "NOT RUN"
+
+
+def test_correlation_claims_rank_the_models_that_completed_only():
+    """Figure 12 ranks S and the validation accuracy *at completion* (the paper: "trained to
+    completion, defined as achieving > 99.99% accuracy on the training set"): models that ran to
+    the epoch cap without completing are left out, and the text says how many and what the
+    statistic reads with them."""
+    rows = _correlated(20, 0.05, seed=1)
+    # collapsed runs: chance accuracy (the largest error) at the lowest sharpness, never completed
+    collapsed = [_row(0.05, 100 + i, 0.09, 0.1 + 0.01 * i, float("nan"), completed=False) for i in range(8)]
+    claim = cc.claim_correlation(rows + collapsed, "sharpness", "Figure 12b, constant η", "cpu")
+    assert claim.verdict == "PASS", claim
+    assert "over 20 completed model(s); 8 that ran to the epoch cap without completing left out (with them:" in \
+        claim.measured
+    with_them = cc.fmnist.correlations(rows + collapsed)["sharpness"]
+    assert with_them[1][0] <= 0  # counted as they are, the interval would contain 0: no PASS
+    assert cc.completed_models(rows + collapsed) == rows
+    hovering = [{**r, "completed": False} for r in rows]  # runs made, none completed: no FAIL, no NOT RUN
+    assert cc.claim_correlation(hovering, "sharpness", "Figure 12b, constant η", "cpu").verdict == "UNRESOLVED"
+    assert cc.claim_rho_in_reduction(hovering, "cpu").verdict == "UNRESOLVED"

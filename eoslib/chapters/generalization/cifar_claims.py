@@ -21,7 +21,8 @@ from eoslib.report import Claim, ClaimsTable
 
 __all__ = ["PAPER_FIGURE7", "PAPER_FIGURE13", "figure7_table", "extreme_rate", "claim_flat_then_rise", "claim_goldilocks",
            "flattening_by_reduction", "claim_reduction", "claim_figure7", "within_rate_correlations",
-           "mean_group_correlation", "claim_figure13", "MIN_MODELS", "claim_correlation", "claim_rho_in_reduction",
+           "mean_group_correlation", "claim_figure13", "MIN_MODELS", "completed_models", "claim_correlation",
+           "claim_rho_in_reduction",
            "CLAIM_FIGURES", "pending_runs", "claims_table", "prose_values"]
 
 PAPER_FIGURE7 = {
@@ -229,24 +230,46 @@ perfect ranking resamples to ρ = ±1 at every draw, so its interval is a point 
 number of models) and cannot tell a correlation from chance."""
 
 
+def completed_models(rows: Sequence[Mapping]) -> list[Mapping]:
+    """The models of ``rows`` that completed (did not fail, and reached the scale's stopping
+    accuracy before its epoch cap): the paper's Section 4 trains its models "to completion,
+    defined as achieving > 99.99% accuracy on the training set", and Figure 12 ranks the
+    sharpness and the validation accuracy *at completion*. A run that ran to the epoch cap (a
+    stable one still training, or one collapsed to chance) has neither; rows without a
+    ``completed`` entry count as completed."""
+    return [r for r in _live(rows) if r.get("completed", True)]
+
+
+def _left_out(rows, done, key: str) -> str:
+    """"; 3 that ran to the epoch cap without completing left out (with them: +0.52 [...])"."""
+    hovered = len(_live(rows)) - len(done)
+    if not hovered:
+        return ""
+    rho, (lo, hi) = fmnist.correlations(rows)[key]
+    with_them = f"{rho:+.2f} [{lo:+.2f}, {hi:+.2f}]" if np.isfinite(rho) else "undefined"
+    return f"; {hovered} that ran to the epoch cap without completing left out (with them: {with_them})"
+
+
 def claim_correlation(rows, key: str, figure: str, scale: str, *, min_models: int = MIN_MODELS) -> Claim:
     """Claims 6-9 (Figure 12b-c): Spearman's ρ of the validation error with ``key``
-    (``"sharpness"``: S at completion, claims 6 and 8; ``"rho"``: claims 7 and 9) over the models
-    of ``rows`` that did not fail and have a finite ``key``, decided on its bootstrap interval
+    (``"sharpness"``: S at completion, claims 6 and 8; ``"rho"``: claims 7 and 9) over the
+    :func:`completed_models` of ``rows`` with a finite ``key``, decided on its bootstrap interval
     (:func:`eoslib.chapters.generalization.claims.correlations`): PASS when the interval lies above 0 (the
     paper's sign: flatter, or more rotation, goes with lower error), FAIL when it lies below 0;
     UNRESOLVED when it contains 0, is undefined (NaN: fewer than 3 models, or constant values) or
-    rests on fewer than ``min_models`` models; NOT RUN when ``rows`` holds no run at all."""
-    corr = fmnist.correlations(rows)
+    rests on fewer than ``min_models`` models; NOT RUN when ``rows`` holds no run at all. The
+    measured text gives the statistic with the models that did not complete too."""
+    done = completed_models(rows)
+    corr = fmnist.correlations(done)
     base = (fmnist.claim_sharpness if key == "sharpness" else fmnist.claim_rho)(corr)
     name = f"{base.claim} ({figure}; {scale} scale)"
-    bound = f"interval above 0 over {min_models}+ models (below 0: FAIL; containing 0: UNRESOLVED)"
+    bound = f"interval above 0 over {min_models}+ completed models (below 0: FAIL; containing 0: UNRESOLVED)"
     if not rows:
         return Claim.unmeasured(name, f"not run at this scale ({scale}): no model of {figure}", bound)
-    n = sum(bool(np.isfinite(r[key])) for r in _live(rows))
+    n = sum(bool(np.isfinite(r[key])) for r in done)
     rho, (lo, hi) = corr[key]
     statistic = base.measured if np.isfinite(rho) else base.measured.split(" = ")[0] + " undefined"
-    measured = f"{statistic} over {n} model(s)"
+    measured = f"{statistic} over {n} completed model(s){_left_out(rows, done, key)}"
     why = ("too few models" if n < min_models else "undefined" if not (np.isfinite(lo) and np.isfinite(hi))
            else "the interval contains 0" if lo <= 0 <= hi else None)
     if why:
@@ -258,14 +281,15 @@ def claim_rho_in_reduction(rows6, scale: str, *, min_models: int = MIN_MODELS) -
     """App. I: "ρ slightly outperforms alternatives in the η reduction regime": over Figure 6's
     models, |Spearman ρ(ρ, error)| exceeds that of S at completion and of η0 (an alternative whose
     correlation is undefined, e.g. η0 when every model shares it, is left out). UNRESOLVED with
-    fewer than ``min_models`` models that did not fail or without a finite ρ correlation; NOT RUN
+    fewer than ``min_models`` :func:`completed_models` or without a finite ρ correlation; NOT RUN
     without any Figure 6 run."""
     name = f"App. I: in the η-reduction regime ρ predicts the validation error better than S and η0 ({scale} scale)"
     bound = f"|corr(ρ)| > |corr(alternative)| for every defined alternative, {min_models}+ models"
     if not rows6:
         return Claim.unmeasured(name, f"not run at this scale ({scale}): no model of Figure 6", bound)
-    n = len(_live(rows6))
-    corr = fmnist.correlations(rows6)
+    done = completed_models(rows6)
+    n = len(done)
+    corr = fmnist.correlations(done)
     r = {k: corr[k][0] for k in ("rho", "sharpness", "eta0")}
     text = ", ".join(f"{k}: {v:+.2f}" if np.isfinite(v) else f"{k}: undefined" for k, v in r.items())
     others = {k: v for k, v in r.items() if k != "rho" and np.isfinite(v)}
@@ -506,11 +530,11 @@ def _figure6_values(rows, rows6, params, verdicts) -> dict[str, str]:
 
 def _figure12_values(rows, rows6, claims: ClaimsTable, corr5, corr6) -> dict[str, str]:
     """:func:`prose_values`' keys on Figure 12b-c and ρ (its docstring)."""
-    live = _live(rows)
-    corr5 = fmnist.correlations(rows) if corr5 is None else corr5
-    corr6 = fmnist.correlations(rows6) if corr6 is None else corr6
+    live, live6 = completed_models(rows), completed_models(rows6)
+    corr5 = fmnist.correlations(live) if corr5 is None else corr5
+    corr6 = fmnist.correlations(live6) if corr6 is None else corr6
     rho_models = [r for r in live if np.isfinite(r["rho"])]
-    live6 = _live(rows6)
+    hovered = len(_live(rows)) - len(live)
     out = dict(n5=str(len(live)), corr_s5=fmnist._interval(corr5["sharpness"][0], *corr5["sharpness"][1]),
                n_rho5=str(len(rho_models)), corr_rho5=fmnist._interval(corr5["rho"][0], *corr5["rho"][1]),
                n6=str(len(live6)))
@@ -522,8 +546,9 @@ def _figure12_values(rows, rows6, claims: ClaimsTable, corr5, corr6) -> dict[str
     out["f12_heading"] = ("no correlation is resolved at this scale" if resolved == 0 else
                           f"{resolved} of the four correlations {'is' if resolved == 1 else 'are'} resolved")
     out["f12_fails"] = _verdict_counts(fig12, first=6)
-    out["rho_heading"] = (f"ρ is missing for {len(live) - len(rho_models)} of the {len(live)} constant-rate models "
-                          "that did not fail.")
+    out["rho_heading"] = ((f"{hovered} constant-rate model(s) that ran to the epoch cap without completing are left "
+                           "out (the paper ranks models at completion); " if hovered else "")
+                          + f"ρ is missing for {len(live) - len(rho_models)} of the {len(live)} that completed.")
     return out
 
 
