@@ -278,13 +278,41 @@ def test_prose_values_quote_the_rows_they_are_given():
     assert (v["best_acc"], v["best_rate"], v["last_acc"], v["last_live_rate"]) == ("80.0 %", "0.08", "60 %", "0.16")
     assert (v["n_hover"], v["hover_high"], v["hover_low"]) == ("2", "1", "1")
     assert (v["hover_high_acc"], v["hover_low_acc"]) == ("99.6 %", "50 %")
-    assert (v["s_below"], v["s_bands"], v["s_past"]) == ("200", "30 (0.04\u20130.1) and 4 (0.1\u20130.2)", "4")
+    # claims 4 and 5 average and rank the models that completed: the two hovering seeds at 0.16 are left out
+    assert (v["s_below"], v["s_bands"], v["s_past"]) == ("200", "30 (0.04\u20130.1) and 6 (0.1\u20130.2)", "6")
+    assert (v["n_completed"], v["n_not_completed"]) == ("13", "2")
+    assert v["s_verdict_all"] in ("PASS", "FAIL", "UNRESOLVED") and v["corr_s_all"] != v["corr_s"]
     assert v["rho_below"] == "0.8" and v["rho_past"] == "0.1"
     assert (v["store_records"], v["store_mb"]) == ("21", "2.3")
     assert (v["corr_eta"], v["corr_s"], v["corr_rho"]) == ("\u22120.50 [\u22120.71, \u22120.20]", "+0.40 [+0.10, +0.60]",
                                                          "+0.10 [\u22120.05, +0.30]")
     assert v["s_verdict"] == "lower $S$ goes with lower error" and v["rho_verdict"].startswith("the interval reaches 0")
     assert all("-" not in x for x in v.values())  # minus signs are typeset
+
+
+def test_claims_4_and_5_rank_the_models_that_completed_only():
+    """Section 4 trains its models "to completion, defined as achieving > 99.99% accuracy on the
+    training set" and Figure 12 ranks S and the accuracy *at completion*: seeds that ran to the
+    epoch cap are left out of claims 4 and 5, which say how many and what they read with them."""
+    from eoslib.chapters.generalization import claims as gc
+    rows = _synthetic()
+    # hovering seeds at the largest live rate: the worst accuracy at the lowest S and the lowest ρ,
+    # enough of them to reverse both rankings if they were counted
+    hover = [dict(eta0=0.08, seed=10 + i, diverged=False, failed=False, completed=False, val_acc=0.5,
+                  sharpness=0.01 * (i + 1), rho=0.9 + 0.001 * i) for i in range(60)]
+    done = gc.claims_table(rows, 0.03).claims
+    both = gc.claims_table(rows + hover, 0.03).claims
+    assert gc.completed_models(rows + hover) == [r for r in rows if not r["failed"]]
+    assert (both[3].verdict, both[4].verdict) == (done[3].verdict, done[4].verdict) == ("PASS", "FAIL")
+    assert both[3].measured.startswith(done[3].measured.split(" over ")[0])
+    assert "over 35 completed models; 60 that ran to the epoch cap without completing left out (with them: " in \
+        both[3].measured
+    assert "left out" not in done[3].measured
+    with_them = gc.correlations(rows + hover)
+    assert with_them["sharpness"][1][1] < 0 and with_them["rho"][1][0] > 0  # counted, both would flip
+    # a wrong sign among the completed models is a FAIL whatever the hovering seeds read
+    flipped = [{**r, "sharpness": -r["sharpness"]} for r in rows]
+    assert gc.claims_table(flipped + hover, 0.03).claims[3].verdict == "FAIL"
 
 
 def test_orders_of_magnitude_claim_passes_far_from_the_limit_and_is_unresolved_without_a_boundary():

@@ -230,24 +230,9 @@ perfect ranking resamples to ρ = ±1 at every draw, so its interval is a point 
 number of models) and cannot tell a correlation from chance."""
 
 
-def completed_models(rows: Sequence[Mapping]) -> list[Mapping]:
-    """The models of ``rows`` that completed (did not fail, and reached the scale's stopping
-    accuracy before its epoch cap): the paper's Section 4 trains its models "to completion,
-    defined as achieving > 99.99% accuracy on the training set", and Figure 12 ranks the
-    sharpness and the validation accuracy *at completion*. A run that ran to the epoch cap (a
-    stable one still training, or one collapsed to chance) has neither; rows without a
-    ``completed`` entry count as completed."""
-    return [r for r in _live(rows) if r.get("completed", True)]
-
-
-def _left_out(rows, done, key: str) -> str:
-    """"; 3 that ran to the epoch cap without completing left out (with them: +0.52 [...])"."""
-    hovered = len(_live(rows)) - len(done)
-    if not hovered:
-        return ""
-    rho, (lo, hi) = fmnist.correlations(rows)[key]
-    with_them = f"{rho:+.2f} [{lo:+.2f}, {hi:+.2f}]" if np.isfinite(rho) else "undefined"
-    return f"; {hovered} that ran to the epoch cap without completing left out (with them: {with_them})"
+completed_models = fmnist.completed_models
+"""The models that completed (:func:`eoslib.chapters.generalization.claims.completed_models`):
+Figure 12b-c and claims 6-10 rank these only."""
 
 
 def claim_correlation(rows, key: str, figure: str, scale: str, *, min_models: int = MIN_MODELS) -> Claim:
@@ -269,7 +254,7 @@ def claim_correlation(rows, key: str, figure: str, scale: str, *, min_models: in
     n = sum(bool(np.isfinite(r[key])) for r in done)
     rho, (lo, hi) = corr[key]
     statistic = base.measured if np.isfinite(rho) else base.measured.split(" = ")[0] + " undefined"
-    measured = f"{statistic} over {n} completed model(s){_left_out(rows, done, key)}"
+    measured = f"{statistic} over {n} completed model(s){fmnist.left_out_text(rows, key)}"
     why = ("too few models" if n < min_models else "undefined" if not (np.isfinite(lo) and np.isfinite(hi))
            else "the interval contains 0" if lo <= 0 <= hi else None)
     if why:

@@ -15,12 +15,34 @@ from eoslib.report import Claim, ClaimsTable
 
 __all__ = ["fill_differences", "reduction_pairs", "grid_claims", "rate_means", "claim_flat_below", "RISE_RATES", "rise_end", "rise_statistics", "rise_verdict",
            "claim_rise_above", "claim_goldilocks",
-           "claim_sharpness", "claim_rho", "correlations", "claims_table", "divergence_rate", "claim_orders", "switched", "claim_accuracy_reduction",
+           "claim_sharpness", "claim_rho", "completed_models", "left_out_text", "correlations", "claims_table", "divergence_rate", "claim_orders", "switched", "claim_accuracy_reduction",
            "prose_values"]
 
 
 def _live(rows):
     return [r for r in rows if not r["failed"] and r["val_acc"] is not None]
+
+
+def completed_models(rows: Sequence[Mapping]) -> list[Mapping]:
+    """The models of ``rows`` that completed (did not fail, and reached 99.99 % training accuracy
+    before the epoch cap): the paper's Section 4 trains its models "to completion, defined as
+    achieving > 99.99% accuracy on the training set", and Figure 12 ranks the sharpness and the
+    validation accuracy *at completion*. A run that ran to the epoch cap (a stable one still
+    training, or one hovering at the extremely large rates) has neither; rows without a
+    ``completed`` entry count as completed."""
+    return [r for r in _live(rows) if r.get("completed", True)]
+
+
+def left_out_text(rows: Sequence[Mapping], key: str) -> str:
+    """What a correlation over :func:`completed_models` leaves out, for a claim's measured text:
+    ``"; 3 that ran to the epoch cap without completing left out (with them: +0.52 [+0.1, +0.8])"``,
+    or ``""`` when every model that did not fail completed."""
+    hovered = len(_live(rows)) - len(completed_models(rows))
+    if not hovered:
+        return ""
+    rho, (lo, hi) = correlations(rows)[key]
+    with_them = f"{rho:+.2f} [{lo:+.2f}, {hi:+.2f}]" if np.isfinite(rho) else "undefined"
+    return f"; {hovered} that ran to the epoch cap without completing left out (with them: {with_them})"
 
 
 def _g(x: float | None) -> str:
@@ -302,10 +324,17 @@ def claim_rho(corr: Mapping) -> Claim:
                        f"Spearman ρ(ρ, validation error) = {rho:+.2f} [{lo:+.2f}, {hi:+.2f}]", lo, hi)
 
 
+def _over_completed(claim: Claim, rows, key: str) -> Claim:
+    """``claim`` (4 or 5, computed over :func:`completed_models`) with its measured text saying so."""
+    n = sum(bool(np.isfinite(r[key])) for r in completed_models(rows))
+    return claim._replace(measured=f"{claim.measured} over {n} completed models{left_out_text(rows, key)}")
+
+
 def claims_table(rows, threshold: float | None, *, window_end: str = "incomplete") -> ClaimsTable:
     """Claims 1-6 (claims 1-3 and 6 are UNRESOLVED when no rate reached 2/η in most seeds: no
-    threshold); ``window_end``: claim 2's window (:func:`rise_end`)."""
-    corr = correlations(rows)
+    threshold); ``window_end``: claim 2's window (:func:`rise_end`). Claims 4 and 5 (Figure 12a)
+    rank the :func:`completed_models` only: S and the validation accuracy *at completion*."""
+    corr = correlations(completed_models(rows))
     if threshold is None:
         none = [Claim(name, "no rate reached 2/η in most seeds (no threshold)", "a threshold", False,
                       unresolved=True)
@@ -313,7 +342,8 @@ def claims_table(rows, threshold: float | None, *, window_end: str = "incomplete
     else:
         none = [claim_flat_below(rows, threshold), claim_rise_above(rows, threshold, window_end=window_end),
                 claim_goldilocks(rows, threshold)]
-    return ClaimsTable([*none, claim_sharpness(corr), claim_rho(corr), claim_orders(rows, threshold)])
+    return ClaimsTable([*none, _over_completed(claim_sharpness(corr), rows, "sharpness"),
+                        _over_completed(claim_rho(corr), rows, "rho"), claim_orders(rows, threshold)])
 
 
 def reduction_pairs(rows: Sequence[Mapping], red_records: Sequence[Mapping]) -> list[tuple[dict, dict]]:
@@ -492,19 +522,22 @@ def prose_values(rows: Sequence[Mapping], threshold: float | None, *, start: flo
       ``"cannot be decided"``) and ``rise_reading`` (:func:`rise_verdict`'s reading);
       ``acc_bands``: the mean accuracy per band; ``spread``: the median over the rates from the
       threshold to ``cut`` of the seeds' standard deviation of accuracy (points); ``corr_eta``:
-      Spearman's ρ of the validation error with η0 and its interval;
+      Spearman's ρ of the validation error with η0 and its interval (over :func:`completed_models`);
     - ``best_acc``, ``best_rate``, ``last_acc``, ``last_live_rate``: claim 3; ``n_hover``: the
       models that neither completed nor failed; ``hover_high`` / ``hover_high_acc``: those of
       them past 90 % training accuracy and their span, ``hover_low`` / ``hover_low_acc``: the others;
     - ``s_below``, ``s_bands``, ``s_past``, ``corr_s``, ``s_verdict``: the mean sharpness at
       completion below the threshold, per band and from ``cut`` on, claim 4's correlation and
       its reading; ``rho_below``, ``rho_bands``, ``rho_past``, ``corr_rho``, ``rho_verdict``:
-      the same for ρ (claim 5);
+      the same for ρ (claim 5); all over the ``n_completed`` :func:`completed_models`;
+      ``n_not_completed``: the models that did not fail but ran to the epoch cap;
+      ``corr_s_all`` / ``corr_rho_all`` and ``s_verdict_all`` / ``rho_verdict_all``: claims 4
+      and 5's correlations and verdicts with those models too;
     - ``store_records``, ``store_mb``: the store's records and megabytes.
     """
     thr = threshold if threshold is not None else float("inf")
     edges = [thr, *[b for b in bands if b > thr]]
-    corr = correlations(rows) if corr is None else corr
+    corr = correlations(completed_models(rows)) if corr is None else corr
     cut = rise_end(rows, window_end, threshold)
     out = _grid_values(rows, start, extra_rows, store_records, store_bytes)
     out.update(_threshold_values(rows, threshold, start, factor, reference, draws))
@@ -606,8 +639,8 @@ def _goldilocks_values(rows) -> dict[str, str]:
 
 
 def _correlation_values(rows, thr: float, cut: float, edges: Sequence[float], corr: Mapping) -> dict[str, str]:
-    """:func:`prose_values`' keys on claims 4 and 5 (its docstring)."""
-    live = _live(rows)
+    """:func:`prose_values`' keys on claims 4 and 5 (its docstring): over :func:`completed_models`."""
+    live = completed_models(rows)
     below = [r for r in live if r["eta0"] < thr]
     out = {}
     for key, short, claim_sign in (("sharpness", "s", "lower $S$ goes with lower error"),
@@ -620,4 +653,10 @@ def _correlation_values(rows, thr: float, cut: float, edges: Sequence[float], co
         out[f"{short}_verdict"] = (claim_sign + (", but weakly" if abs(rho) < 0.3 else "") if lo > 0 else
                                    "the interval reaches 0: no sign is resolved" if hi > 0 else
                                    "the sign is the opposite of the paper's")
+    every = correlations(rows) if len(live) < len(_live(rows)) else corr
+    for key, short in (("sharpness", "s"), ("rho", "rho")):
+        rho, (lo, hi) = every[key]
+        out[f"corr_{short}_all"] = _interval(rho, lo, hi)
+        out[f"{short}_verdict_all"] = _sign_claim("", "", lo, hi).verdict
+    out.update(n_completed=str(len(live)), n_not_completed=str(len(_live(rows)) - len(live)))
     return out
