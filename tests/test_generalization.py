@@ -276,8 +276,13 @@ def test_prose_values_quote_the_rows_they_are_given():
     assert v["rise_verdict"] == "cannot be decided" and v["rise_reading"] == "too few rates to decide"
     assert v["acc_bands"] == "77.5 % (0.04\u20130.1) and 60.0 % (0.1\u20130.2)"
     assert (v["best_acc"], v["best_rate"], v["last_acc"], v["last_live_rate"]) == ("80.0 %", "0.08", "60 %", "0.16")
-    assert (v["n_hover"], v["hover_high"], v["hover_low"]) == ("2", "1", "1")
-    assert (v["hover_high_acc"], v["hover_low_acc"]) == ("99.6 %", "50 %")
+    assert (v["n_hover"], v["hover_high"], v["hover_low"], v["hover_chance"]) == ("2", "1", "1", "0")
+    # claim 3 over the completed models alone: 0.16 keeps its one completed seed (70 %), the best stays 0.08
+    assert (v["gold_completed_best"], v["gold_completed_best_rate"]) == ("80.0 %", "0.08")
+    assert (v["gold_completed_acc"], v["gold_completed_rate"]) == ("70.0 %", "0.16")
+    chance = [{**r, "train_acc": 0.105} if not r["completed"] and not r["failed"] else r for r in rows]
+    assert gc.prose_values(chance, 0.04, start=0.04, factor=2.0, draws=20)["hover_chance"] == "2"
+    assert (v["hover_high_acc"], v["hover_low_acc"]) == ("99.6 %", "50.0 %")
     # claims 4 and 5 average and rank the models that completed: the two hovering seeds at 0.16 are left out
     assert (v["s_below"], v["s_bands"], v["s_past"]) == ("200", "30 (0.04\u20130.1) and 6 (0.1\u20130.2)", "6")
     assert (v["n_completed"], v["n_not_completed"]) == ("13", "2")

@@ -15,7 +15,7 @@ from eoslib.report import Claim, ClaimsTable
 
 __all__ = ["fill_differences", "reduction_pairs", "grid_claims", "rate_means", "claim_flat_below", "RISE_RATES", "rise_end", "rise_statistics", "rise_verdict",
            "claim_rise_above", "claim_goldilocks",
-           "claim_sharpness", "claim_rho", "completed_models", "left_out_text", "correlations", "claims_table", "divergence_rate", "claim_orders", "switched", "claim_accuracy_reduction",
+           "claim_sharpness", "claim_rho", "AUTHORS_LOW_ACCURACY", "completed_models", "left_out_text", "correlations", "claims_table", "divergence_rate", "claim_orders", "switched", "claim_accuracy_reduction",
            "prose_values"]
 
 
@@ -43,6 +43,13 @@ def left_out_text(rows: Sequence[Mapping], key: str) -> str:
     rho, (lo, hi) = correlations(rows)[key]
     with_them = f"{rho:+.2f} [{lo:+.2f}, {hi:+.2f}]" if np.isfinite(rho) else "undefined"
     return f"; {hovered} that ran to the epoch cap without completing left out (with them: {with_them})"
+
+
+AUTHORS_LOW_ACCURACY = 0.11
+"""The authors' code stops a run whose training accuracy has averaged below 0.11 (chance, 10
+classes) over 100 epochs (``earlyStopCB(low_thresh=0.11, low_eps=100)`` in
+``lawrencewang94/jax_eigs``, ``callbacks.py``); eoslib's trainer runs it to the epoch cap, where it
+ends without completing. The chapters count such seeds (training accuracy below this at the cap)."""
 
 
 def _g(x: float | None) -> str:
@@ -526,6 +533,10 @@ def prose_values(rows: Sequence[Mapping], threshold: float | None, *, start: flo
     - ``best_acc``, ``best_rate``, ``last_acc``, ``last_live_rate``: claim 3; ``n_hover``: the
       models that neither completed nor failed; ``hover_high`` / ``hover_high_acc``: those of
       them past 90 % training accuracy and their span, ``hover_low`` / ``hover_low_acc``: the others;
+      ``hover_chance``: those at chance (training accuracy below :data:`AUTHORS_LOW_ACCURACY`);
+      ``gold_completed_best`` / ``gold_completed_best_rate`` and ``gold_completed_acc`` /
+      ``gold_completed_rate``: claim 3's best mean and its mean at the largest rate, over the
+      :func:`completed_models` alone;
     - ``s_below``, ``s_bands``, ``s_past``, ``corr_s``, ``s_verdict``: the mean sharpness at
       completion below the threshold, per band and from ``cut`` on, claim 4's correlation and
       its reading; ``rho_below``, ``rho_bands``, ``rho_past``, ``corr_rho``, ``rho_verdict``:
@@ -630,11 +641,20 @@ def _goldilocks_values(rows) -> dict[str, str]:
     else:
         out = dict(best_acc="none", best_rate="none", last_acc="none", last_live_rate="none")
     hover = [r for r in rows if not r["completed"] and not r["failed"]]
+    out["hover_chance"] = str(sum((r.get("train_acc") or 0) < AUTHORS_LOW_ACCURACY for r in hover))
+    done = rate_means(completed_models(rows))
+    if done:
+        best, last = max(done, key=done.get), max(done)
+        out.update(gold_completed_acc=_pct(done[last]), gold_completed_rate=_rate(last),
+                   gold_completed_best=_pct(done[best]), gold_completed_best_rate=_rate(best))
+    else:
+        out.update(gold_completed_acc="none", gold_completed_rate="none", gold_completed_best="none",
+                   gold_completed_best_rate="none")
     high = [r for r in hover if (r.get("train_acc") or 0) >= 0.9]
     low = [r for r in hover if r not in high]
     out.update(n_hover=str(len(hover)), hover_high=str(len(high)), hover_low=str(len(low)),
                hover_high_acc=_span([r.get("train_acc") for r in high], lambda a: f"{100 * a:.1f}") + " %",
-               hover_low_acc=_span([r.get("train_acc") for r in low], lambda a: f"{100 * a:.0f}") + " %")
+               hover_low_acc=_span([r.get("train_acc") for r in low], lambda a: f"{100 * a:.1f}") + " %")
     return out
 
 
