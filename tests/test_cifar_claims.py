@@ -205,6 +205,13 @@ def test_prose_values_quote_the_rows_and_records_they_are_given():
     assert v["corr6_text"] == "too few to rank"
     assert v["f12_heading"] == "1 of the four correlations is resolved"  # claim 6 decided (FAIL), 7-9 UNRESOLVED
     assert v["f12_fails"] == "claim 6 fails; claims 7, 8 and 9 are unresolved"
+    # while the fill runs a claim that would pass on the stored runs is not decided, and the heading says so
+    passing = Claim("c", "ρ = +0.7 [+0.2, +0.9]", "interval above 0", True)
+    waiting = [cc.pending_runs(passing, ["5b"], {"5b": 9})] * 2 + [Claim("c", "m", "b", False, unresolved=True)] * 2
+    assert waiting[0].verdict == "UNRESOLVED" and "would read PASS on the runs stored" in waiting[0].measured
+    pending = ClaimsTable(claims.claims[:5] + waiting + claims.claims[9:])
+    assert cc._figure12_values(rows, rows6, pending, corr5, None)["f12_heading"] == (
+        "none decided while the fill runs; 2 of the four would read PASS on the runs stored")
     assert v["rho_heading"] == ("3 constant-rate model(s) that ran to the epoch cap without completing are left out "
                                 "(the paper ranks models at completion); ρ is missing for 3 of the 5 that completed.")
     assert v["group_rates"] == "0.1, in the edge-of-stability phase"

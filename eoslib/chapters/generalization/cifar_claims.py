@@ -303,8 +303,12 @@ def pending_runs(claim: Claim, figures: Sequence[str], missing: Mapping[str, int
     said = "; ".join(f"Figure {f}: {n} planned run(s) not in the store yet" for f, n in lacking.items())
     if claim.not_run or claim.unresolved:
         return claim._replace(measured=f"{claim.measured} [{said} (fill in progress)]")
-    return claim._replace(measured=f"{claim.measured} [would read {claim.verdict} on the runs stored; {said} "
+    return claim._replace(measured=f"{claim.measured} [{_WOULD_READ.format(claim.verdict)}; {said} "
                           "(fill in progress): not decided]", passed=False, unresolved=True)
+
+
+_WOULD_READ = "would read {} on the runs stored"
+"""What a claim lacking planned runs says it would read (:func:`pending_runs`)."""
 
 
 def claims_table(rows5b, rows6, threshold: float | None, scale: str, *, figure7=None,
@@ -528,8 +532,10 @@ def _figure12_values(rows, rows6, claims: ClaimsTable, corr5, corr6) -> dict[str
                          if len(live6) >= 3 else "too few to rank")
     fig12 = claims.claims[5:9]
     resolved = sum(c.verdict in ("PASS", "FAIL") for c in fig12)  # claim_correlation's rule
-    out["f12_heading"] = ("no correlation is resolved at this scale" if resolved == 0 else
-                          f"{resolved} of the four correlations {'is' if resolved == 1 else 'are'} resolved")
+    pending = sum(_WOULD_READ.format("PASS") in c.measured for c in fig12)
+    out["f12_heading"] = (f"{resolved} of the four correlations {'is' if resolved == 1 else 'are'} resolved" if resolved
+                          else f"none decided while the fill runs; {pending} of the four would read PASS on the runs "
+                               "stored" if pending else "no correlation is resolved at this scale")
     out["f12_fails"] = _verdict_counts(fig12, first=6)
     out["rho_heading"] = ((f"{hovered} constant-rate model(s) that ran to the epoch cap without completing are left "
                            "out (the paper ranks models at completion); " if hovered else "")
