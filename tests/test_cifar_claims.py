@@ -320,3 +320,24 @@ def test_correlation_claims_rank_the_models_that_completed_only():
     hovering = [{**r, "completed": False} for r in rows]  # runs made, none completed: no FAIL, no NOT RUN
     assert cc.claim_correlation(hovering, "sharpness", "Figure 12b, constant η", "cpu").verdict == "UNRESOLVED"
     assert cc.claim_rho_in_reduction(hovering, "cpu").verdict == "UNRESOLVED"
+
+
+def test_collapsed_runs_are_set_beside_the_authors_early_stop():
+    """A run at a near-constant prediction at the cap (neither completed nor failed) is named with
+    its accuracies and set beside the authors' stop below 0.11 training accuracy, which a
+    collapse onto a class holding 11.2 % of 1,000 images would not trigger."""
+    params = {"n_train": 1000, "max_epochs": 2000}
+
+    def row(seed, train, completed=False, failed=False):
+        return dict(eta0=1.476, seed=seed, train_acc=train, val_acc=0.089, completed=completed, failed=failed)
+
+    done = [row(0, 1.0, completed=True), row(2, 0.12, failed=True)]  # neither counts: completed, or diverged
+    assert cc._collapse_text(done, params) == "No stored run collapsed to a constant prediction."
+    one = cc._collapse_text(done + [row(1, 0.112)], params)
+    assert one.startswith("1 run(s) collapsed to a near-constant prediction (1.476 seed 1): at the 2,000-epoch cap, "
+                          "11.2 % training and 8.9 % validation accuracy")
+    assert "would not have stopped it: it sits at or above its bound" in one and "ours runs it to the cap" in one
+    two = cc._collapse_text([row(1, 0.112), row(3, 0.104)], params)
+    assert "would have stopped 1 of them: 1 sit at or above its bound" in two and "they end without completing" in two
+    assert "so their rule would have stopped them;" in cc._collapse_text([row(1, 0.10), row(3, 0.104)], params)
+

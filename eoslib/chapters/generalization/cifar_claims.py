@@ -372,7 +372,8 @@ def prose_values(rows: Sequence[Mapping], rows6: Sequence[Mapping], threshold: f
       against 2/η0, how they ended, and the first rate past the threshold;
     - ``acc_by_rate``: the mean accuracy per rate; ``best_rate``; ``example``: one validation image
       in points; ``seed_gap``: the largest difference between two seeds of a rate (points);
-      ``top_text``: what happened at the grid's largest stored rates (a sentence);
+      ``top_text``: what happened at the grid's largest stored rates (a sentence); ``collapse_text``:
+      the runs that collapsed to a near-constant prediction, beside the authors' early stop;
     - ``f6_heading`` (a phrase), ``f6_text``: Figure 6's first (η0, seed), its switches and the
       never-switched run, Spearman's ρ(phase, S) and the later switches more accurate than the
       earliest; or that its runs are not stored yet;
@@ -464,7 +465,41 @@ def _figure5b_values(rows, threshold, params, scale: str, records, paper_factor:
     gaps = [np.ptp([r["val_acc"] for r in live if r["eta0"] == e]) for e in means]
     out["seed_gap"] = f"{100 * max(gaps):.1f}" if gaps else "none"
     out["top_text"] = _top_text(rows, [e for e in rates if threshold is not None and e >= threshold], params)
+    out["collapse_text"] = _collapse_text(rows, params)
     return out
+
+
+COLLAPSED_ACCURACY = 0.2
+"""Training accuracy at the epoch cap below which a run that neither completed nor failed counts
+as collapsed (a near-constant prediction; 10 classes) in the chapter's text."""
+
+
+def _collapse_text(rows, params) -> str:
+    """:func:`prose_values`' ``collapse_text``: the runs that collapsed (neither completed nor
+    failed, training accuracy at the cap below :data:`COLLAPSED_ACCURACY`), set beside the
+    authors' early stop at chance (:data:`eoslib.chapters.generalization.claims.AUTHORS_LOW_ACCURACY`)."""
+    down = sorted((r for r in rows if not r["completed"] and not r["failed"]
+                   and (r.get("train_acc") or 0) < COLLAPSED_ACCURACY), key=lambda r: (r["eta0"], r["seed"]))
+    if not down:
+        return "No stored run collapsed to a constant prediction."
+    low = fmnist.AUTHORS_LOW_ACCURACY
+    which = fmnist._and([f"{r['eta0']:g} seed {r['seed']}" for r in down])
+    train = fmnist._span([r["train_acc"] for r in down], lambda a: f"{100 * a:.1f}") + " %"
+    val = fmnist._span([r["val_acc"] for r in down], lambda a: f"{100 * a:.1f}") + " %"
+    stopped = sum(r["train_acc"] < low for r in down)
+    it = "it" if len(down) == 1 else "them"
+    if stopped == len(down):
+        rule = f"so their rule would have stopped {it}"
+    else:
+        rule = (f"so their rule, read literally, would have stopped {stopped or 'none'} of {it}"
+                if len(down) > 1 else "so their rule, read literally, would not have stopped it")
+        rule += (f": {'it sits' if len(down) == 1 else f'{len(down) - stopped} sit'} at or above its bound (with "
+                 f"{params['n_train']:,} images one class can hold more than 11 % of them)")
+    return (f"{len(down)} run(s) collapsed to a near-constant prediction ({which}): at the "
+            f"{params['max_epochs']:,}-epoch cap, {train} training and {val} validation accuracy (chance is about "
+            f"10 %). The authors' code stops a run whose training accuracy has averaged below {low:g} over 100 "
+            f"epochs, {rule}; ours runs {it} to the cap, where {'it ends' if len(down) == 1 else 'they end'} "
+            f"without completing, and Figure 5b's means count {it} with the seeds that hover.")
 
 
 def _top_text(rows, rates, params) -> str:
