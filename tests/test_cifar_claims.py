@@ -329,7 +329,8 @@ def test_collapsed_runs_are_set_beside_the_authors_early_stop():
     params = {"n_train": 1000, "max_epochs": 2000}
 
     def row(seed, train, completed=False, failed=False):
-        return dict(eta0=1.476, seed=seed, train_acc=train, val_acc=0.089, completed=completed, failed=failed)
+        return dict(eta0=1.476, seed=seed, train_acc=train, val_acc=0.089, completed=completed, failed=failed,
+                    epochs=2000)
 
     done = [row(0, 1.0, completed=True), row(2, 0.12, failed=True)]  # neither counts: completed, or diverged
     assert cc._collapse_text(done, params) == "No stored run collapsed to a constant prediction."
@@ -340,4 +341,6 @@ def test_collapsed_runs_are_set_beside_the_authors_early_stop():
     two = cc._collapse_text([row(1, 0.112), row(3, 0.104)], params)
     assert "would have stopped 1 of them: 1 sit at or above its bound" in two and "they end without completing" in two
     assert "so their rule would have stopped them;" in cc._collapse_text([row(1, 0.10), row(3, 0.104)], params)
+    short = {**row(1, 0.112), "epochs": 10}  # a short run (the tiny profile's cap) still learning: not a collapse
+    assert cc._collapse_text([short], params) == "No stored run collapsed to a constant prediction."
 

@@ -476,9 +476,10 @@ as collapsed (a near-constant prediction; 10 classes) in the chapter's text."""
 
 def _collapse_text(rows, params) -> str:
     """:func:`prose_values`' ``collapse_text``: the runs that collapsed (neither completed nor
-    failed, training accuracy at the cap below :data:`COLLAPSED_ACCURACY`), set beside the
-    authors' early stop at chance (:data:`eoslib.chapters.generalization.claims.AUTHORS_LOW_ACCURACY`)."""
-    down = sorted((r for r in rows if not r["completed"] and not r["failed"]
+    failed, training accuracy at the cap below :data:`COLLAPSED_ACCURACY` after at least the
+    authors' window of 100 epochs, so that a short run still learning is not counted), set beside
+    the authors' early stop at chance (:data:`eoslib.chapters.generalization.claims.AUTHORS_LOW_ACCURACY`)."""
+    down = sorted((r for r in rows if not r["completed"] and not r["failed"] and r["epochs"] >= fmnist.AUTHORS_LOW_EPOCHS
                    and (r.get("train_acc") or 0) < COLLAPSED_ACCURACY), key=lambda r: (r["eta0"], r["seed"]))
     if not down:
         return "No stored run collapsed to a constant prediction."
@@ -497,8 +498,8 @@ def _collapse_text(rows, params) -> str:
                  f"{params['n_train']:,} images one class can hold more than 11 % of them)")
     return (f"{len(down)} run(s) collapsed to a near-constant prediction ({which}): at the "
             f"{params['max_epochs']:,}-epoch cap, {train} training and {val} validation accuracy (chance is about "
-            f"10 %). The authors' code stops a run whose training accuracy has averaged below {low:g} over 100 "
-            f"epochs, {rule}; ours runs {it} to the cap, where {'it ends' if len(down) == 1 else 'they end'} "
+            f"10 %). The authors' code stops a run whose training accuracy has averaged below {low:g} over "
+            f"{fmnist.AUTHORS_LOW_EPOCHS} epochs, {rule}; ours runs {it} to the cap, where {'it ends' if len(down) == 1 else 'they end'} "
             f"without completing, and Figure 5b's means count {it} with the seeds that hover.")
 
 

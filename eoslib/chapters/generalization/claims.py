@@ -15,7 +15,7 @@ from eoslib.report import Claim, ClaimsTable
 
 __all__ = ["fill_differences", "reduction_pairs", "grid_claims", "rate_means", "claim_flat_below", "RISE_RATES", "rise_end", "rise_statistics", "rise_verdict",
            "claim_rise_above", "claim_goldilocks",
-           "claim_sharpness", "claim_rho", "AUTHORS_LOW_ACCURACY", "completed_models", "left_out_text", "correlations", "claims_table", "divergence_rate", "claim_orders", "switched", "claim_accuracy_reduction",
+           "claim_sharpness", "claim_rho", "AUTHORS_LOW_ACCURACY", "AUTHORS_LOW_EPOCHS", "completed_models", "left_out_text", "correlations", "claims_table", "divergence_rate", "claim_orders", "switched", "claim_accuracy_reduction",
            "prose_values"]
 
 
@@ -45,7 +45,7 @@ def left_out_text(rows: Sequence[Mapping], key: str) -> str:
     return f"; {hovered} that ran to the epoch cap without completing left out (with them: {with_them})"
 
 
-AUTHORS_LOW_ACCURACY = 0.11
+AUTHORS_LOW_ACCURACY, AUTHORS_LOW_EPOCHS = 0.11, 100
 """The authors' code stops a run whose training accuracy has averaged below 0.11 (chance, 10
 classes) over 100 epochs (``earlyStopCB(low_thresh=0.11, low_eps=100)`` in
 ``lawrencewang94/jax_eigs``, ``callbacks.py``); eoslib's trainer runs it to the epoch cap, where it
