@@ -282,6 +282,9 @@ def test_prose_values_quote_the_rows_they_are_given():
     assert (v["gold_completed_acc"], v["gold_completed_rate"]) == ("70.0 %", "0.16")
     chance = [{**r, "train_acc": 0.105} if not r["completed"] and not r["failed"] else r for r in rows]
     assert gc.prose_values(chance, 0.04, start=0.04, factor=2.0, draws=20)["hover_chance"] == "2"
+    # at chance only after the authors' 100-epoch window: a short run still learning is not counted
+    short = [{**r, "epochs": gc.AUTHORS_LOW_EPOCHS - 1} for r in chance]
+    assert gc.prose_values(short, 0.04, start=0.04, factor=2.0, draws=20)["hover_chance"] == "0"
     assert (v["hover_high_acc"], v["hover_low_acc"]) == ("99.6 %", "50.0 %")
     # claims 4 and 5 average and rank the models that completed: the two hovering seeds at 0.16 are left out
     assert (v["s_below"], v["s_bands"], v["s_past"]) == ("200", "30 (0.04\u20130.1) and 6 (0.1\u20130.2)", "6")

@@ -533,7 +533,8 @@ def prose_values(rows: Sequence[Mapping], threshold: float | None, *, start: flo
     - ``best_acc``, ``best_rate``, ``last_acc``, ``last_live_rate``: claim 3; ``n_hover``: the
       models that neither completed nor failed; ``hover_high`` / ``hover_high_acc``: those of
       them past 90 % training accuracy and their span, ``hover_low`` / ``hover_low_acc``: the others;
-      ``hover_chance``: those at chance (training accuracy below :data:`AUTHORS_LOW_ACCURACY`);
+      ``hover_chance``: those at chance (training accuracy below :data:`AUTHORS_LOW_ACCURACY` after
+      at least :data:`AUTHORS_LOW_EPOCHS` epochs, the authors' window);
       ``gold_completed_best`` / ``gold_completed_best_rate`` and ``gold_completed_acc`` /
       ``gold_completed_rate``: claim 3's best mean and its mean at the largest rate, over the
       :func:`completed_models` alone;
@@ -641,7 +642,8 @@ def _goldilocks_values(rows) -> dict[str, str]:
     else:
         out = dict(best_acc="none", best_rate="none", last_acc="none", last_live_rate="none")
     hover = [r for r in rows if not r["completed"] and not r["failed"]]
-    out["hover_chance"] = str(sum((r.get("train_acc") or 0) < AUTHORS_LOW_ACCURACY for r in hover))
+    out["hover_chance"] = str(sum((r.get("train_acc") or 0) < AUTHORS_LOW_ACCURACY and r["epochs"] >= AUTHORS_LOW_EPOCHS
+                                  for r in hover))
     done = rate_means(completed_models(rows))
     if done:
         best, last = max(done, key=done.get), max(done)
