@@ -35,7 +35,7 @@ from eoslib.results import SCHEMA_VERSION, make_record, spec_key
 from eoslib.runs import TRAINER_VERSION, RunConfig, train
 from eoslib.sweep import run_batch
 
-__all__ = ["INIT_RTOL", "first_unstable_epoch", "deterministic_until", "history_gap_series", "history_gaps", "rounding_horizon", "compared_until", "prefix_window", "verify", "rerun", "sample_keys",
+__all__ = ["INIT_RTOL", "SHARPNESS_RTOL", "first_unstable_epoch", "deterministic_until", "history_gap_series", "history_gaps", "rounding_horizon", "compared_until", "prefix_window", "verify", "rerun", "sample_keys",
            "computation_is_current", "series_window", "compare_series", "compare_run_prefix"]
 
 _HISTORY = ("train_loss", "train_acc", "eval_loss", "eval_acc", "param_norm")
@@ -285,14 +285,25 @@ def compare_series(stored: dict, rerun: dict, last: int, *, rtol: float = 5e-3) 
     return problems
 
 
+SHARPNESS_RTOL = 2e-2
+"""The relative tolerance of a re-run's sharpness series in :func:`compare_run_prefix` (at least
+its ``rtol``). The top eigenvalue moves more with the state than the loss does before the edge
+of stability: the store/rotations records (η = 0.1, 1,000 images; made on an AMD EPYC) re-run
+on another AMD EPYC (family 25, model 1, no AVX-512; 2026-12-07) matched to about 1e-7 for 8
+of their 10 seeds, while for seeds 2 and 3 the loss drifted by 6.7e-5 and 4.4e-4 within the
+window, and S by 8.6e-4 and 7.8e-3 (epoch 5: 6.456 stored, 6.406 re-run, both certified to
+residuals below 4e-6): 2.6 times that largest gap."""
+
+
 def compare_run_prefix(config: RunConfig, split, loss: np.ndarray, sharpness: np.ndarray, *, prefix: int,
                        rtol: float = 5e-3) -> tuple[list[str], int]:
     """Re-train the constant-rate run ``config`` for its first ``prefix`` epochs here (its
     eigensolves, no eigenvectors kept) and compare the stored ``loss`` and ``sharpness`` (E,)
-    with it over the deterministic window (:func:`series_window`); returns the problems and the
-    window's last epoch."""
+    with it over the deterministic window (:func:`series_window`): the loss to ``rtol``, the
+    sharpness to ``max(rtol, SHARPNESS_RTOL)``; returns the problems and the window's last epoch."""
     config = dataclasses.replace(config, max_epochs=min(prefix, config.max_epochs), keep_eigenvectors=False)
     run = train(config, split, progress=False)
     again = {"loss": run.history["train_loss"], "sharpness": run.eigen["values"][:, 0]}
     last = series_window(again["loss"], again["sharpness"], config.schedule.lr)
-    return compare_series({"loss": loss, "sharpness": sharpness}, again, last, rtol=rtol), last
+    return (compare_series({"loss": loss}, again, last, rtol=rtol)
+            + compare_series({"sharpness": sharpness}, again, last, rtol=max(rtol, SHARPNESS_RTOL))), last

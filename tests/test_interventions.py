@@ -64,7 +64,9 @@ def test_unknown_rule_and_bad_fraction_fail():
 def test_intervene_on_the_mlp_suppresses_unstable_directions_and_none_is_gd(small_split):
     """On the paper's MLP (128 images, η = 0.5 after 40 epochs at the edge of stability):
     rule "none" retraces plain GD; under "suppress" the step has no component along the
-    unstable tracked eigenvectors (to the eigenvectors' accuracy)."""
+    unstable tracked eigenvectors (to the eigenvectors' accuracy). Top-8 are tracked, so that
+    stable directions are among them wherever the chaotic start lands: at epoch 40 the top-4 were
+    all unstable on an AMD EPYC (10.5, 5.5, 5.2 and 4.07 against 2/η = 4; 2026-12-07)."""
     from jax.flatten_util import ravel_pytree
 
     from eoslib import runs, schedules
@@ -77,13 +79,13 @@ def test_intervene_on_the_mlp_suppresses_unstable_directions_and_none_is_gd(smal
                                  record_every=5)
     np.testing.assert_allclose(ravel_pytree(gd.params)[0], ravel_pytree(states[45].params)[0], rtol=1e-5, atol=1e-6)
     assert gd.steps.tolist() == [0, 5] and gd.time.tolist() == pytest.approx([0.0, 2.5])
-    sup = interventions.intervene(prep.objective, start.params, {}, prep.train_data, 0.5, "suppress", 1, k=4,
+    sup = interventions.intervene(prep.objective, start.params, {}, prep.train_data, 0.5, "suppress", 1, k=8,
                                   tol=1e-5)
-    assert sup.unstable[0] >= 1, "the start must have an unstable direction"
+    assert 1 <= sup.unstable[0] < 8, "the start must have unstable and stable tracked directions"
     from eoslib.tracking import top_eigenpairs
-    pairs = top_eigenpairs(prep.objective.hessian_matvec(start.params, {}, prep.train_data), 28_480, 4, tol=1e-5)
+    pairs = top_eigenpairs(prep.objective.hessian_matvec(start.params, {}, prep.train_data), 28_480, 8, tol=1e-5)
     step = ravel_pytree(sup.params)[0] - ravel_pytree(start.params)[0]
-    unstable = np.asarray(pairs.values) * 0.5 > 2
+    unstable = np.asarray(sup.values[0]) * 0.5 > 2  # the intervention's own classification
     along = np.abs(np.asarray(pairs.vectors).T @ np.asarray(step))
     assert (along[unstable] <= 1e-3 * np.linalg.norm(step)).all() and (along[~unstable] > 0).any()
 

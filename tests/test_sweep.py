@@ -161,10 +161,13 @@ def test_split_lanes_cuts_the_model_axis_into_near_equal_groups():
 
 def test_lane_groups_agree_with_one_vmapped_group(small_split):
     """Lane groups run side by side in one program: same runs, masks and stopping epochs as one
-    vmapped group (values equal up to the rounding of a different batch size)."""
+    vmapped group (values equal up to the rounding of a different batch size). The two finite
+    rates stay below 2/η for the 30 epochs: at 0.05 seed 1 reaches an instability near epoch 28,
+    where the two programs' rounding grows to 5e-4 on an AMD EPYC (within 2e-5 on an Intel Xeon;
+    2026-12-07), so a test of the lanes' bookkeeping would depend on the CPU."""
     base = RunConfig(n_train=128, n_eval=32, max_epochs=30, schedule=schedules.constant(0.05),
                      sharpness_at_end=False)
-    configs = sweep.lr_seed_grid(base, [0.02, 0.05, 1e4], [0, 1])
+    configs = sweep.lr_seed_grid(base, [0.01, 0.03, 1e4], [0, 1])
     one = sweep.run_batch(configs, small_split, lane_groups=1, block_epochs=8)
     four = sweep.run_batch(configs, small_split, lane_groups=4, block_epochs=8)
     for a, b in zip(one, four):
