@@ -12,12 +12,14 @@ import jax
 
 from eoslib._version import __version__
 
-__all__ = ["device_description", "git_commit", "provenance"]
+__all__ = ["cpu_model", "device_description", "git_commit", "provenance"]
 
 _REPO = Path(__file__).resolve().parent.parent
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; else what :mod:`platform` knows): timings and
+    float rounding both depend on it (``benchmarks/results/tests.json``, ``store/README.md``)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -32,7 +34,7 @@ def device_description() -> str:
     or, on CPU, the CPU model from ``/proc/cpuinfo`` with the visible JAX device count."""
     devices = jax.devices()
     if devices[0].platform == "cpu":
-        return f"{len(devices)} x CPU device ({_cpu_model()})"
+        return f"{len(devices)} x CPU device ({cpu_model()})"
     return f"{len(devices)} x {devices[0].device_kind}"
 
 

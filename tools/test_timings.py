@@ -20,6 +20,8 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 from pathlib import Path
 
+from eoslib.provenance import cpu_model
+
 
 def summarize(junit: Path) -> dict:
     """Per-chapter nbval seconds, store re-verification seconds, smoke runs and the 15 slowest."""
@@ -51,7 +53,7 @@ def main() -> int:
     args = parser.parse_args()
     out = {"make_test_s": args.make_test_s, **summarize(args.junit), "ci_total_s": args.ci_total_s,
            "made_by": "tools/test_timings.py",
-           "provenance": {"device": f"{platform.machine()} CPU, {len(os.sched_getaffinity(0))} cores",
+           "provenance": {"device": f"{platform.machine()} CPU ({cpu_model()}), {len(os.sched_getaffinity(0))} cores",
                           "git_commit": args.commit}}
     limits = [("make test (s)", 900, out["make_test_s"]),
               ("slowest chapter nbval (s)", 120, max(out["per_chapter_nbval_s"].values(), default=0.0)),
