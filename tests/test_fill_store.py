@@ -1,9 +1,14 @@
-"""tools/fill_store.py's ``--background``: a fill yields the CPU to every other program, notebook
-kernels in sessions of their own included."""
+"""tools/fill_store.py's ``--background`` (a fill yields the CPU to every other program, notebook
+kernels in sessions of their own included) and ``--runs`` (named Figure 5b runs)."""
 
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from eoslib import sweep
+from eoslib.chapters.generalization import experiment as generalization
 
 TOOLS = Path(__file__).resolve().parent.parent / "tools"
 AUTOGROUPS = Path("/proc/sys/kernel/sched_autogroup_enabled")
@@ -33,3 +38,16 @@ def _autogroup() -> str:
     except OSError:
         return ""
     return fields[0] if fields and fields[0].startswith("/autogroup-") else ""
+
+
+def test_named_runs_are_figure_5b_configs_of_the_scale_and_typos_fail():
+    sys.path.insert(0, str(TOOLS))
+    import fill_store
+
+    configs = fill_store.named_runs("3.778:2, 0.01342:0", "cpu-1k")
+    base = generalization.cifar_base("cpu-1k")
+    assert [c.key() for c in configs] == [c.key() for c in sweep.lr_seed_grid(base, [3.778], [2])
+                                          + sweep.lr_seed_grid(base, [0.01342], [0])]
+    for bad in ("3.77:2", "3.778:3", "3.778", "x:1", "0.0008:0"):  # 0.0008: left out of the scale's grid (skip)
+        with pytest.raises(ValueError, match="--runs"):
+            fill_store.named_runs(bad, "cpu-1k")

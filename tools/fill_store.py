@@ -6,6 +6,7 @@
     python tools/fill_store.py cifar-generalization --scale cpu-1k --batch-size 1 --figures 5b   # one model at a time
     python tools/fill_store.py cifar-generalization --figures 5b --skip 2 --batch-size 1    # from the grid's 2nd rate
     python tools/fill_store.py cifar-generalization --figures stable   # the grid's first rate, 0.002048 (~3 h a seed)
+    python tools/fill_store.py cifar-generalization --runs 3.778:2,3.778:1   # these runs, in this order (a second core)
     python tools/fill_store.py cifar-generalization --scale paper        # ... at the paper's scale (a GPU: tools/device_cifar.py)
     python tools/fill_store.py cifar-generalization --figures 5b --background   # behind every other program (yield_cpu)
 
@@ -27,8 +28,28 @@ from eoslib.chapters.generalization import experiment as generalization
 from eoslib.results import ResultsStore
 
 
+def named_runs(text: str, scale: str) -> list:
+    """The Figure 5b configs of ``scale`` named by ``text``, ``RATE:SEED`` comma-separated (e.g.
+    ``"3.778:2,3.778:1"``), in that order; a rate not on the scale's grid or a seed outside its
+    seeds fails at once (a typo would otherwise train a run no figure reads)."""
+    s = generalization.cifar_scale(scale)
+    grid = generalization.rate_grid(s["start"], s["factor"], s["max_rates"] + s["skip"])[s["skip"]:]
+    configs = []
+    for item in text.split(","):
+        rate, _, seed = item.strip().partition(":")
+        try:
+            rate, seed = float(rate), int(seed)
+        except ValueError:
+            raise ValueError(f"--runs {item!r}: write RATE:SEED, e.g. 3.778:2") from None
+        if rate not in grid or not 0 <= seed < s["seeds"]:
+            raise ValueError(f"--runs {item!r}: not a Figure 5b run of {scale} (rates {grid}, seeds 0-{s['seeds'] - 1})")
+        configs += sweep.lr_seed_grid(generalization.cifar_base(scale), [rate], [seed])
+    return configs
+
+
 def fill_cifar(store, scale: str, rates_per_batch: int, figures: str, split=None,
-               batch_size: int | None = None, checkpoint_every_s: float | None = None, skip: int | None = None) -> int:
+               batch_size: int | None = None, checkpoint_every_s: float | None = None, skip: int | None = None,
+               named: str | None = None) -> int:
     """The runs of ``figures`` (comma-separated, in that order; any of 5b, 6, 13, stable): Figure
     5b's sweep until every seed diverged, Figure 6's reductions, Figure 13's groups of seeds, and
     ``stable``: the seeds of the grid's first rate (at ``cpu-1k`` 0.002048, the stable side: the
@@ -38,7 +59,10 @@ def fill_cifar(store, scale: str, rates_per_batch: int, figures: str, split=None
     ``split``: the data (default: the configs' own, from ``eoslib.data``). ``batch_size``: models per vmapped program
     (default: a rate's seeds, 2 reductions, a group; 1 runs one model at a time, so that a killed
     fill loses one model at most). ``checkpoint_every_s``: save a running batch that often
-    (:func:`eoslib.sweep.run_batch`), so that a killed fill resumes mid-model."""
+    (:func:`eoslib.sweep.run_batch`), so that a killed fill resumes mid-model. ``named``: only
+    these Figure 5b runs (:func:`named_runs`), one at a time, whatever ``figures``: two fills on
+    two cores then take disjoint runs (two fills of the same grid would both start its first
+    missing run, from the same checkpoint)."""
     s = generalization.cifar_scale(scale)
     base = generalization.cifar_base(scale)
     every = checkpoint_every_s
@@ -68,6 +92,9 @@ def fill_cifar(store, scale: str, rates_per_batch: int, figures: str, split=None
         return sweep.sweep(sweep.lr_seed_grid(base, [rate], range(s["seeds"])), store, split=split, batch_size=1,
                            progress=True, checkpoint_every_s=every)
 
+    if named:
+        configs = named_runs(named, scale)
+        return len(sweep.sweep(configs, store, split=split, batch_size=1, progress=True, checkpoint_every_s=every))
     runs = {"5b": fig5b, "6": fig6, "13": fig13, "stable": stable}
     order = figures.split(",")
     if unknown := set(order) - set(runs):
@@ -125,6 +152,9 @@ def main() -> int:
                         help="cifar: which figures' runs, in this order (any of 5b, 6, 13, stable)")
     parser.add_argument("--skip", type=int, default=None,
                         help="cifar: Figure 5b's rates left out at the grid's start (default: the scale's)")
+    parser.add_argument("--runs", default=None,
+                        help="cifar: only these Figure 5b runs, RATE:SEED comma-separated (e.g. 3.778:2,3.778:1), "
+                             "one at a time, so that two fills take disjoint runs")
     parser.add_argument("--rates-per-batch", type=int, default=None,
                         help="rates per vmapped sweep (default: 8 for fmnist, 1 for cifar)")
     parser.add_argument("--batch-size", type=int, default=None,
@@ -143,7 +173,7 @@ def main() -> int:
     start = time.perf_counter()
     if args.store == "cifar-generalization":
         count = fill_cifar(store, args.scale, args.rates_per_batch or 1, args.figures, batch_size=args.batch_size,
-                           checkpoint_every_s=args.checkpoint_every_s, skip=args.skip)
+                           checkpoint_every_s=args.checkpoint_every_s, skip=args.skip, named=args.runs)
     elif args.store == generalization.MSE_STORE:
         count = fill_mse(store, args.seeds, args.below or 0, args.rates_per_batch or 8)
     else:
