@@ -124,31 +124,40 @@ def test_corrupted_or_stale_records_fail(sampled):
 VERDICT_FIELDS = ("completed", "diverged", "dead", "failed", "reached")  # a run's discrete outcome (summary_rows)
 
 
-def test_claim_verdicts_from_rerun_records_are_the_stored_ones(sampled):
-    """Where a stable record (S never reached 2/η) was re-run whole, so that its outcome is
-    determined, not chaotic, its
-    discrete outcome and the verdicts of the claims made over its store (chapter 4's, for the
-    Fashion-MNIST grid) are the same with the re-run in place of the stored record."""
-    whole = [(stored, again) for stored, prefix, again, *_ in sampled
-             if prefix is None and not generalization.summary_rows([stored])[0]["reached"]]
-    if not whole:
-        pytest.skip("no stable record of this store was re-run whole (a run past 2/η is chaotic: re-run alone "
-                    "instead of in its vmapped batch, rounding can change whether it completes or diverges)")
-    for stored, again in whole:
-        row, row_again = generalization.summary_rows([stored])[0], generalization.summary_rows([again])[0]
-        assert {f: row[f] for f in VERDICT_FIELDS} == {f: row_again[f] for f in VERDICT_FIELDS}, stored["key"][:12]
-    grid = open_store("fmnist-generalization")
-    if not all(s["key"] in grid for s, _ in whole):
+NEAR_FRACTION = 0.8
+"""A run whose recorded S reached this fraction of 2/η is not determined by its config: as
+``verification.verify`` compares such a run only up to its approach, its outcome is not compared
+either. fmnist-generalization 956294b02beb (η0 = 0.009091, made on an Intel Xeon) peaked at
+0.986 · 2/η at its recorded epochs, and its re-run on an AMD EPYC reached 2/η (2026-12-07)."""
+
+
+@pytest.mark.parametrize("name", ["fmnist-generalization", "fmnist-mse"])
+def test_claim_verdicts_from_rerun_records_are_the_stored_ones(name, load_or_skip):
+    """A record whose S stayed below :data:`NEAR_FRACTION` · 2/η (its outcome determined, not
+    chaotic), drawn per commit among those re-run whole, has the same discrete outcome when
+    re-run here, and the verdicts of the claims made over its grid (chapter 4's, for the
+    Fashion-MNIST store: the records that differ from it only in rate and seed) are the same with
+    the re-run in place of the stored record."""
+    load_or_skip("Fashion-MNIST", data.fashion_mnist, 10, 10)
+    store = open_store(name)
+    determined = sorted(r["key"] for r in store.records() if r["final"]["epochs"] <= WHOLE_UP_TO
+                        and verification.first_unstable_epoch(r, NEAR_FRACTION) is None)
+    if not determined:
+        pytest.skip(f"no record of {name} stayed below {NEAR_FRACTION} * 2/eta within {WHOLE_UP_TO} epochs")
+    stored = store.get(verification.sample_keys(determined, 1, git_commit())[0])
+    again = verification.rerun(stored)
+    row, row_again = generalization.summary_rows([stored])[0], generalization.summary_rows([again])[0]
+    assert {f: row[f] for f in VERDICT_FIELDS} == {f: row_again[f] for f in VERDICT_FIELDS}, stored["key"][:12]
+    if name != "fmnist-generalization":
         return  # claims over a store are chapter 4's only
-    n_train = whole[0][0]["config"]["n_train"]
-    everyone = [r for r in grid.records() if r["config"]["n_train"] == n_train]
-    swapped = {s["key"]: a for s, a in whole}
+    grid = {k: v for k, v in stored["config"].items() if k not in ("schedule", "seed")}  # the record's own grid
+    everyone = [r for r in store.records() if {k: r["config"].get(k) for k in grid} == grid]
 
     def verdicts(records):
         rows = generalization.summary_rows(records)
         return [c.verdict for c in generalization_claims.claims_table(rows, generalization.threshold_rate(rows)).claims]
 
-    assert verdicts(everyone) == verdicts([swapped.get(r["key"], r) for r in everyone])
+    assert verdicts(everyone) == verdicts([again if r["key"] == stored["key"] else r for r in everyone])
 
 
 def test_a_prefix_rerun_checks_the_epochs_up_to_the_prefix_only(load_or_skip):
