@@ -1,7 +1,8 @@
 # make book   : set up .venv (Python 3.11) and build the book into _build/html (index.html)
 # make data   : find Fashion-MNIST or fetch it into the user cache, verified (DATASETS="fmnist cifar10": and CIFAR-10)
 # make test   : set up .venv, make data, and run every test (library, nbval, smoke runs, pairing, book build, browser);
-#               PYTEST_ARGS=--junitxml=FILE times every test (tools/test_timings.py summarizes it)
+#               PYTEST_ARGS=--junitxml=FILE times every test (tools/test_timings.py summarizes it);
+#               compiled programs are cached in .jax_cache/ (tests/conftest.py; EOSLIB_TEST_CACHE=0: off, make clean: emptied)
 # make execute: make data, then re-execute every chapter's golden notebook (default profile) after editing its .md
 # make lint   : ruff check (run by CI before the tests)
 # make bench  : make data (both sets), then run the library benchmarks (results in benchmarks/results/)
@@ -59,4 +60,4 @@ reproduce-stores: setup data
 	$(BIN)/python tools/reproduce_stores.py --root results/reproduce
 
 clean:
-	rm -rf _build book/status.md
+	rm -rf _build book/status.md .jax_cache

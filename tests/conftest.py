@@ -1,14 +1,18 @@
 """Shared fixtures: data sets that skip a test cleanly where they are not installed.
 
-JAX's persistent compilation cache is off in the tests: with it on, a clean-clone CI run
-segfaulted once while writing a compiled eigensolver to the cache (``compilation_cache.
-put_executable_and_time``, two xdist workers on two cores, 2026-12-04), after two runs of the
-same tree had passed. Set ``$JAX_COMPILATION_CACHE_DIR`` yourself to use it locally. Measured
-again on 2026-12-07 (an AMD EPYC, 2 cores, two niced fills beside): ``make test`` with the cache
-on (``JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0.5``, empty at the start) summed 2,452 s of
-test time and did not crash; a clean-clone run without it summed 2,999 s (test_sweep 150 against
-271 s, test_store 199 against 270 s, test_diagnostics 110 against 178 s). Turning it back on
-needs several clean-clone runs without a crash first.
+JAX's persistent compilation cache is on in the tests (:func:`_persistent_cache`): every
+process of a run (the xdist workers, the notebooks' kernels, the subprocesses they start) reads
+and writes one folder, so a program compiled once is loaded, not compiled again, by a later
+module or kernel. The cache hands back the executable XLA compiled, so no result changes.
+Measured on 2026-12-07 (an AMD EPYC, 2 cores, two niced fills beside): ``make test`` with the
+cache (empty at the start) summed 2,452 s of test time against 2,999 s for a clean-clone run
+without it (test_sweep 150 against 271 s, test_store 199 against 270 s, test_diagnostics 110
+against 178 s). It was off from 2026-12-04 (547bed7): a clean-clone run segfaulted writing a
+compiled eigensolver to the cache, an hour before the tests cleared their executables after each
+module (below), at a time when an xdist worker mapped up to 40,000 memory regions and a process
+past the limit segfaulted while compiling; a failed allocation while an executable is serialized
+is the likeliest cause. ``$JAX_COMPILATION_CACHE_DIR`` set by hand wins; ``EOSLIB_TEST_CACHE=0``
+turns the cache off.
 
 Each test module ends by dropping JAX's in-memory caches of compiled executables
 (:func:`release_compiled_code`). XLA:CPU maps about six memory regions per executable, and an
@@ -22,7 +26,10 @@ machine's noise, and with no limit the process segfaulted while compiling in ``t
 (which alone maps about 39,000 regions)."""
 
 import gc
+import hashlib
 import os
+import platform
+from pathlib import Path
 
 import pytest
 
@@ -40,7 +47,30 @@ def _pin_xdist_worker() -> None:
         os.sched_setaffinity(0, {cpus[int(worker[2:]) % len(cpus)]})
 
 
+def _persistent_cache() -> None:
+    """JAX's persistent compilation cache for the run, set before JAX is imported so that the
+    kernels and subprocesses inherit it: ``.jax_cache/<cpu>/`` at the repository root (git-ignored),
+    one folder per CPU model and instruction set, because XLA:CPU compiles for the host's
+    instruction set and a checkout moved to another machine must not load another CPU's code."""
+    if os.environ.get("EOSLIB_TEST_CACHE", "1") == "0" or "JAX_COMPILATION_CACHE_DIR" in os.environ:
+        return
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+        cpu = next((ln for ln in info.splitlines() if ln.startswith("model name")), "") + \
+            next((ln for ln in info.splitlines() if ln.startswith("flags")), "")
+    except OSError:
+        cpu = platform.processor() + platform.machine()
+    folder = Path(__file__).resolve().parent.parent / ".jax_cache" / hashlib.sha256(cpu.encode()).hexdigest()[:12]
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = str(folder)
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+    # A size limit makes JAX read and write each entry under a file lock (the filelock package):
+    # without one, two processes that compile the same program write one file at once, and a
+    # third may read it half-written. A whole run writes ~45 MB (2026-12-07), far below the limit.
+    os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(2 << 30))
+
+
 _pin_xdist_worker()
+_persistent_cache()
 
 from eoslib import data  # noqa: E402
 
