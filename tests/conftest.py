@@ -4,15 +4,23 @@ JAX's persistent compilation cache is on in the tests (:func:`_persistent_cache`
 process of a run (the xdist workers, the notebooks' kernels, the subprocesses they start) reads
 and writes one folder, so a program compiled once is loaded, not compiled again, by a later
 module or kernel. The cache hands back the executable XLA compiled, so no result changes.
-Measured on 2026-12-07 (an AMD EPYC, 2 cores, two niced fills beside): ``make test`` with the
-cache (empty at the start) summed 2,452 s of test time against 2,999 s for a clean-clone run
-without it (test_sweep 150 against 271 s, test_store 199 against 270 s, test_diagnostics 110
-against 178 s). It was off from 2026-12-04 (547bed7): a clean-clone run segfaulted writing a
-compiled eigensolver to the cache, an hour before the tests cleared their executables after each
-module (below), at a time when an xdist worker mapped up to 40,000 memory regions and a process
-past the limit segfaulted while compiling; a failed allocation while an executable is serialized
-is the likeliest cause. ``$JAX_COMPILATION_CACHE_DIR`` set by hand wins; ``EOSLIB_TEST_CACHE=0``
-turns the cache off.
+
+What it saves, from the cache of a clean-clone CI run (a7ab999, an AMD EPYC, 2026-12-07; each
+entry stores its compile time): 350 programs that took at least 0.5 s to compile, 1,275 s of
+compilation out of 2,997 s of summed test time. Only 40 of them (144 s of compilation) were
+loaded again within the run: most compiled programs belong to one test alone (their shapes and
+static settings differ), so a clean run saves a few per cent, and a second ``make test`` on the
+same checkout up to the whole 1,275 s. (A cached run earlier that day summed 2,452 s against
+2,999 s without; it was not reproduced: three clean-clone runs on this machine summed 2,909-2,999 s,
+with and without the cache, so that difference was mostly the machine's load.) Lanczos solves dominate the compilation: ``_certified_solve`` is 81 of the
+programs and 667 s, 8 s each on average (its four loops, solve and check in two basis stages).
+
+It was off from 2026-12-04 (547bed7): a clean-clone run segfaulted writing a compiled eigensolver
+to the cache, an hour before the tests cleared their executables after each module (below), when
+an xdist worker mapped up to 40,000 memory regions and a process past the limit segfaulted while
+compiling: a failed allocation while an executable was serialized is the likeliest cause. The
+run above peaked at 29,315 mappings in one process and passed. ``$JAX_COMPILATION_CACHE_DIR`` set
+by hand wins; ``EOSLIB_TEST_CACHE=0`` turns the cache off.
 
 Each test module ends by dropping JAX's in-memory caches of compiled executables
 (:func:`release_compiled_code`). XLA:CPU maps about six memory regions per executable, and an
@@ -65,7 +73,7 @@ def _persistent_cache() -> None:
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
     # A size limit makes JAX read and write each entry under a file lock (the filelock package):
     # without one, two processes that compile the same program write one file at once, and a
-    # third may read it half-written. A whole run writes ~45 MB (2026-12-07), far below the limit.
+    # third may read it half-written. A whole run writes ~46 MB (2026-12-07), far below the limit.
     os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(2 << 30))
 
 
