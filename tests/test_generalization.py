@@ -445,6 +445,11 @@ def test_a_scale_override_moves_every_setting_of_the_scale():
     moved = resolve(generalization.cifar_presets("cpu-1k"), "ci", generalization.CIFAR_VALIDATORS, scale="cpu-1k")
     assert (moved["n_train"], moved["eig_start"], moved["warmup"], moved["group_rates"]) == (1000, 20, 20, [0.08796])
     assert resolve(generalization.cifar_presets("cpu-1k"), "tiny")["n_train"] == 20
+    # Figure 13's group: vmapped whole at the scales, one model at a time in the smoke run
+    assert ci["group_batch"] == ci["group_size"] == 9 and moved["group_batch"] == 9
+    assert resolve(generalization.cifar_presets(None), "tiny", generalization.CIFAR_VALIDATORS)["group_batch"] == 1
+    with pytest.raises(Exception, match="group_batch"):
+        resolve(generalization.cifar_presets(None), "tiny", generalization.CIFAR_VALIDATORS, group_batch=0)
 
 
 class _DictStore:

@@ -144,7 +144,8 @@ def _cifar_preset(scale_name: str, **changes) -> dict[str, Any]:
     """Chapter 6's parameters at a scale of :data:`CIFAR_SCALES` (its settings, the first seed 0,
     one rate per vmapped batch, the committed store), with ``changes``."""
     s = cifar_scale(scale_name)
-    return {**s, "scale": scale_name, "seed": 0, "rates_per_batch": 1, "store": "committed", "compute": True,
+    return {**s, "scale": scale_name, "seed": 0, "rates_per_batch": 1, "group_batch": s["group_size"],
+            "store": "committed", "compute": True,
             **{k: list(s[k]) for k in ("reduce_rates", "reduce_epochs", "group_rates")}, **changes}
 
 
@@ -153,12 +154,13 @@ CIFAR_PRESETS: dict[str, dict[str, Any]] = {
     "paper": _cifar_preset("paper"),
     "tiny": _cifar_preset("cpu-1k", n_train=20, n_eval=20, seeds=1, skip=4, max_rates=1, max_epochs=10, eig_every=10,
                           eig_start=10, warmup=2, reduce_epochs=[5], reduce_seeds=1, group_size=3, group_eig_start=10,
-                          group_eig_every=10, store="local"),
+                          group_eig_every=10, group_batch=1, store="local"),
 }
 """Chapter 6's profiles: ``ci`` reads the ``cpu-1k`` scale from the committed store and computes
 nothing (``compute``: a run the store lacks is counted as missing, and the claims that need it
 say so), ``paper`` asks for the paper's scale (a GPU: ``tools/device_cifar.py``), ``tiny`` is a
-live smoke test."""
+live smoke test (its group of 3 one model at a time, ``group_batch``, so that it reuses the
+programs of Figure 5b's one-model runs instead of compiling them again for three lanes)."""
 
 def cifar_presets(scale: str | None = None) -> dict[str, dict[str, Any]]:
     """:data:`CIFAR_PRESETS`, or (a ``scale`` named) ``ci`` and ``paper`` started from that
@@ -185,6 +187,7 @@ CIFAR_VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "group_size": lambda v: None if v >= 3 else "must be >= 3 (a rank correlation)",
     "group_eig_start": lambda v: None if v >= 1 else "must be >= 1",
     "group_eig_every": lambda v: None if v >= 1 else "must be >= 1",
+    "group_batch": lambda v: None if v >= 1 else "must be >= 1",
 }
 """Chapter 6's parameter checks (:func:`eoslib.params.resolve`)."""
 
@@ -254,7 +257,7 @@ def cifar_runs(P: Mapping[str, Any], store: ResultsStore) -> CifarRuns:
     """Figures 5b, 6 and 13's runs at chapter 6's resolved parameters ``P`` (its scale, grid,
     reductions and groups): read from ``store``, computed where missing (Figure 5b's sweep
     ``rates_per_batch`` rates at a time, Figure 6's a rate's ``reduce_seeds`` at a time, Figure
-    13's a group at a time). With ``P["compute"]`` false nothing is computed: the runs the store
+    13's ``group_batch`` models at a time). With ``P["compute"]`` false nothing is computed: the runs the store
     holds are returned and the others counted (``missing``; :func:`eoslib.grid.stored_grid`)."""
     base = cifar_base(P["scale"], n_train=P["n_train"], n_eval=P["n_eval"], max_epochs=P["max_epochs"],
                       eig_every=P["eig_every"], eig_start=P["eig_start"])
@@ -267,7 +270,7 @@ def cifar_runs(P: Mapping[str, Any], store: ResultsStore) -> CifarRuns:
         records = sweep_until_divergence(base, seeds, store, start=P["start"], factor=P["factor"], skip=P["skip"],
                                          max_rates=P["max_rates"], rates_per_batch=P["rates_per_batch"], progress=None)
         reduced = sweep.sweep(reductions, store, batch_size=P["reduce_seeds"], progress=None)
-        grouped = sweep.sweep(groups, store, batch_size=P["group_size"], progress=None)
+        grouped = sweep.sweep(groups, store, batch_size=P.get("group_batch") or P["group_size"], progress=None)
         missing = {}
     else:
         grid = stored_grid(base, seeds, store, start=P["start"], factor=P["factor"], skip=P["skip"],
