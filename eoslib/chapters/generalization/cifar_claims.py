@@ -366,7 +366,8 @@ def prose_values(rows: Sequence[Mapping], rows6: Sequence[Mapping], threshold: f
     within-group correlations (``"rho"`` / ``"sharpness"`` -> (mean, (low, high))). Keys:
 
     - ``scale``, ``scale_text``: the scale and its data, seeds and grid; ``fill_state``: what the
-      store holds of the planned runs (a sentence); ``c1`` to ``c10``: the claims' verdicts;
+      store holds of the planned runs (a sentence); ``claims_state``: the same for the claims
+      (a clause: the fill in progress, or every run stored); ``c1`` to ``c10``: the claims' verdicts;
       ``verdict_counts``: the verdicts grouped (``"claims 1 and 4 were not run; ..."``);
     - ``stable_heading`` (a sentence), ``stable_text``: the rates below the threshold, their peak S
       against 2/η0, how they ended, and the first rate past the threshold;
@@ -390,6 +391,9 @@ def prose_values(rows: Sequence[Mapping], rows6: Sequence[Mapping], threshold: f
     out["verdict_counts"] = _verdict_counts(claims.claims, first=1)
     out.update(_figure5b_values(rows, threshold, params, scale, records, paper_factor))
     out["fill_state"] = _fill_state(missing or {}, {"5b": len(rows), "6": len(rows6), "13": len(group_records)})
+    out["claims_state"] = ("its store is still being filled, so the verdicts below are those of the runs stored so far"
+                           if any((missing or {}).values()) else
+                           "every run its parameters name is in the store, so the verdicts below are those of the whole scale")
     out.update(_figure6_values(rows, rows6, params, verdicts))
     out.update(_figure12_values(rows, rows6, claims, corr5, corr6))
     out.update(_figure13_values(group_records, group_params, rows, verdicts, out["scale"], group_means))
