@@ -6,14 +6,16 @@ and writes one folder, so a program compiled once is loaded, not compiled again,
 module or kernel. The cache hands back the executable XLA compiled, so no result changes.
 
 What it saves, from the cache of a clean-clone CI run (a7ab999, an AMD EPYC, 2026-12-07; each
-entry stores its compile time): 350 programs that took at least 0.5 s to compile, 1,275 s of
-compilation out of 2,997 s of summed test time. Only 40 of them (144 s of compilation) were
-loaded again within the run: most compiled programs belong to one test alone (their shapes and
-static settings differ), so a clean run saves a few per cent, and a second ``make test`` on the
-same checkout up to the whole 1,275 s. (A cached run earlier that day summed 2,452 s against
-2,999 s without; it was not reproduced: three clean-clone runs on this machine summed 2,909-2,999 s,
-with and without the cache, so that difference was mostly the machine's load.) Lanczos solves dominate the compilation: ``_certified_solve`` is 81 of the
-programs and 667 s, 8 s each on average (its four loops, solve and check in two basis stages).
+entry stores its compile time, in whole seconds, so the sums are lower bounds): 350 programs
+that took at least 0.5 s to compile, 1,275 s of compilation out of 2,997 s of summed test time.
+Only 40 of them (144 s of compilation) were loaded again within the run: most compiled programs
+belong to one test alone (their shapes and static settings differ), so a clean run saves a few
+per cent, and a second ``make test`` on the same checkout up to the whole 1,275 s. (A cached run
+earlier that day summed 2,452 s against 2,999 s without; it was not reproduced: three clean-
+clone runs on this machine summed 2,909-2,999 s, with and without the cache, so that difference
+was mostly the machine's load.) Lanczos solves dominate the compilation: ``_certified_solve`` is
+81 of the programs and 667 s, 8 s each on average (its four loops, solve and check in two basis
+stages, each a copy of the Lanczos step).
 
 It was off from 2026-12-04 (547bed7): a clean-clone run segfaulted writing a compiled eigensolver
 to the cache, an hour before the tests cleared their executables after each module (below), when
