@@ -346,3 +346,29 @@ def test_collapsed_runs_are_set_beside_the_authors_early_stop():
     short = {**row(1, 0.112), "epochs": 10}  # a short run (the tiny profile's cap) still learning: not a collapse
     assert cc._collapse_text([short], params) == "No stored run collapsed to a constant prediction."
 
+
+
+def test_a_rate_whose_seeds_all_collapsed_is_named_a_breakdown_not_a_hover():
+    """``_top_text`` at the top of the grid: seeds that all collapsed to a near-constant prediction
+    are a breakdown short of divergence (not hovering at the edge of stability), with the stored
+    seeds counted while the fill runs; seeds that still learn hover, and a mix says how many
+    collapsed."""
+    params = {"n_train": 1000, "max_epochs": 2000, "seeds": 3, "start": 0.002048, "factor": 2.56, "skip": 0,
+              "max_rates": 9}
+
+    def row(eta, seed, train, val=0.089, sharpness=0.11):
+        return dict(eta0=eta, seed=seed, train_acc=train, val_acc=val, sharpness=sharpness, completed=False,
+                    failed=False, epochs=2000)
+
+    top = cc.gen.rate_grid(0.002048, 2.56, 9)[-1]
+    rows = [row(top, s, 0.112) for s in range(3)]
+    text = cc._top_text(rows, [top], params)
+    assert text.startswith(f"At {top:g} all 3 seeds collapse to a near-constant prediction, at 8.9 % validation "
+                           "accuracy and $S$ = 0.11 at the 2,000-epoch cap: none completes and none diverges")
+    assert "above 1,000 times its start" in text and text.endswith("not a divergence; the grid ends there.")
+    assert "all 2 stored seeds (of 3)" in cc._top_text(rows[:2], [top], params)
+    mixed = cc._top_text(rows[:2] + [row(top, 2, 0.9, val=0.3, sharpness=40.0)], [top], params)
+    assert mixed.startswith(f"At {top:g} none of the 3 seeds completes or diverges (2 of them collapsed to a "
+                            "near-constant prediction): they run to the 2,000-epoch cap")
+    hover = cc._top_text([row(top, s, 0.9, val=0.3, sharpness=40.0) for s in range(3)], [top], params)
+    assert "they hover to the 2,000-epoch cap" in hover and "collapse" not in hover

@@ -18,6 +18,7 @@ from scipy.stats import spearmanr
 from eoslib.chapters.generalization import claims as fmnist
 from eoslib.chapters.generalization import experiment as gen
 from eoslib.report import Claim, ClaimsTable
+from eoslib.runs import RunConfig
 
 __all__ = ["PAPER_FIGURE7", "PAPER_FIGURE13", "figure7_table", "extreme_rate", "claim_flat_then_rise", "claim_goldilocks",
            "flattening_by_reduction", "claim_reduction", "claim_figure7", "within_rate_correlations",
@@ -478,13 +479,20 @@ COLLAPSED_ACCURACY = 0.2
 as collapsed (a near-constant prediction; 10 classes) in the chapter's text."""
 
 
+def _collapsed(row: Mapping) -> bool:
+    """A run that neither completed nor failed and ended below :data:`COLLAPSED_ACCURACY` training
+    accuracy after at least the authors' window of 100 epochs (so that a short run still learning
+    is not counted)."""
+    return (not row["completed"] and not row["failed"] and row["epochs"] >= fmnist.AUTHORS_LOW_EPOCHS
+            and (row.get("train_acc") or 0) < COLLAPSED_ACCURACY)
+
+
 def _collapse_text(rows, params) -> str:
     """:func:`prose_values`' ``collapse_text``: the runs that collapsed (neither completed nor
     failed, training accuracy at the cap below :data:`COLLAPSED_ACCURACY` after at least the
     authors' window of 100 epochs, so that a short run still learning is not counted), set beside
     the authors' early stop at chance (:data:`eoslib.chapters.generalization.claims.AUTHORS_LOW_ACCURACY`)."""
-    down = sorted((r for r in rows if not r["completed"] and not r["failed"] and r["epochs"] >= fmnist.AUTHORS_LOW_EPOCHS
-                   and (r.get("train_acc") or 0) < COLLAPSED_ACCURACY), key=lambda r: (r["eta0"], r["seed"]))
+    down = sorted((r for r in rows if _collapsed(r)), key=lambda r: (r["eta0"], r["seed"]))
     if not down:
         return "No stored run collapsed to a constant prediction."
     low = fmnist.AUTHORS_LOW_ACCURACY
@@ -509,7 +517,9 @@ def _collapse_text(rows, params) -> str:
 
 def _top_text(rows, rates, params) -> str:
     """:func:`prose_values`' ``top_text``: where the stored grid past the threshold (``rates``)
-    ends: every seed failed, every seed hovered to the cap, or not reached yet."""
+    ends: every seed failed; no seed completed or failed, because every seed collapsed
+    (:func:`_collapsed`: a breakdown, which the paper's grid would count where ours counts a
+    divergence) or because they hover to the cap; or not reached yet."""
     all_failed = [e for e in rates if all(r["failed"] for r in rows if r["eta0"] == e)]
     hovered = [e for e in rates if not any(r["completed"] or r["failed"] for r in rows if r["eta0"] == e)]
     top = gen.rate_grid(params["start"], params["factor"], params["skip"] + params["max_rates"])[-1]
@@ -517,8 +527,20 @@ def _top_text(rows, rates, params) -> str:
         return f"At {all_failed[0]:g} every seed diverged or died: the grid ends there."
     if hovered:
         b = [r for r in rows if r["eta0"] == hovered[0]]
-        return (f"At {hovered[0]:g} none of the {len(b)} seeds completes or diverges: they hover to the "
-                f"{params['max_epochs']:,}-epoch cap at $S$ = {fmnist._num(fmnist._mean([r['sharpness'] for r in b]))} "
+        down = [r for r in b if _collapsed(r)]
+        cap = f"{params['max_epochs']:,}-epoch cap"
+        if len(down) == len(b):
+            end = "the grid ends there" if hovered[0] == top else f"the grid goes on to {top:g}"
+            seeds = (f"all {len(b)} seeds" if len(b) >= params.get("seeds", len(b))
+                     else f"all {len(b)} stored seeds (of {params['seeds']})")
+            return (f"At {hovered[0]:g} {seeds} collapse to a near-constant prediction, at "
+                    f"{fmnist._pct(fmnist._mean([r['val_acc'] for r in b]))} validation accuracy and $S$ = "
+                    f"{fmnist._num(fmnist._mean([r['sharpness'] for r in b]))} at the {cap}: none completes and none "
+                    f"diverges (a non-finite loss, or one above {RunConfig.divergence_factor:,.0f} times its start). This is where the "
+                    f"models break down, not a divergence; {end}.")
+        some = (f" ({len(down)} of them collapsed to a near-constant prediction)" if down else "")
+        return (f"At {hovered[0]:g} none of the {len(b)} seeds completes or diverges{some}: they {'run' if down else 'hover'} to the "
+                f"{cap} at $S$ = {fmnist._num(fmnist._mean([r['sharpness'] for r in b]))} "
                 f"and {fmnist._pct(fmnist._mean([r['val_acc'] for r in b]))} validation accuracy.")
     return (f"No stored rate has every seed failing yet: the largest rates of the grid (up to {top:g}), where the "
             "paper's models break down and diverge, are among the runs the store lacks.")
