@@ -367,6 +367,7 @@ def test_a_rate_whose_seeds_all_collapsed_is_named_a_breakdown_not_a_hover():
                            "accuracy and $S$ = 0.11 at the 2,000-epoch cap: none completes and none diverges")
     assert "above 1,000 times its start" in text and text.endswith("not a divergence; the grid ends there.")
     assert "all 2 stored seeds (of 3)" in cc._top_text(rows[:2], [top], params)
+    assert f"At {top:g} the one stored seed (of 3) collapses to a near-constant" in cc._top_text(rows[:1], [top], params)
     mixed = cc._top_text(rows[:2] + [row(top, 2, 0.9, val=0.3, sharpness=40.0)], [top], params)
     assert mixed.startswith(f"At {top:g} none of the 3 seeds completes or diverges (2 of them collapsed to a "
                             "near-constant prediction): they run to the 2,000-epoch cap")

@@ -531,9 +531,11 @@ def _top_text(rows, rates, params) -> str:
         cap = f"{params['max_epochs']:,}-epoch cap"
         if len(down) == len(b):
             end = "the grid ends there" if hovered[0] == top else f"the grid goes on to {top:g}"
-            seeds = (f"all {len(b)} seeds" if len(b) >= params.get("seeds", len(b))
-                     else f"all {len(b)} stored seeds (of {params['seeds']})")
-            return (f"At {hovered[0]:g} {seeds} collapse to a near-constant prediction, at "
+            n = params.get("seeds", len(b))
+            seeds = (f"all {len(b)} seeds collapse" if len(b) >= n else
+                     f"the one stored seed (of {n}) collapses" if len(b) == 1 else
+                     f"all {len(b)} stored seeds (of {n}) collapse")
+            return (f"At {hovered[0]:g} {seeds} to a near-constant prediction, at "
                     f"{fmnist._pct(fmnist._mean([r['val_acc'] for r in b]))} validation accuracy and $S$ = "
                     f"{fmnist._num(fmnist._mean([r['sharpness'] for r in b]))} at the {cap}: none completes and none "
                     f"diverges (a non-finite loss, or one above {RunConfig.divergence_factor:,.0f} times its start). This is where the "
