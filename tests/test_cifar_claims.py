@@ -347,7 +347,6 @@ def test_collapsed_runs_are_set_beside_the_authors_early_stop():
     assert cc._collapse_text([short], params) == "No stored run collapsed to a constant prediction."
 
 
-
 def test_a_rate_whose_seeds_all_collapsed_is_named_a_breakdown_not_a_hover():
     """``_top_text`` at the top of the grid: seeds that all collapsed to a near-constant prediction
     are a breakdown short of divergence (not hovering at the edge of stability), with the stored

@@ -517,9 +517,10 @@ def _collapse_text(rows, params) -> str:
 
 def _top_text(rows, rates, params) -> str:
     """:func:`prose_values`' ``top_text``: where the stored grid past the threshold (``rates``)
-    ends: every seed failed; no seed completed or failed, because every seed collapsed
-    (:func:`_collapsed`: a breakdown, which the paper's grid would count where ours counts a
-    divergence) or because they hover to the cap; or not reached yet."""
+    ends: every seed failed; or no seed completed or failed, because every seed collapsed to a
+    near-constant prediction (:func:`_collapsed`: a breakdown short of divergence, which the authors'
+    early stop at chance ends after 100 epochs on their 5k images), some did, or every seed hovers to
+    the cap; or the grid's top is not stored yet."""
     all_failed = [e for e in rates if all(r["failed"] for r in rows if r["eta0"] == e)]
     hovered = [e for e in rates if not any(r["completed"] or r["failed"] for r in rows if r["eta0"] == e)]
     top = gen.rate_grid(params["start"], params["factor"], params["skip"] + params["max_rates"])[-1]
