@@ -187,10 +187,10 @@ def test_prose_values_quote_the_rows_and_records_they_are_given():
     assert whole["fill_state"].startswith("Every run") and whole["claims_state"].startswith("every run its parameters")
     assert v["stable_heading"] == "1 of the 4 stored rates is below the stability limit."
     assert v["stable_text"] == (
-        "At $\\eta_0$ = 0.001 ($2/\\eta_0$ = 2000) the sharpness peaks at 700\u2013900 over 2 seed(s), below $2/\\eta_0$; "
-        "1 completed at epoch(s) 100 and 1 ended at the 2,000-epoch cap without completing (training accuracy 99.9 %), "
+        "At $\\eta_0$ = 0.001 ($2/\\eta_0$ = 2000) the sharpness peaks at 700\u2013900 over 2 seeds, below $2/\\eta_0$; "
+        "1 completed at epoch 100 and 1 ended at the 2,000-epoch cap without completing (training accuracy 99.9 %), "
         "at 27.0 %\u201329.0 % validation accuracy. The threshold is 0.01 ($2/\\eta_0$ = 200): $S$ reaches $2/\\eta_0$ in "
-        "2 of 2 seed(s) (peak 260\u2013480); 2 completed at epoch(s) 100.")
+        "2 of 2 seeds (peak 260\u2013480); 2 completed at epochs 100.")
     assert v["acc_by_rate"] == "28.0 % (0.001), 29.0 % (0.01), 35.0 % (0.1) and 8.0 % (1)" and v["best_rate"] == "0.1"
     assert (v["example"], v["seed_gap"]) == ("0.2", "2.0")
     assert v["top_text"].startswith("At 1 none of the 2 seeds completes or diverges: they hover to the 2,000-epoch cap")
@@ -214,7 +214,7 @@ def test_prose_values_quote_the_rows_and_records_they_are_given():
     pending = ClaimsTable(claims.claims[:5] + waiting + claims.claims[9:])
     assert cc._figure12_values(rows, rows6, pending, corr5, None)["f12_heading"] == (
         "none decided while the fill runs; 2 of the four would read PASS on the runs stored")
-    assert v["rho_heading"] == ("3 constant-rate model(s) that ran to the epoch cap without completing are left out "
+    assert v["rho_heading"] == ("3 constant-rate models that ran to the epoch cap without completing are left out "
                                 "(the paper ranks models at completion); ρ is missing for 3 of the 5 that completed.")
     assert v["group_rates"] == "0.1, in the edge-of-stability phase"
     assert (v["group_stored"], v["group_epochs"]) == ("2 of its 3 runs", "107\u2013110")
@@ -337,7 +337,7 @@ def test_collapsed_runs_are_set_beside_the_authors_early_stop():
     done = [row(0, 1.0, completed=True), row(2, 0.12, failed=True)]  # neither counts: completed, or diverged
     assert cc._collapse_text(done, params) == "No stored run collapsed to a constant prediction."
     one = cc._collapse_text(done + [row(1, 0.112)], params)
-    assert one.startswith("1 run(s) collapsed to a near-constant prediction (1.476 seed 1): at the 2,000-epoch cap, "
+    assert one.startswith("1 run collapsed to a near-constant prediction (1.476 seed 1): at the 2,000-epoch cap, "
                           "11.2 % training and 8.9 % validation accuracy")
     assert "would not have stopped it: it sits at or above its bound" in one and "ours runs it to the cap" in one
     two = cc._collapse_text([row(1, 0.112), row(3, 0.104)], params)

@@ -57,6 +57,11 @@ def figure7_table(measured: Mapping[str, Sequence[float | None]] | None = None) 
     return "\n".join(lines)
 
 
+def _count(n: int, noun: str) -> str:
+    """``"1 seed"``, ``"3 seeds"``: a count with its noun in the number it takes (prose only)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _live(rows):
     return [r for r in rows if not r["failed"] and r["val_acc"] is not None]
 
@@ -419,7 +424,8 @@ def _rate_ending(group: Sequence[Mapping], max_epochs: int) -> str:
     capped = [r for r in group if not r["completed"] and not r["failed"]]
     parts = []
     if done:
-        parts.append(f"{len(done)} completed at epoch(s) {fmnist._span([r['epochs'] for r in done], lambda x: f'{x:.0f}')}")
+        parts.append(f"{len(done)} completed at epoch{'' if len(done) == 1 else 's'} "
+                     f"{fmnist._span([r['epochs'] for r in done], lambda x: f'{x:,.0f}')}")
     if capped:
         parts.append(f"{len(capped)} ended at the {max_epochs:,}-epoch cap without completing (training accuracy "
                      f"{fmnist._span([r['train_acc'] for r in capped], fmnist._pct)})")
@@ -440,7 +446,7 @@ def _figure5b_values(rows, threshold, params, scale: str, records, paper_factor:
     first = gen.rate_grid(params["start"], params["factor"], params["skip"] + 1)[-1]
     out["scale_text"] = (f"{params['n_train']:,} / {params['n_eval']:,} images, a {params['warmup']}-epoch warm-up, "
                          f"{params['seeds']} seeds, {grid} from {first:g}, at most {params['max_epochs']:,} "
-                         f"epochs; Figure 6: {len(params['reduce_rates'])} rate(s), {params['reduce_seeds']} seed(s)")
+                         f"epochs; Figure 6: {_count(len(params['reduce_rates']), 'rate')}, {_count(params['reduce_seeds'], 'seed')}")
     below = [e for e in rates if threshold is not None and e < threshold]
     out["stable_heading"] = ("No rate of the stored grid is below the stability limit." if not below else
                              f"{len(below)} of the {len(rates)} stored rates {'is' if len(below) == 1 else 'are'} "
@@ -453,13 +459,13 @@ def _figure5b_values(rows, threshold, params, scale: str, records, paper_factor:
     for e in below:
         mine = [r for r in rows if r["eta0"] == e]
         sentences.append(f"At $\\eta_0$ = {e:g} ($2/\\eta_0$ = {2 / e:.0f}) the sharpness peaks at "
-                         f"{fmnist._span(peaks.get(e, []), lambda x: f'{x:.0f}')} over {len(mine)} seed(s), below "
+                         f"{fmnist._span(peaks.get(e, []), lambda x: f'{x:.0f}')} over {_count(len(mine), 'seed')}, below "
                          f"$2/\\eta_0$; {_rate_ending(mine, params['max_epochs'])}, at "
                          f"{fmnist._span([r['val_acc'] for r in mine], fmnist._pct)} validation accuracy.")
     if threshold is not None:
         mine = [r for r in rows if r["eta0"] == threshold]
         sentences.append(f"The threshold is {threshold:g} ($2/\\eta_0$ = {2 / threshold:.0f}): $S$ reaches "
-                         f"$2/\\eta_0$ in {sum(r['reached'] for r in mine)} of {len(mine)} seed(s) (peak "
+                         f"$2/\\eta_0$ in {sum(r['reached'] for r in mine)} of {_count(len(mine), 'seed')} (peak "
                          f"{fmnist._span(peaks.get(threshold, []), lambda x: f'{x:.0f}')}); "
                          f"{_rate_ending(mine, params['max_epochs'])}.")
     out["stable_text"] = " ".join(sentences) or "No run is stored yet."
@@ -508,7 +514,7 @@ def _collapse_text(rows, params) -> str:
                 if len(down) > 1 else "so their rule, read literally, would not have stopped it")
         rule += (f": {'it sits' if len(down) == 1 else f'{len(down) - stopped} sit'} at or above its bound (with "
                  f"{params['n_train']:,} images one class can hold more than 11 % of them)")
-    return (f"{len(down)} run(s) collapsed to a near-constant prediction ({which}): at the "
+    return (f"{_count(len(down), 'run')} collapsed to a near-constant prediction ({which}): at the "
             f"{params['max_epochs']:,}-epoch cap, {train} training and {val} validation accuracy (chance is about "
             f"10 %). The authors' code stops a run whose training accuracy has averaged below {low:g} over "
             f"{fmnist.AUTHORS_LOW_EPOCHS} epochs, {rule}; ours runs {it} to the cap, where {'it ends' if len(down) == 1 else 'they end'} "
@@ -602,7 +608,7 @@ def _figure12_values(rows, rows6, claims: ClaimsTable, corr5, corr6) -> dict[str
                           else f"none decided while the fill runs; {pending} of the four would read PASS on the runs "
                                "stored" if pending else "no correlation is resolved at this scale")
     out["f12_fails"] = _verdict_counts(fig12, first=6)
-    out["rho_heading"] = ((f"{hovered} constant-rate model(s) that ran to the epoch cap without completing are left "
+    out["rho_heading"] = ((f"{_count(hovered, 'constant-rate model')} that ran to the epoch cap without completing are left "
                            "out (the paper ranks models at completion); " if hovered else "")
                           + f"ρ is missing for {len(live) - len(rho_models)} of the {len(live)} that completed.")
     return out
